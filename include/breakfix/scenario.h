@@ -1,0 +1,114 @@
+#pragma once
+
+// The scenario model: what a scenario author wrote in scenario.yaml, validated and
+// with every default filled in. The loader (scenario_loader.h) is the only code that
+// knows the YAML format; everything else reads these structs, which never change
+// once loaded (scenarios are shared as shared_ptr<const Scenario>).
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "breakfix/diagnostic.h"
+
+namespace breakfix {
+
+enum class ScenarioKind { BreakFix, BugFix };
+enum class Difficulty { Easy, Medium, Hard };
+// none: no network at all; internal: a bridge of the session's own that reaches
+// nothing but the session's hosts; outside: may reach beyond the machine.
+enum class NetworkMode { None, Internal, Outside };
+// fix: fails once the faults are in, passes once repaired. guard: passes throughout.
+enum class CheckExpectation { Fix, Guard };
+
+const char* to_string(ScenarioKind kind);
+const char* to_string(Difficulty difficulty);
+const char* to_string(NetworkMode mode);
+const char* to_string(CheckExpectation expectation);
+
+// A bash script from the scenario and where it was written, so that a failing
+// script can be reported against the line an author would edit.
+struct Script {
+  std::string text;
+  SourcePosition where;
+  std::chrono::seconds timeout{0};
+};
+
+struct Resources {
+  double cpus = 1.0;
+  std::int64_t memory_bytes = 512LL * 1024 * 1024;
+  std::int64_t pids = 512;
+};
+
+struct Host {
+  std::string name;                   // also the container's hostname
+  std::string image;                  // set when the host runs an existing image...
+  std::filesystem::path build_context;  // ...or this directory (absolute) holds its Dockerfile
+  bool entry = false;                 // where the candidate lands
+  std::string user = "root";          // login user
+  std::string workdir;                // where the login shell starts
+  Resources resources;
+  std::optional<Script> setup;        // runs as root after start, before the faults
+};
+
+// A variable that takes one value per session, picked from the session's seed.
+struct Var {
+  std::string name;
+  std::vector<std::string> choices;  // a range: [lo, hi] is expanded into its members
+};
+
+struct Fault {
+  std::string name;
+  std::string host;
+  Script run;
+};
+
+struct Check {
+  std::string name;
+  std::string host;
+  double weight = 1.0;
+  CheckExpectation expect = CheckExpectation::Fix;
+  bool serial = false;  // must not run alongside other checks
+  Script run;
+};
+
+struct SolutionStep {
+  std::string host;
+  Script run;
+};
+
+struct Hint {
+  std::chrono::seconds after{0};
+  std::string text;
+};
+
+struct Scenario {
+  std::string id;
+  std::string title;
+  ScenarioKind kind = ScenarioKind::BreakFix;
+  Difficulty difficulty = Difficulty::Medium;
+  std::chrono::seconds duration{90 * 60};
+  std::vector<std::string> tags;
+  std::string description;
+  std::vector<Var> vars;
+  std::vector<Host> hosts;
+  NetworkMode network = NetworkMode::None;
+  std::vector<Fault> faults;
+  std::vector<Check> checks;
+  std::vector<SolutionStep> solution;
+  std::vector<Hint> hints;
+
+  std::filesystem::path source_file;  // the scenario.yaml it came from
+  SourcePosition id_position;         // where `id:` stands, for duplicate-id messages
+
+  const Host& entry_host() const;
+  const Host* find_host(std::string_view name) const;
+};
+
+using ScenarioPtr = std::shared_ptr<const Scenario>;
+
+}  // namespace breakfix

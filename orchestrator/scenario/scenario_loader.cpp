@@ -1,0 +1,744 @@
+// The one place that knows the scenario format (docs/scenario-format.md and
+// docs/scenario.schema.json describe the same thing for authors and editors).
+
+#include "breakfix/scenario_loader.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <sstream>
+#include <tuple>
+
+#include "breakfix/duration.h"
+#include <yaml-cpp/depthguard.h>
+
+#include "scenario/yaml_reader.h"
+
+namespace breakfix {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::seconds;
+using yaml::DiagnosticLog;
+using yaml::Mapping;
+using yaml::Value;
+
+constexpr std::string_view kApiVersion = "breakfix/v1";
+constexpr const char* kShorthandHostName = "main";
+
+constexpr seconds kDefaultScriptTimeout{120};  // setup, faults, solution
+constexpr seconds kDefaultCheckTimeout{30};
+constexpr seconds kMinSessionDuration{60};
+constexpr seconds kMaxSessionDuration{24 * 3600};
+constexpr seconds kMaxScriptTimeout{3600};
+constexpr seconds kMaxCheckTimeout{600};
+constexpr std::int64_t kMaxRangeValues = 10000;
+
+bool is_lower_alnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+// ^[a-z0-9][a-z0-9-]{1,62}$
+bool is_valid_id(std::string_view id) {
+  return id.size() >= 2 && id.size() <= 63 && is_lower_alnum(id[0]) &&
+         std::all_of(id.begin(), id.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
+}
+
+// ^[a-z][a-z0-9-]{0,30}$
+bool is_valid_host_name(std::string_view name) {
+  return !name.empty() && name.size() <= 31 && name[0] >= 'a' && name[0] <= 'z' &&
+         std::all_of(name.begin(), name.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
+}
+
+// ^[A-Z_][A-Z0-9_]{0,63}$, the names a shell exports without fuss.
+bool is_valid_var_name(std::string_view name) {
+  auto upper = [](char c) { return (c >= 'A' && c <= 'Z') || c == '_'; };
+  return !name.empty() && name.size() <= 64 && upper(name[0]) &&
+         std::all_of(name.begin(), name.end(), [&](char c) { return upper(c) || (c >= '0' && c <= '9'); });
+}
+
+// ^[a-z_][a-z0-9_-]{0,31}$, what useradd accepts by default.
+bool is_valid_user_name(std::string_view name) {
+  return !name.empty() && name.size() <= 32 && ((name[0] >= 'a' && name[0] <= 'z') || name[0] == '_') &&
+         std::all_of(name.begin(), name.end(), [](char c) { return is_lower_alnum(c) || c == '_' || c == '-'; });
+}
+
+// A loose check of an image reference: the engine has the last word, this catches typos
+// such as spaces or upper case in the repository part.
+bool is_plausible_image(std::string_view image) {
+  if (image.size() > 255 || !std::isalnum(static_cast<unsigned char>(image[0]))) return false;
+  const std::size_t last_slash = image.rfind('/');
+  const std::size_t tag_colon = image.find(':', last_slash == std::string_view::npos ? 0 : last_slash);
+  for (std::size_t i = 0; i < image.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(image[i]);
+    if (std::isspace(c) || std::iscntrl(c) || c >= 0x80) return false;
+    if (std::isupper(c) && i < tag_colon && i > image.find('/')) return false;
+  }
+  return true;
+}
+
+// "512Mi", "1Gi", "1.5G", "300M", "1048576" (bytes). Binary and decimal suffixes.
+std::optional<std::int64_t> parse_memory(std::string_view text) {
+  double amount = 0;
+  auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), amount);
+  if (ec != std::errc() || end == text.data() || !std::isfinite(amount) || amount < 0) return std::nullopt;
+  const std::string_view suffix(end, text.data() + text.size() - end);
+  static constexpr std::pair<std::string_view, double> kUnits[] = {
+      {"", 1},           {"k", 1e3},        {"K", 1e3},        {"M", 1e6},
+      {"G", 1e9},        {"Ki", 1024.0},    {"Mi", 1048576.0}, {"Gi", 1073741824.0},
+  };
+  for (const auto& [unit, factor] : kUnits) {
+    if (suffix == unit) {
+      const double bytes = amount * factor;
+      if (bytes > 1e15) return std::nullopt;
+      return static_cast<std::int64_t>(bytes);
+    }
+  }
+  return std::nullopt;
+}
+
+bool script_mentions_var(std::string_view script, std::string_view name) {
+  for (std::size_t at = script.find(name); at != std::string_view::npos; at = script.find(name, at + 1)) {
+    const std::size_t after = at + name.size();
+    const bool ends_name = after == script.size() ||
+                           !(std::isalnum(static_cast<unsigned char>(script[after])) || script[after] == '_');
+    if (!ends_name) continue;
+    if (at >= 1 && script[at - 1] == '$') return true;
+    if (at >= 2 && script.substr(at - 2, 2) == "${") return true;
+  }
+  return false;
+}
+
+// Builds a Scenario from a document root, logging every problem it meets and going on
+// past each one, so that an author sees all the errors of a file at once.
+class ScenarioParser {
+ public:
+  ScenarioParser(DiagnosticLog& log, fs::path scenario_dir) : log_(log), scenario_dir_(std::move(scenario_dir)) {}
+
+  ScenarioPtr parse(const Value& root_value) {
+    auto root = root_value.as_record({"apiVersion", "id", "title", "kind", "difficulty", "duration", "tags",
+                                      "description", "vars", "hosts", "image", "build", "user", "workdir",
+                                      "resources", "setup", "network", "faults", "checks", "solution", "hints"});
+    if (!root) return nullptr;
+    if (root->entries().empty()) {
+      root->error("the file has no scenario in it; it should start with 'apiVersion: breakfix/v1'");
+      return nullptr;
+    }
+    auto scenario = std::make_shared<Scenario>();
+    read_header(*root, *scenario);
+    read_vars(*root, *scenario);
+    read_hosts(*root, *scenario);
+    read_network(*root, *scenario);
+    read_faults(*root, *scenario);
+    read_checks(*root, *scenario);
+    read_solution(*root, *scenario);
+    read_hints(*root, *scenario);
+    if (log_.has_errors()) return nullptr;
+    // Only now: a script that failed to load may well be the one using the variable.
+    warn_unused_vars(*root, *scenario);
+    return scenario;
+  }
+
+ private:
+  void read_header(const Mapping& root, Scenario& scenario) {
+    if (auto value = root.required("apiVersion")) {
+      if (auto text = value->as_string(); text && *text != kApiVersion) {
+        value->error("unsupported apiVersion '" + *text + "' (this breakfix reads " + std::string(kApiVersion) + ")");
+      }
+    }
+    if (auto value = root.required("id")) {
+      scenario.id_position = value->position();
+      if (auto text = value->as_string()) {
+        if (is_valid_id(*text)) {
+          scenario.id = *text;
+        } else {
+          value->error("'" + *text + "' is not a valid id (2 to 63 of a-z, 0-9 and '-', not starting with '-')");
+        }
+      }
+    }
+    if (auto value = root.required("title")) {
+      if (auto text = value->as_string()) {
+        if (text->find('\n') != std::string::npos) value->error("must be a single line");
+        else if (text->size() > 120) value->error("is " + std::to_string(text->size()) + " characters long; keep it within 120");
+        else scenario.title = *text;
+      }
+    }
+    if (auto value = root.required("kind")) {
+      if (auto kind = value->as_enum<ScenarioKind>({{"break-fix", ScenarioKind::BreakFix}, {"bug-fix", ScenarioKind::BugFix}})) {
+        scenario.kind = *kind;
+      }
+    }
+    if (auto value = root.get("difficulty")) {
+      if (auto difficulty = value->as_enum<Difficulty>(
+              {{"easy", Difficulty::Easy}, {"medium", Difficulty::Medium}, {"hard", Difficulty::Hard}})) {
+        scenario.difficulty = *difficulty;
+      }
+    }
+    if (auto value = root.get("duration")) {
+      if (auto duration = value->as_duration()) {
+        if (*duration < kMinSessionDuration || *duration > kMaxSessionDuration) {
+          value->error("must be between 1m and 24h (got " + format_duration(*duration) + ")");
+        } else {
+          scenario.duration = *duration;
+        }
+      }
+    }
+    if (auto value = root.get("tags")) {
+      if (auto items = value->as_list()) {
+        std::set<std::string> seen;
+        for (const Value& item : *items) {
+          auto tag = item.as_string();
+          if (!tag) continue;
+          if (!seen.insert(*tag).second) item.error("duplicate tag '" + *tag + "'");
+          else scenario.tags.push_back(*tag);
+        }
+      }
+    }
+    if (auto value = root.required("description")) {
+      if (auto text = value->as_text()) scenario.description = *text;
+    }
+  }
+
+  void read_vars(const Mapping& root, Scenario& scenario) {
+    auto value = root.get("vars");
+    if (!value) return;
+    auto vars = value->as_map();
+    if (!vars) return;
+    for (const Mapping::Entry& entry : vars->entries()) {
+      const Value& spec_value = entry.value;
+      if (!is_valid_var_name(entry.key)) {
+        spec_value.error("'" + entry.key + "' is not a valid variable name (upper case letters, digits and '_')");
+        continue;
+      }
+      if (entry.key.rfind("BREAKFIX_", 0) == 0) {
+        spec_value.error("names starting with BREAKFIX_ are reserved for breakfix");
+        continue;
+      }
+      auto spec = spec_value.as_record({"choice", "range"});
+      if (!spec) continue;
+      Var var{entry.key, {}};
+      auto choice = spec->get("choice");
+      auto range = spec->get("range");
+      if (choice.has_value() == range.has_value()) {
+        spec->error("give exactly one of 'choice' (a list of values) or 'range' ([lowest, highest])");
+        continue;
+      }
+      if (choice) read_choice(*choice, var);
+      if (range) read_range(*range, var);
+      if (!var.choices.empty()) scenario.vars.push_back(std::move(var));
+    }
+  }
+
+  void read_choice(const Value& value, Var& var) {
+    auto items = value.as_list();
+    if (!items) return;
+    if (items->empty()) {
+      value.error("must list at least one value");
+      return;
+    }
+    std::vector<std::string> choices;
+    for (const Value& item : *items) {
+      if (auto text = item.as_string()) {
+        if (std::find(choices.begin(), choices.end(), *text) != choices.end()) {
+          item.error("duplicate value '" + *text + "'");
+        }
+        choices.push_back(*text);
+      }
+    }
+    if (choices.size() == items->size()) var.choices = std::move(choices);
+  }
+
+  void read_range(const Value& value, Var& var) {
+    auto items = value.as_list();
+    if (!items) return;
+    if (items->size() != 2) {
+      value.error("expected [lowest, highest]");
+      return;
+    }
+    auto low = (*items)[0].as_integer();
+    auto high = (*items)[1].as_integer();
+    if (!low || !high) return;
+    if (*low > *high) {
+      value.error("lowest (" + std::to_string(*low) + ") is above highest (" + std::to_string(*high) + ")");
+      return;
+    }
+    if (*high - *low >= kMaxRangeValues) {
+      value.error("spans more than " + std::to_string(kMaxRangeValues) + " values");
+      return;
+    }
+    for (std::int64_t number = *low; number <= *high; ++number) var.choices.push_back(std::to_string(number));
+  }
+
+  void read_hosts(const Mapping& root, Scenario& scenario) {
+    static constexpr std::string_view kShorthandKeys[] = {"image", "build", "user", "workdir", "resources", "setup"};
+    auto hosts_value = root.get("hosts");
+    if (!hosts_value) {
+      if (!root.has("image") && !root.has("build")) {
+        root.error("missing required key 'hosts' (or 'image' or 'build' for a single host)");
+        hosts_complete_ = false;
+        return;
+      }
+      Host host = read_host(root, kShorthandHostName);
+      host.entry = true;
+      scenario.hosts.push_back(std::move(host));
+      return;
+    }
+    for (auto key : kShorthandKeys) {
+      if (root.has(key)) {
+        root.key_error(key, "'" + std::string(key) + "' at the top level is shorthand for a single host; "
+                            "with 'hosts:' write it under the host");
+      }
+    }
+    auto items = hosts_value->as_list();
+    if (!items) {
+      hosts_complete_ = false;
+      return;
+    }
+    if (items->empty()) {
+      hosts_value->error("must list at least one host");
+      hosts_complete_ = false;
+      return;
+    }
+    std::vector<Value> entry_true;   // hosts that wrote `entry: true`
+    std::vector<Value> entry_false;  // and `entry: false`
+    for (const Value& item : *items) {
+      auto host_map = item.as_record({"name", "image", "build", "entry", "user", "workdir", "resources", "setup"});
+      if (!host_map) {
+        hosts_complete_ = false;
+        continue;
+      }
+      std::string name;
+      if (auto name_value = host_map->required("name")) {
+        if (auto text = name_value->as_string()) {
+          if (!is_valid_host_name(*text)) {
+            name_value->error("'" + *text + "' is not a valid host name (a-z first, then up to 30 of a-z, 0-9 and '-')");
+          } else if (scenario.find_host(*text)) {
+            name_value->error("duplicate host name '" + *text + "'");
+          } else {
+            name = *text;
+          }
+        }
+      }
+      if (name.empty()) {
+        hosts_complete_ = false;
+        continue;
+      }
+      Host host = read_host(*host_map, name);
+      if (auto entry = host_map->get("entry")) {
+        if (auto flag = entry->as_bool()) {
+          host.entry = *flag;
+          (*flag ? entry_true : entry_false).push_back(*entry);
+        }
+      }
+      scenario.hosts.push_back(std::move(host));
+    }
+    if (!hosts_complete_) return;
+    if (scenario.hosts.size() == 1) {
+      if (!entry_false.empty()) entry_false.front().error("the only host is where the candidate lands; remove 'entry: false'");
+      scenario.hosts.front().entry = true;
+    } else if (entry_true.empty()) {
+      hosts_value->error("several hosts and none has 'entry: true'; mark the one the candidate lands on");
+    } else {
+      for (std::size_t i = 1; i < entry_true.size(); ++i) {
+        entry_true[i].error("more than one host has 'entry: true'; the candidate lands on exactly one");
+      }
+    }
+  }
+
+  // The keys shared by a host under `hosts:` and the single-host shorthand at the top.
+  Host read_host(const Mapping& map, const std::string& name) {
+    Host host;
+    host.name = name;
+    auto image = map.get("image");
+    auto build = map.get("build");
+    if (image && build) {
+      map.key_error("build", "give either 'image' or 'build', not both");
+    } else if (!image && !build) {
+      map.error("missing 'image' (an existing image) or 'build' (a directory with a Dockerfile)");
+    } else if (image) {
+      if (auto text = image->as_string()) {
+        if (is_plausible_image(*text)) host.image = *text;
+        else image->error("'" + *text + "' is not a valid image reference");
+      }
+    } else if (auto text = build->as_string()) {
+      const fs::path relative(*text);
+      std::error_code ec;
+      if (relative.is_absolute()) {
+        build->error("must be relative to the scenario directory, got '" + *text + "'");
+      } else if (const fs::path dir = (scenario_dir_ / relative).lexically_normal(); !fs::is_directory(dir, ec)) {
+        build->error("directory '" + *text + "' does not exist (looked in " + dir.string() + ")");
+      } else if (!fs::is_regular_file(dir / "Dockerfile", ec)) {
+        build->error("directory '" + *text + "' has no Dockerfile");
+      } else {
+        host.build_context = fs::absolute(dir, ec);
+      }
+    }
+    if (auto value = map.get("user")) {
+      if (auto text = value->as_string()) {
+        if (is_valid_user_name(*text)) host.user = *text;
+        else value->error("'" + *text + "' is not a valid user name");
+      }
+    }
+    host.workdir = host.user == "root" ? "/root" : "/home/" + host.user;
+    if (auto value = map.get("workdir")) {
+      if (auto text = value->as_string()) {
+        if (text->front() == '/') host.workdir = *text;
+        else value->error("must be an absolute path, got '" + *text + "'");
+      }
+    }
+    if (auto value = map.get("resources")) read_resources(*value, host.resources);
+    if (auto value = map.get("setup")) {
+      if (auto text = value->as_text()) host.setup = Script{*text, value->position(), kDefaultScriptTimeout};
+    }
+    return host;
+  }
+
+  void read_resources(const Value& value, Resources& resources) {
+    auto map = value.as_record({"cpus", "memory", "pids"});
+    if (!map) return;
+    if (auto cpus = map->get("cpus")) {
+      if (auto number = cpus->as_number()) {
+        if (*number <= 0 || *number > 64) cpus->error("must be above 0 and at most 64");
+        else resources.cpus = *number;
+      }
+    }
+    if (auto memory = map->get("memory")) {
+      if (auto text = memory->as_string()) {
+        auto bytes = parse_memory(*text);
+        if (!bytes) memory->error("'" + *text + "' is not a size (write it as 512Mi, 1Gi or 800M)");
+        else if (*bytes < 6 * 1024 * 1024) memory->error("must be at least 6Mi, the engine's smallest limit");
+        else if (*bytes > 64LL * 1024 * 1024 * 1024) memory->error("must be at most 64Gi");
+        else resources.memory_bytes = *bytes;
+      }
+    }
+    if (auto pids = map->get("pids")) {
+      if (auto number = pids->as_integer()) {
+        if (*number < 16 || *number > 65536) pids->error("must be between 16 and 65536");
+        else resources.pids = *number;
+      }
+    }
+  }
+
+  void read_network(const Mapping& root, Scenario& scenario) {
+    scenario.network = scenario.hosts.size() > 1 ? NetworkMode::Internal : NetworkMode::None;
+    auto value = root.get("network");
+    if (!value) return;
+    auto mode = value->as_enum<NetworkMode>(
+        {{"none", NetworkMode::None}, {"internal", NetworkMode::Internal}, {"outside", NetworkMode::Outside}});
+    if (!mode) return;
+    scenario.network = *mode;
+    if (*mode == NetworkMode::None && scenario.hosts.size() > 1) {
+      value->warning("with 'none' the " + std::to_string(scenario.hosts.size()) + " hosts cannot reach each other");
+    }
+  }
+
+  // The host a fault, check or solution step runs on: named, or implied when there is one.
+  std::optional<std::string> read_host_ref(const Mapping& map, const Scenario& scenario) {
+    auto value = map.get("host");
+    if (!value) {
+      if (scenario.hosts.size() == 1) return scenario.hosts.front().name;
+      if (hosts_complete_) map.error("missing required key 'host' (the scenario has several hosts: " + host_names(scenario) + ")");
+      return std::nullopt;
+    }
+    auto name = value->as_string();
+    if (!name) return std::nullopt;
+    if (scenario.find_host(*name)) return name;
+    if (hosts_complete_) {
+      std::vector<std::string_view> known;
+      for (const Host& host : scenario.hosts) known.push_back(host.name);
+      std::string message = "unknown host '" + *name + "' (hosts: " + host_names(scenario) + ")";
+      if (auto near = yaml::nearest_word(*name, known)) message = "unknown host '" + *name + "' (did you mean '" + *near + "'?)";
+      value->error(message);
+    }
+    return std::nullopt;
+  }
+
+  static std::string host_names(const Scenario& scenario) {
+    std::string names;
+    for (const Host& host : scenario.hosts) names += (names.empty() ? "" : ", ") + host.name;
+    return names;
+  }
+
+  std::optional<Script> read_run(const Mapping& map, seconds default_timeout, seconds max_timeout) {
+    std::optional<Script> script;
+    if (auto run = map.required("run")) {
+      if (auto text = run->as_text()) script = Script{*text, run->position(), default_timeout};
+    }
+    if (auto value = map.get("timeout")) {
+      if (auto timeout = value->as_duration()) {
+        if (timeout->count() < 1 || *timeout > max_timeout) {
+          value->error("must be between 1s and " + format_duration(max_timeout));
+        } else if (script) {
+          script->timeout = *timeout;
+        }
+      }
+    }
+    return script;
+  }
+
+  // A required, unique `name:` of a fault or check.
+  std::optional<std::string> read_unique_name(const Mapping& map, std::set<std::string>& seen, const char* what) {
+    auto value = map.required("name");
+    if (!value) return std::nullopt;
+    auto name = value->as_string();
+    if (!name) return std::nullopt;
+    if (!seen.insert(*name).second) {
+      value->error("duplicate " + std::string(what) + " name '" + *name + "'");
+      return std::nullopt;
+    }
+    return name;
+  }
+
+  void read_faults(const Mapping& root, Scenario& scenario) {
+    auto value = root.get("faults");
+    std::optional<std::vector<Value>> items;
+    if (value) items = value->as_list();
+    if (value && !items) return;
+    if ((!items || items->empty()) && scenario.kind == ScenarioKind::BreakFix) {
+      log_.add(Severity::Error, value ? value->mark() : root.mark(),
+               "a break-fix scenario needs at least one fault under 'faults:'");
+      return;
+    }
+    if (!items) return;
+    std::set<std::string> names;
+    for (const Value& item : *items) {
+      auto map = item.as_record({"name", "host", "run", "timeout"});
+      if (!map) continue;
+      auto name = read_unique_name(*map, names, "fault");
+      auto host = read_host_ref(*map, scenario);
+      auto run = read_run(*map, kDefaultScriptTimeout, kMaxScriptTimeout);
+      if (name && host && run) scenario.faults.push_back({*name, *host, *run});
+    }
+  }
+
+  void read_checks(const Mapping& root, Scenario& scenario) {
+    auto value = root.required("checks");
+    if (!value) return;
+    auto items = value->as_list();
+    if (!items) return;
+    if (items->empty()) {
+      value->error("must list at least one check");
+      return;
+    }
+    std::set<std::string> names;
+    bool all_read = true;
+    for (const Value& item : *items) {
+      auto map = item.as_record({"name", "host", "weight", "timeout", "expect", "serial", "run"});
+      if (!map) {
+        all_read = false;
+        continue;
+      }
+      Check check;
+      auto name = read_unique_name(*map, names, "check");
+      auto host = read_host_ref(*map, scenario);
+      auto run = read_run(*map, kDefaultCheckTimeout, kMaxCheckTimeout);
+      bool ok = name && host && run;
+      if (auto weight = map->get("weight")) {
+        if (auto number = weight->as_number(); !number) {
+          ok = false;
+        } else if (*number <= 0 || *number > 1000) {
+          weight->error("must be greater than 0 and at most 1000 (got " + weight_text(*number) + ")");
+          ok = false;
+        } else {
+          check.weight = *number;
+        }
+      }
+      if (auto expect = map->get("expect")) {
+        auto expectation =
+            expect->as_enum<CheckExpectation>({{"fix", CheckExpectation::Fix}, {"guard", CheckExpectation::Guard}});
+        if (expectation) check.expect = *expectation;
+        else ok = false;
+      }
+      if (auto serial = map->get("serial")) {
+        if (auto flag = serial->as_bool()) check.serial = *flag;
+        else ok = false;
+      }
+      if (!ok) {
+        all_read = false;
+        continue;
+      }
+      check.name = *name;
+      check.host = *host;
+      check.run = *run;
+      scenario.checks.push_back(std::move(check));
+    }
+    const bool any_fix = std::any_of(scenario.checks.begin(), scenario.checks.end(),
+                                     [](const Check& check) { return check.expect == CheckExpectation::Fix; });
+    if (all_read && !any_fix) {
+      value->error("needs at least one check with 'expect: fix' (guards alone would grade an untouched lab 100%)");
+    }
+  }
+
+  static std::string weight_text(double number) {
+    std::ostringstream out;
+    out << number;
+    return out.str();
+  }
+
+  void read_solution(const Mapping& root, Scenario& scenario) {
+    auto value = root.required("solution");
+    if (!value) return;
+    auto items = value->as_list();
+    if (!items) return;
+    if (items->empty()) {
+      value->error("must list at least one step of the reference fix");
+      return;
+    }
+    for (const Value& item : *items) {
+      auto map = item.as_record({"host", "run", "timeout"});
+      if (!map) continue;
+      auto host = read_host_ref(*map, scenario);
+      auto run = read_run(*map, kDefaultScriptTimeout, kMaxScriptTimeout);
+      if (host && run) scenario.solution.push_back({*host, *run});
+    }
+  }
+
+  void read_hints(const Mapping& root, Scenario& scenario) {
+    auto value = root.get("hints");
+    if (!value) return;
+    auto items = value->as_list();
+    if (!items) return;
+    for (const Value& item : *items) {
+      auto map = item.as_record({"after", "text"});
+      if (!map) continue;
+      Hint hint;
+      auto after = map->required("after");
+      auto text = map->required("text");
+      std::optional<seconds> delay = after ? after->as_duration() : std::nullopt;
+      std::optional<std::string> words = text ? text->as_text() : std::nullopt;
+      if (delay && *delay >= scenario.duration) {
+        after->error("is not before the end of the session (" + format_duration(scenario.duration) +
+                     "), so the hint would never be shown");
+        continue;
+      }
+      if (delay && words) scenario.hints.push_back({*delay, *words});
+    }
+    std::stable_sort(scenario.hints.begin(), scenario.hints.end(),
+                     [](const Hint& a, const Hint& b) { return a.after < b.after; });
+  }
+
+  void warn_unused_vars(const Mapping& root, const Scenario& scenario) {
+    std::vector<const std::string*> scripts;
+    for (const Host& host : scenario.hosts) {
+      if (host.setup) scripts.push_back(&host.setup->text);
+    }
+    for (const Fault& fault : scenario.faults) scripts.push_back(&fault.run.text);
+    for (const Check& check : scenario.checks) scripts.push_back(&check.run.text);
+    for (const SolutionStep& step : scenario.solution) scripts.push_back(&step.run.text);
+    auto vars = root.get("vars");
+    for (const Var& var : scenario.vars) {
+      const bool used = std::any_of(scripts.begin(), scripts.end(),
+                                    [&](const std::string* script) { return script_mentions_var(*script, var.name); });
+      if (!used && vars) {
+        if (auto map = vars->as_map()) {
+          if (auto spec = map->get(var.name)) spec->warning("variable " + var.name + " is not used by any script");
+        }
+      }
+    }
+  }
+
+  DiagnosticLog& log_;
+  fs::path scenario_dir_;
+  bool hosts_complete_ = true;  // every host was read; else host references are not checked
+};
+
+}  // namespace
+
+ScenarioLoad parse_scenario(std::string_view text, const std::string& file_name, const fs::path& scenario_dir) {
+  DiagnosticLog log(file_name);
+  ScenarioLoad result;
+  if (text.size() > kMaxScenarioFileBytes) {
+    log.add(Severity::Error, YAML::Mark(), "file is larger than " + std::to_string(kMaxScenarioFileBytes / 1024) + " KiB");
+    result.diagnostics = log.take();
+    return result;
+  }
+  try {
+    std::vector<YAML::Node> documents = YAML::LoadAll(std::string(text));
+    if (documents.size() > 1) {
+      log.add(Severity::Error, documents[1].Mark(), "a scenario file holds one YAML document; found " +
+                                                         std::to_string(documents.size()));
+    } else {
+      const YAML::Node root = documents.empty() ? YAML::Node() : documents.front();
+      ScenarioParser parser(log, scenario_dir);
+      if (documents.empty() || root.IsNull()) {
+        log.add(Severity::Error, YAML::Mark(), "the file has no scenario in it; it should start with 'apiVersion: breakfix/v1'");
+      } else if (ScenarioPtr scenario = parser.parse(Value(root, "", YAML::Mark(), &log))) {
+        auto owned = std::const_pointer_cast<Scenario>(scenario);
+        owned->source_file = fs::path(file_name);
+        result.scenario = scenario;
+      }
+    }
+  } catch (const YAML::DeepRecursion& error) {
+    log.add(Severity::Error, error.mark, "YAML syntax error: nested too deeply");
+  } catch (const YAML::Exception& error) {
+    // Syntax errors: yaml-cpp stops at the first, so it is the only one of the file.
+    log.add(Severity::Error, error.mark, "YAML syntax error: " + error.msg);
+  } catch (const std::exception& error) {
+    log.add(Severity::Error, YAML::Mark(), std::string("cannot read the scenario: ") + error.what());
+  }
+  result.diagnostics = log.take();
+  // Read in file order, as an author fixes them (the parser finds them field by field).
+  std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.where.line, a.where.column) < std::tie(b.where.line, b.where.column);
+  });
+  if (has_errors(result.diagnostics)) result.scenario.reset();
+  return result;
+}
+
+ScenarioLoad load_scenario_file(const fs::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::error_code ec;
+  if (!in || fs::is_directory(file, ec)) {
+    ScenarioLoad result;
+    result.diagnostics.push_back({{file.string(), 1, 1}, Severity::Error, "cannot read the file"});
+    return result;
+  }
+  std::string text;
+  char buffer[64 * 1024];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, static_cast<std::size_t>(in.gcount()));
+    if (text.size() > kMaxScenarioFileBytes) break;  // parse_scenario reports it
+  }
+  return parse_scenario(text, file.string(), file.parent_path());
+}
+
+const char* to_string(ScenarioKind kind) { return kind == ScenarioKind::BreakFix ? "break-fix" : "bug-fix"; }
+
+const char* to_string(Difficulty difficulty) {
+  switch (difficulty) {
+    case Difficulty::Easy: return "easy";
+    case Difficulty::Medium: return "medium";
+    case Difficulty::Hard: return "hard";
+  }
+  return "medium";
+}
+
+const char* to_string(NetworkMode mode) {
+  switch (mode) {
+    case NetworkMode::None: return "none";
+    case NetworkMode::Internal: return "internal";
+    case NetworkMode::Outside: return "outside";
+  }
+  return "none";
+}
+
+const char* to_string(CheckExpectation expectation) {
+  return expectation == CheckExpectation::Fix ? "fix" : "guard";
+}
+
+const Host& Scenario::entry_host() const {
+  for (const Host& host : hosts) {
+    if (host.entry) return host;
+  }
+  return hosts.front();  // a loaded scenario always has exactly one entry host
+}
+
+const Host* Scenario::find_host(std::string_view name) const {
+  for (const Host& host : hosts) {
+    if (host.name == name) return &host;
+  }
+  return nullptr;
+}
+
+}  // namespace breakfix

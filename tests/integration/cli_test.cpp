@@ -1,0 +1,104 @@
+// Drives the real breakfix binary as a scenario author would.
+
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "process.h"
+
+using breakfix::testing::run_command;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string kBinary = BREAKFIX_BINARY;
+const fs::path kSource = BREAKFIX_SOURCE_DIR;
+
+breakfix::testing::CommandResult run_breakfix(std::vector<std::string> args) {
+  args.insert(args.begin(), kBinary);
+  return run_command(args);
+}
+
+}  // namespace
+
+TEST_CASE("scenario lint passes the shipped library and exits 0") {
+  auto result = run_breakfix({"scenario", "lint", (kSource / "scenarios").string()});
+  CAPTURE(result.out);
+  CHECK(result.exit_code == 0);
+  CHECK(result.out.find("0 errors, 0 warnings") != std::string::npos);
+}
+
+TEST_CASE("scenario lint lists every error of every corpus file and exits 1") {
+  const fs::path corpus = kSource / "tests/corpus/invalid";
+  std::vector<std::string> args = {"scenario", "lint"};
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(corpus)) {
+    args.push_back(entry.path().string());
+    ++files;
+  }
+  auto result = run_breakfix(args);
+  CHECK(result.exit_code == 1);
+  for (std::size_t i = 2; i < args.size(); ++i) {
+    CAPTURE(args[i]);
+    CHECK(result.out.find(args[i] + ":") != std::string::npos);  // FILE:LINE:COL: ...
+  }
+  CHECK(result.out.find(std::to_string(files) + " files checked: 0 valid") != std::string::npos);
+}
+
+TEST_CASE("scenario lint -o json gives machine-readable diagnostics") {
+  auto result = run_breakfix({"scenario", "lint", "-o", "json", (kSource / "tests/corpus/invalid/26-unknown-check-key.yaml").string()});
+  CHECK(result.exit_code == 1);
+  json report = json::parse(result.out);
+  CHECK(report["valid"] == false);
+  CHECK(report["errors"] == 1);
+  REQUIRE(report["diagnostics"].size() == 1);
+  const json& diagnostic = report["diagnostics"][0];
+  CHECK(diagnostic["severity"] == "error");
+  CHECK(diagnostic["line"] == 14);
+  CHECK(diagnostic["column"] == 5);
+  CHECK(diagnostic["message"] == "checks[0]: unknown key 'wieght' (did you mean 'weight'?)");
+}
+
+TEST_CASE("scenario list prints a table, or JSON, of the shipped scenarios") {
+  auto table = run_breakfix({"scenario", "list", (kSource / "scenarios").string()});
+  CHECK(table.exit_code == 0);
+  CHECK(table.out.rfind("ID", 0) == 0);
+  CHECK(table.out.find("KIND") != std::string::npos);
+  CHECK(table.out.find("web-502") != std::string::npos);
+
+  auto listing = run_breakfix({"scenario", "list", "-o", "json", (kSource / "scenarios").string()});
+  CHECK(listing.exit_code == 0);
+  json scenarios = json::parse(listing.out);
+  REQUIRE(scenarios.is_array());
+  CHECK(scenarios.size() >= 2);
+  for (const json& scenario : scenarios) {
+    CHECK(scenario.contains("id"));
+    CHECK(scenario["hosts"].size() >= 1);
+  }
+}
+
+TEST_CASE("Scenario commands read $BREAKFIX_SCENARIO_DIRS when given no path") {
+  auto result = run_command({kBinary, "scenario", "list", "-o", "json"}, "",
+                            {{"BREAKFIX_SCENARIO_DIRS", (kSource / "scenarios/web-502").string() + ":" +
+                                                            (kSource / "scenarios/sudoers-broken").string()}});
+  CHECK(result.exit_code == 0);
+  CHECK(json::parse(result.out).size() == 2);
+}
+
+TEST_CASE("Usage errors exit 2 and help and version exit 0") {
+  CHECK(run_breakfix({"scenario", "lint", "--no-such-flag"}).exit_code == 2);
+  CHECK(run_breakfix({"scenario", "lint", "-o", "xml"}).exit_code == 2);
+  CHECK(run_breakfix({"scenario"}).exit_code == 2);
+  CHECK(run_breakfix({"no-such-command"}).exit_code == 2);
+  auto version = run_breakfix({"--version"});
+  CHECK(version.exit_code == 0);
+  CHECK(version.out.rfind("breakfix ", 0) == 0);
+  for (auto args : std::vector<std::vector<std::string>>{{"--help"}, {"scenario", "--help"}, {"scenario", "lint", "--help"},
+                                                         {"scenario", "list", "--help"}}) {
+    auto help = run_breakfix(args);
+    CHECK(help.exit_code == 0);
+    CHECK(help.out.find("Usage") != std::string::npos);
+  }
+}

@@ -1,0 +1,77 @@
+#include <doctest/doctest.h>
+
+#include "breakfix/scenario_catalog.h"
+#include "temp_dir.h"
+
+using namespace breakfix;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string scenario_text(const std::string& id) {
+  return "apiVersion: breakfix/v1\nid: " + id +
+         "\ntitle: T\nkind: break-fix\ndescription: D\nimage: breakfix/base:bookworm\n"
+         "faults: [{name: f, run: 'true'}]\nchecks: [{name: c, run: 'false'}]\nsolution: [{run: 'true'}]\n";
+}
+
+std::string all_messages(const ScenarioCatalog& catalog) {
+  std::string text;
+  for (const Diagnostic& diagnostic : catalog.diagnostics) text += format_diagnostic(diagnostic) + "\n";
+  return text;
+}
+
+}  // namespace
+
+TEST_CASE("The shipped scenario library loads without errors or warnings") {
+  ScenarioCatalog catalog = load_scenario_catalog({fs::path(BREAKFIX_SOURCE_DIR) / "scenarios"});
+  CAPTURE(all_messages(catalog));
+  CHECK(catalog.diagnostics.empty());
+  CHECK(catalog.scenarios.size() >= 2);
+  CHECK(catalog.files_read == static_cast<int>(catalog.scenarios.size()));
+}
+
+TEST_CASE("A library, a scenario directory and a scenario file are all accepted") {
+  testing::TempDir dir;
+  dir.write("lib/alpha/scenario.yaml", scenario_text("alpha"));
+  dir.write("lib/beta/scenario.yaml", scenario_text("beta"));
+  dir.write("lib/not-a-scenario/README", "ignored");
+  dir.write("single/gamma/scenario.yaml", scenario_text("gamma"));
+  dir.write("loose/delta.yaml", scenario_text("delta"));
+
+  ScenarioCatalog catalog = load_scenario_catalog(
+      {dir.path() / "lib", dir.path() / "single/gamma", dir.path() / "loose/delta.yaml"});
+  CAPTURE(all_messages(catalog));
+  CHECK(catalog.diagnostics.empty());
+  REQUIRE(catalog.scenarios.size() == 4);
+  CHECK(catalog.scenarios[0]->id == "alpha");  // sorted by id
+  CHECK(catalog.find("delta"));
+  CHECK_FALSE(catalog.find("nope"));
+}
+
+TEST_CASE("A duplicate id across directories is an error that points at both places") {
+  testing::TempDir dir;
+  const fs::path first = dir.write("one/web/scenario.yaml", scenario_text("web"));
+  const fs::path second = dir.write("two/web/scenario.yaml", scenario_text("web"));
+
+  ScenarioCatalog catalog = load_scenario_catalog({dir.path() / "one", dir.path() / "two"});
+  REQUIRE(catalog.diagnostics.size() == 1);
+  CHECK(format_diagnostic(catalog.diagnostics[0]) ==
+        second.string() + ":2:5: id: duplicate scenario id 'web' (also defined at " + first.string() + ":2:5)");
+  CHECK(catalog.scenarios.size() == 1);
+}
+
+TEST_CASE("A missing path and an empty directory are errors; a misnamed directory is a warning") {
+  testing::TempDir dir;
+  dir.write("lib/wrong-name/scenario.yaml", scenario_text("right-name"));
+  fs::create_directories(dir.path() / "empty");
+
+  ScenarioCatalog catalog =
+      load_scenario_catalog({dir.path() / "missing", dir.path() / "empty", dir.path() / "lib"});
+  const std::string text = all_messages(catalog);
+  CHECK(text.find((dir.path() / "missing").string() + ":1:1: no such file or directory") != std::string::npos);
+  CHECK(text.find((dir.path() / "empty").string() + ":1:1: no scenario.yaml here or in its subdirectories") !=
+        std::string::npos);
+  CHECK(text.find("warning: id: 'right-name' differs from its directory name 'wrong-name'") != std::string::npos);
+  CHECK(count(catalog.diagnostics, Severity::Error) == 2);
+  CHECK(catalog.scenarios.size() == 1);
+}

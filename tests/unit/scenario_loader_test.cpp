@@ -1,0 +1,282 @@
+#include <doctest/doctest.h>
+
+#include <algorithm>
+
+#include "breakfix/scenario_loader.h"
+#include "temp_dir.h"
+
+using namespace breakfix;
+using std::chrono::seconds;
+
+namespace {
+
+constexpr const char* kMinimal = R"(apiVersion: breakfix/v1
+id: minimal
+title: Minimal
+kind: break-fix
+description: The motd is gone.
+image: breakfix/base:bookworm
+faults:
+  - name: remove motd
+    run: rm -f /etc/motd
+checks:
+  - name: motd is back
+    run: test -f /etc/motd
+solution:
+  - run: touch /etc/motd
+)";
+
+constexpr const char* kTwoHosts = R"(apiVersion: breakfix/v1
+id: two-hosts
+title: Two hosts
+kind: break-fix
+description: The app cannot reach its database.
+vars:
+  DB_PORT: {range: [5433, 5435]}
+  MODE: {choice: [a, b]}
+hosts:
+  - name: app
+    image: breakfix/base:bookworm
+    entry: true
+    user: dev
+    resources: {cpus: 0.5, memory: 256Mi, pids: 128}
+    setup: echo setup
+  - name: db
+    image: breakfix/base:bookworm
+    workdir: /srv
+faults:
+  - name: move the port
+    host: db
+    timeout: 5m
+    run: echo "$DB_PORT ${MODE}"
+checks:
+  - name: app reaches db
+    host: app
+    weight: 2.5
+    timeout: 10s
+    run: "true"
+  - name: rows survive
+    host: db
+    expect: guard
+    serial: true
+    run: "true"
+solution:
+  - host: db
+    run: "true"
+hints:
+  - after: 30m
+    text: second
+  - after: 10m
+    text: first
+)";
+
+ScenarioLoad parse(const std::string& text, const std::filesystem::path& dir = "/nonexistent") {
+  return parse_scenario(text, "scenario.yaml", dir);
+}
+
+// Every diagnostic, one a line: CAPTURE shows it when a check fails.
+std::string messages(const ScenarioLoad& load) {
+  std::string out;
+  for (const Diagnostic& diagnostic : load.diagnostics) out += format_diagnostic(diagnostic) + "\n";
+  return out;
+}
+
+bool mentions(const ScenarioLoad& load, const std::string& text) { return messages(load).find(text) != std::string::npos; }
+
+std::string replace(std::string text, const std::string& from, const std::string& to) {
+  const auto at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
+}  // namespace
+
+TEST_CASE("A minimal scenario loads with every default filled in") {
+  ScenarioLoad load = parse(kMinimal);
+  CAPTURE(messages(load));
+  REQUIRE(load.scenario);
+  CHECK(load.diagnostics.empty());
+  const Scenario& scenario = *load.scenario;
+  CHECK(scenario.id == "minimal");
+  CHECK(scenario.kind == ScenarioKind::BreakFix);
+  CHECK(scenario.difficulty == Difficulty::Medium);
+  CHECK(scenario.duration == seconds(90 * 60));
+  CHECK(scenario.network == NetworkMode::None);
+  REQUIRE(scenario.hosts.size() == 1);
+  const Host& host = scenario.entry_host();
+  CHECK(host.name == "main");
+  CHECK(host.entry);
+  CHECK(host.image == "breakfix/base:bookworm");
+  CHECK(host.user == "root");
+  CHECK(host.workdir == "/root");
+  CHECK(host.resources.cpus == 1.0);
+  CHECK(host.resources.memory_bytes == 512LL * 1024 * 1024);
+  CHECK(host.resources.pids == 512);
+  CHECK_FALSE(host.setup.has_value());
+  REQUIRE(scenario.faults.size() == 1);
+  CHECK(scenario.faults[0].host == "main");
+  CHECK(scenario.faults[0].run.timeout == seconds(120));
+  CHECK(scenario.faults[0].run.where.line == 9);
+  REQUIRE(scenario.checks.size() == 1);
+  CHECK(scenario.checks[0].weight == 1.0);
+  CHECK(scenario.checks[0].expect == CheckExpectation::Fix);
+  CHECK(scenario.checks[0].run.timeout == seconds(30));
+  CHECK_FALSE(scenario.checks[0].serial);
+  REQUIRE(scenario.solution.size() == 1);
+  CHECK(scenario.solution[0].run.text == "touch /etc/motd");
+}
+
+TEST_CASE("Several hosts get an internal network, named hosts and every field as written") {
+  ScenarioLoad load = parse(kTwoHosts);
+  CAPTURE(messages(load));
+  REQUIRE(load.scenario);
+  const Scenario& scenario = *load.scenario;
+  CHECK(scenario.network == NetworkMode::Internal);
+  CHECK(scenario.entry_host().name == "app");
+  const Host* app = scenario.find_host("app");
+  const Host* db = scenario.find_host("db");
+  REQUIRE(app);
+  REQUIRE(db);
+  CHECK(app->user == "dev");
+  CHECK(app->workdir == "/home/dev");
+  CHECK(app->resources.cpus == 0.5);
+  CHECK(app->resources.memory_bytes == 256LL * 1024 * 1024);
+  CHECK(app->resources.pids == 128);
+  REQUIRE(app->setup.has_value());
+  CHECK(app->setup->text == "echo setup");
+  CHECK_FALSE(db->entry);
+  CHECK(db->workdir == "/srv");
+  CHECK(scenario.faults[0].host == "db");
+  CHECK(scenario.faults[0].run.timeout == seconds(300));
+  CHECK(scenario.checks[0].weight == 2.5);
+  CHECK(scenario.checks[0].run.timeout == seconds(10));
+  CHECK(scenario.checks[1].expect == CheckExpectation::Guard);
+  CHECK(scenario.checks[1].serial);
+  REQUIRE(scenario.vars.size() == 2);
+  CHECK(scenario.vars[0].name == "DB_PORT");
+  CHECK(scenario.vars[0].choices == std::vector<std::string>{"5433", "5434", "5435"});
+  CHECK(scenario.vars[1].choices == std::vector<std::string>{"a", "b"});
+  REQUIRE(scenario.hints.size() == 2);
+  CHECK(scenario.hints[0].text == "first");  // sorted by time
+  CHECK(scenario.hints[1].after == seconds(1800));
+}
+
+TEST_CASE("An unknown key is reported at its line and column with the nearest known key") {
+  ScenarioLoad load = parse(replace(kTwoHosts, "    weight: 2.5\n", "    wieght: 2.5\n"));
+  CHECK_FALSE(load.scenario);
+  REQUIRE(load.diagnostics.size() == 1);
+  const Diagnostic& diagnostic = load.diagnostics[0];
+  CHECK(diagnostic.where.file == "scenario.yaml");
+  CHECK(diagnostic.where.line == 27);
+  CHECK(diagnostic.where.column == 5);
+  CHECK(format_diagnostic(diagnostic) ==
+        "scenario.yaml:27:5: checks[0]: unknown key 'wieght' (did you mean 'weight'?)");
+}
+
+TEST_CASE("A bad value is reported where the value stands, naming the field") {
+  ScenarioLoad load = parse(replace(kTwoHosts, "memory: 256Mi", "memory: 256MB"));
+  REQUIRE(load.diagnostics.size() == 1);
+  CHECK(format_diagnostic(load.diagnostics[0]) ==
+        "scenario.yaml:14:36: hosts[0].resources.memory: '256MB' is not a size (write it as 512Mi, 1Gi or 800M)");
+}
+
+TEST_CASE("Every error of a file is reported, in file order") {
+  std::string text = replace(kTwoHosts, "id: two-hosts", "id: Two_Hosts");
+  text = replace(text, "kind: break-fix", "kind: fix");
+  text = replace(text, "    host: db\n    timeout: 5m", "    host: dbb\n    timeout: 5");
+  text = replace(text, "    weight: 2.5", "    weight: -1");
+  ScenarioLoad load = parse(text);
+  CAPTURE(messages(load));
+  CHECK_FALSE(load.scenario);
+  CHECK(load.diagnostics.size() == 5);
+  CHECK(mentions(load, "id: 'Two_Hosts' is not a valid id"));
+  CHECK(mentions(load, "kind: 'fix' is not one of"));
+  CHECK(mentions(load, "faults[0].host: unknown host 'dbb' (did you mean 'db'?)"));
+  CHECK(mentions(load, "faults[0].timeout: '5' is not a duration; add a unit"));
+  CHECK(mentions(load, "checks[0].weight: must be greater than 0"));
+  CHECK(std::is_sorted(load.diagnostics.begin(), load.diagnostics.end(), [](const auto& a, const auto& b) {
+    return a.where.line < b.where.line;
+  }));
+}
+
+TEST_CASE("An unused variable is a warning and the scenario still loads") {
+  ScenarioLoad load = parse(replace(kTwoHosts, "run: echo \"$DB_PORT ${MODE}\"", "run: echo \"$DB_PORT ${MODES}\""));
+  REQUIRE(load.scenario);
+  REQUIRE(load.diagnostics.size() == 1);
+  CHECK(load.diagnostics[0].severity == Severity::Warning);
+  CHECK(format_diagnostic(load.diagnostics[0]) ==
+        "scenario.yaml:8:9: warning: vars.MODE: variable MODE is not used by any script");
+}
+
+TEST_CASE("Two hosts with network none load with a warning that they cannot talk") {
+  ScenarioLoad load = parse(std::string(kTwoHosts) + "network: none\n");
+  REQUIRE(load.scenario);
+  CHECK(load.scenario->network == NetworkMode::None);
+  CHECK(mentions(load, "warning: network: with 'none' the 2 hosts cannot reach each other"));
+}
+
+TEST_CASE("A build directory is resolved against the scenario directory and needs a Dockerfile") {
+  testing::TempDir dir;
+  const std::string text = replace(kMinimal, "image: breakfix/base:bookworm", "build: ./image");
+
+  ScenarioLoad missing = parse(text, dir.path());
+  CHECK(mentions(missing, "build: directory './image' does not exist"));
+
+  std::filesystem::create_directories(dir.path() / "image");
+  ScenarioLoad no_dockerfile = parse(text, dir.path());
+  CHECK(mentions(no_dockerfile, "build: directory './image' has no Dockerfile"));
+
+  dir.write("image/Dockerfile", "FROM breakfix/base:bookworm\n");
+  ScenarioLoad good = parse(text, dir.path());
+  REQUIRE(good.scenario);
+  CHECK(good.scenario->hosts[0].image.empty());
+  CHECK(good.scenario->hosts[0].build_context == dir.path() / "image");
+}
+
+TEST_CASE("Memory limits accept binary and decimal suffixes") {
+  for (auto [text, bytes] : std::vector<std::pair<std::string, std::int64_t>>{
+           {"512Mi", 512LL << 20}, {"1Gi", 1LL << 30}, {"800M", 800'000'000}, {"1.5Gi", 3LL << 29}, {"67108864", 1LL << 26}}) {
+    CAPTURE(text);
+    ScenarioLoad load = parse(std::string(kMinimal) + "resources: {memory: " + text + "}\n");
+    REQUIRE(load.scenario);
+    CHECK(load.scenario->hosts[0].resources.memory_bytes == bytes);
+  }
+}
+
+TEST_CASE("A bug-fix scenario may carry its bug in the image and have no faults") {
+  std::string text = replace(kMinimal, "kind: break-fix", "kind: bug-fix");
+  text = replace(text, "faults:\n  - name: remove motd\n    run: rm -f /etc/motd\n", "");
+  ScenarioLoad load = parse(text);
+  CAPTURE(messages(load));
+  REQUIRE(load.scenario);
+  CHECK(load.scenario->faults.empty());
+}
+
+TEST_CASE("A file over the size limit is refused before parsing") {
+  std::string text = kMinimal;
+  text += "# " + std::string(kMaxScenarioFileBytes, 'x') + "\n";
+  ScenarioLoad load = parse(text);
+  CHECK_FALSE(load.scenario);
+  CHECK(mentions(load, "scenario.yaml:1:1: file is larger than 1024 KiB"));
+}
+
+TEST_CASE("Arbitrary bytes give diagnostics, never an exception") {
+  const std::vector<std::string> inputs = {
+      std::string("\0\0\0", 3), "\xff\xfe\xfd", "{", "}", "[", "- - - -", ":", "? : ?", "&a [*a]", "*unknown",
+      "!!binary AAAA", "id: !!int x", "%YAML 9.9\n---\n", "a: |\n bad\n  indent\n x", std::string(kMinimal) + "\t",
+  };
+  for (const std::string& input : inputs) {
+    CAPTURE(input);
+    ScenarioLoad load;
+    CHECK_NOTHROW(load = parse(input));
+    CHECK_FALSE(load.scenario);
+    CHECK_FALSE(load.diagnostics.empty());
+  }
+}
+
+TEST_CASE("load_scenario_file names the file it could not read") {
+  ScenarioLoad load = load_scenario_file("/nonexistent/scenario.yaml");
+  CHECK_FALSE(load.scenario);
+  REQUIRE(load.diagnostics.size() == 1);
+  CHECK(format_diagnostic(load.diagnostics[0]) == "/nonexistent/scenario.yaml:1:1: cannot read the file");
+}
