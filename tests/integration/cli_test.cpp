@@ -48,7 +48,7 @@ TEST_CASE("scenario lint lists every error of every corpus file and exits 1") {
 }
 
 TEST_CASE("scenario lint -o json gives machine-readable diagnostics") {
-  auto result = run_breakfix({"scenario", "lint", "-o", "json", (kSource / "tests/corpus/invalid/26-unknown-check-key.yaml").string()});
+  auto result = run_breakfix({"scenario", "lint", "-o", "json", (kSource / "tests/corpus/invalid/27-unknown-check-key.yaml").string()});
   CHECK(result.exit_code == 1);
   json report = json::parse(result.out);
   CHECK(report["valid"] == false);

@@ -280,3 +280,14 @@ TEST_CASE("load_scenario_file names the file it could not read") {
   REQUIRE(load.diagnostics.size() == 1);
   CHECK(format_diagnostic(load.diagnostics[0]) == "/nonexistent/scenario.yaml:1:1: cannot read the file");
 }
+
+TEST_CASE("Regression: a stray leading comma no longer hangs the loader (yaml-cpp issue 1040)") {
+  // Given input on which yaml-cpp 0.7's LoadAll allocates empty documents forever,
+  // the loader should return at once with a syntax error on the comma's line.
+  for (const std::string input : {",", ",\n", "\n\n,a\n", "# comment\n,\napiVersion: breakfix/v1\n"}) {
+    CAPTURE(input);
+    ScenarioLoad load = parse(input);
+    CHECK_FALSE(load.scenario);
+    CHECK(mentions(load, "YAML syntax error: no value could be read here"));
+  }
+}
