@@ -12,7 +12,9 @@ CommandResult run_command(const std::vector<std::string>& argv, const std::strin
   boost::asio::io_context io;
   std::future<std::string> out, err;
   bp::environment env = boost::this_process::environment();
-  for (const auto& [name, value] : extra_env) env[name] = value;
+  // set(), not env[name]: Boost 1.74's find() behind operator[] reads past the end of
+  // variables shorter than `name` (AddressSanitizer reports it).
+  for (const auto& [name, value] : extra_env) env.set(name, value);
   // A name without a slash is looked up in PATH, as a shell would.
   const std::string& program = argv.at(0);
   const auto executable = program.find('/') == std::string::npos ? bp::search_path(program) : program;

@@ -75,3 +75,17 @@ TEST_CASE("A missing path and an empty directory are errors; a misnamed director
   CHECK(count(catalog.diagnostics, Severity::Error) == 2);
   CHECK(catalog.scenarios.size() == 1);
 }
+
+TEST_CASE("The schema's valid examples load without errors or warnings") {
+  // tests/schema/check_schema.py validates the same files against the JSON schema.
+  int files = 0;
+  for (const auto& entry : fs::directory_iterator(fs::path(BREAKFIX_SOURCE_DIR) / "tests/schema/valid")) {
+    CAPTURE(entry.path());
+    ScenarioCatalog catalog = load_scenario_catalog({entry.path()});
+    CAPTURE(all_messages(catalog));
+    CHECK(catalog.diagnostics.empty());
+    CHECK(catalog.scenarios.size() == 1);
+    ++files;
+  }
+  CHECK(files >= 1);
+}
