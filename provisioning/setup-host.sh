@@ -12,7 +12,8 @@ PACKAGES=(
   libsqlite3-dev nlohmann-json3-dev libcli11-dev libarchive-dev doctest-dev
   # the fuzzer needs clang's libFuzzer and sanitizer runtimes
   clang libclang-rt-14-dev
-  # runtime: the container engine and the base-image tooling
+  # runtime: the container engine, the base-image tooling, OpenSSL for hashing
+  libssl-dev iproute2
   docker.io debootstrap
   # tools the tests drive for real
   openssh-client ssh-audit curl python3 python3-yaml python3-jsonschema

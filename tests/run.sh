@@ -31,7 +31,11 @@ cmake --build "$build_root/asan"
 step "lint: the shipped scenarios"
 "$build_root/asan/breakfix" scenario lint scenarios
 
-step "test: unit, integration and fuzz tests"
+step "images: breakfix/base:bookworm (debootstrap on the first run) and the scenarios' own"
+"$build_root/asan/breakfix" image base
+"$build_root/asan/breakfix" image build scenarios
+
+step "test: unit, integration (real Docker engine), schema and fuzz tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir "$build_root/asan" --output-on-failure --parallel 2 --timeout 900

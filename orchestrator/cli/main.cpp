@@ -6,6 +6,7 @@
 
 #include "breakfix/version.h"
 #include "cli/exit_codes.h"
+#include "cli/runtime_commands.h"
 #include "cli/scenario_command.h"
 
 int main(int argc, char** argv) {
@@ -17,6 +18,7 @@ int main(int argc, char** argv) {
 
   int exit_code = kExitOk;
   add_scenario_commands(app, exit_code);
+  add_runtime_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& success) {  // --help, --version

@@ -1,0 +1,77 @@
+#pragma once
+
+// A session's lab: the containers (hosts) and network made from a scenario. The
+// LabProvisioner builds it on a Runtime and takes it down; it is the only code that
+// names runtime objects after sessions, so that removal and garbage collection can
+// find everything again by label.
+
+#include <set>
+#include <string>
+#include <vector>
+
+#include "breakfix/runtime.h"
+#include "breakfix/scenario.h"
+
+namespace breakfix {
+
+struct LabHost {
+  std::string name;          // the scenario's host name
+  std::string container_id;
+  std::string container_name;
+  bool entry = false;
+};
+
+struct Lab {
+  std::string session_id;
+  std::string network;  // empty with network: none
+  std::vector<LabHost> hosts;
+
+  const LabHost* find(std::string_view host_name) const;
+  const LabHost& entry() const;
+};
+
+struct LabOptions {
+  bool allow_outside_network = false;  // daemon config: may scenarios ask for network: outside?
+};
+
+struct GarbageReport {
+  std::vector<std::string> containers;  // names removed (or, dry run, to remove)
+  std::vector<std::string> networks;
+};
+
+// The engine-side names, derived from the session id alone.
+std::string lab_container_name(const std::string& session_id, const std::string& host_name);
+std::string lab_network_name(const std::string& session_id);
+// The tag of an image built from a host's `build:` directory; `content_hash` covers the
+// context and the image it builds FROM, so an unchanged scenario is never rebuilt.
+std::string built_image_tag(const std::string& scenario_id, const std::string& host_name,
+                            const std::string& content_hash);
+
+class LabProvisioner {
+ public:
+  LabProvisioner(Runtime& runtime, LabOptions options) : runtime_(runtime), options_(options) {}
+
+  // The image `host` runs: `image:` as is (NotFound if absent, saying how to get it),
+  // or built from `build:` unless an image with the same content hash exists.
+  Result<std::string> ensure_image(const Scenario& scenario, const Host& host, const ProgressFn& progress);
+
+  // Creates the session's network and hosts and starts them. On any failure, removes
+  // everything it created before returning the error: no half-built lab is left.
+  Result<Lab> provision(const Scenario& scenario, const std::string& session_id, const ProgressFn& progress);
+
+  // Removes every container and network labelled with the session, whatever their state.
+  Status remove_session(const std::string& session_id);
+
+  // Removes every breakfix object whose session is not in `live_sessions` (after a
+  // crash). With `dry_run`, only reports what it would remove.
+  Result<GarbageReport> collect_garbage(const std::set<std::string>& live_sessions, bool dry_run);
+
+  // Finds a session's lab again from the labels on its containers (re-adoption).
+  Result<Lab> find_lab(const std::string& session_id);
+
+ private:
+  Runtime& runtime_;
+  LabOptions options_;
+};
+
+}  // namespace breakfix

@@ -1,0 +1,184 @@
+#pragma once
+
+// The runtime: where a session's hosts live. The session engine, the grader and the
+// SSH gateway talk only to this interface; provisioning/ has the Docker Engine API
+// backend (make_docker_runtime), and the engine's unit tests use a fake.
+//
+// Threads: every method may be called from any thread at the same time; each call
+// stands alone (the Docker backend opens a connection per call). Calls block until
+// done; long ones report progress through a callback on the calling thread.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "breakfix/error.h"
+
+namespace breakfix {
+
+// Every object breakfix creates carries these labels, so that it can be found again
+// after a crash (re-adoption, `breakfix gc`) and never confused with anything else.
+inline constexpr const char* kLabelManaged = "breakfix.managed";  // value "true"
+inline constexpr const char* kLabelSession = "breakfix.session";  // the session id
+inline constexpr const char* kLabelHost = "breakfix.host";        // the host name
+
+using Labels = std::map<std::string, std::string>;
+// One line of progress from a long operation (an image build step, a pull).
+using ProgressFn = std::function<void(std::string_view line)>;
+
+enum class NetworkKind {
+  Internal,  // a bridge of its own with no route out: the session's hosts and nothing else
+  Outside,   // a bridge of its own with a route out through the engine's NAT
+};
+
+struct NetworkSpec {
+  std::string name;  // unique on the engine
+  NetworkKind kind = NetworkKind::Internal;
+  Labels labels;
+};
+
+struct TmpfsMount {
+  std::string path;           // absolute path in the container
+  std::int64_t size_bytes = 0;
+  std::int64_t inodes = 0;    // 0: the kernel's default
+  std::uint32_t mode = 01777;
+};
+
+struct ContainerSpec {
+  std::string name;      // unique on the engine, e.g. breakfix-<session>-<host>
+  std::string image;
+  std::string hostname;
+  // Empty: no network at all (only loopback). Else the network's name; `aliases` are
+  // the names other containers on it resolve.
+  std::string network;
+  std::vector<std::string> aliases;
+  // Upstream servers for names the engine's resolver does not know. On an internal
+  // network this is the container's own loopback, so that no name ever leaves.
+  std::vector<std::string> dns;
+  double cpus = 1.0;
+  std::int64_t memory_bytes = 512LL * 1024 * 1024;
+  std::int64_t pids = 512;
+  std::vector<TmpfsMount> tmpfs;
+  Labels labels;
+};
+
+enum class ContainerState { Created, Running, Paused, Restarting, Exited, Dead, Unknown };
+const char* to_string(ContainerState state);
+
+struct ContainerInfo {
+  std::string id;
+  std::string name;
+  std::string image;
+  ContainerState state = ContainerState::Unknown;
+  Labels labels;
+  std::map<std::string, std::string> addresses;  // network name -> IPv4 address
+};
+
+struct NetworkInfo {
+  std::string id;
+  std::string name;
+  Labels labels;
+};
+
+struct TerminalSize {
+  int columns = 80;
+  int rows = 24;
+};
+
+struct ExecSpec {
+  std::string container;             // id or name
+  std::vector<std::string> command;  // argv, run without a shell
+  std::vector<std::string> env;      // NAME=value, added to the container's
+  std::string user = "root";
+  std::string workdir;               // empty: the container's
+  bool tty = false;                  // with a TTY, stdout and stderr arrive as one stream
+  TerminalSize size;                 // with a TTY: its initial size
+};
+
+enum class OutputStream { Stdout, Stderr };
+
+// A running exec: stdin in, output out, exit code at the end. Not thread-safe: one
+// thread drives it (the gateway's per-connection loop, or run_exec below).
+class ExecStream {
+ public:
+  virtual ~ExecStream() = default;
+
+  // A file descriptor that becomes readable when read_output() has something to give
+  // (output or end of stream), so that a caller can poll it beside its own.
+  virtual int poll_fd() const = 0;
+  // Reads what output is available without blocking: calls `sink` for each chunk and
+  // returns false once the output has ended. A broken connection is an error.
+  virtual Result<bool> read_output(const std::function<void(OutputStream, std::string_view)>& sink) = 0;
+  // Sends what of `data` the connection takes now without blocking; returns how many
+  // bytes (0 when it is full: poll poll_fd() for POLLOUT).
+  virtual Result<std::size_t> write_some_stdin(std::string_view data) = 0;
+  // Sends all of `data`, blocking while the process does not read.
+  Status write_stdin(std::string_view data);
+  // Sends end-of-file to the process's stdin (the connection stays open for output).
+  virtual Status close_stdin() = 0;
+  virtual Status resize(TerminalSize size) = 0;
+  // After read_output() returned false: the process's exit code.
+  virtual Result<int> exit_code() = 0;
+  // Kills the process and every process it started, detached (setsid, nohup) or not.
+  // Used on timeouts and when a candidate's connection drops.
+  virtual Status kill() = 0;
+};
+
+struct ExecResult {
+  int exit_code = -1;
+  bool timed_out = false;  // killed at the deadline; exit_code is then what the kill left
+  std::chrono::milliseconds duration{0};
+};
+
+class Runtime {
+ public:
+  virtual ~Runtime() = default;
+
+  // Whether the engine answers; Unavailable names the endpoint and how to start it.
+  virtual Status ping() = 0;
+
+  // The image's id ("sha256:..."), or nullopt when the engine does not have it.
+  virtual Result<std::optional<std::string>> image_id(const std::string& reference) = 0;
+  // Builds `context_dir` (holding a Dockerfile) and tags the image `tag`. Progress is
+  // the build's output, line by line. Failed carries the last lines of the build log.
+  virtual Status build_image(const std::filesystem::path& context_dir, const std::string& tag,
+                             const ProgressFn& progress) = 0;
+  // Imports a root file system tarball as image `tag` (`changes`: Dockerfile lines such
+  // as "ENV LANG=C.UTF-8" applied to the image's config).
+  virtual Status import_image(const std::filesystem::path& rootfs_tar, const std::string& tag,
+                              const std::vector<std::string>& changes, const ProgressFn& progress) = 0;
+  virtual Status remove_image(const std::string& reference) = 0;
+
+  virtual Result<std::string> create_network(const NetworkSpec& spec) = 0;  // returns the id
+  virtual Status remove_network(const std::string& id_or_name) = 0;       // NotFound if absent
+  virtual Result<std::vector<NetworkInfo>> list_networks(const Labels& match) = 0;
+
+  // Creates (does not start) a container, isolated as documented in docs/runtime.md.
+  virtual Result<std::string> create_container(const ContainerSpec& spec) = 0;  // returns the id
+  virtual Status start_container(const std::string& id) = 0;
+  virtual Status pause_container(const std::string& id) = 0;
+  virtual Status unpause_container(const std::string& id) = 0;
+  // Kills and removes the container with its anonymous volumes. NotFound if absent.
+  virtual Status remove_container(const std::string& id) = 0;
+  virtual Result<ContainerInfo> inspect_container(const std::string& id) = 0;
+  // Containers (any state) whose labels include every pair in `match`.
+  virtual Result<std::vector<ContainerInfo>> list_containers(const Labels& match) = 0;
+
+  virtual Result<std::unique_ptr<ExecStream>> start_exec(const ExecSpec& spec) = 0;
+};
+
+// Runs an exec to its end: `input` is written to stdin and then closed, output goes to
+// `sink` as it arrives (memory stays bounded whatever the output's size), and at
+// `timeout` (zero: none) the process tree is killed and timed_out set.
+Result<ExecResult> run_exec(Runtime& runtime, const ExecSpec& spec, std::string_view input,
+                            const std::function<void(OutputStream, std::string_view)>& sink,
+                            std::chrono::milliseconds timeout);
+
+}  // namespace breakfix

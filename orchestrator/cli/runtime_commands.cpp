@@ -1,0 +1,121 @@
+#include "cli/runtime_commands.h"
+
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+
+#include "breakfix/base_image.h"
+#include "breakfix/docker_runtime.h"
+#include "breakfix/lab.h"
+#include "breakfix/scenario_catalog.h"
+#include "cli/exit_codes.h"
+#include "cli/scenario_command.h"
+
+namespace breakfix::cli {
+namespace {
+
+std::unique_ptr<Runtime> connect_runtime() {
+  auto options = docker_options_from_environment();
+  if (!options) {
+    std::cerr << "breakfix: " << options.error().message << "\n";
+    return nullptr;
+  }
+  auto runtime = make_docker_runtime(*options);
+  if (Status ping = runtime->ping(); !ping) {
+    std::cerr << "breakfix: " << ping.error().message << "\n";
+    return nullptr;
+  }
+  return runtime;
+}
+
+void print_progress(std::string_view line) { std::cout << line << std::endl; }
+
+int fail(const Error& error) {
+  std::cerr << "breakfix: " << error.message << "\n";
+  return kExitFailure;
+}
+
+struct ImageBuildOptions {
+  std::vector<std::filesystem::path> paths;
+};
+
+int build_scenario_images(const ImageBuildOptions& options) {
+  const ScenarioCatalog catalog = load_scenario_catalog(options.paths.empty() ? default_scenario_dirs() : options.paths);
+  for (const Diagnostic& diagnostic : catalog.diagnostics) std::cerr << format_diagnostic(diagnostic) << "\n";
+  if (has_errors(catalog.diagnostics)) return kExitFailure;
+  auto runtime = connect_runtime();
+  if (!runtime) return kExitFailure;
+  LabProvisioner provisioner(*runtime, {});
+  std::size_t done = 0, total = 0;
+  for (const ScenarioPtr& scenario : catalog.scenarios) total += scenario->hosts.size();
+  for (const ScenarioPtr& scenario : catalog.scenarios) {
+    for (const Host& host : scenario->hosts) {
+      std::cout << "[" << ++done << "/" << total << "] " << scenario->id << "/" << host.name << std::endl;
+      auto image = provisioner.ensure_image(*scenario, host, [&](std::string_view line) {
+        std::cout << "  " << line << std::endl;
+      });
+      if (!image) return fail(image.error());
+      std::cout << "  -> " << *image << std::endl;
+    }
+  }
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_runtime_commands(CLI::App& app, int& exit_code) {
+  CLI::App* image = app.add_subcommand("image", "Build the images labs run on");
+  image->require_subcommand(1);
+
+  auto base_options = std::make_shared<BaseImageOptions>();
+  CLI::App* base = image->add_subcommand(
+      "base", "Build the offline base image breakfix/base:bookworm from Debian packages (debootstrap, then import)");
+  base->add_flag("--rebuild", base_options->rebuild, "Build even when the image exists");
+  base->add_option("--mirror", base_options->mirror, "Debian mirror (default: the host's apt mirror)");
+  base->add_option("--work-dir", base_options->work_dir, "Where the root file system is made")
+      ->capture_default_str();
+  base->add_option("--tag", base_options->tag, "Image tag")->capture_default_str();
+  base->callback([base_options, &exit_code] {
+    auto runtime = connect_runtime();
+    if (!runtime) {
+      exit_code = kExitFailure;
+      return;
+    }
+    Status built = build_base_image(*runtime, *base_options, print_progress);
+    exit_code = built ? kExitOk : fail(built.error());
+  });
+
+  auto build_options = std::make_shared<ImageBuildOptions>();
+  CLI::App* build = image->add_subcommand(
+      "build", "Build the images of scenarios whose hosts use build: (skipped when their content is unchanged)");
+  build->add_option("paths", build_options->paths, "Scenarios, scenario directories or libraries (default: as lint)");
+  build->callback([build_options, &exit_code] { exit_code = build_scenario_images(*build_options); });
+
+  auto dry_run = std::make_shared<bool>(false);
+  CLI::App* gc = app.add_subcommand(
+      "gc", "Remove every container and network labelled by breakfix that no live session owns (after a crash)");
+  gc->add_flag("--dry-run", *dry_run, "Only list what would be removed");
+  gc->callback([dry_run, &exit_code] {
+    auto runtime = connect_runtime();
+    if (!runtime) {
+      exit_code = kExitFailure;
+      return;
+    }
+    // No session store yet (it comes with the session engine): every labelled object
+    // is an orphan. With the daemon, the live sessions are the store's.
+    auto report = LabProvisioner(*runtime, {}).collect_garbage({}, *dry_run);
+    if (!report) {
+      exit_code = fail(report.error());
+      return;
+    }
+    const char* verb = *dry_run ? "would remove" : "removed";
+    for (const std::string& name : report->containers) std::cout << verb << " container " << name << "\n";
+    for (const std::string& name : report->networks) std::cout << verb << " network " << name << "\n";
+    std::cout << verb << " " << report->containers.size() << " containers and " << report->networks.size()
+              << " networks\n";
+    exit_code = kExitOk;
+  });
+}
+
+}  // namespace breakfix::cli

@@ -1,0 +1,59 @@
+#pragma once
+
+// Shared by the integration tests that use the real Docker engine: the runtime, a
+// unique session id per test, and a guard that removes the session's objects at the
+// end and fails the test if anything of it is left (the suite leaks nothing).
+
+#include <doctest/doctest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+
+#include "breakfix/docker_runtime.h"
+#include "breakfix/lab.h"
+
+namespace breakfix::testing {
+
+inline Runtime& docker_runtime() {
+  static std::unique_ptr<Runtime> runtime = [] {
+    auto options = docker_options_from_environment();
+    REQUIRE_MESSAGE(options.ok(), options.error().message);
+    return make_docker_runtime(*options);
+  }();
+  return *runtime;
+}
+
+inline std::string unique_session_id(const std::string& what) {
+  static std::atomic<int> counter{0};
+  return "it-" + what + "-" + std::to_string(::getpid()) + "-" + std::to_string(counter++);
+}
+
+class SessionGuard {
+ public:
+  explicit SessionGuard(std::string session_id) : session_id_(std::move(session_id)) {}
+  ~SessionGuard() {
+    LabProvisioner provisioner(docker_runtime(), {});
+    CHECK(provisioner.remove_session(session_id_).ok());
+    auto containers = docker_runtime().list_containers({{kLabelSession, session_id_}});
+    auto networks = docker_runtime().list_networks({{kLabelSession, session_id_}});
+    CHECK(containers.ok());
+    CHECK(networks.ok());
+    if (containers.ok()) CHECK_MESSAGE(containers->empty(), "containers leaked by " << session_id_);
+    if (networks.ok()) CHECK_MESSAGE(networks->empty(), "networks leaked by " << session_id_);
+  }
+  const std::string& id() const { return session_id_; }
+
+ private:
+  std::string session_id_;
+};
+
+// Output of an exec, collected.
+struct Collected {
+  std::string out, err;
+  std::function<void(OutputStream, std::string_view)> sink() {
+    return [this](OutputStream stream, std::string_view data) { (stream == OutputStream::Stdout ? out : err).append(data); };
+  }
+};
+
+}  // namespace breakfix::testing

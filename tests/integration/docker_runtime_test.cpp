@@ -1,0 +1,407 @@
+// The Docker backend against a real engine: lifecycle, exec in all its forms, limits,
+// networks, pause, removal and garbage collection. Needs breakfix/base:bookworm
+// (tests/run.sh builds it with `breakfix image base`).
+
+#include <doctest/doctest.h>
+#include <openssl/evp.h>
+#include <poll.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <thread>
+
+#include "breakfix/scenario_loader.h"
+#include "docker_fixture.h"
+#include "process.h"
+#include "test_scenarios.h"
+
+using namespace breakfix;
+using namespace breakfix::testing;
+using namespace std::chrono_literals;
+
+namespace {
+
+Lab provision(const char* scenario_text, const std::string& session_id) {
+  ScenarioLoad load = parse_scenario(scenario_text, "scenario.yaml", "/nonexistent");
+  REQUIRE(load.scenario);
+  auto lab = LabProvisioner(docker_runtime(), {}).provision(*load.scenario, session_id, nullptr);
+  REQUIRE_MESSAGE(lab.ok(), lab.error().message);
+  return *lab;
+}
+
+ExecSpec shell(const std::string& container, const std::string& command) {
+  ExecSpec spec;
+  spec.container = container;
+  spec.command = {"/bin/bash", "-c", command};
+  return spec;
+}
+
+// Runs `command` in `container` and returns its output; fails the test on an error.
+Collected run(const std::string& container, const std::string& command, int expected_exit = 0) {
+  Collected output;
+  auto result = run_exec(docker_runtime(), shell(container, command), "", output.sink(), 60s);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  CAPTURE(command);
+  CAPTURE(output.out);
+  CAPTURE(output.err);
+  CHECK(result->exit_code == expected_exit);
+  return output;
+}
+
+class Sha256 {
+ public:
+  Sha256() : context_(EVP_MD_CTX_new()) { EVP_DigestInit_ex(context_, EVP_sha256(), nullptr); }
+  ~Sha256() { EVP_MD_CTX_free(context_); }
+  void add(std::string_view data) { EVP_DigestUpdate(context_, data.data(), data.size()); }
+  std::string hex() {
+    unsigned char digest[32];
+    unsigned int size = 0;
+    EVP_DigestFinal_ex(context_, digest, &size);
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned i = 0; i < size; ++i) out += {kHex[digest[i] >> 4], kHex[digest[i] & 15]};
+    return out;
+  }
+
+ private:
+  EVP_MD_CTX* context_;
+};
+
+// A scratch scenario directory whose built image is removed at the end.
+class TempDirForBuild {
+ public:
+  TempDirForBuild() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "breakfix-build-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()));
+    path_ = pattern;
+  }
+  ~TempDirForBuild() {
+    if (!image.empty()) CHECK(docker_runtime().remove_image(image).ok());
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  void write(const std::string& relative, const std::string& text) {
+    std::filesystem::create_directories((path_ / relative).parent_path());
+    std::ofstream(path_ / relative) << text;
+  }
+  const std::filesystem::path& path() const { return path_; }
+  std::string image;
+
+ private:
+  std::filesystem::path path_;
+};
+
+long max_rss_kib() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return usage.ru_maxrss;
+}
+
+}  // namespace
+
+TEST_CASE("The engine answers, and a missing socket is an error that names it") {
+  CHECK(docker_runtime().ping().ok());
+  auto missing = make_docker_runtime({.socket_path = "/nonexistent/docker.sock"});
+  Status status = missing->ping();
+  REQUIRE_FALSE(status.ok());
+  CHECK(status.error().code == ErrorCode::Unavailable);
+  CHECK(status.error().message.find("/nonexistent/docker.sock") != std::string::npos);
+  CHECK(status.error().message.find("dockerd") != std::string::npos);
+}
+
+TEST_CASE("An exec without a TTY keeps stdout and stderr apart and returns the exit code") {
+  SessionGuard session(unique_session_id("exec"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  const std::string& host = lab.entry().container_id;
+  Collected output = run(host, "echo to-out; echo to-err >&2; exit 3", 3);
+  CHECK(output.out == "to-out\n");
+  CHECK(output.err == "to-err\n");
+  run(host, "kill -9 $$", 137);
+  CHECK(run(host, "hostname").out == "main\n");
+  CHECK(run(host, "id -un").out == "root\n");
+}
+
+TEST_CASE("Variables reach the exec's environment and the script reaches it on stdin") {
+  SessionGuard session(unique_session_id("stdin"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  ExecSpec spec;
+  spec.container = lab.entry().container_id;
+  spec.command = {"bash", "-e"};
+  spec.env = {"PORT=9000"};
+  Collected output;
+  auto result = run_exec(docker_runtime(), spec, "echo port=$PORT\nfalse\necho not reached\n", output.sink(), 30s);
+  REQUIRE(result.ok());
+  CHECK(result->exit_code == 1);  // bash -e stopped at `false`
+  CHECK(output.out == "port=9000\n");
+}
+
+TEST_CASE("Stdin streams in while output streams out, and its end reaches the process") {
+  SessionGuard session(unique_session_id("stream"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  // 8 MiB through cat and back: neither side may wait for the other to finish.
+  std::string input(8 << 20, '\0');
+  for (std::size_t i = 0; i < input.size(); ++i) input[i] = static_cast<char>(i * 7919 % 251);
+  Sha256 sent, received;
+  sent.add(input);
+  ExecSpec spec = shell(lab.entry().container_id, "cat");
+  std::size_t bytes = 0;
+  auto result = run_exec(docker_runtime(), spec, input, [&](OutputStream stream, std::string_view data) {
+    if (stream == OutputStream::Stdout) {
+      received.add(data);
+      bytes += data.size();
+    }
+  }, 120s);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  CHECK(result->exit_code == 0);  // cat saw end of file
+  CHECK(bytes == input.size());
+  CHECK(received.hex() == sent.hex());
+}
+
+TEST_CASE("50 MiB of output arrive byte-exact with bounded memory") {
+  SessionGuard session(unique_session_id("bulk"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  const std::string host = lab.entry().container_id;
+  run(host, "head -c 52428800 /dev/urandom > /tmp/blob");
+  const std::string expected = run(host, "sha256sum < /tmp/blob | cut -d' ' -f1").out;
+  Sha256 received;
+  std::size_t bytes = 0;
+  const long rss_before = max_rss_kib();
+  auto result = run_exec(docker_runtime(), shell(host, "cat /tmp/blob"), "", [&](OutputStream stream, std::string_view data) {
+    REQUIRE(stream == OutputStream::Stdout);
+    received.add(data);
+    bytes += data.size();
+  }, 120s);
+  REQUIRE(result.ok());
+  CHECK(result->exit_code == 0);
+  CHECK(bytes == 52428800);
+  CHECK(received.hex() + "\n" == expected);
+  // The output went to the sink as it came: the process did not grow by its size.
+  CHECK(max_rss_kib() - rss_before < 16 * 1024);
+}
+
+TEST_CASE("A timeout kills the whole process tree, detached children included") {
+  SessionGuard session(unique_session_id("timeout"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  const std::string host = lab.entry().container_id;
+  Collected output;
+  const auto started = std::chrono::steady_clock::now();
+  auto result = run_exec(docker_runtime(),
+                         shell(host, "sleep 1001 & setsid sleep 1002 & nohup sleep 1003 >/dev/null 2>&1 & echo started; sleep 1004"),
+                         "", output.sink(), 2s);
+  REQUIRE_MESSAGE(result.ok(), result.error().message);
+  CHECK(result->timed_out);
+  CHECK(result->exit_code != 0);
+  CHECK(output.out == "started\n");
+  CHECK(std::chrono::steady_clock::now() - started < 20s);
+  CHECK(run(host, "pgrep -c -f 'sleep 100[1-4]' || true").out == "0\n");
+  CHECK(run(host, "echo alive").out == "alive\n");  // the host itself is untouched
+}
+
+TEST_CASE("An exec with a TTY has the requested size and follows a resize") {
+  SessionGuard session(unique_session_id("tty"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  ExecSpec spec;
+  spec.container = lab.entry().container_id;
+  spec.command = {"/bin/bash", "--norc", "--noprofile"};
+  spec.tty = true;
+  spec.size = {100, 30};
+  spec.env = {"TERM=xterm", "PS1=$ "};
+  auto stream = docker_runtime().start_exec(spec);
+  REQUIRE_MESSAGE(stream.ok(), stream.error().message);
+  ExecStream& exec = **stream;
+  std::string screen;
+  auto read_until = [&](const std::string& text) {
+    const auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (screen.find(text) == std::string::npos && std::chrono::steady_clock::now() < deadline) {
+      pollfd pfd{exec.poll_fd(), POLLIN, 0};
+      ::poll(&pfd, 1, 200);
+      auto more = exec.read_output([&](OutputStream stream_kind, std::string_view data) {
+        CHECK(stream_kind == OutputStream::Stdout);  // a TTY has one stream
+        screen.append(data);
+      });
+      REQUIRE(more.ok());
+      if (!*more) break;
+    }
+    return screen.find(text) != std::string::npos;
+  };
+  REQUIRE(exec.write_stdin("stty size\n").ok());
+  CHECK(read_until("30 100"));
+  REQUIRE(exec.resize({132, 43}).ok());
+  REQUIRE(exec.write_stdin("stty size; tty\n").ok());
+  CHECK(read_until("43 132"));
+  CHECK(read_until("/dev/pts/"));
+  REQUIRE(exec.write_stdin("exit 7\n").ok());
+  read_until("\x01never");  // to the end of the stream
+  auto code = exec.exit_code();
+  REQUIRE(code.ok());
+  CHECK(*code == 7);
+}
+
+TEST_CASE("The scenario's limits are visible inside the host") {
+  SessionGuard session(unique_session_id("limits"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  const std::string host = lab.entry().container_id;
+  // cgroup v1 or v2, whichever the machine has.
+  const std::string memory = run(host, "cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes").out;
+  CHECK(memory == std::to_string(128 << 20) + "\n");
+  const std::string pids = run(host, "cat /sys/fs/cgroup/pids.max 2>/dev/null || cat /sys/fs/cgroup/pids/pids.max").out;
+  CHECK(pids == "64\n");
+  // More processes than the limit cannot be started. perl's fork fails at once where
+  // bash's would retry for seconds; the children are killed before it exits.
+  const std::string forks = run(host, R"(perl -e 'my @kids; for (1..100) { my $pid = fork(); last unless defined $pid;
+    if (!$pid) { sleep 30; exit 0 } push @kids, $pid } print scalar(@kids), "\n"; kill "KILL", @kids;')").out;
+  CHECK(std::stoi(forks) < 64);
+}
+
+TEST_CASE("A lab host is unprivileged: trimmed capabilities, default seccomp, strace works") {
+  SessionGuard session(unique_session_id("caps"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  const std::string host = lab.entry().container_id;
+  CHECK(run(host, "grep ^Seccomp: /proc/self/status").out == "Seccomp:\t2\n");
+  run(host, "mknod /tmp/dev c 1 3", 1);                      // no MKNOD
+  run(host, "mount -t tmpfs none /mnt 2>/dev/null", 32);     // no SYS_ADMIN
+  run(host, "ip link add dummy0 type dummy 2>/dev/null", 2); // no NET_ADMIN
+  CHECK(run(host, "strace -f -e trace=openat cat /etc/hostname 2>&1 | grep -c hostname").out != "0\n");
+  run(host, "ping -c1 -W1 127.0.0.1 >/dev/null");           // ping without NET_RAW
+  CHECK(run(host, "ps -o comm= -p 1").out == "sh\n");         // our init is PID 1
+  run(host, "kill -9 -1; sleep 0.5; true");  // the candidate's classic (spares only its caller and PID 1)
+  std::this_thread::sleep_for(500ms);
+  auto info = docker_runtime().inspect_container(host);
+  REQUIRE(info.ok());
+  CHECK(info->state == ContainerState::Running);
+  CHECK(run(host, "echo still here").out == "still here\n");
+}
+
+TEST_CASE("A one-host lab has no network but loopback") {
+  SessionGuard session(unique_session_id("nonet"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  CHECK(run(lab.entry().container_id, "ls /sys/class/net").out == "lo\n");
+}
+
+TEST_CASE("Two hosts on an internal network reach each other and nothing else") {
+  SessionGuard session(unique_session_id("net"));
+  SessionGuard other_session(unique_session_id("net-other"));
+  const Lab lab = provision(kTwoHostScenario, session.id());
+  const Lab other = provision(kTwoHostScenario, other_session.id());
+  const std::string app = lab.find("app")->container_id;
+  const std::string db = lab.find("db")->container_id;
+  CHECK(run(app, "getent hosts db | wc -l").out == "1\n");
+  // A listener on db, reached from app by name.
+  ExecSpec listener = shell(db, "nc -l -p 5432 > /tmp/received");
+  auto listening = docker_runtime().start_exec(listener);
+  REQUIRE(listening.ok());
+  std::this_thread::sleep_for(300ms);
+  run(app, "echo hello-db | nc -q1 db 5432");
+  std::this_thread::sleep_for(300ms);
+  CHECK(run(db, "cat /tmp/received").out == "hello-db\n");
+
+  // The host has no address on the session's bridge: nothing to reach there.
+  auto db_info = docker_runtime().inspect_container(db);
+  REQUIRE(db_info.ok());
+  const std::string db_address = db_info->addresses.at(lab.network);
+  const std::string gateway = db_address.substr(0, db_address.rfind('.')) + ".1";
+  const std::string host_addresses = run_command({"ip", "-4", "-o", "addr"}).out;
+  CHECK(host_addresses.find(" " + gateway + "/") == std::string::npos);
+  CHECK(run(app, "timeout 3 bash -c 'echo > /dev/tcp/" + gateway + "/22' 2>/dev/null; echo $?").out != "0\n");
+  CHECK(run(app, "ip route | grep -c '^default' || true").out == "1\n");  // a route to nowhere
+  // Another session's hosts are on another bridge: unreachable.
+  auto other_db = docker_runtime().inspect_container(other.find("db")->container_id);
+  REQUIRE(other_db.ok());
+  const std::string other_address = other_db->addresses.at(other.network);
+  CHECK(other.network != lab.network);
+  CHECK(run(app, "timeout 3 bash -c 'echo > /dev/tcp/" + other_address + "/5432' 2>/dev/null; echo $?").out != "0\n");
+  CHECK(run(app, "getent hosts " + std::string("breakfix-") + other_session.id() + "-db | wc -l").out == "0\n");
+}
+
+TEST_CASE("A paused host runs nothing until unpaused") {
+  SessionGuard session(unique_session_id("pause"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  const std::string host = lab.entry().container_id;
+  REQUIRE(docker_runtime().pause_container(host).ok());
+  CHECK(docker_runtime().inspect_container(host)->state == ContainerState::Paused);
+  auto refused = docker_runtime().start_exec(shell(host, "true"));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.error().code == ErrorCode::Conflict);
+  REQUIRE(docker_runtime().unpause_container(host).ok());
+  CHECK(run(host, "echo back").out == "back\n");
+}
+
+TEST_CASE("Removal and garbage collection leave nothing behind") {
+  const std::string live_id = unique_session_id("gc-live");
+  const std::string dead_id = unique_session_id("gc-dead");
+  SessionGuard live(live_id);
+  SessionGuard dead(dead_id);
+  provision(kTwoHostScenario, live_id);
+  provision(kTwoHostScenario, dead_id);
+  LabProvisioner provisioner(docker_runtime(), {});
+  // Everything not live and not another test's: the live set is every session but dead_id.
+  auto all = docker_runtime().list_containers({{kLabelManaged, "true"}});
+  REQUIRE(all.ok());
+  std::set<std::string> live_sessions;
+  for (const ContainerInfo& container : *all) {
+    if (container.labels.at(kLabelSession) != dead_id) live_sessions.insert(container.labels.at(kLabelSession));
+  }
+  auto report = provisioner.collect_garbage(live_sessions, /*dry_run=*/false);
+  REQUIRE_MESSAGE(report.ok(), report.error().message);
+  CHECK(report->containers.size() == 2);
+  CHECK(report->networks == std::vector<std::string>{lab_network_name(dead_id)});
+  CHECK(docker_runtime().list_containers({{kLabelSession, dead_id}})->empty());
+  CHECK(docker_runtime().list_networks({{kLabelSession, dead_id}})->empty());
+  CHECK(docker_runtime().list_containers({{kLabelSession, live_id}})->size() == 2);
+  auto found = provisioner.find_lab(live_id);
+  REQUIRE(found.ok());
+  CHECK(found->entry().name == "app");
+}
+
+TEST_CASE("A missing image is reported by name with the way to get it") {
+  SessionGuard session(unique_session_id("noimage"));
+  std::string text = kOneHostScenario;
+  text.replace(text.find("breakfix/base:bookworm"), 22, "breakfix/no-such-image:1");
+  ScenarioLoad load = parse_scenario(text, "scenario.yaml", "/nonexistent");
+  REQUIRE(load.scenario);
+  auto lab = LabProvisioner(docker_runtime(), {}).provision(*load.scenario, session.id(), nullptr);
+  REQUIRE_FALSE(lab.ok());
+  CHECK(lab.error().code == ErrorCode::NotFound);
+  CHECK(lab.error().message.find("breakfix/no-such-image:1") != std::string::npos);
+}
+
+TEST_CASE("A build: directory is built once with progress; a failed build shows its last lines") {
+  TempDirForBuild dir;
+  dir.write("image/Dockerfile", "FROM breakfix/base:bookworm\nCOPY hello /hello\nRUN echo built > /built\n");
+  dir.write("image/hello", "hello from the context\n");
+  std::string text = kOneHostScenario;
+  text.replace(text.find("image: breakfix/base:bookworm"), 29, "build: ./image");
+  ScenarioLoad load = parse_scenario(text, "scenario.yaml", dir.path());
+  REQUIRE(load.scenario);
+  LabProvisioner provisioner(docker_runtime(), {});
+  std::vector<std::string> progress;
+  auto image = provisioner.ensure_image(*load.scenario, load.scenario->hosts[0], [&](std::string_view line) {
+    progress.emplace_back(line);
+  });
+  REQUIRE_MESSAGE(image.ok(), image.error().message);
+  dir.image = *image;
+  CHECK(std::any_of(progress.begin(), progress.end(), [](const std::string& line) { return line.find("Successfully tagged " + std::string("breakfix/runtime-test-main:")) != std::string::npos; }));
+
+  SessionGuard session(unique_session_id("build"));
+  auto lab = provisioner.provision(*load.scenario, session.id(), nullptr);
+  REQUIRE(lab.ok());
+  CHECK(run(lab->entry().container_id, "cat /hello /built").out == "hello from the context\nbuilt\n");
+
+  progress.clear();
+  auto again = provisioner.ensure_image(*load.scenario, load.scenario->hosts[0], [&](std::string_view line) {
+    progress.emplace_back(line);
+  });
+  REQUIRE(again.ok());
+  CHECK(*again == *image);
+  REQUIRE(progress.size() == 1);
+  CHECK(progress[0].find("up to date") != std::string::npos);
+
+  dir.write("image/Dockerfile", "FROM breakfix/base:bookworm\nRUN echo about-to-fail && false\n");
+  auto failed = provisioner.ensure_image(*load.scenario, load.scenario->hosts[0], nullptr);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().code == ErrorCode::Failed);
+  CHECK(failed.error().message.find("about-to-fail") != std::string::npos);
+  CHECK(failed.error().message.find("non-zero code") != std::string::npos);
+}

@@ -1,0 +1,202 @@
+#pragma once
+
+// A Runtime that keeps containers, networks and images in memory and records every
+// call, so that tests can assert exactly what was asked for; execs answer from a
+// handler the test installs. Failures are injected by call number (the Nth
+// create_container fails), to prove that a half-built lab is cleaned up.
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "breakfix/runtime.h"
+
+namespace breakfix::testing {
+
+struct FakeExecReply {
+  int exit_code = 0;
+  std::string out;
+  std::string err;
+};
+
+struct RecordedExec {
+  ExecSpec spec;
+  std::string input;
+};
+
+class FakeRuntime : public Runtime {
+ public:
+  using ExecHandler = std::function<FakeExecReply(const ExecSpec&, const std::string& input)>;
+
+  std::vector<std::string> calls;           // "create_container breakfix-s1-web", ...
+  std::map<std::string, std::string> images;  // reference -> id
+  std::map<std::string, ContainerInfo> containers;  // by id
+  std::map<std::string, ContainerSpec> specs;        // by id
+  std::map<std::string, NetworkInfo> networks;       // by id
+  std::vector<RecordedExec> execs;
+  ExecHandler exec_handler = [](const ExecSpec&, const std::string&) { return FakeExecReply{}; };
+  int fail_create_container_at = 0;  // 1-based call number that fails; 0: none
+  int fail_start_container_at = 0;
+  std::optional<Error> build_error;
+
+  Status ping() override { return record("ping"); }
+
+  Result<std::optional<std::string>> image_id(const std::string& reference) override {
+    calls.push_back("image_id " + reference);
+    auto found = images.find(reference);
+    if (found == images.end()) return std::optional<std::string>();
+    return std::optional<std::string>(found->second);
+  }
+  Status build_image(const std::filesystem::path& dir, const std::string& tag, const ProgressFn& progress) override {
+    calls.push_back("build_image " + tag + " " + dir.string());
+    if (build_error) return *build_error;
+    if (progress) progress("Step 1/1 : FROM breakfix/base:bookworm");
+    images[tag] = "sha256:built-" + tag;
+    return {};
+  }
+  Status import_image(const std::filesystem::path&, const std::string& tag, const std::vector<std::string>&,
+                      const ProgressFn&) override {
+    images[tag] = "sha256:imported-" + tag;
+    return record("import_image " + tag);
+  }
+  Status remove_image(const std::string& reference) override {
+    images.erase(reference);
+    return record("remove_image " + reference);
+  }
+
+  Result<std::string> create_network(const NetworkSpec& spec) override {
+    calls.push_back("create_network " + spec.name);
+    const std::string id = "net" + std::to_string(++next_id_);
+    networks[id] = {id, spec.name, spec.labels};
+    network_kinds[spec.name] = spec.kind;
+    return id;
+  }
+  std::map<std::string, NetworkKind> network_kinds;
+  Status remove_network(const std::string& id) override {
+    calls.push_back("remove_network " + id);
+    if (!networks.erase(id)) return make_error(ErrorCode::NotFound, "no network " + id);
+    return {};
+  }
+  Result<std::vector<NetworkInfo>> list_networks(const Labels& match) override {
+    std::vector<NetworkInfo> out;
+    for (const auto& [id, network] : networks) {
+      if (matches(network.labels, match)) out.push_back(network);
+    }
+    return out;
+  }
+
+  Result<std::string> create_container(const ContainerSpec& spec) override {
+    calls.push_back("create_container " + spec.name);
+    if (++create_calls_ == fail_create_container_at) return make_error(ErrorCode::Failed, "injected create failure");
+    const std::string id = "c" + std::to_string(++next_id_);
+    containers[id] = {id, spec.name, spec.image, ContainerState::Created, spec.labels, {}};
+    specs[id] = spec;
+    return id;
+  }
+  Status start_container(const std::string& id) override {
+    calls.push_back("start_container " + id);
+    if (++start_calls_ == fail_start_container_at) return make_error(ErrorCode::Failed, "injected start failure");
+    return set_state(id, ContainerState::Running);
+  }
+  Status pause_container(const std::string& id) override { return set_state(id, ContainerState::Paused); }
+  Status unpause_container(const std::string& id) override { return set_state(id, ContainerState::Running); }
+  Status remove_container(const std::string& id) override {
+    calls.push_back("remove_container " + id);
+    if (!containers.erase(id)) return make_error(ErrorCode::NotFound, "no container " + id);
+    return {};
+  }
+  Result<ContainerInfo> inspect_container(const std::string& id) override {
+    auto found = containers.find(id);
+    if (found == containers.end()) return make_error(ErrorCode::NotFound, "no container " + id);
+    return found->second;
+  }
+  Result<std::vector<ContainerInfo>> list_containers(const Labels& match) override {
+    std::vector<ContainerInfo> out;
+    for (const auto& [id, container] : containers) {
+      if (matches(container.labels, match)) out.push_back(container);
+    }
+    return out;
+  }
+
+  Result<std::unique_ptr<ExecStream>> start_exec(const ExecSpec& spec) override;
+
+  // The calls whose text starts with `prefix`.
+  int count_calls(const std::string& prefix) const {
+    int n = 0;
+    for (const std::string& call : calls) n += call.rfind(prefix, 0) == 0;
+    return n;
+  }
+
+ private:
+  static bool matches(const Labels& labels, const Labels& match) {
+    for (const auto& [key, value] : match) {
+      auto found = labels.find(key);
+      if (found == labels.end() || found->second != value) return false;
+    }
+    return true;
+  }
+  Status record(std::string call) {
+    calls.push_back(std::move(call));
+    return {};
+  }
+  Status set_state(const std::string& id, ContainerState state) {
+    auto found = containers.find(id);
+    if (found == containers.end()) return make_error(ErrorCode::NotFound, "no container " + id);
+    found->second.state = state;
+    return {};
+  }
+
+  int next_id_ = 0;
+  int create_calls_ = 0;
+  int start_calls_ = 0;
+};
+
+// An exec that collects stdin, runs the handler when stdin closes and then hands out
+// its reply. Its poll fd is always readable, so run_exec never waits on it.
+class FakeExecStream : public ExecStream {
+ public:
+  FakeExecStream(FakeRuntime& runtime, ExecSpec spec) : runtime_(runtime), spec_(std::move(spec)) {}
+  ~FakeExecStream() override { ::close(fd_); }
+  int poll_fd() const override { return fd_; }
+  Result<bool> read_output(const std::function<void(OutputStream, std::string_view)>& sink) override {
+    if (!reply_) return true;
+    if (!delivered_) {
+      if (!reply_->out.empty()) sink(OutputStream::Stdout, reply_->out);
+      if (!reply_->err.empty()) sink(OutputStream::Stderr, reply_->err);
+      delivered_ = true;
+    }
+    return false;
+  }
+  Result<std::size_t> write_some_stdin(std::string_view data) override {
+    input_.append(data);
+    return data.size();
+  }
+  Status close_stdin() override {
+    runtime_.execs.push_back({spec_, input_});
+    reply_ = runtime_.exec_handler(spec_, input_);
+    return {};
+  }
+  Status resize(TerminalSize) override { return {}; }
+  Result<int> exit_code() override { return reply_ ? reply_->exit_code : -1; }
+  Status kill() override { return {}; }
+
+ private:
+  FakeRuntime& runtime_;
+  ExecSpec spec_;
+  std::string input_;
+  std::optional<FakeExecReply> reply_;
+  bool delivered_ = false;
+  int fd_ = ::eventfd(1, EFD_CLOEXEC);
+};
+
+inline Result<std::unique_ptr<ExecStream>> FakeRuntime::start_exec(const ExecSpec& spec) {
+  calls.push_back("start_exec " + spec.container);
+  if (!containers.count(spec.container)) return make_error(ErrorCode::NotFound, "no container " + spec.container);
+  return std::unique_ptr<ExecStream>(std::make_unique<FakeExecStream>(*this, spec));
+}
+
+}  // namespace breakfix::testing
