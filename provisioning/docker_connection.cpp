@@ -8,6 +8,8 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <limits>
+
 namespace breakfix::docker {
 namespace {
 
@@ -54,7 +56,9 @@ struct Connection::Impl {
   // Reads the response to a request already sent, streaming its body to `on_data`.
   Result<Response> read_streaming(const DataFn& on_data) {
     http::response_parser<http::buffer_body> parser;
-    parser.body_limit(boost::none);
+    // Streamed bodies have no limit. Not boost::none: Boost 1.74 then refuses any body
+    // announced with a Content-Length (Podman's answers; Docker's are chunked).
+    parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     boost::system::error_code ec;
     http::read_header(socket, buffer, parser, ec);
     if (ec) return io_error(ec, socket_path, "reading a response");

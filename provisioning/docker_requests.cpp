@@ -56,6 +56,9 @@ json container_create_body(const ContainerSpec& spec) {
       {"StopSignal", "SIGKILL"},
   };
   if (!spec.dns.empty()) host_config["Dns"] = spec.dns;
+  if (spec.open_files > 0) {
+    host_config["Ulimits"] = json::array({{{"Name", "nofile"}, {"Soft", spec.open_files}, {"Hard", spec.open_files}}});
+  }
   body["HostConfig"] = host_config;
   if (!spec.network.empty()) {
     body["NetworkingConfig"] = {{"EndpointsConfig", {{spec.network, {{"Aliases", spec.aliases}}}}}};

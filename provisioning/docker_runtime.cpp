@@ -276,17 +276,28 @@ class DockerRuntime : public Runtime {
     auto connection = connect();
     if (!connection) return connection.error();
     std::string error;
+    std::string imported_id;  // the last status naming an image id
     JsonLines lines;
     auto response = (*connection)->send_streaming(
         Method::Post, api(target), rootfs_tar, "application/x-tar", [&](std::string_view piece) {
           lines.feed(piece, [&](const json& message) {
             if (message.contains("error")) error = message["error"].dump();
-            else if (message.contains("status") && progress) progress(message["status"].get<std::string>());
+            if (!message.contains("status") || !message["status"].is_string()) return;
+            const std::string status = message["status"].get<std::string>();
+            if (status.rfind("sha256:", 0) == 0) imported_id = status;
+            if (progress) progress(status);
           });
         });
     if (!response) return response.error();
     if (response->status >= 400) return docker::engine_error(*response, "import " + tag);
     if (!error.empty()) return make_error(ErrorCode::Failed, "importing " + tag + " failed: " + error);
+    if (imported_id.empty()) return make_error(ErrorCode::Internal, "import " + tag + ": the engine named no image id");
+    // Tag explicitly: Podman's compat import ignores the tag parameter (4.3 tags "latest").
+    auto tagged = call(Method::Post,
+                       "/images/" + imported_id + "/tag?repo=" + docker::url_encode(has_tag ? tag.substr(0, colon) : tag) +
+                           "&tag=" + docker::url_encode(has_tag ? tag.substr(colon + 1) : "latest"),
+                       "tag " + imported_id + " as " + tag);
+    if (!tagged) return tagged.error();
     return {};
   }
 

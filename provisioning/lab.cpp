@@ -1,5 +1,7 @@
 #include "breakfix/lab.h"
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <fstream>
 #include <sstream>
@@ -34,6 +36,14 @@ std::vector<std::string> from_images(const std::filesystem::path& dockerfile) {
     if (!word.empty()) images.push_back(word);
   }
   return images;
+}
+
+// Open files for lab processes: plenty for any service (65536), but never above what
+// this machine allows (engines run under the same limits as breakfix here).
+std::int64_t open_files_limit() {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_max == RLIM_INFINITY) return 65536;
+  return std::min<std::int64_t>(65536, static_cast<std::int64_t>(limit.rlim_max));
 }
 
 Labels session_labels(const std::string& session_id) {
@@ -151,6 +161,7 @@ Result<Lab> LabProvisioner::provision(const Scenario& scenario, const std::strin
     spec.cpus = host.resources.cpus;
     spec.memory_bytes = host.resources.memory_bytes;
     spec.pids = host.resources.pids;
+    spec.open_files = open_files_limit();
     spec.labels = session_labels(session_id);
     spec.labels[kLabelHost] = host.name;
     spec.labels[kLabelScenario] = scenario.id;

@@ -65,6 +65,9 @@ struct ContainerSpec {
   double cpus = 1.0;
   std::int64_t memory_bytes = 512LL * 1024 * 1024;
   std::int64_t pids = 512;
+  // RLIMIT_NOFILE (soft and hard) of the host's processes; 0: the engine's default
+  // (which is not bounded the same way by every engine: Podman's is 1048576).
+  std::int64_t open_files = 0;
   std::vector<TmpfsMount> tmpfs;
   Labels labels;
 };

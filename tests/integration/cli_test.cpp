@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -101,4 +103,35 @@ TEST_CASE("Usage errors exit 2 and help and version exit 0") {
     CHECK(help.exit_code == 0);
     CHECK(help.out.find("Usage") != std::string::npos);
   }
+}
+
+TEST_CASE("Runtime commands name the socket when the engine is unreachable") {
+  auto result = run_command({kBinary, "gc", "--dry-run"}, "", {{"DOCKER_HOST", "unix:///nonexistent/docker.sock"}});
+  CHECK(result.exit_code == 1);
+  CHECK(result.err.find("cannot reach the Docker engine at /nonexistent/docker.sock") != std::string::npos);
+  auto tcp = run_command({kBinary, "gc", "--dry-run"}, "", {{"DOCKER_HOST", "tcp://127.0.0.1:2375"}});
+  CHECK(tcp.exit_code == 1);
+  CHECK(tcp.err.find("unix socket only") != std::string::npos);
+}
+
+TEST_CASE("A user without access to the Docker socket is told how to get it") {
+  // runuser drops to 'nobody', who may not open root's socket.
+  auto result = run_command({"runuser", "-u", "nobody", "--", kBinary, "gc", "--dry-run"});
+  CHECK(result.exit_code == 1);
+  CHECK(result.err.find("permission denied on the Docker socket") != std::string::npos);
+  CHECK(result.err.find("'docker' group") != std::string::npos);
+}
+
+TEST_CASE("gc --dry-run lists breakfix's orphans and removes nothing") {
+  // A labelled container of a session no daemon knows, as a crash would leave it.
+  const std::string name = "breakfix-it-gc-" + std::to_string(::getpid());
+  auto created = run_command({"docker", "run", "-d", "--name", name, "--network", "none", "--label",
+                              "breakfix.managed=true", "--label", "breakfix.session=it-gc", "--entrypoint", "/bin/sh",
+                              "breakfix/base:bookworm", "-c", "sleep 600"});
+  REQUIRE(created.exit_code == 0);
+  auto dry = run_breakfix({"gc", "--dry-run"});
+  CHECK(dry.exit_code == 0);
+  CHECK(dry.out.find("would remove container " + name) != std::string::npos);
+  CHECK(run_command({"docker", "inspect", name}).exit_code == 0);  // still there
+  CHECK(run_command({"docker", "rm", "-f", name}).exit_code == 0);
 }

@@ -47,6 +47,11 @@ TEST_CASE("A lab host is created unprivileged, with trimmed capabilities, limits
   CHECK(host["Memory"] == 256LL << 20);
   CHECK(host["MemorySwap"] == 256LL << 20);
   CHECK(host["PidsLimit"] == 128);
+  CHECK_FALSE(host.contains("Ulimits"));  // engine default unless set
+  ContainerSpec limited = lab_host();
+  limited.open_files = 4096;
+  CHECK(container_create_body(limited)["HostConfig"]["Ulimits"] ==
+        json::parse(R"([{"Name":"nofile","Soft":4096,"Hard":4096}])"));
   CHECK(host["Init"] == false);
   CHECK(body["Entrypoint"] == json::array({"/bin/sh", "-c"}));
   CHECK(body["Cmd"] == json::array({kInitScript}));
