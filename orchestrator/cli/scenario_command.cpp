@@ -136,7 +136,7 @@ int list_scenarios(const ScenarioPathsOptions& options, std::ostream& out, std::
 }
 
 void add_scenario_commands(CLI::App& app, int& exit_code) {
-  CLI::App* scenario = app.add_subcommand("scenario", "Check and list scenarios");
+  CLI::App* scenario = app.add_subcommand("scenario", "Check, list and test scenarios");
   scenario->require_subcommand(1);
 
   auto lint_options = std::make_shared<ScenarioPathsOptions>();
@@ -149,6 +149,8 @@ void add_scenario_commands(CLI::App& app, int& exit_code) {
   CLI::App* list = scenario->add_subcommand("list", "List scenarios: id, kind, difficulty, duration, hosts, title");
   add_paths_and_format(*list, *list_options);
   list->callback([list_options, &exit_code] { exit_code = list_scenarios(*list_options, std::cout, std::cerr); });
+
+  add_scenario_test_command(*scenario, exit_code);
 }
 
 }  // namespace breakfix::cli

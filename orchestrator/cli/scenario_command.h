@@ -27,7 +27,10 @@ int lint_scenarios(const ScenarioPathsOptions& options, std::ostream& out, std::
 // `breakfix scenario list`: a table of the valid scenarios; errors go to `err`.
 int list_scenarios(const ScenarioPathsOptions& options, std::ostream& out, std::ostream& err);
 
-// Adds `scenario lint` and `scenario list` to `app`; the chosen one stores its exit
+// Adds `scenario test` to the `scenario` command (scenario_test_command.cpp).
+void add_scenario_test_command(CLI::App& scenario, int& exit_code);
+
+// Adds `scenario lint`, `scenario list` and `scenario test` to `app`; the chosen one stores its exit
 // code in `exit_code` when it runs.
 void add_scenario_commands(CLI::App& app, int& exit_code);
 

@@ -135,3 +135,27 @@ TEST_CASE("gc --dry-run lists breakfix's orphans and removes nothing") {
   CHECK(run_command({"docker", "inspect", name}).exit_code == 0);  // still there
   CHECK(run_command({"docker", "rm", "-f", name}).exit_code == 0);
 }
+
+TEST_CASE("scenario test reports broken scenarios by step and check, and passes good ones") {
+  const fs::path broken = kSource / "tests/broken-scenarios";
+  auto result = run_breakfix({"scenario", "test", "--jobs", "2", broken.string()});
+  CAPTURE(result.out);
+  CAPTURE(result.err);
+  CHECK(result.exit_code == 1);
+  CHECK(result.out.find("fault-does-not-bite: precheck failed") != std::string::npos);
+  CHECK(result.out.find("fault did not take effect: check 'motd exists' passes before the fix") != std::string::npos);
+  CHECK(result.out.find("solution-does-not-fix: checks x3 failed") != std::string::npos);
+  CHECK(result.out.find("check 'motd exists' fails after the solution (exit 1") != std::string::npos);
+  CHECK(result.out.find("check 'counter is even' is flaky: passed 2 of 3 runs") != std::string::npos);
+  CHECK(result.out.find("scenarios: 0 passed, 3 failed") != std::string::npos);
+  CHECK(result.err.find("[flaky-check] provision: ok") != std::string::npos);  // progress as it goes
+  // Every lab was removed, failed or not.
+  CHECK(run_command({"docker", "ps", "-aq", "--filter", "label=breakfix.scenario=fault-does-not-bite"}).out.empty());
+  CHECK(run_command({"docker", "ps", "-aq", "--filter", "label=breakfix.scenario=flaky-check"}).out.empty());
+}
+
+TEST_CASE("scenario test names an unknown scenario id") {
+  auto result = run_breakfix({"scenario", "test", "no-such-scenario"});
+  CHECK(result.exit_code == 1);
+  CHECK(result.err.find("no scenario with id 'no-such-scenario'") != std::string::npos);
+}

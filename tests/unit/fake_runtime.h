@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <map>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,8 @@ class FakeRuntime : public Runtime {
   std::map<std::string, NetworkInfo> networks;       // by id
   std::vector<RecordedExec> execs;
   ExecHandler exec_handler = [](const ExecSpec&, const std::string&) { return FakeExecReply{}; };
+  // Held by the exec paths, which the grader drives from several threads at once.
+  std::unique_ptr<std::recursive_mutex> mutex = std::make_unique<std::recursive_mutex>();  // pointer: the fake stays movable
   int fail_create_container_at = 0;  // 1-based call number that fails; 0: none
   int fail_start_container_at = 0;
   std::optional<Error> build_error;
@@ -176,6 +179,7 @@ class FakeExecStream : public ExecStream {
     return data.size();
   }
   Status close_stdin() override {
+    std::lock_guard lock(*runtime_.mutex);
     runtime_.execs.push_back({spec_, input_});
     reply_ = runtime_.exec_handler(spec_, input_);
     return {};
@@ -194,6 +198,7 @@ class FakeExecStream : public ExecStream {
 };
 
 inline Result<std::unique_ptr<ExecStream>> FakeRuntime::start_exec(const ExecSpec& spec) {
+  std::lock_guard lock(*mutex);
   calls.push_back("start_exec " + spec.container);
   if (!containers.count(spec.container)) return make_error(ErrorCode::NotFound, "no container " + spec.container);
   return std::unique_ptr<ExecStream>(std::make_unique<FakeExecStream>(*this, spec));

@@ -1,0 +1,167 @@
+// `breakfix scenario test [ID|PATH...] [--keep] [--seed N] [-j N]`
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include <atomic>
+#include <iostream>
+#include <mutex>
+#include <thread>
+
+#include "breakfix/docker_runtime.h"
+#include "breakfix/duration.h"
+#include "breakfix/scenario_catalog.h"
+#include "cli/exit_codes.h"
+#include "cli/scenario_command.h"
+#include "cli/table.h"
+#include "session/scenario_tester.h"
+
+namespace breakfix::cli {
+namespace {
+
+namespace fs = std::filesystem;
+
+struct TestOptions {
+  std::vector<std::string> targets;  // scenario ids or paths
+  bool keep = false;
+  std::optional<std::uint64_t> seed;
+  int jobs = 1;
+  OutputFormat format = OutputFormat::Text;
+};
+
+std::string seconds_text(std::chrono::milliseconds time) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1fs", static_cast<double>(time.count()) / 1000);
+  return text;
+}
+
+// The scenarios named on the command line: paths are loaded, other words are ids looked
+// up in the default scenario directories. Prints what is wrong and returns nothing then.
+std::optional<std::vector<ScenarioPtr>> resolve(const std::vector<std::string>& targets) {
+  std::vector<fs::path> paths;
+  std::vector<std::string> ids;
+  std::error_code ec;
+  for (const std::string& target : targets) (fs::exists(target, ec) ? paths.emplace_back(target), void() : ids.push_back(target));
+  if (targets.empty()) paths = default_scenario_dirs();
+  std::vector<ScenarioPtr> scenarios;
+  bool ok = true;
+  auto load = [&](const std::vector<fs::path>& from) {
+    ScenarioCatalog catalog = load_scenario_catalog(from);
+    for (const Diagnostic& diagnostic : catalog.diagnostics) {
+      if (diagnostic.severity == Severity::Error) std::cerr << format_diagnostic(diagnostic) << "\n";
+    }
+    ok = ok && !has_errors(catalog.diagnostics);
+    return catalog;
+  };
+  if (!paths.empty()) {
+    ScenarioCatalog catalog = load(paths);
+    scenarios.insert(scenarios.end(), catalog.scenarios.begin(), catalog.scenarios.end());
+  }
+  if (!ids.empty()) {
+    ScenarioCatalog library = load(default_scenario_dirs());
+    for (const std::string& id : ids) {
+      if (ScenarioPtr scenario = library.find(id)) {
+        scenarios.push_back(scenario);
+      } else {
+        std::cerr << "breakfix: no scenario with id '" << id << "' (and no such file or directory)\n";
+        ok = false;
+      }
+    }
+  }
+  if (!ok) return std::nullopt;
+  return scenarios;
+}
+
+int run_tests(const TestOptions& options) {
+  auto scenarios = resolve(options.targets);
+  if (!scenarios) return kExitFailure;
+  auto docker_options = docker_options_from_environment();
+  if (!docker_options) {
+    std::cerr << "breakfix: " << docker_options.error().message << "\n";
+    return kExitFailure;
+  }
+  auto runtime = make_docker_runtime(*docker_options);
+  if (Status ping = runtime->ping(); !ping) {
+    std::cerr << "breakfix: " << ping.error().message << "\n";
+    return kExitFailure;
+  }
+
+  std::mutex output;
+  std::vector<ScenarioTestReport> reports(scenarios->size());
+  // Progress goes to stderr as each step ends, so that stdout holds only the result.
+  ScenarioTester tester(*runtime, {.allow_outside_network = true}, [&](const TestStep& step) {
+    std::lock_guard lock(output);
+    std::cerr << "[" << step.scenario << "] " << step.step << ": " << (step.ok ? "ok" : "FAILED") << " ("
+              << seconds_text(step.time) << ")" << std::endl;
+  });
+  std::atomic<std::size_t> next{0};
+  auto worker = [&] {
+    for (std::size_t i; (i = next++) < scenarios->size();) {
+      ScenarioTestOptions test_options;
+      test_options.seed = options.seed;
+      test_options.keep = options.keep;
+      reports[i] = tester.test(*(*scenarios)[i], test_options);
+    }
+  };
+  std::vector<std::thread> workers;
+  for (int j = 0; j < std::max(1, options.jobs); ++j) workers.emplace_back(worker);
+  for (std::thread& thread : workers) thread.join();
+
+  const bool all_passed = std::all_of(reports.begin(), reports.end(), [](const auto& r) { return r.passed(); });
+  if (options.format == OutputFormat::Json) {
+    nlohmann::json out = nlohmann::json::array();
+    for (const ScenarioTestReport& report : reports) {
+      nlohmann::json steps = nlohmann::json::array();
+      for (const TestStep& step : report.steps) {
+        steps.push_back({{"step", step.step}, {"ok", step.ok}, {"detail", step.detail}, {"ms", step.time.count()}});
+      }
+      out.push_back({{"scenario", report.scenario}, {"passed", report.passed()}, {"seed", std::to_string(report.seed)},
+                     {"vars", report.vars}, {"session", report.session_id}, {"steps", steps}});
+    }
+    std::cout << out.dump(2) << "\n";
+    return all_passed ? kExitOk : kExitFailure;
+  }
+  Table table({"SCENARIO", "STEP", "RESULT", "TIME"});
+  for (const ScenarioTestReport& report : reports) {
+    for (const TestStep& step : report.steps) {
+      table.add_row({report.scenario, step.step, step.ok ? "ok" : "FAILED", seconds_text(step.time)});
+    }
+  }
+  std::cout << table.render();
+  for (const ScenarioTestReport& report : reports) {
+    std::string vars;
+    for (const auto& [name, value] : report.vars) vars += " " + name + "=" + value;
+    for (const TestStep& step : report.steps) {
+      if (!step.ok) {
+        std::cout << "\n" << report.scenario << ": " << step.step << " failed (seed " << report.seed
+                  << (vars.empty() ? "" : ";" + vars) << "):\n" << step.detail;
+      }
+    }
+    if (options.keep) std::cout << report.scenario << ": lab kept as session " << report.session_id << "\n";
+  }
+  const auto passed = std::count_if(reports.begin(), reports.end(), [](const auto& r) { return r.passed(); });
+  std::cout << "\nscenarios: " << passed << " passed, " << reports.size() - passed << " failed\n";
+  return all_passed ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+void add_scenario_test_command(CLI::App& scenario, int& exit_code) {
+  auto options = std::make_shared<TestOptions>();
+  CLI::App* test = scenario.add_subcommand(
+      "test", "Prove scenarios work: provision, set up, inject, check that the faults bite, apply the solution, "
+              "check that every check passes (3 runs, flaky checks flagged), remove");
+  test->add_option("scenarios", options->targets, "Scenario ids, files or directories (default: as lint)");
+  test->add_flag("--keep", options->keep, "Leave each lab running for debugging (remove with 'breakfix gc')");
+  test->add_option("--seed", options->seed, "Seed for the scenarios' vars (default: random, printed on failure)");
+  test->add_option("-j,--jobs", options->jobs, "Scenarios tested at the same time")->check(CLI::Range(1, 16));
+  test->add_option_function<std::string>(
+          "-o,--output", [options](const std::string& format) {
+            options->format = format == "json" ? OutputFormat::Json : OutputFormat::Text;
+          },
+          "Output format: text (default) or json")
+      ->check(CLI::IsMember({"text", "json"}));
+  test->callback([options, &exit_code] { exit_code = run_tests(*options); });
+}
+
+}  // namespace breakfix::cli

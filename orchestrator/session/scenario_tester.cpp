@@ -1,0 +1,148 @@
+#include "session/scenario_tester.h"
+
+#include <algorithm>
+
+#include "breakfix/duration.h"
+#include "session/grader.h"
+#include "session/script_runner.h"
+
+namespace breakfix {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+std::string describe_run(const ScriptRun& run) {
+  std::string text = run.timed_out ? "timed out after " + std::to_string(run.duration.count()) + " ms"
+                                   : "exit " + std::to_string(run.exit_code);
+  if (!run.output.empty()) {
+    text += "; output:\n" + run.output;
+    if (text.back() != '\n') text += "\n";
+  }
+  return text;
+}
+
+std::string short_id() {
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  std::uint64_t value = random_seed();
+  std::string id;
+  for (int i = 0; i < 8; ++i, value /= 36) id += kAlphabet[value % 36];
+  return id;
+}
+
+// Records steps as they end and tells the caller at once.
+class StepLog {
+ public:
+  StepLog(ScenarioTestReport& report, const ScenarioTester::StepFn& on_step) : report_(report), on_step_(on_step) {}
+
+  // Times `body`, which returns "" when the step succeeded or what went wrong.
+  template <typename Body>
+  bool step(const std::string& name, Body&& body) {
+    const auto started = Clock::now();
+    std::string failure = body();
+    TestStep step{report_.scenario, name, failure.empty(), std::move(failure),
+                  std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started)};
+    report_.steps.push_back(step);
+    if (on_step_) on_step_(step);
+    return step.ok;
+  }
+
+ private:
+  ScenarioTestReport& report_;
+  const ScenarioTester::StepFn& on_step_;
+};
+
+}  // namespace
+
+bool ScenarioTestReport::passed() const {
+  return std::all_of(steps.begin(), steps.end(), [](const TestStep& step) { return step.ok; });
+}
+
+ScenarioTestReport ScenarioTester::test(const Scenario& scenario, const ScenarioTestOptions& options) const {
+  ScenarioTestReport report;
+  report.scenario = scenario.id;
+  report.seed = options.seed.value_or(random_seed());
+  report.vars = pick_vars(scenario, report.seed);
+  report.session_id = "test-" + short_id();
+  StepLog log(report, on_step_);
+  LabProvisioner provisioner(runtime_, lab_options_);
+
+  std::optional<Lab> lab;
+  const bool provisioned = log.step("provision", [&]() -> std::string {
+    auto made = provisioner.provision(scenario, report.session_id, nullptr);
+    if (!made) return made.error().message;
+    lab = *made;
+    return "";
+  });
+  if (!provisioned) return report;
+
+  const ScriptRunner runner(runtime_, *lab, report.vars);
+  auto run_script = [&](const std::string& host, const Script& script) -> std::string {
+    auto run = runner.run(host, script);
+    if (!run) return run.error().message;
+    return run->succeeded() ? "" : describe_run(*run);
+  };
+  // Stops at the first failing step; later steps would only report its consequences.
+  bool ok = true;
+  for (const Host& host : scenario.hosts) {
+    if (ok && host.setup) ok = log.step("setup " + host.name, [&] { return run_script(host.name, *host.setup); });
+  }
+  for (const Fault& fault : scenario.faults) {
+    if (ok) ok = log.step("fault " + fault.name, [&] { return run_script(fault.host, fault.run); });
+  }
+  if (ok) {
+    ok = log.step("precheck", [&]() -> std::string {
+      auto results = run_checks(runner, scenario);
+      if (!results) return results.error().message;
+      std::string failures;
+      for (const CheckResult& result : *results) {
+        if (result.expect == CheckExpectation::Fix && result.passed) {
+          failures += "fault did not take effect: check '" + result.name + "' passes before the fix\n";
+        } else if (result.expect == CheckExpectation::Guard && !result.passed) {
+          failures += "guard '" + result.name + "' fails before the fix (" + describe_run(result.run) + ")\n";
+        }
+      }
+      return failures;
+    });
+  }
+  for (std::size_t i = 0; ok && i < scenario.solution.size(); ++i) {
+    const SolutionStep& step = scenario.solution[i];
+    ok = log.step(scenario.solution.size() == 1 ? "solution" : "solution step " + std::to_string(i + 1),
+                  [&] { return run_script(step.host, step.run); });
+  }
+  if (ok) {
+    log.step("checks x" + std::to_string(options.check_runs), [&]() -> std::string {
+      // verdicts[c] collects check c's results over the runs.
+      std::vector<std::vector<bool>> verdicts(scenario.checks.size());
+      std::vector<std::string> last_failure(scenario.checks.size());
+      for (int run = 0; run < options.check_runs; ++run) {
+        auto results = run_checks(runner, scenario);
+        if (!results) return results.error().message;
+        for (std::size_t c = 0; c < results->size(); ++c) {
+          verdicts[c].push_back((*results)[c].passed);
+          if (!(*results)[c].passed) last_failure[c] = describe_run((*results)[c].run);
+        }
+      }
+      std::string failures;
+      for (std::size_t c = 0; c < scenario.checks.size(); ++c) {
+        const auto passes = std::count(verdicts[c].begin(), verdicts[c].end(), true);
+        const std::string& name = scenario.checks[c].name;
+        if (passes == 0) {
+          failures += "check '" + name + "' fails after the solution (" + last_failure[c] + ")\n";
+        } else if (passes < static_cast<long>(verdicts[c].size())) {
+          failures += "check '" + name + "' is flaky: passed " + std::to_string(passes) + " of " +
+                      std::to_string(verdicts[c].size()) + " runs (" + last_failure[c] + ")\n";
+        }
+      }
+      return failures;
+    });
+  }
+  if (!options.keep) {
+    log.step("remove", [&]() -> std::string {
+      Status removed = provisioner.remove_session(report.session_id);
+      return removed ? "" : removed.error().message;
+    });
+  }
+  return report;
+}
+
+}  // namespace breakfix

@@ -1,0 +1,21 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "breakfix/scenario.h"
+
+namespace breakfix {
+
+using VarValues = std::map<std::string, std::string>;
+
+// Each variable's value for a session, picked from `seed` alone: the same seed gives the
+// same lab (a session can be reproduced from its report), and a variable's value does
+// not change when other variables are added or removed.
+VarValues pick_vars(const Scenario& scenario, std::uint64_t seed);
+
+// A fresh random seed for a session that was given none.
+std::uint64_t random_seed();
+
+}  // namespace breakfix

@@ -1,0 +1,223 @@
+// Vars, the script runner, the grader and `scenario test`, over the fake runtime.
+
+#include <doctest/doctest.h>
+
+#include <atomic>
+#include <set>
+
+#include "breakfix/scenario_loader.h"
+#include "fake_runtime.h"
+#include "session/grader.h"
+#include "session/scenario_tester.h"
+#include "session/script_runner.h"
+#include "session/vars.h"
+
+using namespace breakfix;
+using breakfix::testing::FakeExecReply;
+using breakfix::testing::FakeRuntime;
+using breakfix::testing::RecordedExec;
+
+namespace {
+
+// A lab whose state is one flag: the fault clears it, the solution sets it, the fix
+// check tests it. The fake's exec handler plays the container.
+constexpr const char* kScenario = R"(apiVersion: breakfix/v1
+id: flag
+title: Flag
+kind: break-fix
+description: d
+vars:
+  PORT: {choice: ["8081", "8082", "8083"]}
+  COLOR: {range: [1, 100]}
+image: breakfix/base:bookworm
+setup: echo setup
+faults: [{name: clear flag, run: "echo fault $PORT $COLOR"}]
+checks:
+  - {name: flag is set, weight: 3, run: "echo check-fix"}
+  - {name: data intact, expect: guard, run: "echo check-guard"}
+  - {name: alone, expect: guard, serial: true, run: "echo check-serial"}
+solution: [{run: "echo solution"}]
+)";
+
+ScenarioPtr load(const std::string& text = kScenario) {
+  ScenarioLoad load = parse_scenario(text, "scenario.yaml", "/nonexistent");
+  REQUIRE(load.scenario);
+  return load.scenario;
+}
+
+// The flag lab: `fault_bites` and `solution_fixes` let tests break the scenario itself.
+struct FlagLab {
+  std::atomic<bool> flag{true};
+  bool fault_bites = true;
+  bool solution_fixes = true;
+  bool guard_holds = true;
+  std::atomic<int> fix_checks{0};
+  int flaky_every = 0;  // > 0: every Nth fix check fails regardless
+
+  FakeRuntime::ExecHandler handler() {
+    return [this](const ExecSpec&, const std::string& script) -> FakeExecReply {
+      if (script.find("echo fault") == 0 && fault_bites) flag = false;
+      if (script == "echo solution" && solution_fixes) flag = true;
+      if (script == "echo check-fix") {
+        const int n = ++fix_checks;
+        if (flaky_every > 0 && n % flaky_every == 0) return {1, "", "flaked\n"};
+        return {flag ? 0 : 1, "", flag ? "" : "flag is not set\n"};
+      }
+      if (script == "echo check-guard") return {guard_holds ? 0 : 1, "", guard_holds ? "" : "data lost\n"};
+      return {0, "ok\n", ""};
+    };
+  }
+};
+
+FakeRuntime fake_with_base() {
+  FakeRuntime runtime;
+  runtime.images["breakfix/base:bookworm"] = "sha256:base";
+  return runtime;
+}
+
+std::string step_names(const ScenarioTestReport& report) {
+  std::string names;
+  for (const TestStep& step : report.steps) names += step.step + (step.ok ? "" : "(FAILED)") + ";";
+  return names;
+}
+
+}  // namespace
+
+TEST_CASE("Vars are picked from the seed alone, reproducibly, among the declared values") {
+  const ScenarioPtr scenario = load();
+  const VarValues first = pick_vars(*scenario, 42);
+  CHECK(first == pick_vars(*scenario, 42));
+  std::set<std::string> ports;
+  for (std::uint64_t seed = 0; seed < 200; ++seed) {
+    const VarValues values = pick_vars(*scenario, seed);
+    ports.insert(values.at("PORT"));
+    const int color = std::stoi(values.at("COLOR"));
+    CHECK(color >= 1);
+    CHECK(color <= 100);
+  }
+  CHECK(ports == std::set<std::string>{"8081", "8082", "8083"});  // every choice is reachable
+}
+
+TEST_CASE("A script reaches its host on stdin with vars, session and host in its environment") {
+  FakeRuntime runtime = fake_with_base();
+  auto lab = LabProvisioner(runtime, {}).provision(*load(), "s1", nullptr);
+  REQUIRE(lab.ok());
+  ScriptRunner runner(runtime, *lab, {{"PORT", "8082"}});
+  runtime.exec_handler = [](const ExecSpec&, const std::string&) { return FakeExecReply{3, "out\n", "err\n"}; };
+  Script script{"echo $PORT", {}, std::chrono::seconds(5)};
+  auto run = runner.run("main", script);
+  REQUIRE(run.ok());
+  CHECK(run->exit_code == 3);
+  CHECK_FALSE(run->succeeded());
+  CHECK(run->output == "out\nerr\n");
+  REQUIRE(runtime.execs.size() == 1);
+  const RecordedExec& exec = runtime.execs[0];
+  CHECK(exec.input == "echo $PORT");  // the script travels on stdin...
+  CHECK(exec.spec.command == script_command());
+  for (const std::string& word : exec.spec.command) CHECK(word.find("echo $PORT") == std::string::npos);  // ...never in argv
+  CHECK(exec.spec.user == "root");
+  const auto& env = exec.spec.env;
+  CHECK(std::find(env.begin(), env.end(), "PORT=8082") != env.end());
+  CHECK(std::find(env.begin(), env.end(), "BREAKFIX_SESSION=s1") != env.end());
+  CHECK(std::find(env.begin(), env.end(), "BREAKFIX_HOST=main") != env.end());
+  CHECK(runner.run("nope", script).error().code == ErrorCode::NotFound);
+}
+
+TEST_CASE("Checks are graded by weight, serial ones alone, results in scenario order") {
+  FakeRuntime runtime = fake_with_base();
+  FlagLab flag_lab;
+  runtime.exec_handler = flag_lab.handler();
+  const ScenarioPtr scenario = load();
+  auto lab = LabProvisioner(runtime, {}).provision(*scenario, "s2", nullptr);
+  REQUIRE(lab.ok());
+  ScriptRunner runner(runtime, *lab, {});
+  flag_lab.flag = false;
+  auto results = run_checks(runner, *scenario);
+  REQUIRE(results.ok());
+  REQUIRE(results->size() == 3);
+  CHECK((*results)[0].name == "flag is set");
+  CHECK_FALSE((*results)[0].passed);
+  CHECK((*results)[0].run.output == "flag is not set\n");
+  CHECK((*results)[1].passed);
+  CHECK((*results)[2].passed);
+  CHECK(score(*results) == doctest::Approx(2.0 / 5.0));  // weights 3, 1, 1
+  flag_lab.flag = true;
+  CHECK(score(*run_checks(runner, *scenario)) == doctest::Approx(1.0));
+  CHECK(runtime.execs.back().input == "echo check-serial");  // the serial check ran after the others
+}
+
+TEST_CASE("scenario test passes a scenario whose fault bites and whose solution fixes it") {
+  FakeRuntime runtime = fake_with_base();
+  FlagLab flag_lab;
+  runtime.exec_handler = flag_lab.handler();
+  std::vector<std::string> progress;
+  ScenarioTester tester(runtime, {}, [&](const TestStep& step) { progress.push_back(step.step); });
+  const ScenarioTestReport report = tester.test(*load(), {.seed = 7});
+  CAPTURE(step_names(report));
+  CHECK(report.passed());
+  CHECK(step_names(report) == "provision;setup main;fault clear flag;precheck;solution;checks x3;remove;");
+  CHECK(progress.size() == report.steps.size());
+  CHECK(report.vars == pick_vars(*load(), 7));
+  CHECK(flag_lab.fix_checks == 4);  // once in the precheck, three times after the solution
+  CHECK(runtime.containers.empty());  // removed
+  // The fault saw the session's vars.
+  bool fault_seen = false;
+  for (const auto& exec : runtime.execs) {
+    if (exec.input.rfind("echo fault", 0) == 0) {
+      fault_seen = true;
+      CHECK(std::find(exec.spec.env.begin(), exec.spec.env.end(), "PORT=" + report.vars.at("PORT")) != exec.spec.env.end());
+    }
+  }
+  CHECK(fault_seen);
+}
+
+TEST_CASE("scenario test reports a fault that does not bite, by check name") {
+  FakeRuntime runtime = fake_with_base();
+  FlagLab flag_lab;
+  flag_lab.fault_bites = false;
+  runtime.exec_handler = flag_lab.handler();
+  const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load(), {});
+  CHECK_FALSE(report.passed());
+  CHECK(step_names(report) == "provision;setup main;fault clear flag;precheck(FAILED);remove;");
+  CHECK(report.steps[3].detail == "fault did not take effect: check 'flag is set' passes before the fix\n");
+  CHECK(runtime.containers.empty());
+}
+
+TEST_CASE("scenario test reports a solution that does not fix, with the check's output") {
+  FakeRuntime runtime = fake_with_base();
+  FlagLab flag_lab;
+  flag_lab.solution_fixes = false;
+  runtime.exec_handler = flag_lab.handler();
+  const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load(), {});
+  CHECK_FALSE(report.passed());
+  const TestStep& checks = report.steps[5];
+  CHECK(checks.step == "checks x3");
+  CHECK_FALSE(checks.ok);
+  CHECK(checks.detail.find("check 'flag is set' fails after the solution (exit 1; output:\nflag is not set") !=
+        std::string::npos);
+}
+
+TEST_CASE("scenario test flags a check whose verdict changes between runs as flaky") {
+  FakeRuntime runtime = fake_with_base();
+  FlagLab flag_lab;
+  flag_lab.flaky_every = 3;  // the 3rd fix check (second run after the solution) fails
+  runtime.exec_handler = flag_lab.handler();
+  const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load(), {});
+  CHECK_FALSE(report.passed());
+  CHECK(report.steps[5].detail.find("check 'flag is set' is flaky: passed 2 of 3 runs") != std::string::npos);
+}
+
+TEST_CASE("scenario test stops at a failing setup and still removes the lab, unless asked to keep it") {
+  FakeRuntime runtime = fake_with_base();
+  runtime.exec_handler = [](const ExecSpec&, const std::string& script) {
+    return script == "echo setup" ? FakeExecReply{1, "", "apt-get: not found\n"} : FakeExecReply{};
+  };
+  ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load(), {});
+  CHECK(step_names(report) == "provision;setup main(FAILED);remove;");
+  CHECK(report.steps[1].detail == "exit 1; output:\napt-get: not found\n");
+  CHECK(runtime.containers.empty());
+
+  report = ScenarioTester(runtime, {}, nullptr).test(*load(), {.seed = std::nullopt, .keep = true});
+  CHECK(step_names(report) == "provision;setup main(FAILED);");
+  CHECK(runtime.containers.size() == 1);
+}
