@@ -1,0 +1,34 @@
+#pragma once
+
+#include <chrono>
+
+namespace breakfix {
+
+// Wall-clock time: session deadlines must survive a daemon restart, so they are points
+// on the system clock, not on a monotonic one. Behind an interface so that the session
+// engine's tests run a 90-minute session in milliseconds.
+using WallTime = std::chrono::system_clock::time_point;
+
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual WallTime now() const = 0;
+};
+
+class SystemClock : public Clock {
+ public:
+  WallTime now() const override { return std::chrono::system_clock::now(); }
+};
+
+// A clock that moves only when told to.
+class FakeClock : public Clock {
+ public:
+  explicit FakeClock(WallTime start = WallTime(std::chrono::hours(24 * 365 * 56))) : now_(start) {}
+  WallTime now() const override { return now_; }
+  void advance(std::chrono::system_clock::duration by) { now_ += by; }
+
+ private:
+  WallTime now_;
+};
+
+}  // namespace breakfix

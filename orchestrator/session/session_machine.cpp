@@ -1,0 +1,159 @@
+#include "session/session_machine.h"
+
+#include <algorithm>
+
+namespace breakfix {
+
+using std::chrono::duration_cast;
+using std::chrono::seconds;
+
+const char* to_string(SessionState state) {
+  switch (state) {
+    case SessionState::Provisioning: return "provisioning";
+    case SessionState::Injecting: return "injecting";
+    case SessionState::Ready: return "ready";
+    case SessionState::Grading: return "grading";
+    case SessionState::Graded: return "graded";
+    case SessionState::Failed: return "failed";
+    case SessionState::Removed: return "removed";
+  }
+  return "unknown";
+}
+
+SessionMachine::SessionMachine(SessionPolicy policy, WallTime now) {
+  record_.policy = std::move(policy);
+  record_.created = now;
+}
+
+std::vector<Action> SessionMachine::start() { return {{ActionKind::Provision}}; }
+
+std::vector<Action> SessionMachine::provisioned(WallTime) {
+  if (record_.state != SessionState::Provisioning) return {};
+  record_.state = SessionState::Injecting;
+  return {{ActionKind::Inject}};
+}
+
+std::vector<Action> SessionMachine::injected(WallTime now) {
+  if (record_.state != SessionState::Injecting) return {};
+  record_.state = SessionState::Ready;
+  record_.ready_at = now;
+  record_.deadline = now + record_.policy.duration;
+  record_.warned_minutes.clear();
+  record_.next_progress = now + record_.policy.progress_interval;
+  std::vector<Action> actions = {{ActionKind::OpenAccess}};
+  // A session shorter than a warning threshold starts inside it: no warning for that one.
+  for (auto minutes : record_.policy.warnings) {
+    if (record_.policy.duration <= minutes) record_.warned_minutes.insert(static_cast<int>(minutes.count()));
+  }
+  return actions;
+}
+
+std::vector<Action> SessionMachine::failed(const std::string& reason, WallTime now) {
+  if (record_.state == SessionState::Removed || record_.state == SessionState::Failed) return {};
+  const bool had_access = record_.state == SessionState::Ready;
+  record_.state = SessionState::Failed;
+  record_.failure = reason;
+  record_.ended_at = now;
+  std::vector<Action> actions;
+  if (had_access) actions.push_back({ActionKind::EndAccess});
+  actions.push_back({ActionKind::Remove});
+  return actions;
+}
+
+std::vector<Action> SessionMachine::begin_grading(WallTime now) {
+  record_.state = SessionState::Grading;
+  record_.ended_at = now;
+  return {{ActionKind::EndAccess}, {ActionKind::Grade}};
+}
+
+std::vector<Action> SessionMachine::tick(WallTime now) {
+  std::vector<Action> actions;
+  switch (record_.state) {
+    case SessionState::Ready: {
+      if (now >= record_.deadline) return begin_grading(now);
+      const auto left = record_.deadline - now;
+      // Only the tightest threshold crossed since the last tick is announced.
+      int warn = 0;
+      for (auto minutes : record_.policy.warnings) {
+        const int m = static_cast<int>(minutes.count());
+        if (left <= minutes && !record_.warned_minutes.count(m)) {
+          record_.warned_minutes.insert(m);
+          warn = warn == 0 ? m : std::min(warn, m);
+        }
+      }
+      if (warn > 0) actions.push_back({ActionKind::Warn, warn});
+      if (record_.policy.progress_interval.count() > 0 && now >= record_.next_progress) {
+        actions.push_back({ActionKind::ProgressCheck});
+        // Skipped runs (the daemon was down) are not caught up: one run, then on schedule.
+        while (record_.next_progress <= now) record_.next_progress += record_.policy.progress_interval;
+      }
+      return actions;
+    }
+    case SessionState::Graded:
+      if (now >= record_.remove_at) actions.push_back({ActionKind::Remove});
+      return actions;
+    default:
+      return actions;
+  }
+}
+
+Result<std::vector<Action>> SessionMachine::extend(seconds by, WallTime now) {
+  if (record_.state != SessionState::Ready) {
+    return make_error(ErrorCode::Conflict, std::string("cannot extend a session that is ") + to_string(record_.state));
+  }
+  if (by.count() <= 0) return make_error(ErrorCode::Invalid, "extend by a positive duration");
+  record_.deadline += by;
+  // Warnings whose threshold now lies ahead again will be given again when reached.
+  const auto left = record_.deadline - now;
+  for (auto it = record_.warned_minutes.begin(); it != record_.warned_minutes.end();) {
+    it = left > std::chrono::minutes(*it) ? record_.warned_minutes.erase(it) : std::next(it);
+  }
+  return std::vector<Action>{};
+}
+
+Result<std::vector<Action>> SessionMachine::end_now(WallTime now) {
+  if (record_.state != SessionState::Ready) {
+    return make_error(ErrorCode::Conflict, std::string("cannot end a session that is ") + to_string(record_.state));
+  }
+  record_.deadline = now;
+  return begin_grading(now);
+}
+
+std::vector<Action> SessionMachine::graded(WallTime now) {
+  if (record_.state != SessionState::Grading) return {};
+  record_.state = SessionState::Graded;
+  record_.graded_at = now;
+  record_.remove_at = now + record_.policy.retention;
+  if (record_.policy.retention.count() == 0) return {{ActionKind::Remove}};
+  return {};
+}
+
+std::vector<Action> SessionMachine::removed(WallTime) {
+  if (record_.state == SessionState::Graded || record_.state == SessionState::Failed) record_.state = SessionState::Removed;
+  return {};
+}
+
+std::vector<Action> SessionMachine::recovered(WallTime now) {
+  switch (record_.state) {
+    case SessionState::Provisioning:
+    case SessionState::Injecting:
+      return failed(std::string("interrupted while ") + to_string(record_.state) + " by a daemon restart", now);
+    case SessionState::Grading:
+      return {{ActionKind::EndAccess}, {ActionKind::Grade}};
+    case SessionState::Failed:
+      return {{ActionKind::Remove}};  // its removal may not have finished
+    case SessionState::Ready:
+    case SessionState::Graded:
+      return tick(now);
+    case SessionState::Removed:
+      return {};
+  }
+  return {};
+}
+
+std::chrono::seconds SessionMachine::time_left(WallTime now) const {
+  if (record_.state != SessionState::Ready || now >= record_.deadline) return seconds(0);
+  return duration_cast<seconds>(record_.deadline - now);
+}
+
+}  // namespace breakfix

@@ -1,0 +1,104 @@
+#pragma once
+
+// A session's lifecycle as a state machine apart from all I/O (the habit of mosh's
+// statesync): the engine feeds it events (provisioned, injected, tick, extend, end,
+// graded, removed, failed, recovered after a restart) with the time, and carries out the
+// actions it returns. Its whole state is the SessionRecord, which the store persists,
+// so a session resumes from it after the daemon is killed at any moment.
+//
+//   provisioning -> injecting -> ready -> grading -> graded -> removed
+//         \              \          \         \ (grading re-run after a restart)
+//          +--------------+----------+---------> failed (with a reason) -> removed
+
+#include <chrono>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "breakfix/clock.h"
+#include "breakfix/error.h"
+
+namespace breakfix {
+
+enum class SessionState { Provisioning, Injecting, Ready, Grading, Graded, Failed, Removed };
+const char* to_string(SessionState state);
+
+struct SessionPolicy {
+  std::chrono::seconds duration{90 * 60};          // from the scenario, or the session's override
+  std::chrono::seconds retention{60 * 60};         // hosts kept after grading for inspection
+  std::chrono::seconds progress_interval{2 * 60};  // quiet check runs for the timeline; 0: none
+  std::vector<std::chrono::minutes> warnings = {std::chrono::minutes(15), std::chrono::minutes(5),
+                                                std::chrono::minutes(1)};
+};
+
+// Everything the machine knows; persisted as is.
+struct SessionRecord {
+  SessionState state = SessionState::Provisioning;
+  std::string failure;        // why, when failed
+  SessionPolicy policy;
+  WallTime created{};
+  WallTime ready_at{};        // the deadline counts from here
+  WallTime deadline{};
+  WallTime ended_at{};        // access ended (deadline or end early)
+  WallTime graded_at{};
+  WallTime remove_at{};       // end of retention
+  WallTime next_progress{};   // next quiet check run
+  std::set<int> warned_minutes;  // warnings already given for the current deadline
+};
+
+enum class ActionKind {
+  Provision,      // create the hosts
+  Inject,         // run setup, faults and the precheck
+  OpenAccess,     // candidates may log in
+  Warn,           // tell every open terminal: `minutes_left`
+  ProgressCheck,  // run the checks quietly for the timeline
+  EndAccess,      // close the candidates' connections, refuse new logins
+  Grade,          // run every check, store results before anything is removed
+  Remove,         // remove the hosts
+};
+
+struct Action {
+  ActionKind kind;
+  int minutes_left = 0;  // for Warn
+  bool operator==(const Action&) const = default;
+};
+
+class SessionMachine {
+ public:
+  // A new session: state provisioning; start() returns its first action.
+  SessionMachine(SessionPolicy policy, WallTime now);
+  // A session read back from the store.
+  explicit SessionMachine(SessionRecord record) : record_(std::move(record)) {}
+
+  const SessionRecord& record() const { return record_; }
+  SessionState state() const { return record_.state; }
+
+  std::vector<Action> start();
+  std::vector<Action> provisioned(WallTime now);
+  // The faults bit and the precheck passed: the deadline starts now.
+  std::vector<Action> injected(WallTime now);
+  // Any step failed (provisioning, injection, the precheck): failed, and the hosts go.
+  std::vector<Action> failed(const std::string& reason, WallTime now);
+  // Time passes: warnings, quiet check runs, the deadline, the end of retention.
+  std::vector<Action> tick(WallTime now);
+  // Interviewer actions; Conflict unless the session is ready.
+  Result<std::vector<Action>> extend(std::chrono::seconds by, WallTime now);
+  Result<std::vector<Action>> end_now(WallTime now);
+  // Grading finished and its results are stored.
+  std::vector<Action> graded(WallTime now);
+  std::vector<Action> removed(WallTime now);
+  // The daemon restarted and found this session in the store: what to do about it.
+  // An interrupted provisioning or injection fails (its lab is half made, its faults
+  // half in); an interrupted grading runs again; a ready session keeps its deadline in
+  // wall-clock time (tick() then ends it if it passed while the daemon was down).
+  std::vector<Action> recovered(WallTime now);
+
+  std::chrono::seconds time_left(WallTime now) const;
+
+ private:
+  std::vector<Action> begin_grading(WallTime now);
+
+  SessionRecord record_;
+};
+
+}  // namespace breakfix
