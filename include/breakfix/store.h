@@ -1,0 +1,84 @@
+#pragma once
+
+// Where sessions live between daemon runs: each session's record (the state machine's
+// whole state), its events, its check runs and its report. The engine writes through
+// this interface before it acts, so a daemon killed at any moment finds every session
+// again. The SQLite backend (make_sqlite_store) is the real one; tests may use it on a
+// temporary file too, it is fast.
+//
+// Threads: every method may be called from any thread; calls are serialised inside.
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "breakfix/clock.h"
+#include "breakfix/error.h"
+
+namespace breakfix {
+
+struct StoredSession {
+  std::string id;
+  std::string scenario_id;
+  std::string candidate;
+  std::uint64_t seed = 0;
+  std::string vars_json = "{}";     // the picked values, {"PORT": "9000"}
+  std::string record_json = "{}";   // SessionRecord, serialised by the engine
+  std::string state;                // the record's state, also kept apart for queries
+  WallTime created{};
+  WallTime updated{};
+};
+
+struct SessionEvent {
+  WallTime time{};
+  std::string kind;    // "state", "login", "logout", "warning", "extend", ...
+  std::string detail;
+};
+
+struct CheckRunRecord {
+  WallTime time{};
+  std::string phase;   // "precheck", "progress", "final"
+  std::string check;
+  bool passed = false;
+  int exit_code = -1;
+  bool timed_out = false;
+  std::chrono::milliseconds duration{0};
+  std::string output;  // the kept tail
+};
+
+class Store {
+ public:
+  virtual ~Store() = default;
+
+  // Conflict if the id exists.
+  virtual Status create_session(const StoredSession& session) = 0;
+  // Replaces record_json, state and updated. NotFound if absent.
+  virtual Status update_session(const std::string& id, const std::string& state, const std::string& record_json,
+                                WallTime now) = 0;
+  virtual Result<StoredSession> get_session(const std::string& id) = 0;  // NotFound if absent
+  // Every session whose state is not in `except_states`, oldest first.
+  virtual Result<std::vector<StoredSession>> list_sessions(const std::vector<std::string>& except_states) = 0;
+
+  virtual Status add_event(const std::string& session_id, const SessionEvent& event) = 0;
+  virtual Result<std::vector<SessionEvent>> events(const std::string& session_id) = 0;
+
+  virtual Status add_check_runs(const std::string& session_id, const std::vector<CheckRunRecord>& runs) = 0;
+  virtual Result<std::vector<CheckRunRecord>> check_runs(const std::string& session_id) = 0;
+
+  virtual Status put_report(const std::string& session_id, const std::string& json, const std::string& markdown) = 0;
+  // (json, markdown); NotFound if the session has no report yet.
+  virtual Result<std::pair<std::string, std::string>> report(const std::string& session_id) = 0;
+};
+
+// Opens (creating if needed) the SQLite database at `file` in WAL mode and brings its
+// schema up to date. Unavailable names the file when it cannot be opened; Invalid when
+// its schema is newer than this breakfix knows (a downgrade).
+Result<std::unique_ptr<Store>> make_sqlite_store(const std::filesystem::path& file);
+
+// The schema version this breakfix writes.
+int store_schema_version();
+
+}  // namespace breakfix

@@ -1,0 +1,291 @@
+// The Store on SQLite: one database file in the data dir, WAL journal, full sync (a
+// committed write survives the daemon being killed), schema migrations by version.
+
+#include <sqlite3.h>
+
+#include <algorithm>
+#include <mutex>
+
+#include "breakfix/store.h"
+
+namespace breakfix {
+namespace {
+
+// Each entry brings the schema from version i to i + 1. Append only: a released
+// migration never changes.
+const std::vector<const char*>& migrations() {
+  static const std::vector<const char*> steps = {
+      R"(CREATE TABLE sessions (
+           id TEXT PRIMARY KEY, scenario_id TEXT NOT NULL, candidate TEXT NOT NULL, seed TEXT NOT NULL,
+           vars_json TEXT NOT NULL, record_json TEXT NOT NULL, state TEXT NOT NULL,
+           created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);
+         CREATE INDEX sessions_by_state ON sessions(state);
+         CREATE TABLE events (
+           session_id TEXT NOT NULL REFERENCES sessions(id), time_ms INTEGER NOT NULL,
+           kind TEXT NOT NULL, detail TEXT NOT NULL);
+         CREATE INDEX events_by_session ON events(session_id, time_ms);
+         CREATE TABLE check_runs (
+           session_id TEXT NOT NULL REFERENCES sessions(id), time_ms INTEGER NOT NULL, phase TEXT NOT NULL,
+           check_name TEXT NOT NULL, passed INTEGER NOT NULL, exit_code INTEGER NOT NULL,
+           timed_out INTEGER NOT NULL, duration_ms INTEGER NOT NULL, output TEXT NOT NULL);
+         CREATE INDEX check_runs_by_session ON check_runs(session_id, time_ms);
+         CREATE TABLE reports (
+           session_id TEXT PRIMARY KEY REFERENCES sessions(id), json TEXT NOT NULL, markdown TEXT NOT NULL);)",
+  };
+  return steps;
+}
+
+std::int64_t to_ms(WallTime time) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+WallTime from_ms(std::int64_t ms) { return WallTime(std::chrono::milliseconds(ms)); }
+
+// The one place that turns SQLite result codes into Errors.
+Error sqlite_error(sqlite3* db, int code, const std::string& what) {
+  const std::string message = what + ": " + (db ? sqlite3_errmsg(db) : sqlite3_errstr(code));
+  switch (code & 0xff) {
+    case SQLITE_CONSTRAINT: return make_error(ErrorCode::Conflict, message);
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+    case SQLITE_CANTOPEN:
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_READONLY: return make_error(ErrorCode::Unavailable, message);
+    case SQLITE_PERM:
+    case SQLITE_AUTH: return make_error(ErrorCode::PermissionDenied, message);
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB: return make_error(ErrorCode::Failed, message);
+    default: return make_error(ErrorCode::Internal, message);
+  }
+}
+
+// A prepared statement, finalised on scope exit.
+class Statement {
+ public:
+  Statement(sqlite3* db, const char* sql) : db_(db) { code_ = sqlite3_prepare_v2(db, sql, -1, &statement_, nullptr); }
+  ~Statement() { sqlite3_finalize(statement_); }
+  Statement(const Statement&) = delete;
+  Statement& operator=(const Statement&) = delete;
+
+  bool prepared() const { return code_ == SQLITE_OK; }
+  int code() const { return code_; }
+  Statement& bind(int index, const std::string& text) {
+    sqlite3_bind_text(statement_, index, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
+  Statement& bind(int index, std::int64_t value) {
+    sqlite3_bind_int64(statement_, index, value);
+    return *this;
+  }
+  // SQLITE_ROW, SQLITE_DONE or an error code.
+  int step() { return code_ = sqlite3_step(statement_); }
+  std::string text(int column) const {
+    const auto* data = reinterpret_cast<const char*>(sqlite3_column_text(statement_, column));
+    return data ? std::string(data, static_cast<std::size_t>(sqlite3_column_bytes(statement_, column))) : "";
+  }
+  std::int64_t integer(int column) const { return sqlite3_column_int64(statement_, column); }
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* statement_ = nullptr;
+  int code_ = SQLITE_OK;
+};
+
+class SqliteStore : public Store {
+ public:
+  explicit SqliteStore(sqlite3* db) : db_(db) {}
+  ~SqliteStore() override { sqlite3_close_v2(db_); }
+
+  Status execute(const char* sql, const std::string& what) {
+    char* message = nullptr;
+    const int code = sqlite3_exec(db_, sql, nullptr, nullptr, &message);
+    sqlite3_free(message);
+    if (code != SQLITE_OK) return sqlite_error(db_, code, what);
+    return {};
+  }
+
+  Status migrate() {
+    Statement version(db_, "PRAGMA user_version");
+    if (version.step() != SQLITE_ROW) return sqlite_error(db_, version.code(), "read the schema version");
+    const auto current = static_cast<std::size_t>(version.integer(0));
+    if (current > migrations().size()) {
+      return make_error(ErrorCode::Invalid, "the database's schema is version " + std::to_string(current) +
+                                                ", newer than this breakfix knows (" +
+                                                std::to_string(migrations().size()) + "): upgrade breakfix");
+    }
+    for (std::size_t next = current; next < migrations().size(); ++next) {
+      // Each step and its version number commit together, or not at all.
+      if (Status status = execute("BEGIN IMMEDIATE", "begin migration"); !status) return status;
+      Status applied = execute(migrations()[next], "migrate the schema to version " + std::to_string(next + 1));
+      if (applied) applied = execute(("PRAGMA user_version = " + std::to_string(next + 1)).c_str(), "set schema version");
+      if (!applied) {
+        (void)execute("ROLLBACK", "roll back migration");
+        return applied;
+      }
+      if (Status status = execute("COMMIT", "commit migration"); !status) return status;
+    }
+    return {};
+  }
+
+  Status create_session(const StoredSession& session) override {
+    std::lock_guard lock(mutex_);
+    Statement insert(db_, "INSERT INTO sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    insert.bind(1, session.id).bind(2, session.scenario_id).bind(3, session.candidate)
+        .bind(4, std::to_string(session.seed)).bind(5, session.vars_json).bind(6, session.record_json)
+        .bind(7, session.state).bind(8, to_ms(session.created)).bind(9, to_ms(session.updated));
+    return done(insert, "create session " + session.id);
+  }
+
+  Status update_session(const std::string& id, const std::string& state, const std::string& record_json,
+                        WallTime now) override {
+    std::lock_guard lock(mutex_);
+    Statement update(db_, "UPDATE sessions SET state = ?2, record_json = ?3, updated_ms = ?4 WHERE id = ?1");
+    update.bind(1, id).bind(2, state).bind(3, record_json).bind(4, to_ms(now));
+    if (Status status = done(update, "update session " + id); !status) return status;
+    if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::NotFound, "no session " + id);
+    return {};
+  }
+
+  Result<StoredSession> get_session(const std::string& id) override {
+    std::lock_guard lock(mutex_);
+    Statement select(db_, "SELECT * FROM sessions WHERE id = ?1");
+    select.bind(1, id);
+    const int code = select.step();
+    if (code == SQLITE_DONE) return make_error(ErrorCode::NotFound, "no session " + id);
+    if (code != SQLITE_ROW) return sqlite_error(db_, code, "read session " + id);
+    return session_from(select);
+  }
+
+  Result<std::vector<StoredSession>> list_sessions(const std::vector<std::string>& except_states) override {
+    std::lock_guard lock(mutex_);
+    Statement select(db_, "SELECT * FROM sessions ORDER BY created_ms, id");
+    std::vector<StoredSession> sessions;
+    int code;
+    while ((code = select.step()) == SQLITE_ROW) {
+      StoredSession session = session_from(select);
+      if (std::find(except_states.begin(), except_states.end(), session.state) == except_states.end()) {
+        sessions.push_back(std::move(session));
+      }
+    }
+    if (code != SQLITE_DONE) return sqlite_error(db_, code, "list sessions");
+    return sessions;
+  }
+
+  Status add_event(const std::string& session_id, const SessionEvent& event) override {
+    std::lock_guard lock(mutex_);
+    Statement insert(db_, "INSERT INTO events VALUES (?1, ?2, ?3, ?4)");
+    insert.bind(1, session_id).bind(2, to_ms(event.time)).bind(3, event.kind).bind(4, event.detail);
+    return done(insert, "record event of session " + session_id);
+  }
+
+  Result<std::vector<SessionEvent>> events(const std::string& session_id) override {
+    std::lock_guard lock(mutex_);
+    Statement select(db_, "SELECT time_ms, kind, detail FROM events WHERE session_id = ?1 ORDER BY time_ms, rowid");
+    select.bind(1, session_id);
+    std::vector<SessionEvent> events;
+    int code;
+    while ((code = select.step()) == SQLITE_ROW) events.push_back({from_ms(select.integer(0)), select.text(1), select.text(2)});
+    if (code != SQLITE_DONE) return sqlite_error(db_, code, "read events of session " + session_id);
+    return events;
+  }
+
+  Status add_check_runs(const std::string& session_id, const std::vector<CheckRunRecord>& runs) override {
+    std::lock_guard lock(mutex_);
+    // One transaction: a grading's results are stored whole or not at all.
+    if (Status status = execute("BEGIN IMMEDIATE", "begin"); !status) return status;
+    for (const CheckRunRecord& run : runs) {
+      Statement insert(db_, "INSERT INTO check_runs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+      insert.bind(1, session_id).bind(2, to_ms(run.time)).bind(3, run.phase).bind(4, run.check)
+          .bind(5, std::int64_t{run.passed}).bind(6, std::int64_t{run.exit_code}).bind(7, std::int64_t{run.timed_out})
+          .bind(8, static_cast<std::int64_t>(run.duration.count())).bind(9, run.output);
+      if (Status status = done(insert, "record check runs of session " + session_id); !status) {
+        (void)execute("ROLLBACK", "roll back");
+        return status;
+      }
+    }
+    return execute("COMMIT", "commit check runs");
+  }
+
+  Result<std::vector<CheckRunRecord>> check_runs(const std::string& session_id) override {
+    std::lock_guard lock(mutex_);
+    Statement select(db_, "SELECT time_ms, phase, check_name, passed, exit_code, timed_out, duration_ms, output "
+                          "FROM check_runs WHERE session_id = ?1 ORDER BY time_ms, rowid");
+    select.bind(1, session_id);
+    std::vector<CheckRunRecord> runs;
+    int code;
+    while ((code = select.step()) == SQLITE_ROW) {
+      runs.push_back({from_ms(select.integer(0)), select.text(1), select.text(2), select.integer(3) != 0,
+                      static_cast<int>(select.integer(4)), select.integer(5) != 0,
+                      std::chrono::milliseconds(select.integer(6)), select.text(7)});
+    }
+    if (code != SQLITE_DONE) return sqlite_error(db_, code, "read check runs of session " + session_id);
+    return runs;
+  }
+
+  Status put_report(const std::string& session_id, const std::string& json, const std::string& markdown) override {
+    std::lock_guard lock(mutex_);
+    Statement upsert(db_, "INSERT INTO reports VALUES (?1, ?2, ?3) "
+                          "ON CONFLICT(session_id) DO UPDATE SET json = excluded.json, markdown = excluded.markdown");
+    upsert.bind(1, session_id).bind(2, json).bind(3, markdown);
+    return done(upsert, "store the report of session " + session_id);
+  }
+
+  Result<std::pair<std::string, std::string>> report(const std::string& session_id) override {
+    std::lock_guard lock(mutex_);
+    Statement select(db_, "SELECT json, markdown FROM reports WHERE session_id = ?1");
+    select.bind(1, session_id);
+    const int code = select.step();
+    if (code == SQLITE_DONE) return make_error(ErrorCode::NotFound, "session " + session_id + " has no report yet");
+    if (code != SQLITE_ROW) return sqlite_error(db_, code, "read the report of session " + session_id);
+    return std::make_pair(select.text(0), select.text(1));
+  }
+
+ private:
+  Status done(Statement& statement, const std::string& what) {
+    if (!statement.prepared()) return sqlite_error(db_, statement.code(), what);
+    const int code = statement.step();
+    if (code != SQLITE_DONE && code != SQLITE_ROW) return sqlite_error(db_, code, what);
+    return {};
+  }
+
+  StoredSession session_from(const Statement& row) const {
+    StoredSession session;
+    session.id = row.text(0);
+    session.scenario_id = row.text(1);
+    session.candidate = row.text(2);
+    session.seed = std::stoull(row.text(3).empty() ? "0" : row.text(3));
+    session.vars_json = row.text(4);
+    session.record_json = row.text(5);
+    session.state = row.text(6);
+    session.created = from_ms(row.integer(7));
+    session.updated = from_ms(row.integer(8));
+    return session;
+  }
+
+  sqlite3* db_;
+  std::mutex mutex_;
+};
+
+}  // namespace
+
+int store_schema_version() { return static_cast<int>(migrations().size()); }
+
+Result<std::unique_ptr<Store>> make_sqlite_store(const std::filesystem::path& file) {
+  sqlite3* db = nullptr;
+  const int code = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX,
+                                   nullptr);
+  if (code != SQLITE_OK) {
+    Error error = sqlite_error(db, code, "open the session store " + file.string());
+    sqlite3_close_v2(db);
+    return error;
+  }
+  auto store = std::make_unique<SqliteStore>(db);
+  for (const char* pragma : {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON",
+                             "PRAGMA busy_timeout = 5000"}) {
+    if (Status status = store->execute(pragma, std::string("set up ") + file.string()); !status) return status.error();
+  }
+  if (Status status = store->migrate(); !status) return status.error();
+  return std::unique_ptr<Store>(std::move(store));
+}
+
+}  // namespace breakfix

@@ -1,0 +1,136 @@
+#include <doctest/doctest.h>
+#include <signal.h>
+#include <sqlite3.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "breakfix/store.h"
+#include "temp_dir.h"
+
+using namespace breakfix;
+using namespace std::chrono_literals;
+
+namespace {
+
+StoredSession session(const std::string& id, const std::string& state, WallTime created) {
+  return {id, "web-502", "Ada", 18446744073709551615ULL, R"({"PORT":"9000"})", R"({"state":")" + state + "\"}",
+          state, created, created};
+}
+
+std::unique_ptr<Store> open(const std::filesystem::path& file) {
+  auto store = make_sqlite_store(file);
+  REQUIRE_MESSAGE(store.ok(), store.error().message);
+  return std::move(store.value());
+}
+
+}  // namespace
+
+TEST_CASE("Sessions are created, read, updated and listed by state") {
+  breakfix::testing::TempDir dir;
+  auto store = open(dir.path() / "breakfix.db");
+  const WallTime t0 = WallTime(1'700'000'000'000ms);
+  REQUIRE(store->create_session(session("s1", "ready", t0)).ok());
+  REQUIRE(store->create_session(session("s2", "removed", t0 + 1s)).ok());
+  REQUIRE(store->create_session(session("s3", "grading", t0 + 2s)).ok());
+  CHECK(store->create_session(session("s1", "ready", t0)).error().code == ErrorCode::Conflict);
+
+  auto s1 = store->get_session("s1");
+  REQUIRE(s1.ok());
+  CHECK(s1->scenario_id == "web-502");
+  CHECK(s1->candidate == "Ada");
+  CHECK(s1->seed == 18446744073709551615ULL);  // the whole 64 bits survive
+  CHECK(s1->vars_json == R"({"PORT":"9000"})");
+  CHECK(s1->created == t0);
+
+  REQUIRE(store->update_session("s1", "grading", R"({"state":"grading"})", t0 + 5s).ok());
+  CHECK(store->get_session("s1")->state == "grading");
+  CHECK(store->get_session("s1")->updated == t0 + 5s);
+  CHECK(store->update_session("nope", "ready", "{}", t0).error().code == ErrorCode::NotFound);
+  CHECK(store->get_session("nope").error().code == ErrorCode::NotFound);
+
+  auto live = store->list_sessions({"removed", "failed"});
+  REQUIRE(live.ok());
+  REQUIRE(live->size() == 2);
+  CHECK((*live)[0].id == "s1");  // oldest first
+  CHECK((*live)[1].id == "s3");
+}
+
+TEST_CASE("Events, check runs and the report of a session are kept in order") {
+  breakfix::testing::TempDir dir;
+  auto store = open(dir.path() / "breakfix.db");
+  const WallTime t0 = WallTime(1'700'000'000'000ms);
+  REQUIRE(store->create_session(session("s1", "ready", t0)).ok());
+  REQUIRE(store->add_event("s1", {t0 + 2s, "login", "from 127.0.0.1"}).ok());
+  REQUIRE(store->add_event("s1", {t0 + 1s, "state", "ready"}).ok());
+  auto events = store->events("s1");
+  REQUIRE(events->size() == 2);
+  CHECK((*events)[0].kind == "state");
+  CHECK((*events)[1].detail == "from 127.0.0.1");
+  CHECK_FALSE(store->add_event("no-such-session", {t0, "x", ""}).ok());  // foreign key
+
+  REQUIRE(store->add_check_runs("s1", {{t0, "final", "checkout answers 200", true, 0, false, 120ms, ""},
+                                       {t0, "final", "data intact", false, 1, true, 30000ms, "timeout\n"}})
+              .ok());
+  auto runs = store->check_runs("s1");
+  REQUIRE(runs->size() == 2);
+  CHECK((*runs)[1].check == "data intact");
+  CHECK((*runs)[1].timed_out);
+  CHECK((*runs)[1].duration == 30000ms);
+  CHECK((*runs)[1].output == "timeout\n");
+
+  CHECK(store->report("s1").error().code == ErrorCode::NotFound);
+  REQUIRE(store->put_report("s1", R"({"score":0.5})", "# Report\n").ok());
+  REQUIRE(store->put_report("s1", R"({"score":0.75})", "# Report v2\n").ok());  // graded again after a restart
+  CHECK(store->report("s1")->first == R"({"score":0.75})");
+}
+
+TEST_CASE("A committed write survives the process being killed") {
+  breakfix::testing::TempDir dir;
+  const auto file = dir.path() / "breakfix.db";
+  const pid_t child = fork();
+  REQUIRE(child >= 0);
+  if (child == 0) {
+    auto store = make_sqlite_store(file);
+    if (!store.ok() || !(*store)->create_session(session("survivor", "ready", WallTime(1000ms))).ok()) _exit(3);
+    ::raise(SIGKILL);  // no destructor, no close: as the daemon dies
+  }
+  int status = 0;
+  REQUIRE(waitpid(child, &status, 0) == child);
+  CHECK(WIFSIGNALED(status));
+  auto store = open(file);
+  auto survivor = store->get_session("survivor");
+  REQUIRE(survivor.ok());
+  CHECK(survivor->state == "ready");
+}
+
+TEST_CASE("The schema is migrated once, and a newer schema is refused") {
+  breakfix::testing::TempDir dir;
+  const auto file = dir.path() / "breakfix.db";
+  { auto store = open(file); }
+  { auto store = open(file); }  // again: nothing to do
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  sqlite3_stmt* statement = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &statement, nullptr);
+  REQUIRE(sqlite3_step(statement) == SQLITE_ROW);
+  CHECK(sqlite3_column_int(statement, 0) == store_schema_version());
+  sqlite3_finalize(statement);
+  sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &statement, nullptr);
+  REQUIRE(sqlite3_step(statement) == SQLITE_ROW);
+  CHECK(std::string(reinterpret_cast<const char*>(sqlite3_column_text(statement, 0))) == "wal");
+  sqlite3_finalize(statement);
+  REQUIRE(sqlite3_exec(db, "PRAGMA user_version = 99", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+
+  auto newer = make_sqlite_store(file);
+  REQUIRE_FALSE(newer.ok());
+  CHECK(newer.error().code == ErrorCode::Invalid);
+  CHECK(newer.error().message.find("newer than this breakfix knows") != std::string::npos);
+}
+
+TEST_CASE("A store that cannot be opened is an error naming the file") {
+  auto store = make_sqlite_store("/nonexistent/dir/breakfix.db");
+  REQUIRE_FALSE(store.ok());
+  CHECK(store.error().code == ErrorCode::Unavailable);
+  CHECK(store.error().message.find("/nonexistent/dir/breakfix.db") != std::string::npos);
+}
