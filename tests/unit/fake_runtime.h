@@ -45,6 +45,7 @@ class FakeRuntime : public Runtime {
   int fail_create_container_at = 0;  // 1-based call number that fails; 0: none
   int fail_start_container_at = 0;
   std::optional<Error> build_error;
+  std::optional<Error> exec_error;  // every start_exec fails with it (the engine is gone)
 
   Status ping() override { return record("ping"); }
 
@@ -200,6 +201,7 @@ class FakeExecStream : public ExecStream {
 inline Result<std::unique_ptr<ExecStream>> FakeRuntime::start_exec(const ExecSpec& spec) {
   std::lock_guard lock(*mutex);
   calls.push_back("start_exec " + spec.container);
+  if (exec_error) return *exec_error;
   if (!containers.count(spec.container)) return make_error(ErrorCode::NotFound, "no container " + spec.container);
   return std::unique_ptr<ExecStream>(std::make_unique<FakeExecStream>(*this, spec));
 }

@@ -1,0 +1,39 @@
+#pragma once
+
+// The interviewer's report: score, each check's final result, the progress timeline
+// (when each check first passed, when it regressed), the session's events. JSON for
+// tools, Markdown for people; both from the same facts.
+
+#include <string>
+#include <vector>
+
+#include "breakfix/scenario.h"
+#include "breakfix/store.h"
+#include "session/session_machine.h"
+#include "session/vars.h"
+
+namespace breakfix {
+
+struct ReportInput {
+  std::string session_id;
+  const Scenario* scenario = nullptr;
+  std::string candidate;
+  std::uint64_t seed = 0;
+  VarValues vars;
+  SessionRecord record;
+  std::vector<CheckRunRecord> check_runs;  // every phase, in time order; the last "final" ones grade
+  std::vector<SessionEvent> events;
+};
+
+struct Report {
+  double score = 0;  // in [0, 1]
+  std::string json;
+  std::string markdown;
+};
+
+Report build_report(const ReportInput& input);
+
+// "2026-11-27T00:41:12Z"
+std::string iso_time(WallTime time);
+
+}  // namespace breakfix

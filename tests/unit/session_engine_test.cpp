@@ -1,0 +1,178 @@
+// The engine over the fake runtime, a fake clock and a real SQLite store in a temp dir.
+
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "breakfix/scenario_loader.h"
+#include "fake_runtime.h"
+#include "session/session_engine.h"
+#include "temp_dir.h"
+
+using namespace breakfix;
+using namespace std::chrono_literals;
+using breakfix::testing::FakeExecReply;
+using breakfix::testing::FakeRuntime;
+
+namespace {
+
+constexpr const char* kScenario = R"(apiVersion: breakfix/v1
+id: flag
+title: The flag is down
+kind: break-fix
+description: d
+duration: 30m
+image: breakfix/base:bookworm
+faults: [{name: lower the flag, run: "echo fault"}]
+checks:
+  - {name: flag is up, weight: 3, run: "echo check-flag"}
+  - {name: data intact, expect: guard, run: "echo check-guard"}
+solution: [{run: "echo solution"}]
+)";
+
+struct Fixture {
+  breakfix::testing::TempDir dir;
+  FakeRuntime runtime;
+  FakeClock clock;
+  std::unique_ptr<Store> store;
+  ScenarioPtr scenario;
+  bool flag = true;
+  bool fault_bites = true;
+  std::vector<std::string> notices;
+
+  Fixture() {
+    runtime.images["breakfix/base:bookworm"] = "sha256:base";
+    runtime.exec_handler = [this](const ExecSpec&, const std::string& script) -> FakeExecReply {
+      if (script == "echo fault" && fault_bites) flag = false;
+      if (script == "echo check-flag") return {flag ? 0 : 1, "", ""};
+      return {0, "", ""};
+    };
+    auto opened = make_sqlite_store(dir.path() / "breakfix.db");
+    REQUIRE(opened.ok());
+    store = std::move(opened.value());
+    ScenarioLoad load = parse_scenario(kScenario, "scenario.yaml", "/nonexistent");
+    REQUIRE(load.scenario);
+    scenario = load.scenario;
+  }
+
+  SessionEngine engine() {
+    return SessionEngine(runtime, *store, clock, [this](const std::string& id) { return id == "flag" ? scenario : nullptr; },
+                         {.retention = 10min, .progress_interval = 2min, .lab = {}},
+                         [this](const std::string&, const std::string& notice) { notices.push_back(notice); });
+  }
+
+  void run_for(SessionEngine& engine, std::chrono::seconds how_long) {
+    for (auto passed = 0s; passed < how_long; passed += 30s) {
+      clock.advance(30s);
+      engine.tick();
+    }
+  }
+};
+
+}  // namespace
+
+TEST_CASE("A session runs from start to report: precheck, warnings, progress timeline, grading, retention") {
+  Fixture f;
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt});
+  REQUIRE(session.ok());
+  CHECK(session->state == SessionState::Ready);
+  CHECK(session->time_left == 30min);
+  CHECK_FALSE(f.flag);  // the fault bit
+  CHECK(f.store->get_session(session->id)->state == "ready");
+
+  f.run_for(engine, 12min);
+  f.flag = true;  // the candidate fixes it at minute 12
+  f.run_for(engine, 18min);
+  CHECK(f.notices == std::vector<std::string>{"15 minutes left", "5 minutes left", "1 minutes left", "time is up"});
+  CHECK(engine.view(session->id)->state == SessionState::Graded);
+
+  auto report = f.store->report(session->id);
+  REQUIRE(report.ok());
+  const auto json = nlohmann::json::parse(report->first);
+  CHECK(json["score"] == 1.0);
+  CHECK(json["candidate"] == "Ada");
+  CHECK(json["seed"] == "42");
+  CHECK(json["checks"][0]["name"] == "flag is up");
+  CHECK(json["checks"][0]["passed"] == true);
+  CHECK(json["checks"][0]["first_passed_at"].is_string());  // from the progress checks
+  CHECK(report->second.find("**Score: 100%**") != std::string::npos);
+  // Fixed at minute 12, first seen passing by the progress check at 14:00.
+  CHECK(report->second.find("| flag is up | fix | 3 | pass | 14:00 |") != std::string::npos);
+
+  auto runs = f.store->check_runs(session->id);
+  int precheck = 0, progress = 0, final = 0;
+  for (const auto& run : *runs) (run.phase == "precheck" ? precheck : run.phase == "progress" ? progress : final)++;
+  CHECK(precheck == 2);
+  CHECK(progress == 2 * 14);  // every 2 minutes before the 30-minute deadline
+  CHECK(final == 2);
+
+  CHECK(f.runtime.containers.size() == 1);  // kept for the interviewer
+  f.run_for(engine, 10min);
+  CHECK(engine.view(session->id)->state == SessionState::Removed);
+  CHECK(f.runtime.containers.empty());
+}
+
+TEST_CASE("A fault that does not bite fails the session before any candidate sees it") {
+  Fixture f;
+  f.fault_bites = false;
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 1, std::nullopt});
+  REQUIRE(session.ok());
+  CHECK(session->state == SessionState::Removed);  // failed, then its hosts went
+  CHECK(f.store->get_session(session->id)->state == "removed");
+  auto events = f.store->events(session->id);
+  bool said_why = false;
+  for (const auto& event : *events) said_why |= event.detail == "failed: fault did not take effect: flag is up";
+  CHECK(said_why);
+  CHECK(f.runtime.containers.empty());
+  CHECK(engine.start({"nope", "Ada", 1, std::nullopt}).error().code == ErrorCode::NotFound);
+}
+
+TEST_CASE("A new engine on the same store resumes a ready session with its wall-clock deadline") {
+  Fixture f;
+  std::string id;
+  {
+    SessionEngine first = f.engine();
+    auto session = first.start({"flag", "Ada", 7, std::nullopt});
+    REQUIRE(session.ok());
+    id = session->id;
+    f.run_for(first, 10min);
+    REQUIRE(first.extend(id, 5min).ok());
+  }  // the daemon dies here: nothing is flushed on the way out
+  f.clock.advance(3min);  // while it was down
+  SessionEngine second = f.engine();
+  auto recovered = second.recover();
+  REQUIRE(recovered.ok());
+  CHECK(*recovered == 1);
+  auto view = second.view(id);
+  REQUIRE(view.ok());
+  CHECK(view->state == SessionState::Ready);
+  CHECK(view->time_left == 35min - 13min);
+  CHECK(view->seed == 7);
+  f.flag = true;
+  f.run_for(second, 23min);
+  CHECK(second.view(id)->state == SessionState::Graded);
+  CHECK(nlohmann::json::parse(f.store->report(id)->first)["score"] == 1.0);
+}
+
+TEST_CASE("A grading cut short is run again after a restart") {
+  Fixture f;
+  std::string id;
+  {
+    SessionEngine first = f.engine();
+    auto session = first.start({"flag", "Ada", 7, std::nullopt});
+    REQUIRE(session.ok());
+    id = session->id;
+    f.runtime.exec_error = make_error(ErrorCode::Unavailable, "engine lost");  // checks cannot run: grading stays pending
+    REQUIRE(first.end(id).ok());
+    CHECK(first.view(id)->state == SessionState::Grading);
+    CHECK(f.store->report(id).error().code == ErrorCode::NotFound);
+  }
+  f.runtime.exec_error.reset();
+  SessionEngine second = f.engine();
+  REQUIRE(second.recover().ok());
+  CHECK(second.view(id)->state == SessionState::Graded);
+  CHECK(nlohmann::json::parse(f.store->report(id)->first)["score"] == doctest::Approx(0.25));  // guard passes, fix not
+  CHECK(second.extend(id, 5min).error().code == ErrorCode::Conflict);
+}
