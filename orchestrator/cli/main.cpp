@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   int exit_code = kExitOk;
   add_scenario_commands(app, exit_code);
   add_runtime_commands(app, exit_code);
+  add_session_commands(app, exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::Success& success) {  // --help, --version

@@ -11,4 +11,7 @@ namespace breakfix::cli {
 // socket).
 void add_runtime_commands(CLI::App& app, int& exit_code);
 
+// `breakfix session drive` (session_drive_command.cpp).
+void add_session_commands(CLI::App& app, int& exit_code);
+
 }  // namespace breakfix::cli
