@@ -54,7 +54,7 @@ int drive(const DriveOptions& options) {
   auto runtime = make_docker_runtime(*docker_options);
   SystemClock clock;
   SessionEngine engine(*runtime, **store, clock, [&](const std::string& id) { return catalog.find(id); },
-                       {.retention = *retention, .progress_interval = *progress, .lab = {}},
+                       {.retention = *retention, .progress_interval = *progress, .lab = {}, .report_dir = options.data_dir / "reports"},
                        [](const std::string& id, const std::string& notice) {
                          std::cout << id << ": " << notice << std::endl;
                        });

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
 #include "session/grader.h"
 #include "session/report.h"
 #include "session/script_runner.h"
@@ -30,6 +32,22 @@ std::string new_session_id() {
   std::string id;
   for (int i = 0; i < 10; ++i, value >>= 5) id += kAlphabet[value & 31];
   return id;
+}
+
+// Writes `text` to `file` whole or not at all: a reader never sees half a report.
+Status write_file_atomically(const std::filesystem::path& file, const std::string& text) {
+  std::error_code ec;
+  std::filesystem::create_directories(file.parent_path(), ec);
+  const std::filesystem::path partial = file.string() + ".partial";
+  {
+    std::ofstream out(partial, std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) return make_error(ErrorCode::Failed, "cannot write " + partial.string());
+  }
+  std::filesystem::rename(partial, file, ec);
+  if (ec) return make_error(ErrorCode::Failed, "cannot write " + file.string() + ": " + ec.message());
+  return {};
 }
 
 std::vector<CheckRunRecord> to_records(const std::vector<CheckResult>& results, const char* phase, WallTime now) {
@@ -290,6 +308,13 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   if (Status stored = store_.put_report(session.stored.id, report.json, report.markdown); !stored) {
     note(session, "error", "storing the report failed: " + stored.error().message);
     return {};
+  }
+  if (!options_.report_dir.empty()) {
+    for (const auto& [extension, text] : {std::pair{".json", &report.json}, std::pair{".md", &report.markdown}}) {
+      if (Status written = write_file_atomically(options_.report_dir / (session.stored.id + extension), *text); !written) {
+        note(session, "error", written.error().message);  // the store has it; the file is a convenience
+      }
+    }
   }
   char score[16];
   std::snprintf(score, sizeof score, "%.0f%%", report.score * 100);

@@ -8,6 +8,7 @@
 // Threads: one thread drives the engine (the daemon's session loop; a test). Calls block
 // while they work: start() provisions and injects before it returns.
 
+#include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
@@ -34,6 +35,8 @@ struct EngineOptions {
   std::chrono::seconds retention{60 * 60};
   std::chrono::seconds progress_interval{2 * 60};
   LabOptions lab;
+  // Also write each report as <dir>/<session>.json and .md (empty: the store only).
+  std::filesystem::path report_dir;
 };
 
 // What the gateway needs to hear (warnings, end of access): session id and a line.

@@ -4,6 +4,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <fstream>
+
 #include "breakfix/scenario_loader.h"
 #include "fake_runtime.h"
 #include "session/session_engine.h"
@@ -57,7 +59,7 @@ struct Fixture {
 
   SessionEngine engine() {
     return SessionEngine(runtime, *store, clock, [this](const std::string& id) { return id == "flag" ? scenario : nullptr; },
-                         {.retention = 10min, .progress_interval = 2min, .lab = {}},
+                         {.retention = 10min, .progress_interval = 2min, .lab = {}, .report_dir = dir.path() / "reports"},
                          [this](const std::string&, const std::string& notice) { notices.push_back(notice); });
   }
 
@@ -97,6 +99,12 @@ TEST_CASE("A session runs from start to report: precheck, warnings, progress tim
   CHECK(json["checks"][0]["passed"] == true);
   CHECK(json["checks"][0]["first_passed_at"].is_string());  // from the progress checks
   CHECK(report->second.find("**Score: 100%**") != std::string::npos);
+  // The same report as files in the data dir, for people and tools that read files.
+  std::ifstream json_file(f.dir.path() / "reports" / (session->id + ".json"));
+  std::ifstream md_file(f.dir.path() / "reports" / (session->id + ".md"));
+  CHECK(std::string(std::istreambuf_iterator<char>(json_file), {}) == report->first);
+  CHECK(std::string(std::istreambuf_iterator<char>(md_file), {}) == report->second);
+  CHECK_FALSE(std::filesystem::exists(f.dir.path() / "reports" / (session->id + ".json.partial")));
   // Fixed at minute 12, first seen passing by the progress check at 14:00.
   CHECK(report->second.find("| flag is up | fix | 3 | pass | 14:00 |") != std::string::npos);
 
