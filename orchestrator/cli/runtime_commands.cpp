@@ -13,7 +13,6 @@
 #include "cli/scenario_command.h"
 
 namespace breakfix::cli {
-namespace {
 
 std::unique_ptr<Runtime> connect_runtime() {
   auto options = docker_options_from_environment();
@@ -28,6 +27,8 @@ std::unique_ptr<Runtime> connect_runtime() {
   }
   return runtime;
 }
+
+namespace {
 
 void print_progress(std::string_view line) { std::cout << line << std::endl; }
 

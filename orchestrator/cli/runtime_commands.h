@@ -1,10 +1,18 @@
 #pragma once
 
+#include <memory>
+
+#include "breakfix/runtime.h"
+
 namespace CLI {
 class App;
 }
 
 namespace breakfix::cli {
+
+// The engine from $DOCKER_HOST or the default socket, once it answers a ping; else
+// nullptr after printing why (which socket, and how to start or reach it).
+std::unique_ptr<Runtime> connect_runtime();
 
 // `breakfix image base`, `breakfix image build` and `breakfix gc`: the commands that
 // talk to the container runtime directly (the engine from $DOCKER_HOST or the default

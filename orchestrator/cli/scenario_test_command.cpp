@@ -8,10 +8,10 @@
 #include <mutex>
 #include <thread>
 
-#include "breakfix/docker_runtime.h"
 #include "breakfix/duration.h"
 #include "breakfix/scenario_catalog.h"
 #include "cli/exit_codes.h"
+#include "cli/runtime_commands.h"
 #include "cli/scenario_command.h"
 #include "cli/table.h"
 #include "session/scenario_tester.h"
@@ -75,16 +75,8 @@ std::optional<std::vector<ScenarioPtr>> resolve(const std::vector<std::string>& 
 int run_tests(const TestOptions& options) {
   auto scenarios = resolve(options.targets);
   if (!scenarios) return kExitFailure;
-  auto docker_options = docker_options_from_environment();
-  if (!docker_options) {
-    std::cerr << "breakfix: " << docker_options.error().message << "\n";
-    return kExitFailure;
-  }
-  auto runtime = make_docker_runtime(*docker_options);
-  if (Status ping = runtime->ping(); !ping) {
-    std::cerr << "breakfix: " << ping.error().message << "\n";
-    return kExitFailure;
-  }
+  auto runtime = connect_runtime();
+  if (!runtime) return kExitFailure;
 
   std::mutex output;
   std::vector<ScenarioTestReport> reports(scenarios->size());

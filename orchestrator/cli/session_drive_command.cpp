@@ -7,10 +7,10 @@
 #include <iostream>
 #include <thread>
 
-#include "breakfix/docker_runtime.h"
 #include "breakfix/duration.h"
 #include "breakfix/scenario_catalog.h"
 #include "cli/exit_codes.h"
+#include "cli/runtime_commands.h"
 #include "cli/scenario_command.h"
 #include "session/session_engine.h"
 
@@ -49,9 +49,8 @@ int drive(const DriveOptions& options) {
   ScenarioCatalog catalog =
       load_scenario_catalog(options.scenario_dirs.empty() ? default_scenario_dirs() : options.scenario_dirs);
   for (const Diagnostic& diagnostic : catalog.diagnostics) std::cerr << format_diagnostic(diagnostic) << "\n";
-  auto docker_options = docker_options_from_environment();
-  if (!docker_options) return fail(docker_options.error().message);
-  auto runtime = make_docker_runtime(*docker_options);
+  auto runtime = connect_runtime();
+  if (!runtime) return kExitFailure;
   SystemClock clock;
   SessionEngine engine(*runtime, **store, clock, [&](const std::string& id) { return catalog.find(id); },
                        {.retention = *retention, .progress_interval = *progress, .lab = {}, .report_dir = options.data_dir / "reports"},
