@@ -41,7 +41,10 @@ std::optional<std::vector<ScenarioPtr>> resolve(const std::vector<std::string>& 
   std::vector<fs::path> paths;
   std::vector<std::string> ids;
   std::error_code ec;
-  for (const std::string& target : targets) (fs::exists(target, ec) ? paths.emplace_back(target), void() : ids.push_back(target));
+  for (const std::string& target : targets) {
+    if (fs::exists(target, ec)) paths.emplace_back(target);
+    else ids.push_back(target);
+  }
   if (targets.empty()) paths = default_scenario_dirs();
   std::vector<ScenarioPtr> scenarios;
   bool ok = true;

@@ -4,6 +4,7 @@
 #include <sqlite3.h>
 
 #include <algorithm>
+#include <charconv>
 #include <mutex>
 
 #include "breakfix/store.h"
@@ -253,7 +254,10 @@ class SqliteStore : public Store {
     session.id = row.text(0);
     session.scenario_id = row.text(1);
     session.candidate = row.text(2);
-    session.seed = std::stoull(row.text(3).empty() ? "0" : row.text(3));
+    // from_chars, not stoull: a damaged row must not throw out of the store. The seed
+    // only reproduces the vars, which are stored themselves; a bad one reads as 0.
+    const std::string seed = row.text(3);
+    std::from_chars(seed.data(), seed.data() + seed.size(), session.seed);
     session.vars_json = row.text(4);
     session.record_json = row.text(5);
     session.state = row.text(6);

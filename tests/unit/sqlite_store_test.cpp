@@ -128,6 +128,24 @@ TEST_CASE("The schema is migrated once, and a newer schema is refused") {
   CHECK(newer.error().message.find("newer than this breakfix knows") != std::string::npos);
 }
 
+TEST_CASE("A damaged seed in a stored row reads as 0 instead of throwing") {
+  breakfix::testing::TempDir dir;
+  const auto file = dir.path() / "breakfix.db";
+  {
+    auto store = open(file);
+    REQUIRE(store->create_session(session("s1", "ready", WallTime(1000ms))).ok());
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, "UPDATE sessions SET seed = 'garbage'", nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  auto store = open(file);
+  auto read = store->get_session("s1");
+  REQUIRE(read.ok());
+  CHECK(read->seed == 0);
+  CHECK(read->vars_json == R"({"PORT":"9000"})");
+}
+
 TEST_CASE("A store that cannot be opened is an error naming the file") {
   auto store = make_sqlite_store("/nonexistent/dir/breakfix.db");
   REQUIRE_FALSE(store.ok());
