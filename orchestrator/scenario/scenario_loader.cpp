@@ -99,19 +99,6 @@ std::optional<std::int64_t> parse_memory(std::string_view text) {
   return std::nullopt;
 }
 
-// The 1-based number of the first line that is neither blank nor a comment, or 0.
-int first_content_line(std::string_view text) {
-  int line = 1;
-  for (std::size_t start = 0; start < text.size(); ++line) {
-    std::size_t end = text.find('\n', start);
-    if (end == std::string_view::npos) end = text.size();
-    const std::string_view content = text.substr(start, end - start);
-    const std::size_t first = content.find_first_not_of(" \t\r");
-    if (first != std::string_view::npos && content[first] != '#') return line;
-    start = end + 1;
-  }
-  return 0;
-}
 
 bool script_mentions_var(std::string_view script, std::string_view name) {
   for (std::size_t at = script.find(name); at != std::string_view::npos; at = script.find(name, at + 1)) {
@@ -125,39 +112,6 @@ bool script_mentions_var(std::string_view script, std::string_view name) {
   return false;
 }
 
-// Counts the documents of a YAML stream, stopping at `limit`. Needed because
-// yaml-cpp 0.7's LoadAll (Debian 12) loops forever, allocating, on some malformed
-// input such as a lone ',' (yaml-cpp issue #1040, fixed upstream by PR #1319 after
-// 0.7): it keeps reporting empty documents. Like that fix, an empty root ends the count.
-class DocumentCounter : public YAML::EventHandler {
- public:
-  static int count(const std::string& text, int limit) {
-    std::istringstream in(text);
-    YAML::Parser parser(in);
-    DocumentCounter counter;
-    int documents = 0;
-    while (documents < limit && parser.HandleNextDocument(counter) && !counter.root_is_null_) ++documents;
-    return documents;
-  }
-
- private:
-  void OnDocumentStart(const YAML::Mark&) override { depth_ = 0, root_is_null_ = false; }
-  void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override { root_is_null_ = root_is_null_ || depth_ == 0; }
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
-  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
-    ++depth_;
-  }
-  void OnSequenceEnd() override { --depth_; }
-  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
-    ++depth_;
-  }
-  void OnMapEnd() override { --depth_; }
-
-  int depth_ = 0;
-  bool root_is_null_ = false;
-};
 
 // Builds a Scenario from a document root, logging every problem it meets and going on
 // past each one, so that an author sees all the errors of a file at once.
@@ -702,40 +656,19 @@ ScenarioLoad parse_scenario(std::string_view text, const std::string& file_name,
     result.diagnostics = log.take();
     return result;
   }
-  try {
-    const std::string source(text);
-    const YAML::Node root = YAML::Load(source);  // the first document; throws on syntax errors
-    if (const int documents = DocumentCounter::count(source, 2); documents > 1) {
-      log.add(Severity::Error, YAML::Mark(), "a scenario file holds one YAML document; found more ('---')");
-    } else if (root.IsNull()) {
-      if (const int line = first_content_line(source); line > 0) {
-        // yaml-cpp 0.7 reads some junk (a leading ',') as an empty document.
-        YAML::Mark mark;
-        mark.line = line - 1;
-        log.add(Severity::Error, mark, "YAML syntax error: no value could be read here");
-      } else {
-        log.add(Severity::Error, YAML::Mark(), "the file has no scenario in it; it should start with 'apiVersion: breakfix/v1'");
-      }
-    } else {
-      ScenarioParser parser(log, scenario_dir);
-      if (ScenarioPtr scenario = parser.parse(Value(root, "", YAML::Mark(), &log))) {
-        std::const_pointer_cast<Scenario>(scenario)->source_file = fs::path(file_name);
-        result.scenario = scenario;
-      }
-    }
-  } catch (const YAML::DeepRecursion& error) {
-    log.add(Severity::Error, error.mark, "YAML syntax error: nested too deeply");
-  } catch (const YAML::Exception& error) {
-    // Syntax errors: yaml-cpp stops at the first, so it is the only one of the file.
-    log.add(Severity::Error, error.mark, "YAML syntax error: " + error.msg);
-  } catch (const std::exception& error) {
-    log.add(Severity::Error, YAML::Mark(), std::string("cannot read the scenario: ") + error.what());
-  }
+  yaml::read_one_document(
+      std::string(text), "a scenario file", log,
+      [&](const Value& root) {
+        ScenarioParser parser(log, scenario_dir);
+        if (ScenarioPtr scenario = parser.parse(root)) {
+          std::const_pointer_cast<Scenario>(scenario)->source_file = fs::path(file_name);
+          result.scenario = scenario;
+        }
+      },
+      [&] { log.add(Severity::Error, YAML::Mark(), "the file has no scenario in it; it should start with 'apiVersion: breakfix/v1'"); });
   result.diagnostics = log.take();
   // Read in file order, as an author fixes them (the parser finds them field by field).
-  std::stable_sort(result.diagnostics.begin(), result.diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
-    return std::tie(a.where.line, a.where.column) < std::tie(b.where.line, b.where.column);
-  });
+  yaml::sort_in_file_order(result.diagnostics);
   if (has_errors(result.diagnostics)) result.scenario.reset();
   return result;
 }

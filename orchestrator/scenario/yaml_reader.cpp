@@ -1,5 +1,11 @@
 #include "scenario/yaml_reader.h"
 
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+
+#include <sstream>
+#include <tuple>
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -8,6 +14,112 @@
 #include "breakfix/duration.h"
 
 namespace breakfix::yaml {
+namespace {
+
+// Counts the documents of a YAML stream, stopping at `limit`. Needed because
+// yaml-cpp 0.7's LoadAll (Debian 12) loops forever, allocating, on some malformed
+// input such as a lone ',' (yaml-cpp issue #1040, fixed upstream by PR #1319 after
+// 0.7): it keeps reporting empty documents. Like that fix, an empty root ends the count.
+class DocumentCounter : public YAML::EventHandler {
+ public:
+  static int count(const std::string& text, int limit) {
+    std::istringstream in(text);
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    int documents = 0;
+    while (documents < limit && parser.HandleNextDocument(counter) && !counter.root_is_null_) ++documents;
+    return documents;
+  }
+
+ private:
+  void OnDocumentStart(const YAML::Mark&) override { depth_ = 0, root_is_null_ = false; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override { root_is_null_ = root_is_null_ || depth_ == 0; }
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t, const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    ++depth_;
+  }
+  void OnSequenceEnd() override { --depth_; }
+  void OnMapStart(const YAML::Mark&, const std::string&, YAML::anchor_t, YAML::EmitterStyle::value) override {
+    ++depth_;
+  }
+  void OnMapEnd() override { --depth_; }
+
+  int depth_ = 0;
+  bool root_is_null_ = false;
+};
+
+}  // namespace
+
+namespace {
+
+// The 1-based number of the first line holding something other than blanks, comments,
+// directives and document markers, or 0. A file with none is an empty configuration;
+// one whose content yaml-cpp read as nothing at all (a leading ',') is a syntax error.
+int first_content_line(std::string_view text) {
+  auto is_marker = [](std::string_view content, std::string_view marker) {
+    return content.substr(0, 3) == marker && (content.size() == 3 || content[3] == ' ' || content[3] == '\t');
+  };
+  int line = 1;
+  for (std::size_t start = 0; start < text.size(); ++line) {
+    std::size_t end = text.find('\n', start);
+    if (end == std::string_view::npos) end = text.size();
+    std::string_view content = text.substr(start, end - start);
+    const std::size_t first = content.find_first_not_of(" \t\r");
+    start = end + 1;
+    if (first == std::string_view::npos) continue;
+    content.remove_prefix(first);
+    while (!content.empty() && (content.back() == '\r' || content.back() == ' ' || content.back() == '\t')) {
+      content.remove_suffix(1);
+    }
+    if (content[0] == '#' || (first == 0 && content[0] == '%')) continue;
+    if (first == 0 && (is_marker(content, "---") || is_marker(content, "..."))) {
+      const std::size_t rest = content.find_first_not_of(" \t", 3);
+      if (rest == std::string_view::npos || content[rest] == '#') continue;
+    }
+    return line;
+  }
+  return 0;
+}
+}  // namespace
+
+int count_yaml_documents(const std::string& text, int limit) { return DocumentCounter::count(text, limit); }
+
+void read_one_document(const std::string& text, const std::string& what, DiagnosticLog& log,
+                       const std::function<void(const Value& root)>& parse, const std::function<void()>& on_empty) {
+  try {
+    const YAML::Node root = YAML::Load(text);  // the first document; throws on syntax errors
+    if (count_yaml_documents(text, 2) > 1) {
+      log.add(Severity::Error, YAML::Mark(), what + " holds one YAML document; found more ('---')");
+    } else if (root.IsNull()) {
+      if (const int line = first_content_line(text); line > 0) {
+        // yaml-cpp 0.7 reads some junk (a leading ',') as an empty document.
+        YAML::Mark mark;
+        mark.line = line - 1;
+        log.add(Severity::Error, mark, "YAML syntax error: no value could be read here");
+      } else if (on_empty) {
+        on_empty();
+      }
+    } else {
+      parse(Value(root, "", YAML::Mark(), &log));
+    }
+  } catch (const YAML::DeepRecursion& error) {
+    log.add(Severity::Error, error.mark, "YAML syntax error: nested too deeply");
+  } catch (const YAML::Exception& error) {
+    // Syntax errors: yaml-cpp stops at the first, so it is the only one of the file.
+    log.add(Severity::Error, error.mark, "YAML syntax error: " + error.msg);
+  } catch (const std::exception& error) {
+    log.add(Severity::Error, YAML::Mark(), "cannot read " + what + ": " + error.what());
+  }
+}
+
+void sort_in_file_order(std::vector<Diagnostic>& diagnostics) {
+  std::stable_sort(diagnostics.begin(), diagnostics.end(), [](const Diagnostic& a, const Diagnostic& b) {
+    return std::tie(a.where.line, a.where.column) < std::tie(b.where.line, b.where.column);
+  });
+}
+
 namespace {
 
 // yaml-cpp tags: "?" for a plain scalar, "!" for a quoted one.

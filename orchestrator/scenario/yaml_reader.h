@@ -8,6 +8,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <initializer_list>
 #include <optional>
@@ -45,6 +46,9 @@ class Value {
   Value(YAML::Node node, std::string path, YAML::Mark fallback_mark, DiagnosticLog* log);
 
   const std::string& path() const { return path_; }
+  // The node itself, for the rare field whose rules the as_* methods do not cover
+  // (the daemon config's empty strings meaning "off").
+  const YAML::Node& node() const { return node_; }
   YAML::Mark mark() const;
   bool is_null() const { return node_.IsNull(); }
   void error(const std::string& message) const;
@@ -113,6 +117,23 @@ class Mapping {
   DiagnosticLog* log_;
   std::vector<Entry> entries_;
 };
+
+// Counts the documents of a YAML stream, stopping at `limit`. Needed because yaml-cpp
+// 0.7's LoadAll (Debian 12) loops forever, allocating, on some malformed input such as a
+// lone ',' (yaml-cpp issue #1040, fixed upstream by PR #1319 after 0.7): it keeps
+// reporting empty documents. Like that fix, an empty root ends the count. Every loader
+// (scenarios, the daemon config) counts with this before it loads.
+int count_yaml_documents(const std::string& text, int limit);
+
+// Reads `text` as a file of one YAML document and hands its root to `parse`. Syntax
+// errors, more than one document, and yaml-cpp's reading of junk as an empty document
+// become errors in `log`; a file of nothing but comments calls `on_empty` (if given).
+// `what` names the file's kind in messages: "a scenario file".
+void read_one_document(const std::string& text, const std::string& what, DiagnosticLog& log,
+                       const std::function<void(const Value& root)>& parse, const std::function<void()>& on_empty);
+
+// By line and column, stable: the order in which an author fixes them.
+void sort_in_file_order(std::vector<Diagnostic>& diagnostics);
 
 // "checks" + 2 -> "checks[2]"; "hosts[0]" + "name" -> "hosts[0].name".
 std::string child_path(const std::string& parent, std::string_view key);
