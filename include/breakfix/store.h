@@ -30,6 +30,8 @@ struct StoredSession {
   std::string state;                // the record's state, also kept apart for queries
   WallTime created{};
   WallTime updated{};
+  // How the candidate logs in: {"keys": ["ssh-ed25519 AAAA..."], "password_hash": "$y$..."}.
+  std::string access_json = "{}";
 };
 
 struct SessionEvent {

@@ -53,7 +53,8 @@ int drive(const DriveOptions& options) {
   if (!runtime) return kExitFailure;
   SystemClock clock;
   SessionEngine engine(*runtime, **store, clock, [&](const std::string& id) { return catalog.find(id); },
-                       {.retention = *retention, .progress_interval = *progress, .lab = {}, .report_dir = options.data_dir / "reports"},
+                       {.retention = *retention, .progress_interval = *progress, .lab = {}, .report_dir = options.data_dir / "reports",
+                        .post = {}, .max_live_sessions = 0},
                        [](const std::string& id, const std::string& notice) {
                          std::cout << id << ": " << notice << std::endl;
                        });
@@ -62,7 +63,7 @@ int drive(const DriveOptions& options) {
     if (!recovered) return fail(recovered.error().message);
     std::cout << "recovered " << *recovered << " sessions" << std::endl;
   } else {
-    auto session = engine.start({options.scenario, options.candidate, options.seed, duration});
+    auto session = engine.start({options.scenario, options.candidate, options.seed, duration, {}, ""});
     if (!session) return fail(session.error().message);
     std::cout << "session " << session->id << " " << to_string(session->state)
               << (session->failure.empty() ? "" : ": " + session->failure) << std::endl;
@@ -81,6 +82,7 @@ int drive(const DriveOptions& options) {
 void add_session_commands(CLI::App& app, int& exit_code) {
   CLI::App* session = app.add_subcommand("session", "Run interview sessions");
   session->require_subcommand(1);
+  add_session_client_commands(session, exit_code);
   auto options = std::make_shared<DriveOptions>();
   CLI::App* drive_command = session->add_subcommand(
       "drive", "Run one session in the foreground until it is graded and removed (or, with --recover, every "

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <fstream>
 
 #include "session/grader.h"
@@ -115,19 +116,85 @@ struct SessionEngine::Session {
   VarValues vars;
   SessionMachine machine;
   std::optional<Lab> lab;
+  std::vector<std::string> public_keys;
+  std::string password_hash;
+  std::optional<double> score;
+  std::string progress;
+
+  // Held while the session's actions run; the machine, lab and stored are its.
+  std::timed_mutex work;
+  // Work for this session is queued or running (tick() does not queue more).
+  std::atomic<int> pending{0};
+  // A copy of the view taken after every event, for readers that must not wait.
+  mutable std::mutex snapshot_mutex;
+  SessionView snapshot;
 };
 
+namespace {
+
+json access_to_json(const std::vector<std::string>& keys, const std::string& password_hash) {
+  return json{{"keys", keys}, {"password_hash", password_hash}};
+}
+
+void access_from_json(const std::string& text, std::vector<std::string>& keys, std::string& password_hash) {
+  const json j = json::parse(text, nullptr, false);
+  if (!j.is_object()) return;
+  if (auto found = j.find("keys"); found != j.end() && found->is_array()) {
+    for (const json& key : *found) {
+      if (key.is_string()) keys.push_back(key.get<std::string>());
+    }
+  }
+  if (auto found = j.find("password_hash"); found != j.end() && found->is_string()) password_hash = found->get<std::string>();
+}
+
+bool is_live(SessionState state) {
+  return state == SessionState::Provisioning || state == SessionState::Injecting || state == SessionState::Ready ||
+         state == SessionState::Grading;
+}
+
+// Work on a session that is busy (provisioning a big image, grading) waits this long for
+// it before the caller hears Conflict; an interviewer's click should not hang forever.
+constexpr std::chrono::seconds kWorkWait{120};
+
+}  // namespace
+
 SessionEngine::SessionEngine(Runtime& runtime, Store& store, const Clock& clock, ScenarioLookup scenarios,
-                             EngineOptions options, NoticeFn notices)
+                             EngineOptions options, NoticeFn notices, StateChangeFn on_change)
     : runtime_(runtime),
       store_(store),
       clock_(clock),
       scenarios_(std::move(scenarios)),
-      options_(options),
-      notices_(std::move(notices)) {}
+      options_(std::move(options)),
+      notices_(std::move(notices)),
+      on_change_(std::move(on_change)) {}
 
 SessionEngine::~SessionEngine() = default;
-SessionEngine::SessionEngine(SessionEngine&&) noexcept = default;
+
+SessionEngine::SessionPtr SessionEngine::find(const std::string& id) const {
+  std::lock_guard lock(sessions_mutex_);
+  auto found = sessions_.find(id);
+  return found == sessions_.end() ? nullptr : found->second;
+}
+
+Error SessionEngine::not_loaded(const std::string& id) const {
+  // Removed sessions leave memory but stay in the store: acting on one is a conflict.
+  if (store_.get_session(id).ok()) return make_error(ErrorCode::Conflict, "session " + id + " is removed");
+  return make_error(ErrorCode::NotFound, "no session " + id);
+}
+
+void SessionEngine::run(const SessionPtr& session, std::vector<Action> actions) {
+  if (actions.empty()) return;
+  auto work = [this, session, actions = std::move(actions)]() mutable {
+    {
+      std::lock_guard lock(session->work);
+      carry_out(*session, std::move(actions));
+    }
+    session->pending--;
+  };
+  session->pending++;
+  if (options_.post) options_.post(std::move(work));
+  else work();
+}
 
 Result<SessionView> SessionEngine::start(const SessionRequest& request) {
   ScenarioPtr scenario = scenarios_(request.scenario_id);
@@ -138,50 +205,216 @@ Result<SessionView> SessionEngine::start(const SessionRequest& request) {
   policy.progress_interval = options_.progress_interval;
   const WallTime now = clock_.now();
   const std::uint64_t seed = request.seed.value_or(random_seed());
-  auto session = std::make_unique<Session>(Session{{}, scenario, pick_vars(*scenario, seed), SessionMachine(policy, now), {}});
+  auto session = std::make_shared<Session>();
+  session->scenario = scenario;
+  session->vars = pick_vars(*scenario, seed);
+  session->machine = SessionMachine(policy, now);
+  session->public_keys = request.public_keys;
+  session->password_hash = request.password_hash;
   session->stored = {new_session_id(), scenario->id, request.candidate, seed, json(session->vars).dump(),
-                     record_to_json(session->machine.record()), to_string(SessionState::Provisioning), now, now};
-  if (Status created = store_.create_session(session->stored); !created) return created.error();
-  Session& ref = *session;
-  sessions_[ref.stored.id] = std::move(session);
-  note(ref, "state", "provisioning");
-  carry_out(ref, ref.machine.start());
-  return make_view(ref);
+                     record_to_json(session->machine.record()), to_string(SessionState::Provisioning), now, now,
+                     access_to_json(request.public_keys, request.password_hash).dump()};
+  {
+    // The count and the insertion under one lock: two racing starts cannot both take the last place.
+    std::lock_guard lock(sessions_mutex_);
+    if (options_.max_live_sessions > 0) {
+      int live = 0;
+      for (const auto& [id, other] : sessions_) {
+        std::lock_guard snapshot_lock(other->snapshot_mutex);
+        if (is_live(other->snapshot.state)) ++live;
+      }
+      if (live >= options_.max_live_sessions) {
+        return make_error(ErrorCode::Conflict, std::to_string(live) + " sessions are live, the limit is " +
+                                                   std::to_string(options_.max_live_sessions) + " (sessions.max_sessions)");
+      }
+    }
+    if (Status created = store_.create_session(session->stored); !created) return created.error();
+    session->snapshot = make_view(*session);
+    sessions_[session->stored.id] = session;
+  }
+  note(*session, "state", "provisioning");
+  if (on_change_) on_change_(session->snapshot, SessionState::Provisioning);
+  const std::string id = session->stored.id;
+  run(session, session->machine.start());
+  return view(id);
 }
 
 void SessionEngine::tick() {
-  for (auto& [id, session] : sessions_) carry_out(*session, session->machine.tick(clock_.now()));
+  std::vector<SessionPtr> sessions;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    for (const auto& [id, session] : sessions_) sessions.push_back(session);
+  }
+  for (const SessionPtr& session : sessions) {
+    // A session still busy with earlier work gets this tick's time at its next tick.
+    if (session->pending.load() > 0) continue;
+    {
+      std::lock_guard lock(session->snapshot_mutex);
+      if (session->snapshot.state == SessionState::Removed) continue;
+    }
+    session->pending++;
+    auto work = [this, session] {
+      {
+        std::lock_guard lock(session->work);
+        carry_out(*session, session->machine.tick(clock_.now()));
+      }
+      session->pending--;
+    };
+    if (options_.post) options_.post(std::move(work));
+    else work();
+  }
+  // Removed sessions live on in the store only.
+  std::lock_guard lock(sessions_mutex_);
+  for (auto it = sessions_.begin(); it != sessions_.end();) {
+    bool removed;
+    {
+      std::lock_guard snapshot_lock(it->second->snapshot_mutex);
+      removed = it->second->snapshot.state == SessionState::Removed;
+    }
+    it = removed && it->second->pending.load() == 0 ? sessions_.erase(it) : std::next(it);
+  }
 }
 
 Result<SessionView> SessionEngine::extend(const std::string& id, std::chrono::seconds by) {
-  auto found = sessions_.find(id);
-  if (found == sessions_.end()) return make_error(ErrorCode::NotFound, "no session " + id);
-  Session& session = *found->second;
-  const SessionState before = session.machine.state();
-  auto actions = session.machine.extend(by, clock_.now());
+  SessionPtr session = find(id);
+  if (!session) return not_loaded(id);
+  std::unique_lock lock(session->work, kWorkWait);
+  if (!lock) return make_error(ErrorCode::Conflict, "session " + id + " is busy; try again");
+  const SessionState before = session->machine.state();
+  auto actions = session->machine.extend(by, clock_.now());
   if (!actions) return actions.error();
-  persist(session, before);
-  note(session, "extend", "by " + std::to_string(by.count() / 60) + " min, deadline " + iso_time(session.machine.record().deadline));
-  return make_view(session);
+  persist(*session, before);
+  note(*session, "extend",
+       "by " + std::to_string(by.count() / 60) + " min, deadline " + iso_time(session->machine.record().deadline));
+  return make_view(*session);
 }
 
 Result<SessionView> SessionEngine::end(const std::string& id) {
-  auto found = sessions_.find(id);
-  if (found == sessions_.end()) return make_error(ErrorCode::NotFound, "no session " + id);
-  Session& session = *found->second;
-  const SessionState before = session.machine.state();
-  auto actions = session.machine.end_now(clock_.now());
-  if (!actions) return actions.error();
-  persist(session, before);
-  note(session, "end", "ended early by the interviewer");
-  carry_out(session, *actions);
-  return make_view(session);
+  SessionPtr session = find(id);
+  if (!session) return not_loaded(id);
+  std::vector<Action> actions;
+  SessionView result;
+  {
+    std::unique_lock lock(session->work, kWorkWait);
+    if (!lock) return make_error(ErrorCode::Conflict, "session " + id + " is busy; try again");
+    const SessionState before = session->machine.state();
+    auto ended = session->machine.end_now(clock_.now());
+    if (!ended) return ended.error();
+    actions = std::move(*ended);
+    persist(*session, before);
+    note(*session, "end", "ended early by the interviewer");
+    result = make_view(*session);
+  }
+  run(session, std::move(actions));
+  return options_.post ? result : view(id);
+}
+
+Result<std::vector<CheckOutcome>> SessionEngine::grade_now(const std::string& id) {
+  SessionPtr session = find(id);
+  if (!session) return not_loaded(id);
+  std::unique_lock lock(session->work, kWorkWait);
+  if (!lock) return make_error(ErrorCode::Conflict, "session " + id + " is busy; try again");
+  if (session->machine.state() != SessionState::Ready || !session->lab || !session->scenario) {
+    return make_error(ErrorCode::Conflict,
+                      std::string("cannot grade a session that is ") + to_string(session->machine.state()) +
+                          " (grade-now runs the checks of a ready session; the final grading follows its end)");
+  }
+  const ScriptRunner runner(runtime_, *session->lab, session->vars);
+  auto results = run_checks(runner, *session->scenario);
+  if (!results) return results.error();
+  (void)store_.add_check_runs(id, to_records(*results, "manual", clock_.now()));
+  int passed = 0;
+  std::vector<CheckOutcome> outcomes;
+  for (const CheckResult& result : *results) {
+    passed += result.passed ? 1 : 0;
+    outcomes.push_back({result.name, result.expect == CheckExpectation::Fix ? "fix" : "guard", result.passed,
+                        result.run.exit_code, result.run.timed_out, result.run.duration, result.run.output});
+  }
+  note(*session, "grade-now",
+       std::to_string(passed) + " of " + std::to_string(results->size()) + " checks pass (asked by the interviewer)");
+  return outcomes;
+}
+
+Result<SessionView> SessionEngine::remove(const std::string& id) {
+  SessionPtr session = find(id);
+  if (!session) {
+    auto stored = view(id);
+    if (!stored) return stored.error();
+    if (stored->state == SessionState::Removed) return stored;
+    return make_error(ErrorCode::Conflict, "session " + id + " is not loaded by this daemon");
+  }
+  std::unique_lock lock(session->work, kWorkWait);
+  if (!lock) return make_error(ErrorCode::Conflict, "session " + id + " is busy; try again");
+  const SessionState state = session->machine.state();
+  const WallTime now = clock_.now();
+  std::vector<Action> actions;
+  switch (state) {
+    case SessionState::Ready:
+      actions = session->machine.failed("removed by the interviewer before the end (not graded)", now);
+      break;
+    case SessionState::Graded:
+    case SessionState::Failed:
+      actions = {{ActionKind::Remove}};
+      break;
+    case SessionState::Removed:
+      return make_view(*session);
+    default:
+      return make_error(ErrorCode::Conflict, std::string("cannot remove a session that is ") + to_string(state) +
+                                                 "; try again when it is ready, graded or failed");
+  }
+  persist(*session, state);
+  note(*session, "remove", "hosts removed by the interviewer");
+  carry_out(*session, actions);
+  return make_view(*session);
 }
 
 Result<SessionView> SessionEngine::view(const std::string& id) const {
-  auto found = sessions_.find(id);
-  if (found == sessions_.end()) return make_error(ErrorCode::NotFound, "no session " + id);
-  return make_view(*found->second);
+  if (SessionPtr session = find(id)) {
+    std::lock_guard lock(session->snapshot_mutex);
+    SessionView view = session->snapshot;
+    view.time_left = view.state == SessionState::Ready && clock_.now() < view.deadline
+                         ? std::chrono::duration_cast<std::chrono::seconds>(view.deadline - clock_.now())
+                         : std::chrono::seconds(0);
+    return view;
+  }
+  auto stored = store_.get_session(id);
+  if (!stored) return stored.error();
+  return view_from_stored(*stored);
+}
+
+Result<std::vector<SessionView>> SessionEngine::list() const {
+  auto stored = store_.list_sessions({});
+  if (!stored) return stored.error();
+  std::vector<SessionView> views;
+  for (const StoredSession& entry : *stored) {
+    if (find(entry.id)) {
+      auto live = view(entry.id);
+      if (live) views.push_back(*live);
+    } else {
+      views.push_back(view_from_stored(entry));
+    }
+  }
+  return views;
+}
+
+Result<SessionAccess> SessionEngine::access(const std::string& id) const {
+  SessionPtr session = find(id);
+  if (!session) return make_error(ErrorCode::NotFound, "no live session " + id);
+  std::lock_guard lock(session->snapshot_mutex);
+  SessionAccess access;
+  access.state = session->snapshot.state;
+  access.public_keys = session->public_keys;
+  access.password_hash = session->password_hash;
+  access.scenario = session->scenario;
+  access.deadline = session->snapshot.deadline;
+  return access;
+}
+
+int SessionEngine::busy_sessions() const {
+  std::lock_guard lock(sessions_mutex_);
+  int busy = 0;
+  for (const auto& [id, session] : sessions_) busy += session->pending.load() > 0 ? 1 : 0;
+  return busy;
 }
 
 Result<int> SessionEngine::recover() {
@@ -189,32 +422,40 @@ Result<int> SessionEngine::recover() {
   if (!stored) return stored.error();
   int recovered = 0;
   for (const StoredSession& entry : *stored) {
-    if (sessions_.count(entry.id)) continue;
+    if (find(entry.id)) continue;
     auto record = record_from_json(entry.record_json);
     if (!record) return record.error();
     ScenarioPtr scenario = scenarios_(entry.scenario_id);
-    auto session = std::make_unique<Session>(Session{entry, scenario, {}, SessionMachine(*record), {}});
+    auto session = std::make_shared<Session>();
+    session->stored = entry;
+    session->scenario = scenario;
+    session->machine = SessionMachine(*record);
+    access_from_json(entry.access_json, session->public_keys, session->password_hash);
     const json vars = json::parse(entry.vars_json, nullptr, false);
     if (vars.is_object()) {
       for (const auto& [name, value] : vars.items()) {
         if (value.is_string()) session->vars[name] = value.get<std::string>();
       }
     }
-    Session& ref = *session;
-    sessions_[entry.id] = std::move(session);
     // Its hosts are found again by their labels; without them (or its scenario) it cannot go on.
     auto lab = LabProvisioner(runtime_, options_.lab).find_lab(entry.id);
-    if (lab) ref.lab = *lab;
-    note(ref, "recovered", std::string("daemon restarted; session was ") + to_string(ref.machine.state()));
-    std::vector<Action> actions = ref.machine.recovered(clock_.now());
-    const bool needs_lab = ref.machine.state() == SessionState::Ready || ref.machine.state() == SessionState::Grading;
-    if (needs_lab && (!scenario || !ref.lab)) {
-      actions = ref.machine.failed(!scenario ? "scenario " + entry.scenario_id + " is no longer loaded"
-                                             : "its hosts are gone from the engine",
-                                   clock_.now());
+    if (lab) session->lab = *lab;
+    session->snapshot = make_view(*session);
+    {
+      std::lock_guard lock(sessions_mutex_);
+      sessions_[entry.id] = session;
     }
-    persist(ref, state_from(entry.state));
-    carry_out(ref, actions);
+    note(*session, "recovered", std::string("daemon restarted; session was ") + to_string(session->machine.state()));
+    std::vector<Action> actions = session->machine.recovered(clock_.now());
+    const bool needs_lab =
+        session->machine.state() == SessionState::Ready || session->machine.state() == SessionState::Grading;
+    if (needs_lab && (!scenario || !session->lab)) {
+      actions = session->machine.failed(!scenario ? "scenario " + entry.scenario_id + " is no longer loaded"
+                                                  : "its hosts are gone from the engine",
+                                        clock_.now());
+    }
+    persist(*session, state_from(entry.state));
+    run(session, std::move(actions));
     ++recovered;
   }
   return recovered;
@@ -252,7 +493,10 @@ void SessionEngine::carry_out(Session& session, std::vector<Action> actions) {
 }
 
 std::vector<Action> SessionEngine::provision(Session& session) {
-  auto lab = LabProvisioner(runtime_, options_.lab).provision(*session.scenario, session.stored.id, nullptr);
+  set_progress(session, "creating " + std::to_string(session.scenario->hosts.size()) + " host(s)");
+  auto lab = LabProvisioner(runtime_, options_.lab)
+                 .provision(*session.scenario, session.stored.id,
+                            [&](std::string_view line) { set_progress(session, std::string(line)); });
   if (!lab) return session.machine.failed("provisioning failed: " + lab.error().message, clock_.now());
   session.lab = *lab;
   return session.machine.provisioned(clock_.now());
@@ -263,16 +507,20 @@ std::vector<Action> SessionEngine::inject(Session& session) {
   auto fail = [&](const std::string& reason) { return session.machine.failed(reason, clock_.now()); };
   for (const Host& host : session.scenario->hosts) {
     if (!host.setup) continue;
+    set_progress(session, "setup of host " + host.name);
     auto run = runner.run(host.name, *host.setup);
     if (!run) return fail("setup of host " + host.name + ": " + run.error().message);
     if (!run->succeeded()) return fail("setup of host " + host.name + " failed (exit " + std::to_string(run->exit_code) + ")");
   }
   for (const Fault& fault : session.scenario->faults) {
+    set_progress(session, "fault '" + fault.name + "'");
     auto run = runner.run(fault.host, fault.run);
     if (!run) return fail("fault '" + fault.name + "': " + run.error().message);
     if (!run->succeeded()) return fail("fault '" + fault.name + "' failed (exit " + std::to_string(run->exit_code) + ")");
   }
+  set_progress(session, "precheck: proving the faults bite");
   auto results = run_checks(runner, *session.scenario);
+  set_progress(session, "");
   if (!results) return fail("precheck: " + results.error().message);
   (void)store_.add_check_runs(session.stored.id, to_records(*results, "precheck", clock_.now()));
   for (const CheckResult& result : *results) {
@@ -319,6 +567,7 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   char score[16];
   std::snprintf(score, sizeof score, "%.0f%%", report.score * 100);
   note(session, "graded", std::string("score ") + score);
+  session.score = report.score;
   return session.machine.graded(clock_.now());
 }
 
@@ -326,6 +575,12 @@ void SessionEngine::persist(Session& session, SessionState before) {
   const SessionState after = session.machine.state();
   session.stored.state = to_string(after);
   (void)store_.update_session(session.stored.id, session.stored.state, record_to_json(session.machine.record()), clock_.now());
+  SessionView snapshot = make_view(session);
+  {
+    std::lock_guard lock(session.snapshot_mutex);
+    session.snapshot = snapshot;
+  }
+  if (after != before && on_change_) on_change_(snapshot, before);
   if (after != before) {
     note(session, "state", std::string(to_string(after)) +
                                (after == SessionState::Failed ? ": " + session.machine.record().failure : ""));
@@ -336,10 +591,62 @@ void SessionEngine::note(Session& session, const std::string& kind, const std::s
   (void)store_.add_event(session.stored.id, {clock_.now(), kind, detail});
 }
 
+void SessionEngine::set_progress(Session& session, std::string progress) {
+  std::lock_guard lock(session.snapshot_mutex);
+  session.progress = progress;
+  session.snapshot.progress = std::move(progress);
+}
+
 SessionView SessionEngine::make_view(const Session& session) const {
   const SessionRecord& record = session.machine.record();
-  return {session.stored.id, session.stored.scenario_id, session.stored.candidate, record.state, record.failure,
-          session.stored.seed, session.vars, record.deadline, session.machine.time_left(clock_.now())};
+  SessionView view;
+  view.id = session.stored.id;
+  view.scenario_id = session.stored.scenario_id;
+  view.candidate = session.stored.candidate;
+  view.state = record.state;
+  view.failure = record.failure;
+  view.progress = session.progress;
+  view.seed = session.stored.seed;
+  view.vars = session.vars;
+  if (session.scenario) {
+    view.scenario_title = session.scenario->title;
+    for (const Host& host : session.scenario->hosts) {
+      view.hosts.push_back(host.name);
+      if (host.entry) view.entry_host = host.name;
+    }
+  }
+  view.created = record.created;
+  view.ready_at = record.ready_at;
+  view.deadline = record.deadline;
+  view.ended_at = record.ended_at;
+  view.graded_at = record.graded_at;
+  view.remove_at = record.remove_at;
+  view.duration = record.policy.duration;
+  view.time_left = session.machine.time_left(clock_.now());
+  view.score = session.score;
+  view.public_keys = static_cast<int>(session.public_keys.size());
+  view.password = !session.password_hash.empty();
+  return view;
+}
+
+SessionView SessionEngine::view_from_stored(const StoredSession& stored) const {
+  Session session;
+  session.stored = stored;
+  session.scenario = scenarios_(stored.scenario_id);
+  auto record = record_from_json(stored.record_json);
+  if (record) session.machine = SessionMachine(*record);
+  access_from_json(stored.access_json, session.public_keys, session.password_hash);
+  const json vars = json::parse(stored.vars_json, nullptr, false);
+  if (vars.is_object()) {
+    for (const auto& [name, value] : vars.items()) {
+      if (value.is_string()) session.vars[name] = value.get<std::string>();
+    }
+  }
+  if (auto report = store_.report(stored.id)) {
+    const json parsed = json::parse(report->first, nullptr, false);
+    if (parsed.is_object() && parsed.contains("score") && parsed["score"].is_number()) session.score = parsed["score"].get<double>();
+  }
+  return make_view(session);
 }
 
 }  // namespace breakfix

@@ -5,13 +5,18 @@
 // to the store after every event, before the next action, so that a daemon killed at any
 // moment resumes each session from the store (recover()).
 //
-// Threads: one thread drives the engine (the daemon's session loop; a test). Calls block
-// while they work: start() provisions and injects before it returns.
+// Threads: every method may be called from any thread. Each session's actions run one at
+// a time under that session's own lock, on whatever EngineOptions::post hands them to:
+// the daemon gives a worker pool, so thirty sessions provision at once and a slow grading
+// never holds up another session's warning; without a poster (tests, `session drive`)
+// work runs inline and start() returns a ready session. Reads (view, list) never wait for
+// a session's work: they copy a snapshot taken after every event.
 
 #include <filesystem>
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 
@@ -29,7 +34,11 @@ struct SessionRequest {
   std::string candidate;
   std::optional<std::uint64_t> seed;           // else random, recorded
   std::optional<std::chrono::seconds> duration;  // else the scenario's
+  std::vector<std::string> public_keys;        // OpenSSH lines the candidate may log in with
+  std::string password_hash;                   // crypt(3) hash of the one-time password, or ""
 };
+
+using WorkFn = std::function<void()>;
 
 struct EngineOptions {
   std::chrono::seconds retention{60 * 60};
@@ -37,6 +46,10 @@ struct EngineOptions {
   LabOptions lab;
   // Also write each report as <dir>/<session>.json and .md (empty: the store only).
   std::filesystem::path report_dir;
+  // Runs a piece of a session's work; empty: inline, before the call returns.
+  std::function<void(WorkFn)> post;
+  // Sessions not yet graded, failed or removed at once; more: Conflict. 0: no limit.
+  int max_live_sessions = 0;
 };
 
 // What the gateway needs to hear (warnings, end of access): session id and a line.
@@ -46,43 +59,103 @@ using ScenarioLookup = std::function<ScenarioPtr(const std::string& id)>;
 struct SessionView {
   std::string id;
   std::string scenario_id;
+  std::string scenario_title;
   std::string candidate;
   SessionState state = SessionState::Provisioning;
   std::string failure;
+  std::string progress;  // the step under way while provisioning or injecting
   std::uint64_t seed = 0;
   VarValues vars;
+  std::vector<std::string> hosts;
+  std::string entry_host;
+  WallTime created{};
+  WallTime ready_at{};
   WallTime deadline{};
+  WallTime ended_at{};
+  WallTime graded_at{};
+  WallTime remove_at{};
+  std::chrono::seconds duration{0};
   std::chrono::seconds time_left{0};
+  std::optional<double> score;  // once graded
+  int public_keys = 0;
+  bool password = false;
 };
+
+// How a candidate may log in to a session (for the gateway).
+struct SessionAccess {
+  SessionState state = SessionState::Provisioning;
+  std::vector<std::string> public_keys;
+  std::string password_hash;
+  std::optional<Lab> lab;
+  ScenarioPtr scenario;
+  WallTime deadline{};
+};
+
+// One check's result from an interviewer's grade-now run.
+struct CheckOutcome {
+  std::string name;
+  std::string expect;  // "fix" | "guard"
+  bool passed = false;
+  int exit_code = -1;
+  bool timed_out = false;
+  std::chrono::milliseconds duration{0};
+  std::string output;
+};
+
+// Called after a session changes state (metrics, logs), on the thread that changed it.
+using StateChangeFn = std::function<void(const SessionView& view, SessionState before)>;
 
 class SessionEngine {
  public:
   SessionEngine(Runtime& runtime, Store& store, const Clock& clock, ScenarioLookup scenarios, EngineOptions options,
-                NoticeFn notices);
+                NoticeFn notices, StateChangeFn on_change = {});
   ~SessionEngine();
-  SessionEngine(SessionEngine&&) noexcept;
 
-  // Creates a session and brings it to ready (or failed: the view says why).
-  // NotFound for an unknown scenario.
+  // Creates a session and starts bringing it to ready (or failed: the view says why).
+  // NotFound for an unknown scenario, Conflict past max_live_sessions. Without a poster
+  // it returns once the session is ready or failed; with one, at once (provisioning).
   Result<SessionView> start(const SessionRequest& request);
   // Time passes for every live session: warnings, progress checks, deadlines, removal.
   void tick();
+  // Conflict unless ready.
   Result<SessionView> extend(const std::string& id, std::chrono::seconds by);
+  // Ends access now; grading follows (inline, or posted). Conflict unless ready.
   Result<SessionView> end(const std::string& id);
+  // Runs every check now without ending the session; the results join the timeline.
+  // Conflict unless ready.
+  Result<std::vector<CheckOutcome>> grade_now(const std::string& id);
+  // Removes the hosts now. A ready session is ended without grading (failed, "removed
+  // by the interviewer"); graded and failed ones skip the rest of their retention.
+  // Conflict while provisioning, injecting or grading; a removed session stays removed.
+  Result<SessionView> remove(const std::string& id);
+  // A session in memory, or else as the store last saw it. NotFound if neither knows it.
   Result<SessionView> view(const std::string& id) const;
+  // Every session in the store, oldest first (those in memory as they are now).
+  Result<std::vector<SessionView>> list() const;
+  Result<SessionAccess> access(const std::string& id) const;
+  // The report (JSON, Markdown); NotFound until the session is graded.
+  Result<std::pair<std::string, std::string>> report(const std::string& id) const { return store_.report(id); }
   // After a restart: every session in the store that is not removed is loaded again and
   // resumes (see SessionMachine::recovered). Returns how many were recovered.
   Result<int> recover();
+  // Sessions whose work is queued or running now.
+  int busy_sessions() const;
 
  private:
   struct Session;
+  using SessionPtr = std::shared_ptr<Session>;
+  SessionPtr find(const std::string& id) const;
+  Error not_loaded(const std::string& id) const;
+  void run(const SessionPtr& session, std::vector<Action> actions);
   void carry_out(Session& session, std::vector<Action> actions);
   std::vector<Action> provision(Session& session);
   std::vector<Action> inject(Session& session);
   std::vector<Action> grade(Session& session, const char* phase);
   void persist(Session& session, SessionState before);
   void note(Session& session, const std::string& kind, const std::string& detail);
+  void set_progress(Session& session, std::string progress);
   SessionView make_view(const Session& session) const;
+  SessionView view_from_stored(const StoredSession& stored) const;
 
   Runtime& runtime_;
   Store& store_;
@@ -90,7 +163,9 @@ class SessionEngine {
   ScenarioLookup scenarios_;
   EngineOptions options_;
   NoticeFn notices_;
-  std::map<std::string, std::unique_ptr<Session>> sessions_;
+  StateChangeFn on_change_;
+  mutable std::mutex sessions_mutex_;
+  std::map<std::string, SessionPtr> sessions_;
 };
 
 // SessionRecord <-> JSON (what the store keeps).

@@ -65,6 +65,7 @@ struct Action {
 
 class SessionMachine {
  public:
+  SessionMachine() = default;
   // A new session: state provisioning; start() returns its first action.
   SessionMachine(SessionPolicy policy, WallTime now);
   // A session read back from the store.

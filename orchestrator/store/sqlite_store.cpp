@@ -32,6 +32,8 @@ const std::vector<const char*>& migrations() {
          CREATE INDEX check_runs_by_session ON check_runs(session_id, time_ms);
          CREATE TABLE reports (
            session_id TEXT PRIMARY KEY REFERENCES sessions(id), json TEXT NOT NULL, markdown TEXT NOT NULL);)",
+      // 2: how the candidate logs in (public keys, the one-time password's hash).
+      R"(ALTER TABLE sessions ADD COLUMN access_json TEXT NOT NULL DEFAULT '{}';)",
   };
   return steps;
 }
@@ -130,10 +132,11 @@ class SqliteStore : public Store {
 
   Status create_session(const StoredSession& session) override {
     std::lock_guard lock(mutex_);
-    Statement insert(db_, "INSERT INTO sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
+    Statement insert(db_, "INSERT INTO sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     insert.bind(1, session.id).bind(2, session.scenario_id).bind(3, session.candidate)
         .bind(4, std::to_string(session.seed)).bind(5, session.vars_json).bind(6, session.record_json)
-        .bind(7, session.state).bind(8, to_ms(session.created)).bind(9, to_ms(session.updated));
+        .bind(7, session.state).bind(8, to_ms(session.created)).bind(9, to_ms(session.updated))
+        .bind(10, session.access_json);
     return done(insert, "create session " + session.id);
   }
 
@@ -263,6 +266,7 @@ class SqliteStore : public Store {
     session.state = row.text(6);
     session.created = from_ms(row.integer(7));
     session.updated = from_ms(row.integer(8));
+    session.access_json = row.text(9);
     return session;
   }
 

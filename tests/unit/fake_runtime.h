@@ -40,7 +40,7 @@ class FakeRuntime : public Runtime {
   std::map<std::string, NetworkInfo> networks;       // by id
   std::vector<RecordedExec> execs;
   ExecHandler exec_handler = [](const ExecSpec&, const std::string&) { return FakeExecReply{}; };
-  // Held by the exec paths, which the grader drives from several threads at once.
+  // Held by every call: the grader and the engine's workers call from several threads.
   std::unique_ptr<std::recursive_mutex> mutex = std::make_unique<std::recursive_mutex>();  // pointer: the fake stays movable
   int fail_create_container_at = 0;  // 1-based call number that fails; 0: none
   int fail_start_container_at = 0;
@@ -50,12 +50,14 @@ class FakeRuntime : public Runtime {
   Status ping() override { return record("ping"); }
 
   Result<std::optional<std::string>> image_id(const std::string& reference) override {
+    std::lock_guard lock(*mutex);
     calls.push_back("image_id " + reference);
     auto found = images.find(reference);
     if (found == images.end()) return std::optional<std::string>();
     return std::optional<std::string>(found->second);
   }
   Status build_image(const std::filesystem::path& dir, const std::string& tag, const ProgressFn& progress) override {
+    std::lock_guard lock(*mutex);
     calls.push_back("build_image " + tag + " " + dir.string());
     if (build_error) return *build_error;
     if (progress) progress("Step 1/1 : FROM breakfix/base:bookworm");
@@ -64,15 +66,18 @@ class FakeRuntime : public Runtime {
   }
   Status import_image(const std::filesystem::path&, const std::string& tag, const std::vector<std::string>&,
                       const ProgressFn&) override {
+    std::lock_guard lock(*mutex);
     images[tag] = "sha256:imported-" + tag;
     return record("import_image " + tag);
   }
   Status remove_image(const std::string& reference) override {
+    std::lock_guard lock(*mutex);
     images.erase(reference);
     return record("remove_image " + reference);
   }
 
   Result<std::string> create_network(const NetworkSpec& spec) override {
+    std::lock_guard lock(*mutex);
     calls.push_back("create_network " + spec.name);
     const std::string id = "net" + std::to_string(++next_id_);
     networks[id] = {id, spec.name, spec.labels};
@@ -81,11 +86,13 @@ class FakeRuntime : public Runtime {
   }
   std::map<std::string, NetworkKind> network_kinds;
   Status remove_network(const std::string& id) override {
+    std::lock_guard lock(*mutex);
     calls.push_back("remove_network " + id);
     if (!networks.erase(id)) return make_error(ErrorCode::NotFound, "no network " + id);
     return {};
   }
   Result<std::vector<NetworkInfo>> list_networks(const Labels& match) override {
+    std::lock_guard lock(*mutex);
     std::vector<NetworkInfo> out;
     for (const auto& [id, network] : networks) {
       if (matches(network.labels, match)) out.push_back(network);
@@ -94,6 +101,7 @@ class FakeRuntime : public Runtime {
   }
 
   Result<std::string> create_container(const ContainerSpec& spec) override {
+    std::lock_guard lock(*mutex);
     calls.push_back("create_container " + spec.name);
     if (++create_calls_ == fail_create_container_at) return make_error(ErrorCode::Failed, "injected create failure");
     const std::string id = "c" + std::to_string(++next_id_);
@@ -102,6 +110,7 @@ class FakeRuntime : public Runtime {
     return id;
   }
   Status start_container(const std::string& id) override {
+    std::lock_guard lock(*mutex);
     calls.push_back("start_container " + id);
     if (++start_calls_ == fail_start_container_at) return make_error(ErrorCode::Failed, "injected start failure");
     return set_state(id, ContainerState::Running);
@@ -109,16 +118,19 @@ class FakeRuntime : public Runtime {
   Status pause_container(const std::string& id) override { return set_state(id, ContainerState::Paused); }
   Status unpause_container(const std::string& id) override { return set_state(id, ContainerState::Running); }
   Status remove_container(const std::string& id) override {
+    std::lock_guard lock(*mutex);
     calls.push_back("remove_container " + id);
     if (!containers.erase(id)) return make_error(ErrorCode::NotFound, "no container " + id);
     return {};
   }
   Result<ContainerInfo> inspect_container(const std::string& id) override {
+    std::lock_guard lock(*mutex);
     auto found = containers.find(id);
     if (found == containers.end()) return make_error(ErrorCode::NotFound, "no container " + id);
     return found->second;
   }
   Result<std::vector<ContainerInfo>> list_containers(const Labels& match) override {
+    std::lock_guard lock(*mutex);
     std::vector<ContainerInfo> out;
     for (const auto& [id, container] : containers) {
       if (matches(container.labels, match)) out.push_back(container);
@@ -144,10 +156,12 @@ class FakeRuntime : public Runtime {
     return true;
   }
   Status record(std::string call) {
+    std::lock_guard lock(*mutex);
     calls.push_back(std::move(call));
     return {};
   }
   Status set_state(const std::string& id, ContainerState state) {
+    std::lock_guard lock(*mutex);
     auto found = containers.find(id);
     if (found == containers.end()) return make_error(ErrorCode::NotFound, "no container " + id);
     found->second.state = state;
@@ -180,9 +194,14 @@ class FakeExecStream : public ExecStream {
     return data.size();
   }
   Status close_stdin() override {
-    std::lock_guard lock(*runtime_.mutex);
-    runtime_.execs.push_back({spec_, input_});
-    reply_ = runtime_.exec_handler(spec_, input_);
+    std::function<FakeExecReply(const ExecSpec&, const std::string&)> handler;
+    {
+      std::lock_guard lock(*runtime_.mutex);
+      runtime_.execs.push_back({spec_, input_});
+      handler = runtime_.exec_handler;
+    }
+    // Outside the lock: handlers may block to make sessions meet (engine concurrency tests).
+    reply_ = handler(spec_, input_);
     return {};
   }
   Status resize(TerminalSize) override { return {}; }

@@ -4,7 +4,11 @@
 
 #include <nlohmann/json.hpp>
 
+#include <atomic>
 #include <fstream>
+#include <future>
+#include <mutex>
+#include <thread>
 
 #include "breakfix/scenario_loader.h"
 #include "fake_runtime.h"
@@ -38,8 +42,8 @@ struct Fixture {
   FakeClock clock;
   std::unique_ptr<Store> store;
   ScenarioPtr scenario;
-  bool flag = true;
-  bool fault_bites = true;
+  std::atomic<bool> flag{true};  // atomic: sessions on worker threads share it
+  std::atomic<bool> fault_bites{true};
   std::vector<std::string> notices;
 
   Fixture() {
@@ -59,7 +63,8 @@ struct Fixture {
 
   SessionEngine engine() {
     return SessionEngine(runtime, *store, clock, [this](const std::string& id) { return id == "flag" ? scenario : nullptr; },
-                         {.retention = 10min, .progress_interval = 2min, .lab = {}, .report_dir = dir.path() / "reports"},
+                         {.retention = 10min, .progress_interval = 2min, .lab = {}, .report_dir = dir.path() / "reports",
+                          .post = {}, .max_live_sessions = 0},
                          [this](const std::string&, const std::string& notice) { notices.push_back(notice); });
   }
 
@@ -76,7 +81,7 @@ struct Fixture {
 TEST_CASE("A session runs from start to report: precheck, warnings, progress timeline, grading, retention") {
   Fixture f;
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 42, std::nullopt});
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
   REQUIRE(session.ok());
   CHECK(session->state == SessionState::Ready);
   CHECK(session->time_left == 30min);
@@ -125,7 +130,7 @@ TEST_CASE("A fault that does not bite fails the session before any candidate see
   Fixture f;
   f.fault_bites = false;
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 1, std::nullopt});
+  auto session = engine.start({"flag", "Ada", 1, std::nullopt, {}, ""});
   REQUIRE(session.ok());
   CHECK(session->state == SessionState::Removed);  // failed, then its hosts went
   CHECK(f.store->get_session(session->id)->state == "removed");
@@ -134,7 +139,7 @@ TEST_CASE("A fault that does not bite fails the session before any candidate see
   for (const auto& event : *events) said_why |= event.detail == "failed: fault did not take effect: flag is up";
   CHECK(said_why);
   CHECK(f.runtime.containers.empty());
-  CHECK(engine.start({"nope", "Ada", 1, std::nullopt}).error().code == ErrorCode::NotFound);
+  CHECK(engine.start({"nope", "Ada", 1, std::nullopt, {}, ""}).error().code == ErrorCode::NotFound);
 }
 
 TEST_CASE("A new engine on the same store resumes a ready session with its wall-clock deadline") {
@@ -142,7 +147,7 @@ TEST_CASE("A new engine on the same store resumes a ready session with its wall-
   std::string id;
   {
     SessionEngine first = f.engine();
-    auto session = first.start({"flag", "Ada", 7, std::nullopt});
+    auto session = first.start({"flag", "Ada", 7, std::nullopt, {}, ""});
     REQUIRE(session.ok());
     id = session->id;
     f.run_for(first, 10min);
@@ -169,7 +174,7 @@ TEST_CASE("A grading cut short is run again after a restart") {
   std::string id;
   {
     SessionEngine first = f.engine();
-    auto session = first.start({"flag", "Ada", 7, std::nullopt});
+    auto session = first.start({"flag", "Ada", 7, std::nullopt, {}, ""});
     REQUIRE(session.ok());
     id = session->id;
     f.runtime.exec_error = make_error(ErrorCode::Unavailable, "engine lost");  // checks cannot run: grading stays pending
@@ -183,4 +188,112 @@ TEST_CASE("A grading cut short is run again after a restart") {
   CHECK(second.view(id)->state == SessionState::Graded);
   CHECK(nlohmann::json::parse(f.store->report(id)->first)["score"] == doctest::Approx(0.25));  // guard passes, fix not
   CHECK(second.extend(id, 5min).error().code == ErrorCode::Conflict);
+}
+
+namespace {
+
+// Runs posted work on threads of its own, as the daemon's pool does.
+struct ThreadPoster {
+  std::mutex mutex;
+  std::vector<std::thread> threads;
+  void post(WorkFn work) {
+    std::lock_guard lock(mutex);
+    threads.emplace_back(std::move(work));
+  }
+  void join() {
+    std::lock_guard lock(mutex);
+    for (auto& thread : threads) thread.join();
+    threads.clear();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("With a worker pool, start answers at once and sessions provision side by side") {
+  Fixture f;
+  ThreadPoster poster;
+  std::atomic<int> inside{0}, most_inside{0};
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  const auto original = f.runtime.exec_handler;
+  f.runtime.exec_handler = [&](const ExecSpec& spec, const std::string& script) -> FakeExecReply {
+    if (script == "echo fault") {
+      // Both sessions inject their fault at the same time, or this waits forever.
+      most_inside = std::max(most_inside.load(), ++inside);
+      released.wait();
+      --inside;
+    }
+    return original(spec, script);
+  };
+  EngineOptions options{.retention = 10min, .progress_interval = 0s, .lab = {}, .report_dir = {},
+                        .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 2};
+  SessionEngine engine(f.runtime, *f.store, f.clock, [&](const std::string&) { return f.scenario; }, options, nullptr);
+  auto first = engine.start({"flag", "Ada", 1, std::nullopt, {}, ""});
+  auto second = engine.start({"flag", "Bob", 2, std::nullopt, {}, ""});
+  REQUIRE(first.ok());
+  REQUIRE(second.ok());
+  // A third is over the limit of two live sessions.
+  CHECK(engine.start({"flag", "Cy", 3, std::nullopt, {}, ""}).error().code == ErrorCode::Conflict);
+  for (int i = 0; i < 500 && most_inside.load() < 2; ++i) std::this_thread::sleep_for(10ms);
+  CHECK(most_inside.load() == 2);
+  // Reads do not wait for the work under way.
+  CHECK(engine.view(first->id)->state == SessionState::Injecting);
+  CHECK(engine.view(first->id)->progress == "fault 'lower the flag'");
+  CHECK(engine.busy_sessions() == 2);
+  release.set_value();
+  poster.join();
+  CHECK(engine.view(first->id)->state == SessionState::Ready);
+  CHECK(engine.view(second->id)->state == SessionState::Ready);
+  CHECK(engine.busy_sessions() == 0);
+  auto listed = engine.list();
+  REQUIRE(listed.ok());
+  CHECK(listed->size() == 2);
+
+  // end() answers in grading; the grading runs on the pool.
+  auto ended = engine.end(first->id);
+  REQUIRE(ended.ok());
+  CHECK(ended->state == SessionState::Grading);
+  poster.join();
+  CHECK(engine.view(first->id)->state == SessionState::Graded);
+  CHECK(engine.view(first->id)->score == doctest::Approx(0.25));
+}
+
+TEST_CASE("grade-now runs the checks without ending; remove ends without grading") {
+  Fixture f;
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 1, std::nullopt, {"ssh-ed25519 AAAA"}, "$y$hash"});
+  REQUIRE(session.ok());
+  CHECK(session->public_keys == 1);
+  CHECK(session->password);
+  auto access = engine.access(session->id);
+  REQUIRE(access.ok());
+  CHECK(access->password_hash == "$y$hash");
+  CHECK(access->public_keys == std::vector<std::string>{"ssh-ed25519 AAAA"});
+
+  auto outcomes = engine.grade_now(session->id);
+  REQUIRE(outcomes.ok());
+  REQUIRE(outcomes->size() == 2);
+  CHECK((*outcomes)[0].name == "flag is up");
+  CHECK_FALSE((*outcomes)[0].passed);
+  CHECK((*outcomes)[1].expect == "guard");
+  CHECK(engine.view(session->id)->state == SessionState::Ready);
+  bool manual = false;
+  const auto runs = f.store->check_runs(session->id);
+  REQUIRE(runs.ok());
+  for (const auto& run : *runs) manual |= run.phase == "manual";
+  CHECK(manual);
+
+  auto removed = engine.remove(session->id);
+  REQUIRE(removed.ok());
+  CHECK(removed->state == SessionState::Removed);
+  CHECK(removed->failure == "removed by the interviewer before the end (not graded)");
+  CHECK(f.runtime.containers.empty());
+  CHECK(f.store->report(session->id).error().code == ErrorCode::NotFound);
+  CHECK(f.notices.back() == "time is up");  // open terminals hear it
+  // A removed session leaves memory at the next tick but stays in the store.
+  engine.tick();
+  CHECK(engine.view(session->id)->state == SessionState::Removed);
+  CHECK(engine.grade_now(session->id).error().code == ErrorCode::Conflict);
+  CHECK(engine.remove(session->id)->state == SessionState::Removed);
+  CHECK(engine.extend("nosuch", 5min).error().code == ErrorCode::NotFound);
 }
