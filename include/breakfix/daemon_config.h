@@ -1,0 +1,77 @@
+#pragma once
+
+// The daemon's configuration (`breakfix serve --config FILE`, default
+// /etc/breakfix/config.yaml). Every key, its default and its meaning are in
+// docs/config.md. A missing file is not an error when it is the default path: every
+// key has a default. Read by load_daemon_config, which reports every problem of the
+// file at once as FILE:LINE:COL: field: message, the way the scenario loader does.
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "breakfix/diagnostic.h"
+
+namespace breakfix {
+
+inline constexpr const char* kDefaultConfigPath = "/etc/breakfix/config.yaml";
+
+// Someone allowed to drive sessions: through the API over TCP (a bearer token) and to
+// watch candidates live over SSH (public keys).
+struct Interviewer {
+  std::string name;
+  std::string token;                  // from `token:` or read from `token_file:`; may be empty
+  std::vector<std::string> ssh_keys;  // OpenSSH public key lines ("ssh-ed25519 AAAA... comment")
+};
+
+struct DaemonConfig {
+  // listen:
+  std::filesystem::path api_socket = "/run/breakfix/api.sock";  // "" disables the unix socket
+  std::uint32_t api_socket_mode = 0660;                          // octal string in YAML: "0660"
+  std::string api_socket_group;                                  // "" keeps the daemon's group
+  std::string api_tcp;             // "host:port" or "" (off). Needs at least one interviewer token.
+  std::string ssh_listen = "0.0.0.0:2222";
+  std::string ssh_public_host;     // host name printed in ssh commands; "" = this machine's hostname
+  int ssh_public_port = 0;         // port printed in ssh commands; 0 = the listen port
+
+  std::filesystem::path data_dir = "/var/lib/breakfix";
+  std::vector<std::filesystem::path> scenario_dirs = {"/usr/share/breakfix/scenarios"};
+
+  // runtime:
+  std::string docker_socket = "/var/run/docker.sock";
+  std::chrono::seconds runtime_timeout{300};
+
+  // sessions:
+  std::optional<std::chrono::seconds> default_duration;  // unset: each scenario's own
+  std::chrono::seconds max_duration{4 * 3600};            // duration or extension beyond: 400
+  int max_sessions = 50;                                  // live sessions at once; more: 409
+  std::chrono::seconds retention{3600};                   // hosts kept after grading
+  std::chrono::seconds progress_interval{120};            // 0s: no progress check runs
+  bool allow_outside_network = false;                     // may scenarios use `network: outside`?
+  int provision_workers = 8;                              // sessions provisioned/graded at once
+
+  // log:
+  std::string log_format = "text";  // text | json
+  std::string log_level = "info";   // trace | debug | info | warn | error
+
+  std::vector<Interviewer> interviewers;
+};
+
+struct DaemonConfigResult {
+  DaemonConfig config;
+  std::vector<Diagnostic> diagnostics;  // errors make the config unusable
+  bool file_found = false;
+};
+
+// Reads `file`. A missing file gives the defaults plus an error, unless `missing_ok`.
+// Relative paths in the file (data_dir, scenario_dirs, token_file, api_socket) are
+// resolved against the file's directory.
+DaemonConfigResult load_daemon_config(const std::filesystem::path& file, bool missing_ok);
+
+// The same from text already read (tests); `file` names it in diagnostics.
+DaemonConfigResult parse_daemon_config(const std::string& text, const std::filesystem::path& file);
+
+}  // namespace breakfix

@@ -1,0 +1,646 @@
+// The daemon's configuration file (docs/config.md): the one place that knows its format.
+// Reads YAML through scenario/yaml_reader.h, like the scenario loader, so that every
+// problem is a FILE:LINE:COL diagnostic naming the field, all of a file's at once.
+
+#include "breakfix/daemon_config.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+#include <cerrno>
+#include <charconv>
+#include <map>
+#include <sstream>
+#include <system_error>
+#include <tuple>
+
+#include <yaml-cpp/depthguard.h>
+#include <yaml-cpp/eventhandler.h>
+
+#include "breakfix/duration.h"
+#include "scenario/yaml_reader.h"
+
+namespace breakfix {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::seconds;
+using yaml::DiagnosticLog;
+using yaml::Mapping;
+using yaml::Value;
+
+constexpr std::size_t kMaxConfigFileBytes = 1024 * 1024;
+constexpr std::size_t kMaxTokenFileBytes = 4096;
+constexpr std::size_t kMinTokenLength = 24;
+constexpr std::size_t kMaxInterviewerName = 64;
+constexpr int kMaxSessionsLimit = 1000;
+constexpr int kMaxProvisionWorkers = 64;
+
+constexpr std::array<std::string_view, 7> kSshKeyTypes = {
+    "ssh-ed25519",         "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",        "ecdsa-sha2-nistp521",
+    "ssh-rsa",             "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
+};
+
+// --- the YAML stream: one document, and never yaml-cpp's endless LoadAll ---------------
+
+
+
+// --- files ---------------------------------------------------------------------------
+
+struct SmallFile {
+  std::string text;
+  mode_t mode = 0;
+  int error = 0;           // errno of the failure, 0 when read
+  bool too_large = false;  // more than the limit: `text` holds the first limit + 1 bytes
+};
+
+std::string error_text(int error) { return std::generic_category().message(error); }
+
+// Reads a regular file of at most `limit` bytes. O_NONBLOCK: a FIFO named by mistake
+// must not block the daemon's start; it is refused as not a regular file.
+SmallFile read_small_file(const fs::path& path, std::size_t limit) {
+  SmallFile file;
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    file.error = errno;
+    return file;
+  }
+  struct stat info {};
+  if (::fstat(fd, &info) != 0) {
+    file.error = errno;
+  } else if (S_ISDIR(info.st_mode)) {
+    file.error = EISDIR;
+  } else if (!S_ISREG(info.st_mode)) {
+    file.error = EINVAL;
+  } else {
+    file.mode = info.st_mode;
+    char buffer[64 * 1024];
+    while (file.text.size() <= limit) {
+      const ssize_t got = ::read(fd, buffer, sizeof buffer);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) {
+        file.error = errno;
+        break;
+      }
+      if (got == 0) break;
+      file.text.append(buffer, static_cast<std::size_t>(got));
+    }
+    if (file.text.size() > limit) {
+      file.text.resize(limit + 1);
+      file.too_large = true;
+    }
+  }
+  ::close(fd);
+  return file;
+}
+
+std::string read_failure(const SmallFile& file) {
+  return file.error == EINVAL ? "not a regular file" : error_text(file.error);
+}
+
+// --- checks of single values -----------------------------------------------------------
+
+// "host:port", the port 1-65535; an IPv6 address in brackets ("[::1]:8470"). Returns
+// what is wrong, or nothing.
+std::optional<std::string> host_port_problem(std::string_view text) {
+  const std::string example = " (e.g. 127.0.0.1:8470, [::1]:8470 or 0.0.0.0:2222)";
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string_view::npos) return "'" + std::string(text) + "' is not host:port" + example;
+  const std::string_view host = text.substr(0, colon);
+  const std::string_view port = text.substr(colon + 1);
+  if (host.empty()) {
+    return "'" + std::string(text) + "' names no host; write 0.0.0.0:" + std::string(port) + " for every interface";
+  }
+  if (host.front() == '[') {
+    const std::string_view address = host.substr(1, host.size() >= 2 ? host.size() - 2 : 0);
+    const bool valid = host.size() >= 4 && host.back() == ']' && address.find(':') != std::string_view::npos &&
+                       std::all_of(address.begin(), address.end(), [](char c) {
+                         return std::isxdigit(static_cast<unsigned char>(c)) || c == ':' || c == '.';
+                       });
+    if (!valid) return "'" + std::string(host) + "' is not an IPv6 address in brackets such as [::1]";
+  } else if (host.find(':') != std::string_view::npos) {
+    return "write an IPv6 address in brackets: [" + std::string(host) + "]:" + std::string(port);
+  } else if (!std::all_of(host.begin(), host.end(), [](char c) {
+               return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_';
+             })) {
+    return "'" + std::string(host) + "' is not a host name or address";
+  }
+  int number = 0;
+  auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), number);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || port.front() == '-' ||
+      port.front() == '+') {
+    if (ec == std::errc::result_out_of_range) return "port must be between 1 and 65535 (got " + std::string(port) + ")";
+    return "'" + std::string(port) + "' is not a port number" + example;
+  }
+  if (number < 1 || number > 65535) return "port must be between 1 and 65535 (got " + std::string(port) + ")";
+  return std::nullopt;
+}
+
+// Standard base64 with padding, as in OpenSSH public keys.
+std::optional<std::string> decode_base64(std::string_view text) {
+  auto digit = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (text.empty() || text.size() % 4 != 0) return std::nullopt;
+  std::string bytes;
+  for (std::size_t at = 0; at < text.size(); at += 4) {
+    const bool last = at + 4 == text.size();
+    int values[4];
+    int padding = 0;
+    for (int i = 0; i < 4; ++i) {
+      const char c = text[at + static_cast<std::size_t>(i)];
+      if (c == '=' && last && i >= 2) {
+        ++padding;
+        values[i] = 0;
+        continue;
+      }
+      if (padding > 0 || (values[i] = digit(c)) < 0) return std::nullopt;
+    }
+    const std::uint32_t group = (static_cast<std::uint32_t>(values[0]) << 18) |
+                                (static_cast<std::uint32_t>(values[1]) << 12) |
+                                (static_cast<std::uint32_t>(values[2]) << 6) | static_cast<std::uint32_t>(values[3]);
+    bytes += static_cast<char>(group >> 16);
+    if (padding < 2) bytes += static_cast<char>((group >> 8) & 0xff);
+    if (padding < 1) bytes += static_cast<char>(group & 0xff);
+  }
+  return bytes;
+}
+
+// A cheap look at an OpenSSH public key line ("TYPE BASE64 [COMMENT]"): a known type and
+// key data that decodes and starts with that same type, as every OpenSSH key blob does.
+// Enough to catch a truncated paste or a private key; the gateway's libssh has the last
+// word. On success `identity` is "TYPE BASE64", the line without its comment.
+std::optional<std::string> ssh_key_problem(std::string_view line, std::string& identity) {
+  if (line.find("PRIVATE KEY") != std::string_view::npos) {
+    return std::string("is a private key; give the public key (the .pub file)");
+  }
+  if (line.find_first_of("\r\n") != std::string_view::npos) return std::string("must be a single line");
+  auto next_word = [&line]() {
+    const std::size_t start = std::min(line.find_first_not_of(" \t"), line.size());
+    const std::size_t end = std::min(line.find_first_of(" \t", start), line.size());
+    const std::string_view word = line.substr(start, end - start);
+    line.remove_prefix(end);
+    return word;
+  };
+  const std::string_view type = next_word();
+  const std::string_view data = next_word();
+  if (std::find(kSshKeyTypes.begin(), kSshKeyTypes.end(), type) == kSshKeyTypes.end()) {
+    std::string known;
+    for (auto name : kSshKeyTypes) known += (known.empty() ? "" : ", ") + std::string(name);
+    return "'" + std::string(type) + "' is not a supported key type (" + known + ")";
+  }
+  if (data.empty()) return "has no key data after '" + std::string(type) + "'";
+  const auto blob = decode_base64(data);
+  if (!blob) return std::string("the key data is not valid base64; is the key complete?");
+  std::uint32_t length = 0;
+  for (std::size_t i = 0; i < 4 && i < blob->size(); ++i) length = length << 8 | static_cast<unsigned char>((*blob)[i]);
+  if (blob->size() < 4 || blob->size() - 4 < length || blob->compare(4, length, type) != 0) {
+    return "the key data is not a " + std::string(type) + " key; is the key complete?";
+  }
+  identity = std::string(type) + " " + std::string(data);
+  return std::nullopt;
+}
+
+bool is_valid_interviewer_name(std::string_view name) {
+  return !name.empty() && name.size() <= kMaxInterviewerName && std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+  });
+}
+
+// Bearer tokens travel in an HTTP header: visible ASCII only.
+bool is_visible_ascii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(), [](char c) { return c > ' ' && c < 0x7f; });
+}
+
+// 0660 -> "0660".
+std::string mode_text(std::uint32_t mode) {
+  std::string text(4, '0');
+  for (std::size_t i = 4; i-- > 0; mode >>= 3) text[i] = static_cast<char>('0' + (mode & 7));
+  return text;
+}
+
+// --- the file's structure --------------------------------------------------------------
+
+// Builds a DaemonConfig from a document root, logging every problem and going on past
+// each one, so that an operator sees all the errors of a file at once.
+class ConfigParser {
+ public:
+  ConfigParser(YAML::Node root_node, fs::path base_dir)
+      : root_node_(std::move(root_node)), base_dir_(std::move(base_dir)) {}
+
+  void parse(const Value& root_value, DaemonConfig& config) {
+    auto root = root_value.as_record(
+        {"listen", "data_dir", "scenario_dirs", "runtime", "sessions", "log", "interviewers"});
+    if (!root) return;
+    read_listen(*root, config);
+    if (auto value = root->get("data_dir")) {
+      if (auto path = read_path(*value)) config.data_dir = *path;
+    }
+    read_scenario_dirs(*root, config);
+    read_runtime(*root, config);
+    read_sessions(*root, config);
+    read_log(*root, config);
+    read_interviewers(*root, config);
+    check_api(config);
+  }
+
+ private:
+  void read_listen(const Mapping& root, DaemonConfig& config) {
+    auto value = root.get("listen");
+    if (!value) return;
+    auto listen = value->as_record({"api_socket", "api_socket_mode", "api_socket_group", "api_tcp", "ssh",
+                                    "ssh_public_host", "ssh_public_port"});
+    if (!listen) return;
+    if (auto socket = listen->get("api_socket")) {
+      api_socket_value_ = socket;
+      if (auto text = string_or_empty(*socket, "api_socket")) {
+        if (text->empty()) config.api_socket.clear();
+        else if (auto path = checked_path(*socket, *text)) config.api_socket = *path;
+      }
+    }
+    if (auto mode = listen->get("api_socket_mode")) {
+      if (auto text = mode->as_string()) {
+        const bool octal = (text->size() == 3 || text->size() == 4) &&
+                           std::all_of(text->begin(), text->end(), [](char c) { return c >= '0' && c <= '7'; });
+        if (!octal) {
+          mode->error("'" + *text + "' is not a file mode (3 or 4 octal digits, e.g. \"0660\")");
+        } else {
+          config.api_socket_mode = static_cast<std::uint32_t>(std::stoul(*text, nullptr, 8));
+          if (config.api_socket_mode & 0002) {
+            mode->warning(mode_text(config.api_socket_mode) +
+                          " lets every local user drive sessions; prefer 0660 and a group");
+          }
+        }
+      }
+    }
+    if (auto group = listen->get("api_socket_group")) {
+      if (auto text = string_or_empty(*group, "api_socket_group")) config.api_socket_group = *text;
+    }
+    if (auto tcp = listen->get("api_tcp")) {
+      if (auto text = string_or_empty(*tcp, "api_tcp")) {
+        api_tcp_given_ = !text->empty();
+        if (text->empty()) {
+          config.api_tcp.clear();
+        } else if (auto problem = host_port_problem(*text)) {
+          tcp->error(*problem);
+        } else {
+          config.api_tcp = *text;
+          api_tcp_value_ = tcp;
+        }
+      }
+    }
+    if (auto ssh = listen->get("ssh")) {
+      if (auto text = ssh->as_string()) {
+        if (auto problem = host_port_problem(*text)) ssh->error(*problem);
+        else config.ssh_listen = *text;
+      }
+    }
+    if (auto host = listen->get("ssh_public_host")) {
+      if (auto text = string_or_empty(*host, "ssh_public_host")) {
+        const bool plausible = std::all_of(text->begin(), text->end(), [](char c) {
+          return std::isalnum(static_cast<unsigned char>(c)) || c == '.' || c == '-' || c == '_' || c == ':';
+        });
+        if (plausible) config.ssh_public_host = *text;
+        else host->error("'" + *text + "' is not a host name or address");
+      }
+    }
+    if (auto port = listen->get("ssh_public_port")) {
+      if (auto number = port->as_integer()) {
+        if (*number < 0 || *number > 65535) {
+          port->error("must be between 0 and 65535 (got " + std::to_string(*number) + ")");
+        } else {
+          config.ssh_public_port = static_cast<int>(*number);
+        }
+      }
+    }
+  }
+
+  void read_scenario_dirs(const Mapping& root, DaemonConfig& config) {
+    auto value = root.get("scenario_dirs");
+    if (!value) return;
+    auto items = value->as_list();
+    if (!items) return;
+    if (items->empty()) {
+      value->error("must list at least one directory");
+      return;
+    }
+    std::vector<fs::path> dirs;
+    for (const Value& item : *items) {
+      auto path = read_path(item);
+      if (!path) continue;
+      if (std::find(dirs.begin(), dirs.end(), *path) != dirs.end()) {
+        item.error("'" + path->string() + "' is listed twice");
+        continue;
+      }
+      dirs.push_back(*path);
+    }
+    if (dirs.size() == items->size()) config.scenario_dirs = std::move(dirs);
+  }
+
+  void read_runtime(const Mapping& root, DaemonConfig& config) {
+    auto value = root.get("runtime");
+    if (!value) return;
+    auto runtime = value->as_record({"docker_socket", "timeout"});
+    if (!runtime) return;
+    if (auto socket = runtime->get("docker_socket")) {
+      if (auto text = socket->as_string()) {
+        std::string path = *text;
+        if (path.rfind("unix://", 0) == 0) path.erase(0, 7);
+        if (text->find("://") != std::string::npos && text->rfind("unix://", 0) != 0) {
+          socket->error("'" + *text +
+                        "': breakfix reaches the engine over its unix socket only (e.g. /var/run/docker.sock)");
+        } else if (!fs::path(path).is_absolute()) {
+          socket->error("must be an absolute path (got '" + *text + "')");
+        } else {
+          config.docker_socket = path;
+        }
+      }
+    }
+    if (auto timeout = runtime->get("timeout")) {
+      if (auto duration = positive_duration(*timeout)) config.runtime_timeout = *duration;
+    }
+  }
+
+  void read_sessions(const Mapping& root, DaemonConfig& config) {
+    auto value = root.get("sessions");
+    if (!value) return;
+    auto sessions = value->as_record({"default_duration", "max_duration", "max_sessions", "retention",
+                                      "progress_interval", "allow_outside_network", "provision_workers"});
+    if (!sessions) return;
+    auto default_value = sessions->get("default_duration");
+    auto max_value = sessions->get("max_duration");
+    const std::optional<seconds> default_duration = default_value ? positive_duration(*default_value) : std::nullopt;
+    const std::optional<seconds> max_duration = max_value ? positive_duration(*max_value) : std::nullopt;
+    if (max_duration) config.max_duration = *max_duration;
+    const bool max_ok = !max_value || max_duration;
+    if (default_duration) {
+      if (max_ok && *default_duration > config.max_duration) {
+        default_value->error(format_duration(*default_duration) + " is above sessions.max_duration (" +
+                             format_duration(config.max_duration) + ")");
+      } else {
+        config.default_duration = default_duration;
+      }
+    }
+    if (auto max_sessions = sessions->get("max_sessions")) {
+      if (auto number = integer_between(*max_sessions, 1, kMaxSessionsLimit)) config.max_sessions = *number;
+    }
+    if (auto retention = sessions->get("retention")) {
+      if (auto duration = retention->as_duration()) config.retention = *duration;
+    }
+    if (auto interval = sessions->get("progress_interval")) {
+      if (auto duration = interval->as_duration()) config.progress_interval = *duration;
+    }
+    if (auto outside = sessions->get("allow_outside_network")) {
+      if (auto flag = outside->as_bool()) config.allow_outside_network = *flag;
+    }
+    if (auto workers = sessions->get("provision_workers")) {
+      if (auto number = integer_between(*workers, 1, kMaxProvisionWorkers)) config.provision_workers = *number;
+    }
+  }
+
+  void read_log(const Mapping& root, DaemonConfig& config) {
+    auto value = root.get("log");
+    if (!value) return;
+    auto log = value->as_record({"format", "level"});
+    if (!log) return;
+    if (auto format = log->get("format")) {
+      if (auto name = format->as_enum<const char*>({{"text", "text"}, {"json", "json"}})) config.log_format = *name;
+    }
+    if (auto level = log->get("level")) {
+      if (auto name = level->as_enum<const char*>(
+              {{"trace", "trace"}, {"debug", "debug"}, {"info", "info"}, {"warn", "warn"}, {"error", "error"}})) {
+        config.log_level = *name;
+      }
+    }
+  }
+
+  void read_interviewers(const Mapping& root, DaemonConfig& config) {
+    auto value = root.get("interviewers");
+    if (!value) return;
+    auto items = value->as_list();
+    if (!items) return;
+    std::map<std::string, int> names;           // name -> line
+    std::map<std::string, std::string> tokens;  // token -> interviewer
+    std::map<std::string, std::string> keys;    // "TYPE BASE64" -> interviewer
+    for (const Value& item : *items) {
+      auto map = item.as_record({"name", "token", "token_file", "ssh_keys"});
+      if (!map) continue;
+      Interviewer interviewer;
+      if (auto name_value = map->required("name")) {
+        if (auto name = name_value->as_string()) {
+          const int line = name_value->position().line;
+          if (!is_valid_interviewer_name(*name)) {
+            name_value->error("'" + *name + "' is not a valid name (up to 64 of a-z, 0-9, '_', '.' and '-')");
+          } else if (auto first = names.find(*name); first != names.end()) {
+            name_value->error("duplicate interviewer '" + *name + "' (first at line " +
+                              std::to_string(first->second) + ")");
+          } else {
+            names.emplace(*name, line);
+            interviewer.name = *name;
+          }
+        }
+      }
+      // Named in messages about clashes with later interviewers.
+      const std::string who = interviewer.name.empty() ? item.path() : "'" + interviewer.name + "'";
+      read_token(*map, interviewer, tokens, who);
+      if (auto keys_value = map->get("ssh_keys")) {
+        if (auto lines = keys_value->as_list()) {
+          for (const Value& line_value : *lines) {
+            auto line = line_value.as_string();
+            if (!line) continue;
+            std::string identity;
+            if (auto problem = ssh_key_problem(*line, identity)) {
+              line_value.error(*problem);
+            } else if (auto [at, inserted] = keys.emplace(identity, who); !inserted) {
+              line_value.error(at->second == who ? "the same key is listed twice"
+                                                 : "the same key as interviewer " + at->second);
+            } else {
+              interviewer.ssh_keys.push_back(*line);
+            }
+          }
+        }
+      }
+      config.interviewers.push_back(std::move(interviewer));
+    }
+  }
+
+  void read_token(const Mapping& map, Interviewer& interviewer, std::map<std::string, std::string>& tokens,
+                  const std::string& who) {
+    auto token_value = map.get("token");
+    auto file_value = map.get("token_file");
+    if (token_value || file_value) any_token_ = true;
+    if (token_value && file_value) {
+      map.key_error("token_file", "give either 'token' or 'token_file', not both");
+      return;
+    }
+    std::optional<std::string> token;
+    std::string what = "the token";
+    if (token_value) {
+      token = token_value->as_string();
+    } else if (file_value) {
+      auto path = read_path(*file_value);
+      if (!path) return;
+      what = "the token in " + path->string();
+      const SmallFile file = read_small_file(*path, kMaxTokenFileBytes);
+      if (file.error != 0) {
+        file_value->error("cannot read " + path->string() + ": " + read_failure(file));
+        return;
+      }
+      if (file.too_large) {
+        file_value->error(path->string() + " is larger than " + std::to_string(kMaxTokenFileBytes) +
+                          " bytes; a token file holds one token");
+        return;
+      }
+      if (file.mode & S_IRWXO) {
+        file_value->warning(path->string() + " is open to every local user (mode " + mode_text(file.mode & 07777) +
+                            "); chmod o-rwx it");
+      }
+      token = file.text;
+      while (!token->empty() && std::isspace(static_cast<unsigned char>(token->back()))) token->pop_back();
+      if (token->empty()) {
+        file_value->error(path->string() + " is empty");
+        return;
+      }
+    }
+    if (!token) return;
+    const Value& where = token_value ? *token_value : *file_value;
+    if (!is_visible_ascii(*token)) {
+      where.error(what + " must be printable ASCII without spaces");
+    } else if (token->size() < kMinTokenLength) {
+      where.error(what + " is " + std::to_string(token->size()) + " characters long; it must be at least " +
+                  std::to_string(kMinTokenLength) + " (e.g. from 'openssl rand -hex 24')");
+    } else if (auto [at, inserted] = tokens.emplace(*token, who); !inserted) {
+      where.error(what + " is also the token of interviewer " + at->second + "; each needs their own");
+    } else {
+      interviewer.token = *token;
+    }
+  }
+
+  void check_api(const DaemonConfig& config) {
+    if (api_tcp_value_ && !any_token_) {
+      api_tcp_value_->error("the TCP API needs bearer tokens: give an interviewer a token");
+    }
+    if (api_socket_value_ && config.api_socket.empty() && !api_tcp_given_) {
+      api_socket_value_->error("the API would be off entirely: keep the socket or set listen.api_tcp");
+    }
+  }
+
+  // --- values shared by several keys ---
+
+  // yaml_reader's as_string refuses "" and null; these keys take them to mean "off" or
+  // "unset". yaml_reader hides the node, so the empty quoted scalar is looked up here.
+  std::optional<std::string> string_or_empty(const Value& value, std::string_view listen_key) const {
+    if (value.is_null()) return std::string();
+    const YAML::Node& root = root_node_;
+    const YAML::Node listen = root["listen"];
+    if (listen.IsMap()) {
+      const YAML::Node node = listen[std::string(listen_key)];
+      if (node.IsDefined() && node.IsScalar() && node.Scalar().empty()) return std::string();
+    }
+    return value.as_string();
+  }
+
+  std::optional<fs::path> read_path(const Value& value) const {
+    auto text = value.as_string();
+    if (!text) return std::nullopt;
+    return checked_path(value, *text);
+  }
+
+  // Relative paths are relative to the configuration file's directory, not to wherever
+  // the daemon happens to be started from.
+  std::optional<fs::path> checked_path(const Value& value, const std::string& text) const {
+    if (text.find('\0') != std::string::npos || text.find('\n') != std::string::npos) {
+      value.error("is not a valid path");
+      return std::nullopt;
+    }
+    if (text[0] == '~') {
+      value.error("'~' is not expanded here; write the full path");
+      return std::nullopt;
+    }
+    const fs::path path(text);
+    return (path.is_absolute() ? path : base_dir_ / path).lexically_normal();
+  }
+
+  static std::optional<seconds> positive_duration(const Value& value) {
+    auto duration = value.as_duration();
+    if (duration && duration->count() <= 0) {
+      value.error("must be longer than 0s");
+      return std::nullopt;
+    }
+    return duration;
+  }
+
+  static std::optional<int> integer_between(const Value& value, int lowest, int highest) {
+    auto number = value.as_integer();
+    if (!number) return std::nullopt;
+    if (*number < lowest || *number > highest) {
+      value.error("must be between " + std::to_string(lowest) + " and " + std::to_string(highest) + " (got " +
+                  std::to_string(*number) + ")");
+      return std::nullopt;
+    }
+    return static_cast<int>(*number);
+  }
+
+  YAML::Node root_node_;
+  fs::path base_dir_;
+  std::optional<Value> api_socket_value_;
+  std::optional<Value> api_tcp_value_;  // set to a valid address
+  bool api_tcp_given_ = false;          // set to anything but "", valid or not
+  bool any_token_ = false;              // an interviewer has token or token_file, valid or not
+};
+
+fs::path directory_of(const fs::path& file) {
+  std::error_code ec;
+  const fs::path absolute = fs::absolute(file, ec);
+  return (ec ? file : absolute).parent_path();
+}
+
+}  // namespace
+
+DaemonConfigResult parse_daemon_config(const std::string& text, const fs::path& file) {
+  DiagnosticLog log(file.string());
+  DaemonConfigResult result;
+  result.file_found = true;
+  if (text.size() > kMaxConfigFileBytes) {
+    log.add(Severity::Error, YAML::Mark(),
+            "file is larger than " + std::to_string(kMaxConfigFileBytes / 1024) + " KiB");
+    result.diagnostics = log.take();
+    return result;
+  }
+  yaml::read_one_document(text, "a configuration file", log, [&](const Value& root) {
+    ConfigParser parser(root.node(), directory_of(file));
+    parser.parse(root, result.config);
+  }, nullptr);  // nothing but comments: every key keeps its default
+  result.diagnostics = log.take();
+  yaml::sort_in_file_order(result.diagnostics);
+  return result;
+}
+
+DaemonConfigResult load_daemon_config(const fs::path& file, bool missing_ok) {
+  const SmallFile read = read_small_file(file, kMaxConfigFileBytes);
+  if (read.error == ENOENT || read.error == ENOTDIR) {
+    DaemonConfigResult result;
+    if (!missing_ok) {
+      result.diagnostics.push_back({{file.string(), 1, 1}, Severity::Error, "cannot read: " + error_text(read.error)});
+    }
+    return result;
+  }
+  if (read.error != 0) {
+    DaemonConfigResult result;
+    result.file_found = true;
+    result.diagnostics.push_back({{file.string(), 1, 1}, Severity::Error, "cannot read: " + read_failure(read)});
+    return result;
+  }
+  return parse_daemon_config(read.text, file);  // reports a file over the limit
+}
+
+}  // namespace breakfix
