@@ -1,0 +1,724 @@
+#include "gateway/ssh_gateway.h"
+
+#include <libssh/callbacks.h>
+#include <libssh/libssh.h>
+#include <libssh/server.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "daemon/credentials.h"
+#include "daemon/metrics.h"
+#include "gateway/asciicast.h"
+#include "session/report.h"
+
+namespace breakfix {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+// Only algorithms without known weaknesses: no CBC, no SHA-1, no NIST-curve key exchange.
+constexpr const char* kKeyExchange = "curve25519-sha256,curve25519-sha256@libssh.org";
+constexpr const char* kCiphers =
+    "chacha20-poly1305@openssh.com,aes256-gcm@openssh.com,aes128-gcm@openssh.com,aes256-ctr,aes192-ctr,aes128-ctr";
+constexpr const char* kMacs = "hmac-sha2-256-etm@openssh.com,hmac-sha2-512-etm@openssh.com";
+constexpr const char* kHostKeyAlgorithms = "ssh-ed25519";
+constexpr const char* kUserKeyAlgorithms =
+    "ssh-ed25519,ecdsa-sha2-nistp521,ecdsa-sha2-nistp384,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256";
+
+// What the username asks for.
+struct Login {
+  std::string session_id;
+  std::string host;  // empty: the entry host
+  bool watch = false;
+};
+
+Login parse_username(const std::string& user) {
+  Login login;
+  std::string rest = user;
+  if (rest.rfind("watch+", 0) == 0) {
+    login.watch = true;
+    rest = rest.substr(6);
+  }
+  const std::size_t plus = rest.find('+');
+  login.session_id = rest.substr(0, plus);
+  if (plus != std::string::npos) login.host = rest.substr(plus + 1);
+  return login;
+}
+
+std::string key_line(ssh_key key) {
+  char* base64 = nullptr;
+  if (ssh_pki_export_pubkey_base64(key, &base64) != SSH_OK || !base64) return "";
+  std::string line = std::string(ssh_key_type_to_char(ssh_key_type(key))) + " " + base64;
+  ssh_string_free_char(base64);
+  return line;
+}
+
+std::string minutes_text(std::chrono::seconds left) {
+  const auto minutes = (left.count() + 59) / 60;
+  return std::to_string(minutes) + (minutes == 1 ? " minute" : " minutes");
+}
+
+// Terminal text: \n becomes \r\n (raw-mode terminals do not return the carriage).
+std::string crlf(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n') out += '\r';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+// Counts failed logins per address and per session in a sliding window.
+class FailureLimiter {
+ public:
+  explicit FailureLimiter(const GatewayOptions& options) : options_(options) {}
+
+  // How long to wait before answering the next attempt from `address` for `session`;
+  // nullopt: refuse outright (too many).
+  std::optional<std::chrono::milliseconds> delay(const std::string& address, const std::string& session) {
+    std::lock_guard lock(mutex_);
+    const int failures = std::max(count(by_address_[address]), count(by_session_[session]));
+    if (failures >= options_.max_failures) return std::nullopt;
+    if (failures < options_.free_failures) return std::chrono::milliseconds(0);
+    const int doublings = std::min(failures - options_.free_failures, 4);
+    return options_.failure_delay * (1 << doublings);
+  }
+  void failed(const std::string& address, const std::string& session) {
+    std::lock_guard lock(mutex_);
+    by_address_[address].push_back(Steady::now());
+    by_session_[session].push_back(Steady::now());
+  }
+
+ private:
+  int count(std::deque<Steady::time_point>& times) {
+    const auto oldest = Steady::now() - options_.failure_window;
+    while (!times.empty() && times.front() < oldest) times.pop_front();
+    return static_cast<int>(times.size());
+  }
+  const GatewayOptions& options_;
+  std::mutex mutex_;
+  std::map<std::string, std::deque<Steady::time_point>> by_address_, by_session_;
+};
+
+class Connection;
+
+struct SshGateway::Impl {
+  GatewayOptions options;
+  AccessFn access;
+  Runtime& runtime;
+  Metrics* metrics;
+  ssh_bind bind = nullptr;
+  int bound_port = 0;
+  std::thread accept_thread;
+  std::atomic<bool> stopping{false};
+  FailureLimiter failures{options};
+
+  std::mutex mutex;
+  std::condition_variable idle;
+  std::set<Connection*> connections;
+  std::map<std::string, int> per_session;
+  std::atomic<int> recording_counter{0};
+
+  // The last output of each session's terminals, replayed to a watcher when it joins.
+  std::map<std::string, std::string> screens;
+
+  Impl(GatewayOptions o, AccessFn a, Runtime& r, Metrics* m)
+      : options(std::move(o)), access(std::move(a)), runtime(r), metrics(m) {}
+
+  void accept_loop();
+  void broadcast(const std::string& session_id, const std::string& text, bool end);
+  void mirror(const std::string& session_id, std::string_view output);
+};
+
+// One SSH connection, served by its own thread.
+class Connection {
+ public:
+  Connection(SshGateway::Impl& gateway, ssh_session session, std::string address)
+      : gateway_(gateway), session_(session), address_(std::move(address)) {}
+  ~Connection() {
+    channels_.clear();
+    if (event_) ssh_event_free(event_);
+    ssh_disconnect(session_);
+    ssh_free(session_);
+  }
+
+  void serve();
+  // From any thread: a line for the terminals, or the end of access.
+  void post_notice(const std::string& text, bool end) {
+    std::lock_guard lock(notice_mutex_);
+    notices_.push_back({text, end});
+  }
+  void post_mirror(std::string_view output) {
+    std::lock_guard lock(notice_mutex_);
+    mirrored_.append(output);
+  }
+  const Login& login() const { return login_; }
+  bool authenticated() const { return authenticated_; }
+
+ private:
+  struct Channel {
+    Connection* connection = nullptr;
+    ssh_channel channel = nullptr;
+    ssh_channel_callbacks_struct callbacks{};
+    bool pty = false;
+    std::string term = "xterm";
+    TerminalSize size;
+    std::vector<std::string> env;
+    std::unique_ptr<ExecStream> exec;
+    bool watching = false;
+    bool closed = false;
+    std::string command;  // for the log of exec channels
+    Steady::time_point started;
+    std::unique_ptr<AsciicastWriter> recording;
+    ~Channel() {
+      if (exec) (void)exec->kill();
+      if (channel) ssh_channel_free(channel);
+    }
+  };
+
+  static int on_auth_password(ssh_session, const char* user, const char* password, void* self);
+  static int on_auth_pubkey(ssh_session, const char* user, ssh_key key, char signature_state, void* self);
+  static ssh_channel on_channel_open(ssh_session, void* self);
+  static int on_pty(ssh_session, ssh_channel, const char* term, int columns, int rows, int, int, void* channel);
+  static int on_window_change(ssh_session, ssh_channel, int columns, int rows, int, int, void* channel);
+  static int on_shell(ssh_session, ssh_channel, void* channel);
+  static int on_exec(ssh_session, ssh_channel, const char* command, void* channel);
+  static int on_subsystem(ssh_session, ssh_channel, const char* subsystem, void* channel);
+  static int on_env(ssh_session, ssh_channel, const char* name, const char* value, void* channel);
+  static int on_data(ssh_session, ssh_channel, void* data, uint32_t length, int is_stderr, void* channel);
+  static void on_eof(ssh_session, ssh_channel, void* channel);
+  static void on_close(ssh_session, ssh_channel, void* channel);
+  static int on_refuse_agent(ssh_session, ssh_channel, void*) { return 0; }
+  static int on_exec_output(socket_t fd, int revents, void* channel);
+
+  bool allowed(const std::string& user, const std::function<bool(const SessionAccess&)>& proof);
+  int start_exec(Channel& channel, std::vector<std::string> command, bool tty, bool interactive);
+  void finish(Channel& channel);
+  void write(Channel& channel, const std::string& text);
+  void deliver_notices();
+  std::string banner(const SessionAccess& access) const;
+
+  SshGateway::Impl& gateway_;
+  ssh_session session_;
+  std::string address_;
+  ssh_event event_ = nullptr;
+  ssh_server_callbacks_struct server_callbacks_{};
+  Login login_;
+  bool authenticated_ = false;
+  bool counted_ = false;
+  std::optional<SessionAccess> access_;
+  std::vector<std::unique_ptr<Channel>> channels_;
+  std::mutex notice_mutex_;
+  std::deque<std::pair<std::string, bool>> notices_;
+  std::string mirrored_;
+  bool ended_ = false;
+};
+
+bool Connection::allowed(const std::string& user, const std::function<bool(const SessionAccess&)>& proof) {
+  const Login login = parse_username(user);
+  auto wait = gateway_.failures.delay(address_, login.session_id);
+  if (!wait) {
+    if (gateway_.metrics) gateway_.metrics->count_auth_failure();
+    return false;
+  }
+  if (wait->count() > 0) std::this_thread::sleep_for(*wait);
+  auto access = gateway_.access(login.session_id);
+  // Unknown, not ready, ended, wrong host or wrong credentials: all the same answer.
+  bool ok = access.ok() && proof(*access);
+  if (ok && !login.watch && !login.host.empty()) {
+    ok = access->lab && access->lab->find(login.host) != nullptr;
+  }
+  if (!ok) {
+    gateway_.failures.failed(address_, login.session_id);
+    if (gateway_.metrics) gateway_.metrics->count_auth_failure();
+    spdlog::info("ssh: login as {} from {} denied", user, address_);
+    return false;
+  }
+  login_ = login;
+  access_ = *access;
+  authenticated_ = true;
+  spdlog::info("ssh: {} from {} logged in{}", user, address_, access->state == SessionState::Ready ? "" : " (session over)");
+  return true;
+}
+
+int Connection::on_auth_password(ssh_session, const char* user, const char* password, void* self) {
+  auto* connection = static_cast<Connection*>(self);
+  const std::string given = password ? password : "";
+  const bool ok = connection->allowed(user ? user : "", [&](const SessionAccess& access) {
+    return !parse_username(user).watch && verify_password(given, access.password_hash);
+  });
+  return ok ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
+}
+
+int Connection::on_auth_pubkey(ssh_session, const char* user, ssh_key key, char signature_state, void* self) {
+  auto* connection = static_cast<Connection*>(self);
+  const std::string line = key_line(key);
+  const Login login = parse_username(user ? user : "");
+  auto listed = [&](const SessionAccess& access) {
+    const auto& keys = login.watch ? connection->gateway_.options.watcher_keys : access.public_keys;
+    for (const std::string& allowed : keys) {
+      auto normal = validate_public_key(allowed);
+      if (normal.ok() && *normal == line) return true;
+    }
+    return false;
+  };
+  if (signature_state == SSH_PUBLICKEY_STATE_NONE) {
+    // A probe ("may I use this key?"): no delay and no failure counted, the same answer
+    // for a wrong key as for an unknown session.
+    auto access = connection->gateway_.access(login.session_id);
+    return access.ok() && listed(*access) ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
+  }
+  if (signature_state != SSH_PUBLICKEY_STATE_VALID) return SSH_AUTH_DENIED;
+  return connection->allowed(user ? user : "", listed) ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
+}
+
+ssh_channel Connection::on_channel_open(ssh_session session, void* self) {
+  auto* connection = static_cast<Connection*>(self);
+  if (!connection->authenticated_ || connection->channels_.size() >= 10) return nullptr;
+  auto channel = std::make_unique<Channel>();
+  channel->connection = connection;
+  channel->channel = ssh_channel_new(session);
+  if (!channel->channel) return nullptr;
+  auto& callbacks = channel->callbacks;
+  callbacks.userdata = channel.get();
+  callbacks.channel_pty_request_function = on_pty;
+  callbacks.channel_pty_window_change_function = on_window_change;
+  callbacks.channel_shell_request_function = on_shell;
+  callbacks.channel_exec_request_function = on_exec;
+  callbacks.channel_subsystem_request_function = on_subsystem;
+  callbacks.channel_env_request_function = on_env;
+  callbacks.channel_data_function = on_data;
+  callbacks.channel_eof_function = on_eof;
+  callbacks.channel_close_function = on_close;
+  ssh_callbacks_init(&callbacks);
+  ssh_set_channel_callbacks(channel->channel, &callbacks);
+  ssh_channel result = channel->channel;
+  connection->channels_.push_back(std::move(channel));
+  return result;
+}
+
+int Connection::on_pty(ssh_session, ssh_channel, const char* term, int columns, int rows, int, int, void* data) {
+  auto* channel = static_cast<Channel*>(data);
+  channel->pty = true;
+  if (term && *term) channel->term = term;
+  if (columns > 0 && rows > 0) channel->size = {columns, rows};
+  return SSH_OK;
+}
+
+int Connection::on_window_change(ssh_session, ssh_channel, int columns, int rows, int, int, void* data) {
+  auto* channel = static_cast<Channel*>(data);
+  if (columns <= 0 || rows <= 0) return SSH_ERROR;
+  channel->size = {columns, rows};
+  if (channel->exec) (void)channel->exec->resize(channel->size);
+  if (channel->recording) channel->recording->resize(columns, rows);
+  return SSH_OK;
+}
+
+int Connection::on_env(ssh_session, ssh_channel, const char* name, const char* value, void* data) {
+  auto* channel = static_cast<Channel*>(data);
+  const std::string key = name ? name : "";
+  // Only locale and terminal: a candidate's environment must not reach anything else.
+  if (key == "LANG" || key == "TERM" || key.rfind("LC_", 0) == 0) {
+    if (key.find_first_of("=\n") == std::string::npos) channel->env.push_back(key + "=" + (value ? value : ""));
+    return SSH_OK;
+  }
+  return SSH_ERROR;
+}
+
+std::string Connection::banner(const SessionAccess& access) const {
+  std::string text = "\n";
+  if (access.scenario) {
+    text += "  breakfix lab: " + access.scenario->title + "\n\n";
+    std::istringstream description(access.scenario->description);
+    for (std::string line; std::getline(description, line);) text += "  " + line + "\n";
+  }
+  const auto left = std::chrono::duration_cast<std::chrono::seconds>(access.deadline - std::chrono::system_clock::now());
+  text += "\n  Time left: " + minutes_text(std::max(left, std::chrono::seconds(0))) + " (until " + iso_time(access.deadline) +
+          "). Everything typed here is recorded.\n\n";
+  return crlf(text);
+}
+
+int Connection::on_shell(ssh_session, ssh_channel, void* data) {
+  auto* channel = static_cast<Channel*>(data);
+  Connection& self = *channel->connection;
+  if (self.login_.watch) {
+    channel->watching = true;
+    std::string screen;
+    {
+      std::lock_guard lock(self.gateway_.mutex);
+      screen = self.gateway_.screens[self.login_.session_id];
+    }
+    self.write(*channel, crlf("[watching session " + self.login_.session_id + " read-only; Ctrl-C or Ctrl-D leaves]\n"));
+    if (!screen.empty()) self.write(*channel, screen);
+    return SSH_OK;
+  }
+  return self.start_exec(*channel, {"/bin/bash", "-l"}, channel->pty, true);
+}
+
+int Connection::on_exec(ssh_session, ssh_channel, const char* command, void* data) {
+  auto* channel = static_cast<Channel*>(data);
+  Connection& self = *channel->connection;
+  if (self.login_.watch) return SSH_ERROR;
+  channel->command = command ? command : "";
+  return self.start_exec(*channel, {"/bin/sh", "-c", channel->command}, channel->pty, channel->pty);
+}
+
+int Connection::on_subsystem(ssh_session, ssh_channel, const char* subsystem, void* data) {
+  auto* channel = static_cast<Channel*>(data);
+  Connection& self = *channel->connection;
+  if (self.login_.watch || std::string(subsystem ? subsystem : "") != "sftp") return SSH_ERROR;
+  channel->command = "sftp";
+  // The container's own sftp-server (openssh-sftp-server in the base image).
+  return self.start_exec(*channel, {"/usr/lib/openssh/sftp-server"}, false, false);
+}
+
+int Connection::start_exec(Channel& channel, std::vector<std::string> command, bool tty, bool interactive) {
+  if (channel.exec || !access_ || !access_->lab) return SSH_ERROR;
+  // The session may have ended between login and this request.
+  auto now = gateway_.access(login_.session_id);
+  if (!now.ok() || now->state != SessionState::Ready) {
+    write(channel, crlf("This session is over: logins ended at " + iso_time(access_->deadline) + ".\n"));
+    channel.closed = true;
+    ssh_channel_request_send_exit_status(channel.channel, 1);
+    ssh_channel_send_eof(channel.channel);
+    ssh_channel_close(channel.channel);
+    return SSH_OK;
+  }
+  const LabHost* host = login_.host.empty() ? &access_->lab->entry() : access_->lab->find(login_.host);
+  const Host* scenario_host = access_->scenario ? access_->scenario->find_host(host->name) : nullptr;
+  ExecSpec spec;
+  spec.container = host->container_name;
+  spec.command = std::move(command);
+  spec.tty = tty;
+  spec.size = channel.size;
+  spec.user = scenario_host ? scenario_host->user : "root";
+  spec.workdir = scenario_host ? scenario_host->workdir : "";
+  spec.env = channel.env;
+  spec.env.push_back("TERM=" + channel.term);
+  auto exec = gateway_.runtime.start_exec(spec);
+  if (!exec) {
+    spdlog::warn("ssh: session {}: exec failed: {}", login_.session_id, exec.error().message);
+    if (gateway_.metrics) gateway_.metrics->count_runtime_error();
+    return SSH_ERROR;
+  }
+  channel.exec = std::move(*exec);
+  channel.started = Steady::now();
+  if (interactive) {
+    const std::string file = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                                 std::chrono::system_clock::now().time_since_epoch()).count()) +
+                             "-" + std::to_string(gateway_.recording_counter++) + ".cast";
+    auto recording = AsciicastWriter::create(gateway_.options.recordings_dir / login_.session_id / file, channel.size.columns,
+                                             channel.size.rows, login_.session_id + " " + host->name, channel.term);
+    if (recording) channel.recording = std::move(*recording);
+    else spdlog::warn("ssh: {}", recording.error().message);
+    if (channel.command.empty()) write(channel, banner(*access_));
+  }
+  ssh_event_add_fd(event_, channel.exec->poll_fd(), POLLIN, on_exec_output, &channel);
+  return SSH_OK;
+}
+
+int Connection::on_exec_output(socket_t, int, void* data) {
+  auto* channel = static_cast<Channel*>(data);
+  Connection& self = *channel->connection;
+  if (!channel->exec) return 0;
+  auto more = channel->exec->read_output([&](OutputStream stream, std::string_view piece) {
+    if (channel->closed) return;
+    if (stream == OutputStream::Stderr && !channel->pty) {
+      ssh_channel_write_stderr(channel->channel, piece.data(), static_cast<uint32_t>(piece.size()));
+    } else {
+      ssh_channel_write(channel->channel, piece.data(), static_cast<uint32_t>(piece.size()));
+    }
+    if (channel->recording) {
+      channel->recording->output(piece);
+      self.gateway_.mirror(self.login_.session_id, piece);
+    }
+  });
+  if (!more || !*more) self.finish(*channel);
+  return 0;
+}
+
+void Connection::finish(Channel& channel) {
+  if (!channel.exec) return;
+  ssh_event_remove_fd(event_, channel.exec->poll_fd());
+  auto code = channel.exec->exit_code();
+  const int status = code.ok() ? *code : 255;
+  if (!channel.command.empty()) {
+    spdlog::info("ssh: session {}: exec '{}' exited {} after {} ms", login_.session_id, channel.command, status,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - channel.started).count());
+  }
+  channel.exec.reset();
+  channel.recording.reset();
+  if (!channel.closed) {
+    channel.closed = true;
+    ssh_channel_request_send_exit_status(channel.channel, status);
+    ssh_channel_send_eof(channel.channel);
+    ssh_channel_close(channel.channel);
+  }
+}
+
+int Connection::on_data(ssh_session, ssh_channel, void* data, uint32_t length, int, void* self_channel) {
+  auto* channel = static_cast<Channel*>(self_channel);
+  const std::string_view input(static_cast<const char*>(data), length);
+  if (channel->watching) {
+    // Read-only: Ctrl-C or Ctrl-D leaves, anything else is dropped.
+    if (input.find('\x03') != std::string_view::npos || input.find('\x04') != std::string_view::npos) {
+      channel->closed = true;
+      ssh_channel_send_eof(channel->channel);
+      ssh_channel_close(channel->channel);
+    }
+    return static_cast<int>(length);
+  }
+  if (!channel->exec) return static_cast<int>(length);
+  if (channel->recording) channel->recording->input(input);
+  (void)channel->exec->write_stdin(input);
+  return static_cast<int>(length);
+}
+
+void Connection::on_eof(ssh_session, ssh_channel, void* data) {
+  auto* channel = static_cast<Channel*>(data);
+  if (channel->exec) (void)channel->exec->close_stdin();
+}
+
+void Connection::on_close(ssh_session, ssh_channel, void* data) {
+  auto* channel = static_cast<Channel*>(data);
+  channel->closed = true;
+  if (channel->exec) {
+    (void)channel->exec->kill();
+    channel->connection->finish(*channel);
+  }
+}
+
+void Connection::write(Channel& channel, const std::string& text) {
+  if (channel.closed || text.empty()) return;
+  ssh_channel_write(channel.channel, text.data(), static_cast<uint32_t>(text.size()));
+  if (channel.recording) channel.recording->output(text);
+}
+
+void Connection::deliver_notices() {
+  std::deque<std::pair<std::string, bool>> notices;
+  std::string mirrored;
+  {
+    std::lock_guard lock(notice_mutex_);
+    notices.swap(notices_);
+    mirrored.swap(mirrored_);
+  }
+  if (!mirrored.empty()) {
+    for (auto& channel : channels_) {
+      if (channel->watching) write(*channel, mirrored);
+    }
+  }
+  for (const auto& [text, end] : notices) {
+    for (auto& channel : channels_) {
+      const bool terminal = channel->pty || channel->watching;
+      if (terminal) write(*channel, crlf("\n\a*** breakfix: " + text + " ***\n"));
+      if (end && !channel->closed) {
+        if (channel->exec) (void)channel->exec->kill();
+        finish(*channel);
+        if (!channel->closed) {
+          channel->closed = true;
+          ssh_channel_send_eof(channel->channel);
+          ssh_channel_close(channel->channel);
+        }
+      }
+    }
+    if (end) ended_ = true;
+  }
+}
+
+void Connection::serve() {
+  server_callbacks_.userdata = this;
+  server_callbacks_.auth_password_function = on_auth_password;
+  server_callbacks_.auth_pubkey_function = on_auth_pubkey;
+  server_callbacks_.channel_open_request_session_function = on_channel_open;
+  ssh_callbacks_init(&server_callbacks_);
+  ssh_set_server_callbacks(session_, &server_callbacks_);
+  const auto login_deadline = Steady::now() + gateway_.options.login_grace;
+  long timeout = static_cast<long>(gateway_.options.login_grace.count());
+  ssh_options_set(session_, SSH_OPTIONS_TIMEOUT, &timeout);
+  if (ssh_handle_key_exchange(session_) != SSH_OK) {
+    spdlog::debug("ssh: key exchange with {} failed: {}", address_, ssh_get_error(session_));
+    return;
+  }
+  ssh_set_auth_methods(session_, SSH_AUTH_METHOD_PUBLICKEY | SSH_AUTH_METHOD_PASSWORD);
+  event_ = ssh_event_new();
+  ssh_event_add_session(event_, session_);
+  bool had_channel = false;
+  while (!gateway_.stopping.load()) {
+    if (ssh_event_dopoll(event_, 200) == SSH_ERROR) break;
+    if (!authenticated_ && Steady::now() > login_deadline) {
+      spdlog::info("ssh: {} did not log in within {}s", address_, gateway_.options.login_grace.count());
+      break;
+    }
+    if (authenticated_ && !counted_) {
+      std::lock_guard lock(gateway_.mutex);
+      if (!login_.watch && gateway_.per_session[login_.session_id] >= gateway_.options.max_connections_per_session) break;
+      gateway_.per_session[login_.session_id]++;
+      counted_ = true;
+    }
+    deliver_notices();
+    for (auto& channel : channels_) had_channel = had_channel || channel->exec || channel->watching || channel->closed;
+    const bool all_closed =
+        std::all_of(channels_.begin(), channels_.end(), [](const auto& channel) { return channel->closed; });
+    if ((had_channel && all_closed && !channels_.empty()) || ended_) {
+      // Let the last packets (exit status, close) leave before hanging up.
+      for (int i = 0; i < 5 && ssh_event_dopoll(event_, 20) != SSH_ERROR;) ++i;
+      break;
+    }
+    if (ssh_is_connected(session_) == 0) break;
+  }
+  if (counted_) {
+    std::lock_guard lock(gateway_.mutex);
+    gateway_.per_session[login_.session_id]--;
+  }
+}
+
+void SshGateway::Impl::accept_loop() {
+  while (!stopping.load()) {
+    pollfd entry{ssh_bind_get_fd(bind), POLLIN, 0};
+    if (::poll(&entry, 1, 200) <= 0) continue;
+    ssh_session session = ssh_new();
+    if (ssh_bind_accept(bind, session) != SSH_OK) {
+      ssh_free(session);
+      continue;
+    }
+    std::string address = "unknown";
+    // The peer's address, for rate limits and logs.
+    sockaddr_storage peer{};
+    socklen_t length = sizeof peer;
+    if (::getpeername(ssh_get_fd(session), reinterpret_cast<sockaddr*>(&peer), &length) == 0) {
+      char text[INET6_ADDRSTRLEN] = {};
+      if (peer.ss_family == AF_INET) ::inet_ntop(AF_INET, &reinterpret_cast<sockaddr_in*>(&peer)->sin_addr, text, sizeof text);
+      else ::inet_ntop(AF_INET6, &reinterpret_cast<sockaddr_in6*>(&peer)->sin6_addr, text, sizeof text);
+      address = text;
+    }
+    std::unique_lock lock(mutex);
+    if (static_cast<int>(connections.size()) >= options.max_connections) {
+      lock.unlock();
+      spdlog::warn("ssh: connection from {} refused: {} connections open", address, options.max_connections);
+      ssh_disconnect(session);
+      ssh_free(session);
+      continue;
+    }
+    auto* connection = new Connection(*this, session, address);
+    connections.insert(connection);
+    lock.unlock();
+    if (metrics) {
+      metrics->count_ssh_connection();
+      metrics->ssh_connection_opened();
+    }
+    std::thread([this, connection] {
+      connection->serve();
+      {
+        std::lock_guard done(mutex);
+        connections.erase(connection);
+      }
+      delete connection;
+      if (metrics) metrics->ssh_connection_closed();
+      idle.notify_all();
+    }).detach();
+  }
+}
+
+void SshGateway::Impl::broadcast(const std::string& session_id, const std::string& text, bool end) {
+  std::lock_guard lock(mutex);
+  for (Connection* connection : connections) {
+    if (connection->authenticated() && connection->login().session_id == session_id) connection->post_notice(text, end);
+  }
+}
+
+void SshGateway::Impl::mirror(const std::string& session_id, std::string_view output) {
+  std::lock_guard lock(mutex);
+  std::string& screen = screens[session_id];
+  screen.append(output);
+  // Enough to redraw a full screen of a busy terminal; older output is gone.
+  constexpr std::size_t kScreenBytes = 64 * 1024;
+  if (screen.size() > kScreenBytes) screen.erase(0, screen.size() - kScreenBytes);
+  for (Connection* connection : connections) {
+    if (connection->authenticated() && connection->login().watch && connection->login().session_id == session_id) {
+      connection->post_mirror(output);
+    }
+  }
+}
+
+SshGateway::SshGateway(GatewayOptions options, AccessFn access, Runtime& runtime, Metrics* metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(access), runtime, metrics)) {}
+
+SshGateway::~SshGateway() {
+  stop();
+  if (impl_->bind) ssh_bind_free(impl_->bind);
+}
+
+Status SshGateway::listen() {
+  std::string host = impl_->options.listen;
+  std::string port = "2222";
+  const std::size_t colon = host.rfind(':');
+  if (colon != std::string::npos) {
+    port = host.substr(colon + 1);
+    host = host.substr(0, colon);
+  }
+  if (host.size() >= 2 && host.front() == '[') host = host.substr(1, host.size() - 2);
+  impl_->bind = ssh_bind_new();
+  ssh_bind b = impl_->bind;
+  const std::string key = impl_->options.host_key.string();
+  int verbosity = SSH_LOG_NOLOG;
+  if (ssh_bind_options_set(b, SSH_BIND_OPTIONS_BINDADDR, host.c_str()) != SSH_OK ||
+      ssh_bind_options_set(b, SSH_BIND_OPTIONS_BINDPORT_STR, port.c_str()) != SSH_OK ||
+      ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY, key.c_str()) != SSH_OK ||
+      ssh_bind_options_set(b, SSH_BIND_OPTIONS_LOG_VERBOSITY, &verbosity) != SSH_OK ||
+      // "SSH-2.0-breakfix": the library's version is nobody's business, and ssh-audit
+      // 2.5 compares "0.10.6" below "0.7.3" and reports libssh's 2016 CVEs for it.
+      ssh_bind_options_set(b, SSH_BIND_OPTIONS_BANNER, "breakfix") != SSH_OK ||
+      ssh_bind_options_set(b, SSH_BIND_OPTIONS_KEY_EXCHANGE, kKeyExchange) != SSH_OK ||
+      ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_C_S, kCiphers) != SSH_OK ||
+      ssh_bind_options_set(b, SSH_BIND_OPTIONS_CIPHERS_S_C, kCiphers) != SSH_OK ||
+      ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_C_S, kMacs) != SSH_OK ||
+      ssh_bind_options_set(b, SSH_BIND_OPTIONS_HMAC_S_C, kMacs) != SSH_OK ||
+      ssh_bind_options_set(b, SSH_BIND_OPTIONS_HOSTKEY_ALGORITHMS, kHostKeyAlgorithms) != SSH_OK ||
+      ssh_bind_options_set(b, SSH_BIND_OPTIONS_PUBKEY_ACCEPTED_KEY_TYPES, kUserKeyAlgorithms) != SSH_OK) {
+    return make_error(ErrorCode::Invalid, std::string("ssh gateway options: ") + ssh_get_error(b));
+  }
+  if (ssh_bind_listen(b) != SSH_OK) {
+    return make_error(ErrorCode::Unavailable, "cannot listen for ssh on " + impl_->options.listen + ": " + ssh_get_error(b));
+  }
+  sockaddr_storage bound{};
+  socklen_t length = sizeof bound;
+  if (::getsockname(ssh_bind_get_fd(b), reinterpret_cast<sockaddr*>(&bound), &length) == 0) {
+    impl_->bound_port = ntohs(bound.ss_family == AF_INET ? reinterpret_cast<sockaddr_in*>(&bound)->sin_port
+                                                         : reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port);
+  }
+  return {};
+}
+
+int SshGateway::port() const { return impl_->bound_port; }
+
+void SshGateway::start() {
+  impl_->accept_thread = std::thread([this] { impl_->accept_loop(); });
+}
+
+void SshGateway::stop() {
+  if (impl_->stopping.exchange(true)) return;
+  if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
+  std::unique_lock lock(impl_->mutex);
+  impl_->idle.wait_for(lock, std::chrono::seconds(10), [this] { return impl_->connections.empty(); });
+}
+
+void SshGateway::notice(const std::string& session_id, const std::string& text) {
+  const bool end = text == "time is up";
+  impl_->broadcast(session_id, end ? "time is up: this session has ended. Thank you!" : text, end);
+}
+
+}  // namespace breakfix

@@ -1,0 +1,68 @@
+#pragma once
+
+// The SSH gateway (libssh server): one port for every session. The username picks the
+// session ("<id>", "<id>+<host>") or asks to watch one ("watch+<id>"); the candidate
+// proves who they are with a key or the session's one-time password; each channel is
+// bridged to an exec in the session's container through the runtime, so lab images need
+// no sshd. Interactive channels are recorded as asciicast v2 and mirrored to watchers.
+//
+// Threads: one accept thread and a thread per connection (libssh sessions are used by
+// one thread each). notice() may be called from any thread.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "breakfix/error.h"
+#include "breakfix/runtime.h"
+#include "session/session_engine.h"
+
+namespace breakfix {
+
+class Metrics;
+
+struct GatewayOptions {
+  std::string listen = "0.0.0.0:2222";  // "host:port"; port 0 picks a free one
+  std::filesystem::path host_key;        // the ed25519 private key file
+  std::filesystem::path recordings_dir;  // <dir>/<session>/<n>.cast
+  std::vector<std::string> watcher_keys;  // interviewers' public key lines (watch+<id>)
+  int max_connections = 256;
+  int max_connections_per_session = 8;
+  std::chrono::seconds login_grace{30};  // unauthenticated connections close after this
+  // Failed logins: after `free_failures` from one address (or against one session) in
+  // `failure_window`, each further attempt waits `failure_delay` (doubling) and beyond
+  // `max_failures` the address is refused until the window passes.
+  int free_failures = 3;
+  int max_failures = 20;
+  std::chrono::seconds failure_window{300};
+  std::chrono::milliseconds failure_delay{1000};
+};
+
+// How the gateway learns of a session (the engine's access(), or a fake in tests).
+using AccessFn = std::function<Result<SessionAccess>(const std::string& session_id)>;
+
+class SshGateway {
+ public:
+  SshGateway(GatewayOptions options, AccessFn access, Runtime& runtime, Metrics* metrics);
+  ~SshGateway();  // stop()s
+
+  Status listen();
+  int port() const;
+  void start();
+  // Stops accepting and closes every connection.
+  void stop();
+
+  // A line for every open terminal of the session ("5 minutes left"); "time is up"
+  // also closes its channels with a closing message.
+  void notice(const std::string& session_id, const std::string& text);
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace breakfix
