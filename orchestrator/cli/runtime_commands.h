@@ -19,7 +19,16 @@ std::unique_ptr<Runtime> connect_runtime();
 // socket).
 void add_runtime_commands(CLI::App& app, int& exit_code);
 
-// `breakfix session drive` (session_drive_command.cpp).
+// `breakfix session ...`: drive (session_drive_command.cpp) and the commands that talk
+// to the daemon (session_command.cpp).
 void add_session_commands(CLI::App& app, int& exit_code);
+void add_session_client_commands(CLI::App* session, int& exit_code);
+
+// `breakfix completion bash` (completion_command.cpp): a bash completion script made
+// from app's command tree, so it never falls behind the commands.
+void add_completion_command(CLI::App& app, int& exit_code);
+
+// `breakfix serve` (serve_command.cpp).
+void add_serve_command(CLI::App& app, int& exit_code);
 
 }  // namespace breakfix::cli

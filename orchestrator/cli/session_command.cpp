@@ -1,0 +1,311 @@
+// `breakfix session start|list|show|extend|end|grade|report|rm`: the interviewer's
+// commands, all talking to the daemon's REST API (cli/api_client.h). Every read command
+// prints a table or, with -o json, the API's JSON as is.
+
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+#include <unistd.h>
+
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "breakfix/duration.h"
+#include "cli/api_client.h"
+#include "cli/exit_codes.h"
+#include "cli/runtime_commands.h"
+#include "cli/table.h"
+
+namespace breakfix::cli {
+namespace {
+
+using nlohmann::json;
+
+struct Connection {
+  std::string socket;
+  std::string url;
+  std::string token;
+  std::string output = "table";
+
+  void add_to(CLI::App* command, bool with_output) {
+    command->add_option("--socket", socket, "The daemon's API socket (default $BREAKFIX_SOCKET or /run/breakfix/api.sock)");
+    command->add_option("--url", url, "The daemon's TCP API, http://HOST:PORT (default $BREAKFIX_URL)");
+    command->add_option("--token", token, "Bearer token for --url (default $BREAKFIX_TOKEN)");
+    if (with_output) {
+      command->add_option("-o,--output", output, "Output format")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
+    }
+  }
+  ApiEndpoint endpoint() const { return ApiEndpoint::from_environment(socket, url, token); }
+  bool json_output() const { return output == "json"; }
+};
+
+// The outcome of one call: its JSON body, or the exit code after an error was printed.
+struct Call {
+  int exit_code = kExitOk;
+  int status = 0;
+  json body;
+  std::string raw;
+  bool ok() const { return exit_code == kExitOk; }
+};
+
+Call call(const Connection& connection, const std::string& method, const std::string& target, const std::string& body = "",
+          const std::string& accept = "application/json") {
+  Call result;
+  auto reply = api_call(connection.endpoint(), method, target, body, accept);
+  if (!reply) {
+    std::cerr << "breakfix: " << reply.error().message << "\n";
+    result.exit_code = reply.error().code == ErrorCode::Invalid ? kExitUsage : kExitUnreachable;
+    return result;
+  }
+  result.status = reply->status;
+  result.raw = reply->body;
+  result.body = json::parse(reply->body, nullptr, false);
+  if (reply->status >= 400) {
+    std::string message = result.body.is_object() && result.body.contains("error") ? result.body["error"].get<std::string>()
+                                                                                   : reply->body;
+    std::cerr << "breakfix: " << message << " (HTTP " << reply->status << ")\n";
+    result.exit_code = reply->status == 404 ? kExitNotFound : kExitFailure;
+  }
+  return result;
+}
+
+std::string text(const json& value) {
+  if (value.is_null()) return "-";
+  if (value.is_string()) return value.get<std::string>();
+  return value.dump();
+}
+
+std::string minutes_left(const json& session) {
+  if (session["state"] != "ready") return "-";
+  const auto seconds = session["time_left_s"].get<std::int64_t>();
+  return std::to_string(seconds / 60) + "m" + (seconds % 60 < 10 ? "0" : "") + std::to_string(seconds % 60) + "s";
+}
+
+std::string score_text(const json& session) {
+  if (!session.contains("score") || session["score"].is_null()) return "-";
+  return std::to_string(static_cast<int>(session["score"].get<double>() * 100 + 0.5)) + "%";
+}
+
+void print_candidate_message(const json& session, const std::string& password) {
+  std::cout << "Session " << text(session["id"]) << " is ready: " << text(session["scenario"]) << " — "
+            << text(session["title"]) << "\n\n";
+  std::cout << "Send the candidate (" << text(session["candidate"]) << "):\n\n";
+  std::cout << "  " << text(session["ssh"]["command"]) << "\n";
+  if (!password.empty()) std::cout << "  one-time password:    " << password << "\n";
+  if (session["access"]["public_keys"].get<int>() > 0) {
+    std::cout << "  log in with:          the public key(s) you gave (" << session["access"]["public_keys"].get<int>()
+              << ")\n";
+  }
+  std::cout << "  host key fingerprint: " << text(session["ssh"]["host_key_fingerprint"]) << "\n";
+  std::cout << "  deadline:             " << text(session["deadline"]) << " (" << session["duration_s"].get<int>() / 60
+            << " min)\n";
+  std::cout << "\nTo pin the host key instead, add to ~/.ssh/known_hosts:\n  " << text(session["ssh"]["known_hosts"]) << "\n";
+}
+
+void print_session(const json& session) {
+  Table table({"FIELD", "VALUE"});
+  for (const char* field : {"id", "scenario", "title", "candidate", "state", "failure", "progress", "entry_host", "created",
+                            "ready_at", "deadline", "ended_at", "graded_at", "remove_at"}) {
+    if (session.contains(field) && !session[field].is_null()) table.add_row({field, text(session[field])});
+  }
+  table.add_row({"time_left", minutes_left(session)});
+  table.add_row({"score", score_text(session)});
+  std::string hosts;
+  for (const json& host : session["hosts"]) hosts += (hosts.empty() ? "" : ", ") + host.get<std::string>();
+  table.add_row({"hosts", hosts});
+  table.add_row({"seed", text(session["seed"])});
+  table.add_row({"ssh", text(session["ssh"]["command"])});
+  std::cout << table.render();
+}
+
+struct StartOptions {
+  std::string scenario;
+  std::string candidate;
+  std::vector<std::string> key_files;
+  bool password = false;
+  std::string duration;
+  std::optional<std::uint64_t> seed;
+  bool no_wait = false;
+};
+
+int start(const Connection& connection, const StartOptions& options) {
+  json body{{"scenario", options.scenario}, {"candidate", options.candidate}};
+  json keys = json::array();
+  for (const std::string& file : options.key_files) {
+    std::ifstream in(file);
+    if (!in) {
+      std::cerr << "breakfix: cannot read --key " << file << "\n";
+      return kExitUsage;
+    }
+    std::string line;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line[0] != '#') keys.push_back(line);
+    }
+  }
+  if (!keys.empty()) body["public_keys"] = keys;
+  // Without a key, a one-time password is the only way in.
+  body["password"] = options.password || keys.empty();
+  if (!options.duration.empty()) body["duration"] = options.duration;
+  if (options.seed) body["seed"] = *options.seed;
+  Call created = call(connection, "POST", "/v1/sessions", body.dump());
+  if (!created.ok()) return created.exit_code;
+  const std::string id = created.body["id"];
+  const std::string password = created.body["password"].is_null() ? "" : created.body["password"].get<std::string>();
+  json session = created.body;
+  const bool tty = ::isatty(STDERR_FILENO);
+  if (!options.no_wait) {
+    std::cerr << "session " << id << ": provisioning " << text(session["scenario"]) << std::endl;
+    std::string last_line;
+    const auto began = std::chrono::steady_clock::now();
+    while (session["state"] == "provisioning" || session["state"] == "injecting") {
+      std::this_thread::sleep_for(std::chrono::milliseconds(300));
+      Call polled = call(connection, "GET", "/v1/sessions/" + id);
+      if (!polled.ok()) return polled.exit_code;
+      session = polled.body;
+      const auto seconds = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - began);
+      std::string line = "session " + id + ": " + text(session["state"]);
+      if (!session["progress"].is_null()) line += ": " + text(session["progress"]);
+      if (line != last_line) {
+        if (tty) std::cerr << "\r\033[K[" << seconds.count() << "s] " << line.substr(0, 150) << std::flush;
+        else std::cerr << "[" << seconds.count() << "s] " << line << "\n";
+        last_line = line;
+      }
+    }
+    if (tty) std::cerr << "\n";
+  }
+  if (connection.json_output()) {
+    session["password"] = password.empty() ? json(nullptr) : json(password);
+    std::cout << session.dump(2) << "\n";
+  } else if (session["state"] == "ready") {
+    print_candidate_message(session, password);
+  } else if (options.no_wait) {
+    std::cout << id << "\n";
+    if (!password.empty()) std::cout << "one-time password: " << password << "\n";
+  }
+  if (session["state"] == "failed") {
+    std::cerr << "breakfix: session " << id << " failed: " << text(session["failure"]) << "\n";
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+int list(const Connection& connection, bool all) {
+  Call listed = call(connection, "GET", std::string("/v1/sessions") + (all ? "?all=1" : ""));
+  if (!listed.ok()) return listed.exit_code;
+  if (connection.json_output()) {
+    std::cout << listed.body.dump(2) << "\n";
+    return kExitOk;
+  }
+  Table table({"ID", "SCENARIO", "CANDIDATE", "STATE", "TIME LEFT", "SCORE", "CREATED"});
+  for (const json& session : listed.body["sessions"]) {
+    table.add_row({text(session["id"]), text(session["scenario"]), text(session["candidate"]), text(session["state"]),
+                   minutes_left(session), score_text(session), text(session["created"])});
+  }
+  std::cout << table.render();
+  return kExitOk;
+}
+
+int show_result(const Connection& connection, const Call& result) {
+  if (!result.ok()) return result.exit_code;
+  if (connection.json_output()) std::cout << result.body.dump(2) << "\n";
+  else print_session(result.body);
+  return kExitOk;
+}
+
+int grade(const Connection& connection, const std::string& id) {
+  Call graded = call(connection, "POST", "/v1/sessions/" + id + "/grade");
+  if (!graded.ok()) return graded.exit_code;
+  if (connection.json_output()) {
+    std::cout << graded.body.dump(2) << "\n";
+    return kExitOk;
+  }
+  Table table({"CHECK", "EXPECT", "RESULT", "EXIT", "TIME"});
+  for (const json& check : graded.body["checks"]) {
+    table.add_row({text(check["name"]), text(check["expect"]),
+                   check["passed"].get<bool>() ? "pass" : (check["timed_out"].get<bool>() ? "timeout" : "FAIL"),
+                   text(check["exit_code"]), std::to_string(check["duration_ms"].get<int>()) + "ms"});
+  }
+  std::cout << table.render() << graded.body["passed"].get<int>() << " of " << graded.body["total"].get<int>()
+            << " checks pass\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void add_session_client_commands(CLI::App* session, int& exit_code) {
+  auto connection = std::make_shared<Connection>();
+  auto start_options = std::make_shared<StartOptions>();
+
+  CLI::App* start_command = session->add_subcommand(
+      "start", "Start a session and, once it is ready, print what to send the candidate");
+  start_command->add_option("scenario", start_options->scenario, "Scenario id (breakfix scenario list)")->required();
+  start_command->add_option("--candidate", start_options->candidate, "The candidate's name")->required();
+  start_command->add_option("--key", start_options->key_files, "A file of the candidate's public key(s); repeatable")
+      ->check(CLI::ExistingFile)
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  start_command->add_flag("--password", start_options->password,
+                          "Also give a one-time password (the default when no --key is given)");
+  start_command->add_option("--duration", start_options->duration, "Session length, e.g. 90m (default: the scenario's)");
+  start_command->add_option("--seed", start_options->seed, "Seed for the scenario's vars (reproduces a session)");
+  start_command->add_flag("--no-wait", start_options->no_wait, "Print the id at once; do not wait for ready");
+  connection->add_to(start_command, true);
+  start_command->callback([connection, start_options, &exit_code] { exit_code = start(*connection, *start_options); });
+
+  auto all = std::make_shared<bool>(false);
+  CLI::App* list_command = session->add_subcommand("list", "List sessions");
+  list_command->add_flag("-a,--all", *all, "Include removed sessions");
+  connection->add_to(list_command, true);
+  list_command->callback([connection, all, &exit_code] { exit_code = list(*connection, *all); });
+
+  auto id = std::make_shared<std::string>();
+  CLI::App* show_command = session->add_subcommand("show", "Show one session");
+  show_command->add_option("id", *id, "Session id")->required();
+  connection->add_to(show_command, true);
+  show_command->callback(
+      [connection, id, &exit_code] { exit_code = show_result(*connection, call(*connection, "GET", "/v1/sessions/" + *id)); });
+
+  auto by = std::make_shared<std::string>();
+  CLI::App* extend_command = session->add_subcommand("extend", "Give a ready session more time");
+  extend_command->add_option("id", *id, "Session id")->required();
+  extend_command->add_option("by", *by, "How much more, e.g. 15m")->required();
+  connection->add_to(extend_command, true);
+  extend_command->callback([connection, id, by, &exit_code] {
+    if (!parse_duration(*by)) throw CLI::ValidationError("by", "not a duration: " + *by + " (e.g. 15m, 1h30m)");
+    exit_code = show_result(*connection, call(*connection, "POST", "/v1/sessions/" + *id + "/extend", json{{"by", *by}}.dump()));
+  });
+
+  CLI::App* end_command = session->add_subcommand("end", "End a session now; grading follows");
+  end_command->add_option("id", *id, "Session id")->required();
+  connection->add_to(end_command, true);
+  end_command->callback([connection, id, &exit_code] {
+    exit_code = show_result(*connection, call(*connection, "POST", "/v1/sessions/" + *id + "/end"));
+  });
+
+  CLI::App* grade_command = session->add_subcommand("grade", "Run the checks of a ready session now, without ending it");
+  grade_command->add_option("id", *id, "Session id")->required();
+  connection->add_to(grade_command, true);
+  grade_command->callback([connection, id, &exit_code] { exit_code = grade(*connection, *id); });
+
+  auto format = std::make_shared<std::string>("md");
+  CLI::App* report_command = session->add_subcommand("report", "Print a graded session's report");
+  report_command->add_option("id", *id, "Session id")->required();
+  report_command->add_option("--format", *format, "md or json")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
+  connection->add_to(report_command, false);
+  report_command->callback([connection, id, format, &exit_code] {
+    Call report = call(*connection, "GET", "/v1/sessions/" + *id + "/report?format=" + *format);
+    if (report.ok()) std::cout << report.raw;
+    exit_code = report.exit_code;
+  });
+
+  CLI::App* rm_command = session->add_subcommand(
+      "rm", "Remove a session's hosts now (a ready session ends without grading)");
+  rm_command->add_option("id", *id, "Session id")->required();
+  connection->add_to(rm_command, true);
+  rm_command->callback([connection, id, &exit_code] {
+    exit_code = show_result(*connection, call(*connection, "DELETE", "/v1/sessions/" + *id));
+  });
+}
+
+}  // namespace breakfix::cli

@@ -1,0 +1,473 @@
+#include "daemon/api.h"
+
+#include <nlohmann/json.hpp>
+
+#include <algorithm>
+#include <fstream>
+#include <regex>
+#include <sstream>
+
+#include "breakfix/duration.h"
+#include "daemon/credentials.h"
+#include "session/report.h"
+
+namespace breakfix {
+namespace {
+
+using nlohmann::json;
+
+// Bodies and fields a client got wrong; the field is named in the answer.
+struct ApiError {
+  int status;
+  std::string message;
+  std::string field;
+  std::string allow = {};  // for 405: the methods the resource has
+};
+
+HttpResponse json_response(int status, const json& body) {
+  HttpResponse response;
+  response.status = status;
+  response.body = body.dump(2) + "\n";
+  return response;
+}
+
+HttpResponse error_response(const ApiError& error) {
+  json body{{"error", error.message}};
+  if (!error.field.empty()) body["field"] = error.field;
+  HttpResponse response = json_response(error.status, body);
+  if (error.status == 401) response.headers.push_back({"WWW-Authenticate", "Bearer realm=\"breakfix\""});
+  if (!error.allow.empty()) response.headers.push_back({"Allow", error.allow});
+  return response;
+}
+
+HttpResponse engine_error(const Error& error) {
+  switch (error.code) {
+    case ErrorCode::NotFound: return error_response({404, error.message, ""});
+    case ErrorCode::Conflict: return error_response({409, error.message, ""});
+    case ErrorCode::Invalid: return error_response({400, error.message, ""});
+    case ErrorCode::Unavailable:
+    case ErrorCode::Timeout: return error_response({503, error.message, ""});
+    default: return error_response({500, error.message, ""});
+  }
+}
+
+json time_or_null(WallTime time) {
+  if (time.time_since_epoch().count() == 0) return nullptr;
+  return iso_time(time);
+}
+
+// A duration field: "90m" (the scenario syntax) or a whole number of seconds, above zero
+// and at most a year (parse_duration's bound), so no sum of them can overflow.
+std::chrono::seconds duration_field(const json& body, const char* name) {
+  constexpr std::uint64_t kMaxSeconds = 366ULL * 24 * 3600;
+  const json& value = body.at(name);
+  std::optional<std::chrono::seconds> parsed;
+  if (value.is_number_unsigned() && value.get<std::uint64_t>() <= kMaxSeconds) {
+    parsed = std::chrono::seconds(static_cast<std::int64_t>(value.get<std::uint64_t>()));
+  } else if (value.is_string()) {
+    parsed = parse_duration(value.get<std::string>());
+  }
+  if (!parsed || parsed->count() <= 0) {
+    throw ApiError{400, std::string(name) + ": must be a duration above zero such as \"90m\" or \"1h30m\", or seconds", name};
+  }
+  return *parsed;
+}
+
+// A query flag: present and not "0" or "false".
+bool query_flag(const HttpRequest& request, const char* name) {
+  auto found = request.query.find(name);
+  return found != request.query.end() && found->second != "0" && found->second != "false";
+}
+
+json parse_body(const HttpRequest& request, std::initializer_list<const char*> known) {
+  if (request.body.empty()) return json::object();
+  const std::string type = request.header("content-type");
+  if (!type.empty() && type.find("application/json") == std::string::npos) {
+    throw ApiError{415, "the body must be application/json (got " + type + ")", ""};
+  }
+  json body = json::parse(request.body, nullptr, false);
+  if (body.is_discarded()) throw ApiError{400, "the body is not valid JSON", ""};
+  if (!body.is_object()) throw ApiError{400, "the body must be a JSON object", ""};
+  for (const auto& [key, value] : body.items()) {
+    if (std::find_if(known.begin(), known.end(), [&](const char* name) { return key == name; }) == known.end()) {
+      std::string names;
+      for (const char* name : known) names += (names.empty() ? "" : ", ") + std::string(name);
+      throw ApiError{400, "unknown field '" + key + "' (known: " + names + ")", key};
+    }
+  }
+  return body;
+}
+
+
+std::string string_field(const json& body, const char* name, std::size_t max_length) {
+  const json& value = body.at(name);
+  if (!value.is_string()) throw ApiError{400, std::string(name) + ": must be a string", name};
+  std::string text = value.get<std::string>();
+  if (text.empty() || text.size() > max_length) {
+    throw ApiError{400, std::string(name) + ": must have 1 to " + std::to_string(max_length) + " characters", name};
+  }
+  for (unsigned char c : text) {
+    if (c < 0x20 || c == 0x7f) throw ApiError{400, std::string(name) + ": must not contain control characters", name};
+  }
+  return text;
+}
+
+const std::regex& session_path() {
+  static const std::regex pattern("^/v1/sessions/([a-z0-9]{1,32})(/(extend|end|grade|report|recording))?$");
+  return pattern;
+}
+
+}  // namespace
+
+std::string session_json(const SessionView& view, const SshEndpoint& ssh) {
+  json vars = json::object();
+  for (const auto& [name, value] : view.vars) vars[name] = value;
+  json body{{"id", view.id},
+            {"scenario", view.scenario_id},
+            {"title", view.scenario_title},
+            {"candidate", view.candidate},
+            {"state", to_string(view.state)},
+            {"failure", view.failure.empty() ? json(nullptr) : json(view.failure)},
+            {"progress", view.progress.empty() ? json(nullptr) : json(view.progress)},
+            {"seed", view.seed},
+            {"vars", vars},
+            {"hosts", view.hosts},
+            {"entry_host", view.entry_host},
+            {"created", time_or_null(view.created)},
+            {"ready_at", time_or_null(view.ready_at)},
+            {"deadline", time_or_null(view.deadline)},
+            {"ended_at", time_or_null(view.ended_at)},
+            {"graded_at", time_or_null(view.graded_at)},
+            {"remove_at", time_or_null(view.remove_at)},
+            {"duration_s", view.duration.count()},
+            {"time_left_s", view.time_left.count()},
+            {"score", view.score ? json(*view.score) : json(nullptr)},
+            {"access", {{"public_keys", view.public_keys}, {"password", view.password}}}};
+  const std::string port = ssh.port == 22 ? "" : "-p " + std::to_string(ssh.port) + " ";
+  body["ssh"] = {{"host", ssh.host},
+                 {"port", ssh.port},
+                 {"user", view.id},
+                 {"command", "ssh " + port + view.id + "@" + ssh.host},
+                 {"host_key_fingerprint", ssh.host_key_fingerprint},
+                 {"known_hosts", (ssh.port == 22 ? ssh.host : "[" + ssh.host + "]:" + std::to_string(ssh.port)) + " " +
+                                     ssh.host_key_line}};
+  return body.dump(2) + "\n";
+}
+
+Api::Api(ApiContext context) : context_(std::move(context)) {
+  for (const Interviewer& interviewer : context_.config->interviewers) tokens_.push_back(interviewer.token);
+}
+
+HttpResponse Api::handle(const HttpRequest& request) {
+  HttpResponse response;
+  try {
+    response = route(request);
+  } catch (const ApiError& error) {
+    response = error_response(error);
+  } catch (const json::exception& error) {
+    response = error_response({400, std::string("invalid field: ") + error.what(), ""});
+  }
+  if (context_.metrics) context_.metrics->count_api_request(response.status);
+  return response;
+}
+
+HttpResponse Api::route(const HttpRequest& request) {
+  const std::string& path = request.path;
+  const std::string& method = request.method;
+  // /healthz answers anyone who can reach the socket: load balancers and probes have no token.
+  if (path == "/healthz") {
+    if (method != "GET" && method != "HEAD") throw ApiError{405, "use GET", "", "GET, HEAD"};
+    return health();
+  }
+  if (request.over_tcp) {
+    const std::string authorization = request.header("authorization");
+    std::string scheme = authorization.substr(0, 7);
+    for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (scheme != "bearer ") {
+      throw ApiError{401, "this endpoint needs \"Authorization: Bearer <token>\" over TCP", ""};
+    }
+    if (match_token(authorization.substr(7), tokens_) < 0) throw ApiError{403, "the bearer token is not known", ""};
+  }
+  if (path == "/metrics") {
+    if (method != "GET") throw ApiError{405, "use GET", "", "GET"};
+    return metrics();
+  }
+  if (path == "/v1/scenarios") {
+    if (method != "GET") throw ApiError{405, "use GET", "", "GET"};
+    return scenarios();
+  }
+  if (path == "/v1/sessions") {
+    if (method == "POST") return create_session(request);
+    if (method == "GET") return list_sessions(request);
+    throw ApiError{405, "use GET or POST", "", "GET, POST"};
+  }
+  std::smatch match;
+  if (std::regex_match(path, match, session_path())) {
+    const std::string id = match[1];
+    const std::string action = match[3];
+    if (action.empty()) {
+      if (method == "GET") {
+        auto view = context_.engine->view(id);
+        if (!view) return engine_error(view.error());
+        HttpResponse response;
+        response.body = session_json(*view, context_.ssh);
+        return response;
+      }
+      if (method == "DELETE") return session_action(request, id, "remove");
+      throw ApiError{405, "use GET or DELETE", "", "GET, DELETE"};
+    }
+    if (action == "report" || action == "recording") {
+      if (method != "GET") throw ApiError{405, "use GET", "", "GET"};
+      return action == "report" ? report(request, id) : recording(request, id);
+    }
+    if (method != "POST") throw ApiError{405, "use POST", "", "POST"};
+    return session_action(request, id, action);
+  }
+  throw ApiError{404, "no such endpoint: " + method + " " + path + " (see docs/openapi.yaml)", ""};
+}
+
+HttpResponse Api::create_session(const HttpRequest& request) {
+  const json body = parse_body(request, {"scenario", "candidate", "public_keys", "password", "duration", "seed"});
+  if (!body.contains("scenario")) throw ApiError{400, "scenario: required", "scenario"};
+  if (!body.contains("candidate")) throw ApiError{400, "candidate: required", "candidate"};
+  SessionRequest session;
+  session.scenario_id = string_field(body, "scenario", 100);
+  session.candidate = string_field(body, "candidate", 200);
+  if (body.contains("public_keys")) {
+    const json& keys = body["public_keys"];
+    if (!keys.is_array()) throw ApiError{400, "public_keys: must be a list of public key lines", "public_keys"};
+    if (keys.size() > 20) throw ApiError{400, "public_keys: at most 20 keys", "public_keys"};
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const std::string field = "public_keys[" + std::to_string(i) + "]";
+      if (!keys[i].is_string()) throw ApiError{400, field + ": must be a string", field};
+      auto key = validate_public_key(keys[i].get<std::string>());
+      if (!key) throw ApiError{400, field + ": " + key.error().message, field};
+      session.public_keys.push_back(*key);
+    }
+  }
+  bool want_password = false;
+  if (body.contains("password")) {
+    if (!body["password"].is_boolean()) throw ApiError{400, "password: must be true or false", "password"};
+    want_password = body["password"].get<bool>();
+  }
+  if (session.public_keys.empty() && !want_password) {
+    throw ApiError{400, "public_keys: give the candidate's public keys, or \"password\": true for a one-time password",
+                   "public_keys"};
+  }
+  if (body.contains("duration")) {
+    session.duration = duration_field(body, "duration");
+    if (*session.duration > context_.config->max_duration) {
+      throw ApiError{400, "duration: longer than sessions.max_duration (" + format_duration(context_.config->max_duration) + ")",
+                     "duration"};
+    }
+  } else if (context_.config->default_duration) {
+    session.duration = context_.config->default_duration;
+  }
+  if (body.contains("seed")) {
+    if (!body["seed"].is_number_unsigned()) throw ApiError{400, "seed: must be a whole number, 0 or more", "seed"};
+    session.seed = body["seed"].get<std::uint64_t>();
+  }
+  auto catalog = context_.catalog();
+  const ScenarioPtr scenario = catalog->find(session.scenario_id);
+  if (!scenario) {
+    throw ApiError{404, "scenario: no scenario '" + session.scenario_id + "' (GET /v1/scenarios lists them)", "scenario"};
+  }
+  if (!session.duration && scenario->duration > context_.config->max_duration) {
+    throw ApiError{400, "duration: the scenario's " + format_duration(scenario->duration) + " is longer than sessions.max_duration (" +
+                            format_duration(context_.config->max_duration) + "); give a shorter duration",
+                   "duration"};
+  }
+  if (Status up = context_.runtime->ping(); !up) throw ApiError{503, up.error().message, ""};
+  std::string password;
+  if (want_password) {
+    password = generate_password();
+    auto hash = hash_password(password);
+    if (!hash) return engine_error(hash.error());
+    session.password_hash = *hash;
+  }
+  auto view = context_.engine->start(session);
+  if (!view) return engine_error(view.error());
+  if (context_.metrics) context_.metrics->count_session_started();
+  json out = json::parse(session_json(*view, context_.ssh));
+  // Shown this once: only its hash is kept.
+  out["password"] = password.empty() ? json(nullptr) : json(password);
+  HttpResponse response = json_response(202, out);
+  response.headers.push_back({"Location", "/v1/sessions/" + view->id});
+  return response;
+}
+
+HttpResponse Api::list_sessions(const HttpRequest& request) {
+  auto views = context_.engine->list();
+  if (!views) return engine_error(views.error());
+  const std::string state = request.query.count("state") ? request.query.at("state") : "";
+  const bool all = query_flag(request, "all");
+  if (!state.empty()) {
+    bool known = false;
+    for (SessionState candidate : {SessionState::Provisioning, SessionState::Injecting, SessionState::Ready,
+                                   SessionState::Grading, SessionState::Graded, SessionState::Failed, SessionState::Removed}) {
+      known = known || state == to_string(candidate);
+    }
+    if (!known) throw ApiError{400, "state: no such state '" + state + "'", "state"};
+  }
+  json out = json::array();
+  for (const SessionView& view : *views) {
+    if (!state.empty() && state != to_string(view.state)) continue;
+    if (state.empty() && !all && view.state == SessionState::Removed) continue;
+    out.push_back(json::parse(session_json(view, context_.ssh)));
+  }
+  return json_response(200, json{{"sessions", out}});
+}
+
+HttpResponse Api::session_action(const HttpRequest& request, const std::string& id, const std::string& action) {
+  Result<SessionView> view = make_error(ErrorCode::Internal, "no action");
+  int status = 200;
+  if (action == "extend") {
+    const json body = parse_body(request, {"by"});
+    if (!body.contains("by")) throw ApiError{400, "by: required (e.g. \"15m\")", "by"};
+    const std::chrono::seconds by = duration_field(body, "by");
+    auto current = context_.engine->view(id);
+    if (!current) return engine_error(current.error());
+    if (current->state == SessionState::Ready && (current->deadline - current->ready_at) + by > context_.config->max_duration) {
+      throw ApiError{400, "by: the session would last longer than sessions.max_duration (" +
+                              format_duration(context_.config->max_duration) + ")",
+                     "by"};
+    }
+    view = context_.engine->extend(id, by);
+  } else if (action == "end") {
+    (void)parse_body(request, {});
+    view = context_.engine->end(id);
+    status = 202;  // grading goes on in the background
+  } else if (action == "grade") {
+    (void)parse_body(request, {});
+    auto outcomes = context_.engine->grade_now(id);
+    if (!outcomes) return engine_error(outcomes.error());
+    json checks = json::array();
+    int passed = 0;
+    for (const CheckOutcome& outcome : *outcomes) {
+      passed += outcome.passed ? 1 : 0;
+      checks.push_back({{"name", outcome.name},
+                        {"expect", outcome.expect},
+                        {"passed", outcome.passed},
+                        {"exit_code", outcome.exit_code},
+                        {"timed_out", outcome.timed_out},
+                        {"duration_ms", outcome.duration.count()},
+                        {"output", outcome.output}});
+    }
+    return json_response(200, json{{"session", id}, {"passed", passed}, {"total", outcomes->size()}, {"checks", checks}});
+  } else if (action == "remove") {
+    view = context_.engine->remove(id);
+  } else {
+    throw ApiError{404, "no such action: " + action, ""};
+  }
+  if (!view) return engine_error(view.error());
+  HttpResponse response;
+  response.status = status;
+  response.body = session_json(*view, context_.ssh);
+  return response;
+}
+
+HttpResponse Api::report(const HttpRequest& request, const std::string& id) {
+  const std::string format = request.query.count("format") ? request.query.at("format") : "";
+  if (!format.empty() && format != "md" && format != "json") throw ApiError{400, "format: must be json or md", "format"};
+  auto view = context_.engine->view(id);
+  if (!view) return engine_error(view.error());
+  auto stored = context_.engine->report(id);
+  if (!stored) {
+    if (stored.error().code != ErrorCode::NotFound) return engine_error(stored.error());
+    throw ApiError{409, "session " + id + " has no report: it is " + to_string(view->state) +
+                            " (reports are written when grading ends)",
+                   ""};
+  }
+  const std::string accept = request.header("accept");
+  HttpResponse response;
+  if (format == "md" || (format.empty() && accept.find("text/markdown") != std::string::npos)) {
+    response.content_type = "text/markdown; charset=utf-8";
+    response.body = stored->second;
+  } else {
+    response.body = stored->first;
+  }
+  return response;
+}
+
+HttpResponse Api::recording(const HttpRequest& request, const std::string& id) {
+  auto view = context_.engine->view(id);
+  if (!view) return engine_error(view.error());
+  const std::filesystem::path dir = context_.recordings_dir / id;
+  std::vector<std::filesystem::path> casts;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    if (entry.path().extension() == ".cast") casts.push_back(entry.path());
+  }
+  // Oldest first by time of writing (names start with the second they were opened).
+  std::sort(casts.begin(), casts.end(), [](const auto& a, const auto& b) {
+    std::error_code ignored;
+    return std::pair(std::filesystem::last_write_time(a, ignored), a.filename()) <
+           std::pair(std::filesystem::last_write_time(b, ignored), b.filename());
+  });
+  if (query_flag(request, "list") || casts.empty()) {
+    if (casts.empty() && !query_flag(request, "list")) {
+      throw ApiError{404, "session " + id + " has no recording yet (one is made per terminal the candidate opens)", ""};
+    }
+    json names = json::array();
+    for (const auto& cast : casts) names.push_back(cast.filename().string());
+    return json_response(200, json{{"session", id}, {"recordings", names}});
+  }
+  std::filesystem::path chosen = casts.back();
+  if (request.query.count("name")) {
+    const std::string name = request.query.at("name");
+    auto found = std::find_if(casts.begin(), casts.end(), [&](const auto& cast) { return cast.filename() == name; });
+    if (found == casts.end()) throw ApiError{404, "name: no recording " + name + " in session " + id, "name"};
+    chosen = *found;
+  }
+  std::ifstream in(chosen, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  HttpResponse response;
+  response.content_type = "application/x-asciicast";
+  response.body = text.str();
+  return response;
+}
+
+HttpResponse Api::scenarios() {
+  auto catalog = context_.catalog();
+  json out = json::array();
+  for (const ScenarioPtr& scenario : catalog->scenarios) {
+    json hosts = json::array();
+    for (const Host& host : scenario->hosts) hosts.push_back(host.name);
+    out.push_back({{"id", scenario->id},
+                   {"title", scenario->title},
+                   {"kind", scenario->kind == ScenarioKind::BreakFix ? "break-fix" : "bug-fix"},
+                   {"difficulty", scenario->difficulty == Difficulty::Easy     ? "easy"
+                                  : scenario->difficulty == Difficulty::Medium ? "medium"
+                                                                               : "hard"},
+                   {"duration_s", scenario->duration.count()},
+                   {"tags", scenario->tags},
+                   {"hosts", hosts},
+                   {"description", scenario->description}});
+  }
+  return json_response(200, json{{"scenarios", out}});
+}
+
+HttpResponse Api::health() {
+  const Status runtime = context_.runtime->ping();
+  json body{{"status", runtime ? "ok" : "degraded"},
+            {"runtime", runtime ? "ok" : runtime.error().message},
+            {"scenarios", context_.catalog()->scenarios.size()}};
+  return json_response(runtime ? 200 : 503, body);
+}
+
+HttpResponse Api::metrics() {
+  if (!context_.metrics) throw ApiError{404, "metrics are not kept by this daemon", ""};
+  auto views = context_.engine->list();
+  std::map<std::string, int> counts;
+  if (views) {
+    for (const SessionView& view : *views) counts[to_string(view.state)]++;
+  }
+  context_.metrics->set_sessions_by_state(counts);
+  HttpResponse response;
+  response.content_type = "text/plain; version=0.0.4; charset=utf-8";
+  response.body = context_.metrics->render();
+  return response;
+}
+
+}  // namespace breakfix

@@ -1,0 +1,62 @@
+#pragma once
+
+// The REST API (docs/openapi.yaml): routes HTTP requests to the session engine and
+// turns its results and errors into JSON with the right status. Knows nothing of
+// sockets (HttpServer) nor of how the daemon is put together (Daemon).
+
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "breakfix/daemon_config.h"
+#include "breakfix/runtime.h"
+#include "breakfix/scenario_catalog.h"
+#include "daemon/http_server.h"
+#include "daemon/metrics.h"
+#include "session/session_engine.h"
+
+namespace breakfix {
+
+// Where candidates connect, as printed for them.
+struct SshEndpoint {
+  std::string host;
+  int port = 2222;
+  std::string host_key_fingerprint;
+  std::string host_key_line;  // "ssh-ed25519 AAAA..." for known_hosts
+};
+
+struct ApiContext {
+  SessionEngine* engine = nullptr;
+  Runtime* runtime = nullptr;
+  Metrics* metrics = nullptr;
+  const DaemonConfig* config = nullptr;
+  std::function<std::shared_ptr<const ScenarioCatalog>()> catalog;
+  std::filesystem::path recordings_dir;  // <dir>/<session>/<unix second>-<n>.cast
+  SshEndpoint ssh;
+};
+
+class Api {
+ public:
+  explicit Api(ApiContext context);
+  HttpResponse handle(const HttpRequest& request);
+
+ private:
+  HttpResponse route(const HttpRequest& request);
+  HttpResponse create_session(const HttpRequest& request);
+  HttpResponse list_sessions(const HttpRequest& request);
+  HttpResponse session_action(const HttpRequest& request, const std::string& id, const std::string& action);
+  HttpResponse report(const HttpRequest& request, const std::string& id);
+  HttpResponse recording(const HttpRequest& request, const std::string& id);
+  HttpResponse scenarios();
+  HttpResponse health();
+  HttpResponse metrics();
+
+  ApiContext context_;
+  std::vector<std::string> tokens_;
+};
+
+// The JSON form of a session, as every endpoint returns it.
+std::string session_json(const SessionView& view, const SshEndpoint& ssh);
+
+}  // namespace breakfix

@@ -1,0 +1,291 @@
+#include "daemon/daemon.h"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <signal.h>
+#include <spdlog/pattern_formatter.h>
+#include <spdlog/sinks/stdout_sinks.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <nlohmann/json.hpp>
+
+#include "breakfix/docker_runtime.h"
+#include "breakfix/scenario_catalog.h"
+#include "breakfix/version.h"
+#include "daemon/api.h"
+#include "daemon/host_key.h"
+#include "daemon/http_server.h"
+#include "daemon/metrics.h"
+#include "gateway/ssh_gateway.h"
+#include "session/session_engine.h"
+
+namespace breakfix {
+namespace {
+
+// "%*" in a pattern: the message as a JSON string, quotes included, for JSON-lines logs.
+class JsonMessageFlag : public spdlog::custom_flag_formatter {
+ public:
+  void format(const spdlog::details::log_msg& message, const std::tm&, spdlog::memory_buf_t& out) override {
+    const std::string text = nlohmann::json(std::string(message.payload.data(), message.payload.size())).dump();
+    out.append(text.data(), text.data() + text.size());
+  }
+  std::unique_ptr<custom_flag_formatter> clone() const override { return std::make_unique<JsonMessageFlag>(); }
+};
+
+void set_up_logging(const DaemonConfig& config) {
+  auto logger = std::make_shared<spdlog::logger>("breakfix", std::make_shared<spdlog::sinks::stderr_sink_mt>());
+  auto formatter = std::make_unique<spdlog::pattern_formatter>();
+  if (config.log_format == "json") {
+    formatter->add_flag<JsonMessageFlag>('*').set_pattern(R"({"time":"%Y-%m-%dT%H:%M:%S.%e%z","level":"%l","message":%*})");
+  } else {
+    formatter->set_pattern("%Y-%m-%d %H:%M:%S.%e %^%-5l%$ %v");
+  }
+  logger->set_formatter(std::move(formatter));
+  logger->set_level(spdlog::level::from_str(config.log_level));
+  logger->flush_on(spdlog::level::trace);
+  spdlog::set_default_logger(logger);
+}
+
+// The scenarios in force; SIGHUP swaps them whole, readers keep the copy they took.
+class CatalogHolder {
+ public:
+  std::shared_ptr<const ScenarioCatalog> get() const {
+    std::lock_guard lock(mutex_);
+    return catalog_;
+  }
+  void set(std::shared_ptr<const ScenarioCatalog> catalog) {
+    std::lock_guard lock(mutex_);
+    catalog_ = std::move(catalog);
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::shared_ptr<const ScenarioCatalog> catalog_ = std::make_shared<ScenarioCatalog>();
+};
+
+// Loads the scenario dirs. On a reload, a scenario whose file now fails to lint keeps
+// its previous version, so a typo saved in an editor never takes a scenario away.
+std::shared_ptr<const ScenarioCatalog> load_catalog(const DaemonConfig& config, const ScenarioCatalog* previous) {
+  auto catalog = std::make_shared<ScenarioCatalog>(load_scenario_catalog(config.scenario_dirs));
+  std::set<std::string> broken_files;
+  for (const Diagnostic& diagnostic : catalog->diagnostics) {
+    if (diagnostic.severity == Severity::Error) {
+      broken_files.insert(diagnostic.where.file);
+      spdlog::warn("scenario: {}", format_diagnostic(diagnostic));
+    }
+  }
+  if (previous) {
+    for (const ScenarioPtr& old : previous->scenarios) {
+      if (catalog->find(old->id)) continue;
+      if (broken_files.count(old->source_file.string())) {
+        spdlog::warn("scenario {}: {} fails to lint; keeping the version loaded before", old->id, old->source_file.string());
+        catalog->scenarios.push_back(old);
+      } else {
+        spdlog::info("scenario {} is gone from the scenario dirs", old->id);
+      }
+    }
+    std::sort(catalog->scenarios.begin(), catalog->scenarios.end(),
+              [](const ScenarioPtr& a, const ScenarioPtr& b) { return a->id < b->id; });
+  }
+  spdlog::info("{} scenarios loaded from {} files", catalog->scenarios.size(), catalog->files_read);
+  return catalog;
+}
+
+std::string this_host_name() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+
+// How long SIGTERM waits for work under way (a provisioning, a grading) to finish.
+constexpr std::chrono::seconds kShutdownGrace{30};
+
+}  // namespace
+
+int serve(const DaemonConfig& config, const ServeOptions& options) {
+  set_up_logging(config);
+  spdlog::info("breakfix {} starting (config {})", kVersion, options.config_file.string());
+
+  // Signals are taken by sigtimedwait in this thread alone: every thread made from here
+  // on inherits the blocked mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  for (int signal_number : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, signal_number);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) {
+    spdlog::error("cannot create the data dir {}: {}", config.data_dir.string(), ec.message());
+    return 1;
+  }
+  auto store = make_sqlite_store(config.data_dir / "breakfix.db");
+  if (!store) {
+    spdlog::error("{}", store.error().message);
+    return 1;
+  }
+  auto host_key = ensure_host_key(config.data_dir);
+  if (!host_key) {
+    spdlog::error("{}", host_key.error().message);
+    return 1;
+  }
+  DockerOptions docker;
+  docker.socket_path = config.docker_socket;
+  docker.io_timeout = config.runtime_timeout;
+  std::unique_ptr<Runtime> runtime = make_docker_runtime(docker);
+
+  CatalogHolder catalog;
+  catalog.set(load_catalog(config, nullptr));
+
+  Metrics metrics;
+  SystemClock clock;
+  boost::asio::thread_pool workers(static_cast<std::size_t>(config.provision_workers));
+  EngineOptions engine_options;
+  engine_options.retention = config.retention;
+  engine_options.progress_interval = config.progress_interval;
+  engine_options.lab.allow_outside_network = config.allow_outside_network;
+  engine_options.report_dir = config.data_dir / "reports";
+  engine_options.max_live_sessions = config.max_sessions;
+  engine_options.post = [&workers](WorkFn work) {
+    boost::asio::post(workers, [work = std::move(work)] {
+      try {
+        work();
+      } catch (const std::exception& error) {
+        spdlog::error("session work failed: {}", error.what());
+      }
+    });
+  };
+  auto on_change = [&metrics](const SessionView& view, SessionState before) {
+    spdlog::info("session {} ({}, {}): {} -> {}{}", view.id, view.scenario_id, view.candidate, to_string(before),
+                 to_string(view.state), view.failure.empty() ? "" : ": " + view.failure);
+    if (view.state == SessionState::Ready) {
+      metrics.observe_launch(std::chrono::duration<double>(view.ready_at - view.created).count());
+    } else if (view.state == SessionState::Failed) {
+      metrics.count_session_failed();
+      if (before == SessionState::Provisioning || before == SessionState::Injecting) metrics.count_runtime_error();
+    } else if (view.state == SessionState::Graded) {
+      metrics.observe_grading(std::chrono::duration<double>(view.graded_at - view.ended_at).count());
+    }
+  };
+  // The gateway is made after the engine (it asks the engine about sessions); until then
+  // there is nobody to tell.
+  std::atomic<SshGateway*> gateway_for_notices{nullptr};
+  auto notices = [&gateway_for_notices](const std::string& id, const std::string& notice) {
+    spdlog::info("session {}: {}", id, notice);
+    if (SshGateway* gateway = gateway_for_notices.load()) gateway->notice(id, notice);
+  };
+  SessionEngine engine(*runtime, **store, clock, [&catalog](const std::string& id) { return catalog.get()->find(id); },
+                       engine_options, notices, on_change);
+
+  GatewayOptions gateway_options;
+  gateway_options.listen = config.ssh_listen;
+  gateway_options.host_key = host_key->file;
+  gateway_options.recordings_dir = config.data_dir / "recordings";
+  for (const Interviewer& interviewer : config.interviewers) {
+    for (const std::string& key : interviewer.ssh_keys) gateway_options.watcher_keys.push_back(key);
+  }
+  SshGateway gateway(gateway_options, [&engine](const std::string& id) { return engine.access(id); }, *runtime, &metrics);
+  if (Status listening = gateway.listen(); !listening) {
+    spdlog::error("{}", listening.error().message);
+    return 1;
+  }
+  gateway.start();
+  gateway_for_notices = &gateway;
+  spdlog::info("ssh gateway on {} (port {})", config.ssh_listen, gateway.port());
+
+  ApiContext context;
+  context.engine = &engine;
+  context.runtime = runtime.get();
+  context.metrics = &metrics;
+  context.config = &config;
+  context.catalog = [&catalog] { return catalog.get(); };
+  context.recordings_dir = config.data_dir / "recordings";
+  context.ssh.host = config.ssh_public_host.empty() ? this_host_name() : config.ssh_public_host;
+  context.ssh.port = config.ssh_public_port ? config.ssh_public_port : gateway.port();
+  context.ssh.host_key_fingerprint = host_key->fingerprint;
+  context.ssh.host_key_line = host_key->public_line;
+  Api api(context);
+  HttpServer http([&api](const HttpRequest& request) { return api.handle(request); }, HttpLimits{});
+  if (!config.api_socket.empty()) {
+    if (Status listening = http.listen_unix(config.api_socket, config.api_socket_mode, config.api_socket_group); !listening) {
+      spdlog::error("{}", listening.error().message);
+      return 1;
+    }
+    spdlog::info("API on unix socket {}", config.api_socket.string());
+  }
+  if (!config.api_tcp.empty()) {
+    if (Status listening = http.listen_tcp(config.api_tcp); !listening) {
+      spdlog::error("{}", listening.error().message);
+      return 1;
+    }
+    spdlog::info("API on TCP {} (bearer tokens), port {}", config.api_tcp, http.tcp_port());
+  }
+  http.start();
+  spdlog::info("ssh host key {} ({})", host_key->fingerprint, host_key->file.string());
+
+  // Sessions left by the previous run resume once the engine answers (they need it to
+  // find their hosts again); until then /healthz says the runtime is down.
+  bool recovered = false;
+  auto try_recover = [&] {
+    if (recovered) return;
+    if (Status up = runtime->ping(); !up) {
+      spdlog::warn("{}; sessions resume when it answers", up.error().message);
+      return;
+    }
+    auto count = engine.recover();
+    if (!count) {
+      spdlog::error("recovering sessions: {}", count.error().message);
+      return;
+    }
+    recovered = true;
+    if (*count > 0) spdlog::info("resumed {} sessions from the store", *count);
+  };
+  try_recover();
+  if (options.on_ready) options.on_ready();
+  spdlog::info("ready");
+
+  int ticks = 0;
+  for (;;) {
+    timespec one_second{1, 0};
+    const int received = sigtimedwait(&signals, nullptr, &one_second);
+    if (received == SIGTERM || received == SIGINT) {
+      spdlog::info("{}: stopping; sessions keep running and are resumed at the next start",
+                   received == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+    if (received == SIGHUP) {
+      spdlog::info("SIGHUP: reloading scenarios");
+      catalog.set(load_catalog(config, catalog.get().get()));
+      continue;
+    }
+    if (!recovered && ++ticks % 5 == 0) try_recover();
+    if (recovered) engine.tick();
+  }
+
+  http.stop();
+  gateway_for_notices = nullptr;
+  gateway.stop();
+  const auto give_up = std::chrono::steady_clock::now() + kShutdownGrace;
+  while (engine.busy_sessions() > 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (int busy = engine.busy_sessions(); busy > 0) {
+    // Their state is in the store as of their last event: the next start fails an
+    // interrupted provisioning cleanly and re-runs an interrupted grading.
+    spdlog::warn("{} sessions still busy after {}s; leaving them to the next start", busy, kShutdownGrace.count());
+    spdlog::default_logger()->flush();
+    std::_Exit(0);
+  }
+  workers.join();
+  spdlog::info("stopped");
+  return 0;
+}
+
+}  // namespace breakfix

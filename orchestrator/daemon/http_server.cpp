@@ -1,0 +1,321 @@
+#include "daemon/http_server.h"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http.hpp>
+#include <grp.h>
+#include <nlohmann/json.hpp>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <mutex>
+#include <set>
+#include <thread>
+
+namespace breakfix {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+using local = asio::local::stream_protocol;
+using tcp = asio::ip::tcp;
+
+int hex_value(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+std::string percent_decode(std::string_view text) {
+  std::string out;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '+') {
+      out += ' ';
+    } else if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
+      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+HttpResponse plain_error(int status, const std::string& message) {
+  HttpResponse response;
+  response.status = status;
+  response.body = nlohmann::json{{"error", message}}.dump() + "\n";
+  return response;
+}
+
+void set_read_timeout(int fd, std::chrono::seconds timeout) {
+  timeval tv{};
+  tv.tv_sec = static_cast<time_t>(timeout.count());
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+}  // namespace
+
+std::string HttpRequest::header(const std::string& lower_case_name) const {
+  auto found = headers.find(lower_case_name);
+  return found == headers.end() ? "" : found->second;
+}
+
+std::map<std::string, std::string> parse_query(const std::string& query) {
+  std::map<std::string, std::string> values;
+  std::size_t at = 0;
+  while (at <= query.size() && !query.empty()) {
+    std::size_t end = query.find('&', at);
+    if (end == std::string::npos) end = query.size();
+    const std::string_view pair(query.data() + at, end - at);
+    if (!pair.empty()) {
+      const std::size_t equals = pair.find('=');
+      if (equals == std::string_view::npos) values[percent_decode(pair)] = "";
+      else values[percent_decode(pair.substr(0, equals))] = percent_decode(pair.substr(equals + 1));
+    }
+    at = end + 1;
+  }
+  return values;
+}
+
+struct HttpServer::Impl {
+  HttpHandler handler;
+  HttpLimits limits;
+  asio::io_context io;
+  std::unique_ptr<local::acceptor> unix_acceptor;
+  std::unique_ptr<tcp::acceptor> tcp_acceptor;
+  std::filesystem::path unix_path;
+  std::thread io_thread;
+  std::atomic<bool> stopping{false};
+
+  std::mutex connections_mutex;
+  std::condition_variable connections_done;
+  std::set<int> open_fds;  // to shut them down on stop()
+  int running = 0;
+
+  template <typename Socket>
+  void serve(Socket& socket, bool over_tcp, const std::string& peer) {
+    const int fd = socket.native_handle();
+    set_read_timeout(fd, limits.idle_timeout);
+    beast::flat_buffer buffer;
+    for (;;) {
+      http::request_parser<http::string_body> parser;
+      parser.body_limit(limits.max_body);
+      parser.header_limit(16 * 1024);
+      beast::error_code ec;
+      http::read(socket, buffer, parser, ec);
+      if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset) break;
+      if (ec) {
+        // A body too large or a request that is not HTTP: say so once, then hang up.
+        const int status = ec == http::error::body_limit ? 413 : ec == http::error::header_limit ? 431 : 400;
+        if (ec == asio::error::would_block || ec == asio::error::try_again || ec == asio::error::timed_out) break;
+        HttpResponse error = status == 413 ? plain_error(413, "request body larger than " +
+                                                                  std::to_string(limits.max_body) + " bytes")
+                                           : plain_error(status, "malformed HTTP request: " + ec.message());
+        write(socket, error, false, 11);
+        break;
+      }
+      auto& message = parser.get();
+      HttpRequest request;
+      request.method = std::string(message.method_string());
+      const std::string target(message.target());
+      const std::size_t question = target.find('?');
+      request.path = percent_decode(target.substr(0, question));
+      if (question != std::string::npos) request.query = parse_query(target.substr(question + 1));
+      for (const auto& field : message) {
+        std::string name(field.name_string());
+        for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        request.headers[name] = std::string(field.value());
+      }
+      request.body = std::move(message.body());
+      request.over_tcp = over_tcp;
+      request.peer = peer;
+      HttpResponse response;
+      try {
+        response = handler(request);
+      } catch (const std::exception& error) {
+        response = plain_error(500, std::string("internal error: ") + error.what());
+      }
+      // A HEAD answer has the headers of the GET and no body (Content-Length still tells its size).
+      const bool head = request.method == "HEAD";
+      const bool keep_alive = message.keep_alive() && !stopping.load();
+      if (!write(socket, response, keep_alive, message.version(), head)) break;
+      if (!keep_alive) break;
+    }
+    beast::error_code ignored;
+    socket.shutdown(Socket::shutdown_both, ignored);
+  }
+
+  template <typename Socket>
+  bool write(Socket& socket, const HttpResponse& response, bool keep_alive, unsigned version, bool head = false) {
+    http::response<http::string_body> out{static_cast<http::status>(response.status), version};
+    out.set(http::field::server, "breakfix");
+    out.set(http::field::content_type, response.content_type);
+    for (const auto& [name, value] : response.headers) out.set(name, value);
+    out.keep_alive(keep_alive);
+    out.body() = response.body;
+    out.prepare_payload();
+    beast::error_code ec;
+    if (head) {
+      http::response_serializer<http::string_body> serializer(out);
+      http::write_header(socket, serializer, ec);
+    } else {
+      http::write(socket, out, ec);
+    }
+    return !ec;
+  }
+
+  template <typename Socket>
+  void spawn(Socket socket, bool over_tcp, std::string peer) {
+    std::unique_lock lock(connections_mutex);
+    if (running >= limits.max_connections || stopping.load()) {
+      lock.unlock();
+      set_read_timeout(socket.native_handle(), std::chrono::seconds(2));
+      write(socket, plain_error(503, "too many connections to the breakfix API; try again"), false, 11);
+      return;
+    }
+    ++running;
+    open_fds.insert(socket.native_handle());
+    lock.unlock();
+    std::thread([this, s = std::move(socket), over_tcp, peer = std::move(peer)]() mutable {
+      const int fd = s.native_handle();
+      serve(s, over_tcp, peer);
+      std::lock_guard done_lock(connections_mutex);
+      open_fds.erase(fd);
+      beast::error_code ignored;
+      s.close(ignored);
+      --running;
+      connections_done.notify_all();
+    }).detach();
+  }
+
+  void accept_unix() {
+    unix_acceptor->async_accept([this](beast::error_code ec, local::socket socket) {
+      if (ec || stopping.load()) return;
+      ucred credentials{};
+      socklen_t length = sizeof credentials;
+      std::string peer = "unix";
+      if (::getsockopt(socket.native_handle(), SOL_SOCKET, SO_PEERCRED, &credentials, &length) == 0) {
+        peer = "unix:uid=" + std::to_string(credentials.uid);
+      }
+      spawn(std::move(socket), false, std::move(peer));
+      accept_unix();
+    });
+  }
+
+  void accept_tcp() {
+    tcp_acceptor->async_accept([this](beast::error_code ec, tcp::socket socket) {
+      if (ec || stopping.load()) return;
+      beast::error_code endpoint_error;
+      const auto remote = socket.remote_endpoint(endpoint_error);
+      std::string peer = endpoint_error ? "tcp" : remote.address().to_string() + ":" + std::to_string(remote.port());
+      spawn(std::move(socket), true, std::move(peer));
+      accept_tcp();
+    });
+  }
+};
+
+HttpServer::HttpServer(HttpHandler handler, HttpLimits limits) : impl_(std::make_unique<Impl>()) {
+  impl_->handler = std::move(handler);
+  impl_->limits = limits;
+}
+
+HttpServer::~HttpServer() { stop(); }
+
+Status HttpServer::listen_unix(const std::filesystem::path& path, std::uint32_t mode, const std::string& group) {
+  std::error_code fs_error;
+  std::filesystem::create_directories(path.parent_path(), fs_error);
+  if (std::filesystem::exists(path)) {
+    // A socket nobody answers on is left over from a daemon that was killed.
+    local::socket probe(impl_->io);
+    beast::error_code ec;
+    probe.connect(local::endpoint(path.string()), ec);
+    if (!ec) return make_error(ErrorCode::Conflict, "another daemon is listening on " + path.string());
+    std::filesystem::remove(path, fs_error);
+  }
+  try {
+    impl_->unix_acceptor = std::make_unique<local::acceptor>(impl_->io, local::endpoint(path.string()));
+  } catch (const boost::system::system_error& error) {
+    return make_error(ErrorCode::Unavailable, "cannot listen on " + path.string() + ": " + error.code().message());
+  }
+  impl_->unix_path = path;
+  if (!group.empty()) {
+    const struct group* entry = ::getgrnam(group.c_str());
+    if (!entry) return make_error(ErrorCode::Invalid, "listen.api_socket_group: no group '" + group + "'");
+    if (::chown(path.c_str(), static_cast<uid_t>(-1), entry->gr_gid) != 0) {
+      return make_error(ErrorCode::PermissionDenied, "cannot give " + path.string() + " to group " + group);
+    }
+  }
+  if (::chmod(path.c_str(), static_cast<mode_t>(mode)) != 0) {
+    return make_error(ErrorCode::PermissionDenied, "cannot set the mode of " + path.string());
+  }
+  return {};
+}
+
+Status HttpServer::listen_tcp(const std::string& address) {
+  std::string host = address;
+  std::string port = "0";
+  const std::size_t colon = address.rfind(':');
+  if (colon != std::string::npos) {
+    host = address.substr(0, colon);
+    port = address.substr(colon + 1);
+  }
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  try {
+    tcp::resolver resolver(impl_->io);
+    auto endpoints = resolver.resolve(host, port, tcp::resolver::passive | tcp::resolver::numeric_service);
+    const tcp::endpoint endpoint = *endpoints.begin();
+    auto acceptor = std::make_unique<tcp::acceptor>(impl_->io);
+    acceptor->open(endpoint.protocol());
+    acceptor->set_option(tcp::acceptor::reuse_address(true));
+    acceptor->bind(endpoint);
+    acceptor->listen();
+    impl_->tcp_acceptor = std::move(acceptor);
+  } catch (const boost::system::system_error& error) {
+    return make_error(ErrorCode::Unavailable, "cannot listen on " + address + ": " + error.code().message());
+  }
+  return {};
+}
+
+int HttpServer::tcp_port() const {
+  if (!impl_->tcp_acceptor) return 0;
+  beast::error_code ec;
+  const auto endpoint = impl_->tcp_acceptor->local_endpoint(ec);
+  return ec ? 0 : endpoint.port();
+}
+
+void HttpServer::start() {
+  if (impl_->unix_acceptor) impl_->accept_unix();
+  if (impl_->tcp_acceptor) impl_->accept_tcp();
+  impl_->io_thread = std::thread([this] { impl_->io.run(); });
+}
+
+void HttpServer::stop() {
+  if (impl_->stopping.exchange(true)) return;
+  asio::post(impl_->io, [this] {
+    beast::error_code ignored;
+    if (impl_->unix_acceptor) impl_->unix_acceptor->close(ignored);
+    if (impl_->tcp_acceptor) impl_->tcp_acceptor->close(ignored);
+  });
+  if (impl_->io_thread.joinable()) impl_->io_thread.join();
+  impl_->io.stop();
+  std::unique_lock lock(impl_->connections_mutex);
+  // Idle keep-alive connections wake from their read and end; a handler at work finishes first.
+  for (int fd : impl_->open_fds) ::shutdown(fd, SHUT_RD);
+  impl_->connections_done.wait_for(lock, std::chrono::seconds(30), [this] { return impl_->running == 0; });
+  lock.unlock();
+  if (!impl_->unix_path.empty()) {
+    std::error_code ignored;
+    std::filesystem::remove(impl_->unix_path, ignored);
+  }
+}
+
+}  // namespace breakfix

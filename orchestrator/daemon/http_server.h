@@ -1,0 +1,75 @@
+#pragma once
+
+// The API's HTTP/1.1 server (Boost.Beast): listens on a unix socket and optionally on
+// TCP, and hands each request to one handler. A connection is served by a thread of its
+// own with blocking reads: requests are few (an interviewer's clicks, a CLI polling),
+// and a handler may block for seconds (grade-now runs the checks), which a thread per
+// connection absorbs without starving the others. Connections beyond `max_connections`
+// get 503 at once; a connection idle for `idle_timeout` is closed; a body beyond
+// `max_body` gets 413 and the connection is closed.
+
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "breakfix/error.h"
+
+namespace breakfix {
+
+struct HttpRequest {
+  std::string method;  // "GET", "POST", ...
+  std::string path;    // without the query
+  std::map<std::string, std::string> query;
+  std::map<std::string, std::string> headers;  // names in lower case
+  std::string body;
+  bool over_tcp = false;  // false: the unix socket, whose access is the file's permissions
+  std::string peer;       // "127.0.0.1:53122", or "unix:uid=1000" on the unix socket
+
+  std::string header(const std::string& lower_case_name) const;
+};
+
+struct HttpResponse {
+  int status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+};
+
+using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
+
+struct HttpLimits {
+  int max_connections = 128;
+  std::size_t max_body = 256 * 1024;
+  std::chrono::seconds idle_timeout{60};
+};
+
+class HttpServer {
+ public:
+  HttpServer(HttpHandler handler, HttpLimits limits);
+  ~HttpServer();  // stop()s
+
+  // Binds the unix socket (creating its directory; replacing a stale socket file, but
+  // refusing when a live daemon answers on it) and sets its mode and group.
+  Status listen_unix(const std::filesystem::path& path, std::uint32_t mode, const std::string& group);
+  // "host:port" or "[v6]:port".
+  Status listen_tcp(const std::string& address);
+  // The TCP port actually bound (for ":0" in tests); 0 without TCP.
+  int tcp_port() const;
+  // Starts accepting on every listener.
+  void start();
+  // Stops accepting, shuts down open connections and waits for their threads.
+  void stop();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// "a=1&b=x%20y" -> {a: 1, b: "x y"}.
+std::map<std::string, std::string> parse_query(const std::string& query);
+
+}  // namespace breakfix
