@@ -128,6 +128,7 @@ struct SessionEngine::Session {
   // A copy of the view taken after every event, for readers that must not wait.
   mutable std::mutex snapshot_mutex;
   SessionView snapshot;
+  std::optional<Lab> lab_snapshot;  // the lab as of the last event, for the gateway
 };
 
 namespace {
@@ -407,6 +408,7 @@ Result<SessionAccess> SessionEngine::access(const std::string& id) const {
   access.password_hash = session->password_hash;
   access.scenario = session->scenario;
   access.deadline = session->snapshot.deadline;
+  access.lab = session->lab_snapshot;
   return access;
 }
 
@@ -441,6 +443,7 @@ Result<int> SessionEngine::recover() {
     auto lab = LabProvisioner(runtime_, options_.lab).find_lab(entry.id);
     if (lab) session->lab = *lab;
     session->snapshot = make_view(*session);
+    session->lab_snapshot = session->lab;
     {
       std::lock_guard lock(sessions_mutex_);
       sessions_[entry.id] = session;
@@ -579,6 +582,7 @@ void SessionEngine::persist(Session& session, SessionState before) {
   {
     std::lock_guard lock(session.snapshot_mutex);
     session.snapshot = snapshot;
+    session.lab_snapshot = session.lab;
   }
   if (after != before && on_change_) on_change_(snapshot, before);
   if (after != before) {
