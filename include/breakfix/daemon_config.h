@@ -53,6 +53,15 @@ struct DaemonConfig {
   bool allow_outside_network = false;                     // may scenarios use `network: outside`?
   int provision_workers = 8;                              // sessions provisioned/graded at once
 
+  // gateway: the SSH gateway's limits
+  int ssh_max_connections = 256;             // open at once; more are refused
+  int ssh_max_connections_per_session = 8;   // a candidate's connections to one session
+  std::chrono::seconds ssh_login_grace{30};  // unauthenticated connections close after this
+  int ssh_free_failures = 3;                 // failed logins (per address, per session) without delay
+  int ssh_max_failures = 20;                 // beyond: refused until the window passes
+  std::chrono::seconds ssh_failure_window{300};
+  std::chrono::seconds ssh_failure_delay{1};  // the first delay; doubles per failure, up to 16x
+
   // log:
   std::string log_format = "text";  // text | json
   std::string log_level = "info";   // trace | debug | info | warn | error

@@ -239,7 +239,7 @@ class ConfigParser {
 
   void parse(const Value& root_value, DaemonConfig& config) {
     auto root = root_value.as_record(
-        {"listen", "data_dir", "scenario_dirs", "runtime", "sessions", "log", "interviewers"});
+        {"listen", "data_dir", "scenario_dirs", "runtime", "sessions", "gateway", "log", "interviewers"});
     if (!root) return;
     read_listen(*root, config);
     if (auto value = root->get("data_dir")) {
@@ -248,6 +248,7 @@ class ConfigParser {
     read_scenario_dirs(*root, config);
     read_runtime(*root, config);
     read_sessions(*root, config);
+    read_gateway(*root, config);
     read_log(*root, config);
     read_interviewers(*root, config);
     check_api(config);
@@ -404,6 +405,35 @@ class ConfigParser {
     }
     if (auto workers = sessions->get("provision_workers")) {
       if (auto number = integer_between(*workers, 1, kMaxProvisionWorkers)) config.provision_workers = *number;
+    }
+  }
+
+  void read_gateway(const Mapping& root, DaemonConfig& config) {
+    auto value = root.get("gateway");
+    if (!value) return;
+    auto gateway = value->as_record({"max_connections", "max_connections_per_session", "login_grace", "free_failures",
+                                     "max_failures", "failure_window", "failure_delay"});
+    if (!gateway) return;
+    if (auto number = gateway->get("max_connections")) {
+      if (auto n = integer_between(*number, 1, 10000)) config.ssh_max_connections = *n;
+    }
+    if (auto number = gateway->get("max_connections_per_session")) {
+      if (auto n = integer_between(*number, 1, 1000)) config.ssh_max_connections_per_session = *n;
+    }
+    if (auto number = gateway->get("free_failures")) {
+      if (auto n = integer_between(*number, 0, 1000)) config.ssh_free_failures = *n;
+    }
+    if (auto number = gateway->get("max_failures")) {
+      if (auto n = integer_between(*number, 1, 100000)) config.ssh_max_failures = *n;
+    }
+    if (auto grace = gateway->get("login_grace")) {
+      if (auto duration = positive_duration(*grace)) config.ssh_login_grace = *duration;
+    }
+    if (auto window = gateway->get("failure_window")) {
+      if (auto duration = positive_duration(*window)) config.ssh_failure_window = *duration;
+    }
+    if (auto delay = gateway->get("failure_delay")) {
+      if (auto duration = delay->as_duration()) config.ssh_failure_delay = *duration;
     }
   }
 

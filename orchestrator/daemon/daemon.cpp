@@ -188,6 +188,13 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
   gateway_options.listen = config.ssh_listen;
   gateway_options.host_key = host_key->file;
   gateway_options.recordings_dir = config.data_dir / "recordings";
+  gateway_options.max_connections = config.ssh_max_connections;
+  gateway_options.max_connections_per_session = config.ssh_max_connections_per_session;
+  gateway_options.login_grace = config.ssh_login_grace;
+  gateway_options.free_failures = config.ssh_free_failures;
+  gateway_options.max_failures = config.ssh_max_failures;
+  gateway_options.failure_window = config.ssh_failure_window;
+  gateway_options.failure_delay = config.ssh_failure_delay;
   for (const Interviewer& interviewer : config.interviewers) {
     for (const std::string& key : interviewer.ssh_keys) gateway_options.watcher_keys.push_back(key);
   }

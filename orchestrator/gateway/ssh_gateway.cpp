@@ -95,7 +95,7 @@ class FailureLimiter {
     if (failures >= options_.max_failures) return std::nullopt;
     if (failures < options_.free_failures) return std::chrono::milliseconds(0);
     const int doublings = std::min(failures - options_.free_failures, 4);
-    return options_.failure_delay * (1 << doublings);
+    return std::chrono::duration_cast<std::chrono::milliseconds>(options_.failure_delay) * (1 << doublings);
   }
   void failed(const std::string& address, const std::string& session) {
     std::lock_guard lock(mutex_);
@@ -237,8 +237,10 @@ bool Connection::allowed(const std::string& user, const std::function<bool(const
   }
   if (wait->count() > 0) std::this_thread::sleep_for(*wait);
   auto access = gateway_.access(login.session_id);
-  // Unknown, not ready, ended, wrong host or wrong credentials: all the same answer.
-  bool ok = access.ok() && proof(*access);
+  // Unknown, not ready yet, wrong host or wrong credentials: all the same answer. An
+  // ended session lets valid credentials in only to say that it is over.
+  bool ok = access.ok() && access->state != SessionState::Provisioning && access->state != SessionState::Injecting &&
+            proof(*access);
   if (ok && !login.watch && !login.host.empty()) {
     ok = access->lab && access->lab->find(login.host) != nullptr;
   }

@@ -38,7 +38,7 @@ struct GatewayOptions {
   int free_failures = 3;
   int max_failures = 20;
   std::chrono::seconds failure_window{300};
-  std::chrono::milliseconds failure_delay{1000};
+  std::chrono::seconds failure_delay{1};
 };
 
 // How the gateway learns of a session (the engine's access(), or a fake in tests).

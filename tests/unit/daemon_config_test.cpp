@@ -447,3 +447,21 @@ TEST_CASE("daemon config: regression: a stray comma does not hang the loader (ya
   CHECK(only_error("\n# comment\n,\nlog: {}\n") ==
         std::string(kConfigFile) + ":3:1: YAML syntax error: no value could be read here");
 }
+
+TEST_CASE("daemon config: the gateway's limits") {
+  auto result = parse("gateway:\n  max_connections: 10\n  max_connections_per_session: 2\n  login_grace: 5s\n"
+                      "  free_failures: 0\n  max_failures: 4\n  failure_window: 1m\n  failure_delay: 0s\n");
+  CAPTURE(messages(result));
+  REQUIRE(result.diagnostics.empty());
+  CHECK(result.config.ssh_max_connections == 10);
+  CHECK(result.config.ssh_max_connections_per_session == 2);
+  CHECK(result.config.ssh_login_grace == seconds(5));
+  CHECK(result.config.ssh_free_failures == 0);
+  CHECK(result.config.ssh_max_failures == 4);
+  CHECK(result.config.ssh_failure_window == seconds(60));
+  CHECK(result.config.ssh_failure_delay == seconds(0));
+  auto bad = parse("gateway:\n  max_failure: 4\n  login_grace: 0s\n");
+  CHECK(messages(bad).find("/etc/breakfix/config.yaml:2:3: gateway: unknown key 'max_failure' (did you mean 'max_failures'?)") !=
+        std::string::npos);
+  CHECK(messages(bad).find("/etc/breakfix/config.yaml:3:16: gateway.login_grace:") != std::string::npos);
+}
