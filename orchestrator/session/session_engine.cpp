@@ -474,8 +474,12 @@ void SessionEngine::carry_out(Session& session, std::vector<Action> actions) {
       case ActionKind::Inject: next = inject(session); break;
       case ActionKind::OpenAccess: note(session, "access", "candidate access opened"); break;
       case ActionKind::Warn:
-        note(session, "warning", std::to_string(actions[i].minutes_left) + " minutes left");
-        if (notices_) notices_(session.stored.id, std::to_string(actions[i].minutes_left) + " minutes left");
+      {
+        const int minutes = actions[i].minutes_left;
+        const std::string text = std::to_string(minutes) + (minutes == 1 ? " minute left" : " minutes left");
+        note(session, "warning", text);
+        if (notices_) notices_(session.stored.id, text);
+      }
         break;
       case ActionKind::ProgressCheck: grade(session, "progress"); break;
       case ActionKind::EndAccess:

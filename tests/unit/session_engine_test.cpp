@@ -91,7 +91,7 @@ TEST_CASE("A session runs from start to report: precheck, warnings, progress tim
   f.run_for(engine, 12min);
   f.flag = true;  // the candidate fixes it at minute 12
   f.run_for(engine, 18min);
-  CHECK(f.notices == std::vector<std::string>{"15 minutes left", "5 minutes left", "1 minutes left", "time is up"});
+  CHECK(f.notices == std::vector<std::string>{"15 minutes left", "5 minutes left", "1 minute left", "time is up"});
   CHECK(engine.view(session->id)->state == SessionState::Graded);
 
   auto report = f.store->report(session->id);

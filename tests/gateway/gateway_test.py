@@ -1,0 +1,361 @@
+#!/usr/bin/env python3
+"""The SSH gateway against the real OpenSSH client, a real daemon and real containers.
+
+Usage: gateway_test.py BREAKFIX_BINARY SOURCE_DIR
+
+Starts `breakfix serve` on free ports with its own data dir, creates sessions of the
+shipped scenario sudoers-broken through the API, and drives ssh, scp, sftp and ssh-audit
+as a candidate and an interviewer would: key and password logins, denials, a command's
+exit status, a PTY whose size follows a resize, two connections at once, file copies
+both ways, the recording, live watch, warnings and the end of time, and the rate limit
+on failed logins. Standard library only. Exits 1 on the first failed check."""
+
+import fcntl
+import http.client
+import json
+import os
+import pty
+import re
+import select
+import shutil
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import time
+
+BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+WORK = tempfile.mkdtemp(prefix="breakfix-gateway-test-")
+checks = 0
+
+
+def fail(message):
+    print(f"gateway_test: FAIL: {message}", file=sys.stderr)
+    log = os.path.join(WORK, "daemon.log")
+    if os.path.exists(log):
+        print("--- daemon log (tail) ---", file=sys.stderr)
+        print("".join(open(log).readlines()[-40:]), file=sys.stderr)
+    raise SystemExit(1)
+
+
+def check(condition, message):
+    global checks
+    checks += 1
+    if not condition:
+        fail(message)
+    print(f"gateway_test: ok: {message}", file=sys.stderr)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path):
+        super().__init__("breakfix", timeout=120)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def api(method, path, body=None):
+    connection = UnixHTTPConnection(os.path.join(WORK, "api.sock"))
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    connection.request(method, path, json.dumps(body) if body is not None else None, headers)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, data
+
+
+def api_json(method, path, body=None):
+    status, data = api(method, path, body)
+    return status, json.loads(data) if data else None
+
+
+def keygen(name):
+    path = os.path.join(WORK, name)
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", path], check=True)
+    return path, open(path + ".pub").read().strip()
+
+
+def start_session(duration="30m", password=True, keys=()):
+    status, session = api_json("POST", "/v1/sessions", {"scenario": "sudoers-broken", "candidate": "gateway-test",
+                                                         "password": password, "public_keys": list(keys),
+                                                         "duration": duration})
+    check(status == 202, f"session created ({status})")
+    for _ in range(600):
+        _, view = api_json("GET", "/v1/sessions/" + session["id"])
+        if view["state"] == "ready":
+            return session["id"], session.get("password")
+        if view["state"] == "failed":
+            fail("session failed: " + str(view["failure"]))
+        time.sleep(0.2)
+    fail("session never became ready")
+
+
+def ssh_options(identity=None):
+    options = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+               "-o", "NumberOfPasswordPrompts=1", "-o", "ConnectTimeout=20"]
+    if identity:
+        options += ["-o", "BatchMode=yes", "-o", "PasswordAuthentication=no", "-o", "IdentitiesOnly=yes", "-i", identity]
+    else:
+        options += ["-o", "PubkeyAuthentication=no", "-o", "PreferredAuthentications=password"]
+    return options
+
+
+def askpass_env(password):
+    script = os.path.join(WORK, "askpass-" + re.sub(r"\W", "", password or "none"))
+    with open(script, "w") as out:
+        out.write(f"#!/bin/sh\necho '{password}'\n")
+    os.chmod(script, 0o700)
+    return dict(os.environ, SSH_ASKPASS=script, SSH_ASKPASS_REQUIRE="force", DISPLAY=":0")
+
+
+def ssh(user, command, identity=None, password=None, stdin=b"", extra=()):
+    argv = ["ssh", *ssh_options(identity), *extra, "-p", str(SSH_PORT), f"{user}@127.0.0.1", command]
+    env = askpass_env(password) if password else dict(os.environ)
+    return subprocess.run(argv, input=stdin, capture_output=True, env=env, timeout=120, start_new_session=True)
+
+
+class Terminal:
+    """ssh -tt in a pseudo-terminal of a given size, as a person's terminal runs it."""
+
+    def __init__(self, argv, env, rows=24, columns=80):
+        self.pid, self.fd = pty.fork()
+        if self.pid == 0:
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+            os.execvpe(argv[0], argv, env)
+        self.output = b""
+
+    def send(self, text):
+        os.write(self.fd, text.encode())
+
+    def resize(self, rows, columns):
+        fcntl.ioctl(self.fd, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+
+    def read_until(self, pattern, timeout=30):
+        deadline = time.time() + timeout
+        regex = re.compile(pattern.encode() if isinstance(pattern, str) else pattern)
+        while time.time() < deadline:
+            if regex.search(self.output):
+                return True
+            ready, _, _ = select.select([self.fd], [], [], 0.2)
+            if ready:
+                try:
+                    data = os.read(self.fd, 65536)
+                except OSError:
+                    return bool(regex.search(self.output))
+                if not data:
+                    return bool(regex.search(self.output))
+                self.output += data
+        return bool(regex.search(self.output))
+
+    def wait_exit(self, timeout=30):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            self.read_until("(?!x)x", 0.2)  # drain
+            pid, status = os.waitpid(self.pid, os.WNOHANG)
+            if pid:
+                return os.waitstatus_to_exitcode(status)
+        return None
+
+    def close(self):
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+            os.waitpid(self.pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
+        os.close(self.fd)
+
+
+def terminal(user, password=None, identity=None, rows=24, columns=80):
+    argv = ["ssh", "-tt", *ssh_options(identity), "-p", str(SSH_PORT), f"{user}@127.0.0.1"]
+    env = askpass_env(password) if password else dict(os.environ)
+    env["TERM"] = "xterm"
+    return Terminal(argv, env, rows, columns)
+
+
+# --- the daemon --------------------------------------------------------------------------
+
+SSH_PORT = free_port()
+candidate_key, candidate_pub = keygen("candidate")
+stranger_key, _ = keygen("stranger")
+interviewer_key, interviewer_pub = keygen("interviewer")
+config = os.path.join(WORK, "config.yaml")
+with open(config, "w") as out:
+    out.write(f"""listen:
+  api_socket: {WORK}/api.sock
+  ssh: 127.0.0.1:{SSH_PORT}
+  ssh_public_host: 127.0.0.1
+data_dir: {WORK}/data
+scenario_dirs: [{SOURCE}/scenarios]
+sessions:
+  retention: 0s
+  progress_interval: 0s
+gateway:
+  free_failures: 2
+  max_failures: 5
+  failure_delay: 1s
+interviewers:
+  - name: interviewer
+    ssh_keys: ["{interviewer_pub}"]
+""")
+daemon = subprocess.Popen([BINARY, "serve", "--config", config], stdout=open(os.path.join(WORK, "daemon.log"), "w"),
+                          stderr=subprocess.STDOUT)
+sessions = []
+try:
+    for _ in range(200):
+        if os.path.exists(os.path.join(WORK, "api.sock")):
+            try:
+                if api("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                pass
+        time.sleep(0.05)
+    else:
+        fail("the daemon did not start")
+
+    session, password = start_session(keys=[candidate_pub])
+    sessions.append(session)
+
+    # --- logins --------------------------------------------------------------------------
+    run = ssh(session, "echo out; echo err >&2; exit 7", identity=candidate_key)
+    check(run.returncode == 7 and run.stdout == b"out\n" and run.stderr == b"err\n",
+          f"key login runs a command with stdout, stderr and exit status apart ({run.returncode}, {run.stdout}, {run.stderr})")
+    run = ssh(session, "hostname; id -un", password=password)
+    check(run.returncode == 0 and run.stdout == b"main\nroot\n", f"password login lands on the entry host ({run.stdout})")
+    run = ssh(session, "cat | tr a-z A-Z", identity=candidate_key, stdin=b"hello\n")
+    check(run.stdout == b"HELLO\n", "stdin reaches the command and its end-of-file is passed on")
+    run = ssh(session, "true", identity=stranger_key)
+    check(run.returncode == 255 and b"Permission denied" in run.stderr, "a key not given for the session is denied")
+    run = ssh("nosuchsession", "true", identity=candidate_key)
+    check(run.returncode == 255 and b"Permission denied" in run.stderr, "an unknown session is denied like a wrong key")
+    run = ssh(session + "+nosuchhost", "true", identity=candidate_key)
+    check(run.returncode == 255, "an unknown host of the session is denied")
+    run = ssh(session + "+main", "hostname", identity=candidate_key)
+    check(run.stdout == b"main\n", "<session>+<host> opens the named host")
+
+    # --- a terminal whose size follows the window ------------------------------------------
+    term = terminal(session, identity=candidate_key, rows=30, columns=100)
+    check(term.read_until("Time left: "), "the banner shows the time left")
+    check(b"Deploys fail" in term.output, "the banner shows the scenario's title")
+    term.send("stty size\n")
+    check(term.read_until(r"30 100"), "stty size reports the terminal's size")
+    term.resize(40, 120)
+    time.sleep(0.5)
+    term.send("stty size; echo typed-$((6*7))\n")
+    check(term.read_until(r"40 120"), "stty size follows a window change")
+    check(term.read_until(r"typed-42"), "typed commands run in the shell")
+
+    # --- two connections at once, and watching ----------------------------------------------
+    watcher = terminal("watch+" + session, identity=interviewer_key)
+    check(watcher.read_until("read-only"), "an interviewer's key opens watch+<session>")
+    check(watcher.read_until("typed-42"), "the watcher sees the screen as it was when joining")
+    term.send("echo live-$((40+2))-line\n")
+    check(watcher.read_until("live-42-line"), "the watcher sees the candidate's output live")
+    run = ssh("watch+" + session, "true", identity=candidate_key)
+    check(run.returncode == 255, "a candidate's key does not open watch")
+    both = [subprocess.Popen(["ssh", *ssh_options(candidate_key), "-p", str(SSH_PORT), f"{session}@127.0.0.1",
+                              f"sleep 1; echo parallel-{i}"], stdout=subprocess.PIPE) for i in range(2)]
+    outputs = [p.communicate(timeout=60)[0] for p in both]
+    check(outputs == [b"parallel-0\n", b"parallel-1\n"], "two connections at once, beside an open terminal")
+
+    # --- files both ways ---------------------------------------------------------------------
+    payload = os.path.join(WORK, "payload.bin")
+    with open(payload, "wb") as out:
+        out.write(os.urandom(2 * 1024 * 1024 + 17))
+    scp = ["scp", *ssh_options(candidate_key), "-P", str(SSH_PORT)]
+    for mode, flags in (("sftp", []), ("legacy -O", ["-O"])):
+        back = os.path.join(WORK, "back-" + mode[:4])
+        up = subprocess.run([*scp, *flags, payload, f"{session}@127.0.0.1:/tmp/up.bin"], capture_output=True, timeout=120)
+        down = subprocess.run([*scp, *flags, f"{session}@127.0.0.1:/tmp/up.bin", back], capture_output=True, timeout=120)
+        check(up.returncode == 0 and down.returncode == 0 and open(back, "rb").read() == open(payload, "rb").read(),
+              f"scp ({mode}) copies a file up and back unchanged {up.stderr + down.stderr}")
+    batch = f"put {payload} /tmp/sftp.bin\nget /tmp/sftp.bin {WORK}/sftp-back.bin\n"
+    sftp = subprocess.run(["sftp", "-b", "-", *ssh_options(candidate_key), "-P", str(SSH_PORT), f"{session}@127.0.0.1"],
+                          input=batch.encode(), capture_output=True, timeout=120)
+    check(sftp.returncode == 0 and open(f"{WORK}/sftp-back.bin", "rb").read() == open(payload, "rb").read(),
+          f"sftp puts and gets a file {sftp.stderr}")
+
+    # --- the recording -------------------------------------------------------------------------
+    term.send("exit\n")
+    check(term.wait_exit() == 0, "the terminal closes when the shell exits")
+    term.close()
+    watcher.close()
+    status, cast = api("GET", f"/v1/sessions/{session}/recording")
+    lines = cast.decode().splitlines()
+    header = json.loads(lines[0])
+    check(status == 200 and header["version"] == 2 and header["width"] == 100 and header["height"] == 30,
+          "the recording is asciicast v2 with the terminal's first size")
+    events = [json.loads(line) for line in lines[1:]]
+    output = "".join(e[2] for e in events if e[1] == "o")
+    typed = "".join(e[2] for e in events if e[1] == "i")
+    check("typed-42" in output and "40 120" in output and "stty size" in typed,
+          "the recording holds the typed command and its output")
+    check(any(e[1] == "r" and e[2] == "120x40" for e in events), "the recording notes the resize")
+    if shutil.which("asciinema"):
+        cast_file = os.path.join(WORK, "recording.cast")
+        open(cast_file, "wb").write(cast)
+        # asciinema wants a terminal of its own, even to cat.
+        player = Terminal(["asciinema", "cat", cast_file], dict(os.environ, TERM="xterm"))
+        check(player.read_until("typed-42") and player.wait_exit() == 0, "asciinema reads the recording")
+        player.close()
+
+    # --- ssh-audit: only modern algorithms --------------------------------------------------------
+    audit = subprocess.run(["ssh-audit", "-n", "-p", str(SSH_PORT), "127.0.0.1"], capture_output=True, timeout=120)
+    text = audit.stdout.decode()
+    check("(kex) curve25519-sha256" in text, "ssh-audit reached the gateway")
+    bad = [line for line in text.splitlines() if "[fail]" in line or line.startswith("(cve)")]
+    check(not bad, f"ssh-audit reports no failure and no CVE {bad}")
+
+    # --- warnings, the end of time, and afterwards -------------------------------------------------
+    short, short_password = start_session(duration="65s", keys=[candidate_pub])
+    sessions.append(short)
+    term = terminal(short, identity=candidate_key)
+    check(term.read_until("Time left: "), "a second session's terminal opens")
+    check(term.read_until(r"breakfix: 1 minute left", timeout=40), "the one-minute warning appears in the terminal")
+    status, _ = api("POST", f"/v1/sessions/{short}/end")
+    check(status == 202, "the interviewer ends the session")
+    check(term.read_until("time is up", timeout=30), "the terminal shows the closing message")
+    check(term.wait_exit(30) is not None, "the connection closes at the end")
+    term.close()
+    run = ssh(short, "true", identity=candidate_key)
+    check(run.returncode != 0 and b"session is over" in run.stdout + run.stderr,
+          f"after the end a login gets a clear refusal ({run.returncode}, {run.stdout + run.stderr})")
+
+    # --- failed logins are rate-limited ------------------------------------------------------------
+    limited, limited_password = start_session()
+    sessions.append(limited)
+    for attempt in range(5):
+        ssh(limited, "true", password="wrong-password-" + str(attempt))
+    run = ssh(limited, "echo in", password=limited_password)
+    check(run.returncode == 255, "after 5 failures even the right password is refused (rate limit)")
+    status, metrics = api("GET", "/metrics")
+    failures = re.search(rb"breakfix_ssh_auth_failures_total (\d+)", metrics)
+    check(failures and int(failures.group(1)) >= 6, "failed logins are counted in the metrics")
+finally:
+    for session in sessions:
+        api("DELETE", "/v1/sessions/" + session)
+    daemon.send_signal(signal.SIGTERM)
+    try:
+        code = daemon.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        daemon.kill()
+        code = -1
+    leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "label=breakfix.session"], capture_output=True).stdout
+    mine = [s for s in sessions if s.encode() in subprocess.run(
+        ["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True).stdout]
+    shutil.rmtree(WORK, ignore_errors=True)
+if code != 0:
+    fail(f"the daemon exited {code} on SIGTERM")
+if mine:
+    fail(f"containers left behind for sessions {mine}")
+print(f"gateway_test: all {checks} checks passed", file=sys.stderr)
