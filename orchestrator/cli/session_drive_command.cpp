@@ -54,6 +54,7 @@ int drive(const DriveOptions& options) {
   SystemClock clock;
   SessionEngine engine(*runtime, **store, clock, [&](const std::string& id) { return catalog.find(id); },
                        {.retention = *retention, .progress_interval = *progress, .lab = {}, .report_dir = options.data_dir / "reports",
+                        .recordings_dir = options.data_dir / "recordings",
                         .post = {}, .max_live_sessions = 0},
                        [](const std::string& id, const std::string& notice) {
                          std::cout << id << ": " << notice << std::endl;

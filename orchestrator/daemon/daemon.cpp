@@ -152,6 +152,7 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
   engine_options.progress_interval = config.progress_interval;
   engine_options.lab.allow_outside_network = config.allow_outside_network;
   engine_options.report_dir = config.data_dir / "reports";
+  engine_options.recordings_dir = config.data_dir / "recordings";
   engine_options.max_live_sessions = config.max_sessions;
   engine_options.post = [&workers](WorkFn work) {
     boost::asio::post(workers, [work = std::move(work)] {

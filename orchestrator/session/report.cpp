@@ -114,6 +114,7 @@ Report build_report(const ReportInput& input) {
       {"score", report.score},
       {"checks", checks},
       {"events", events},
+      {"recordings", input.recordings},
   };
   report.json = document.dump(2);
 
@@ -139,6 +140,11 @@ Report build_report(const ReportInput& input) {
   md += "\n## Events\n\n";
   for (const SessionEvent& event : input.events) {
     md += "- " + minutes_into(event.time, r.ready_at) + " " + event.kind + (event.detail.empty() ? "" : ": " + event.detail) + "\n";
+  }
+  md += "\n## Recordings\n\n";
+  if (input.recordings.empty()) md += "The candidate opened no terminal.\n";
+  for (const std::string& name : input.recordings) {
+    md += "- `" + name + "`: `breakfix session replay " + input.session_id + " --name " + name + "`\n";
   }
   report.markdown = md;
   return report;

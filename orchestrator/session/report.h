@@ -23,6 +23,7 @@ struct ReportInput {
   SessionRecord record;
   std::vector<CheckRunRecord> check_runs;  // every phase, in time order; the last "final" ones grade
   std::vector<SessionEvent> events;
+  std::vector<std::string> recordings;  // file names of the session's terminal recordings
 };
 
 struct Report {

@@ -2,6 +2,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <atomic>
 #include <fstream>
 
@@ -557,8 +558,15 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   auto events = store_.events(session.stored.id);
   ReportInput input{session.stored.id, session.scenario.get(), session.stored.candidate, session.stored.seed, session.vars,
                     session.machine.record(), runs ? *runs : std::vector<CheckRunRecord>{},
-                    events ? *events : std::vector<SessionEvent>{}};
+                    events ? *events : std::vector<SessionEvent>{}, {}};
   input.record.state = SessionState::Graded;
+  if (!options_.recordings_dir.empty()) {
+    std::error_code ec;
+    for (const auto& entry : std::filesystem::directory_iterator(options_.recordings_dir / session.stored.id, ec)) {
+      if (entry.path().extension() == ".cast") input.recordings.push_back(entry.path().filename().string());
+    }
+    std::sort(input.recordings.begin(), input.recordings.end());
+  }
   const Report report = build_report(input);
   if (Status stored = store_.put_report(session.stored.id, report.json, report.markdown); !stored) {
     note(session, "error", "storing the report failed: " + stored.error().message);

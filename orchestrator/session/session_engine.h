@@ -46,6 +46,8 @@ struct EngineOptions {
   LabOptions lab;
   // Also write each report as <dir>/<session>.json and .md (empty: the store only).
   std::filesystem::path report_dir;
+  // Where the gateway keeps recordings (<dir>/<session>/*.cast), named in the report.
+  std::filesystem::path recordings_dir;
   // Runs a piece of a session's work; empty: inline, before the call returns.
   std::function<void(WorkFn)> post;
   // Sessions not yet graded, failed or removed at once; more: Conflict. 0: no limit.

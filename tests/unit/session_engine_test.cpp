@@ -63,7 +63,7 @@ struct Fixture {
 
   SessionEngine engine() {
     return SessionEngine(runtime, *store, clock, [this](const std::string& id) { return id == "flag" ? scenario : nullptr; },
-                         {.retention = 10min, .progress_interval = 2min, .lab = {}, .report_dir = dir.path() / "reports",
+                         {.retention = 10min, .progress_interval = 2min, .lab = {}, .report_dir = dir.path() / "reports", .recordings_dir = dir.path() / "recordings",
                           .post = {}, .max_live_sessions = 0},
                          [this](const std::string&, const std::string& notice) { notices.push_back(notice); });
   }
@@ -90,6 +90,7 @@ TEST_CASE("A session runs from start to report: precheck, warnings, progress tim
 
   f.run_for(engine, 12min);
   f.flag = true;  // the candidate fixes it at minute 12
+  f.dir.write("recordings/" + session->id + "/1795750466-0.cast", "{}\n");  // as the gateway leaves one
   f.run_for(engine, 18min);
   CHECK(f.notices == std::vector<std::string>{"15 minutes left", "5 minutes left", "1 minute left", "time is up"});
   CHECK(engine.view(session->id)->state == SessionState::Graded);
@@ -104,6 +105,8 @@ TEST_CASE("A session runs from start to report: precheck, warnings, progress tim
   CHECK(json["checks"][0]["passed"] == true);
   CHECK(json["checks"][0]["first_passed_at"].is_string());  // from the progress checks
   CHECK(report->second.find("**Score: 100%**") != std::string::npos);
+  CHECK(json["recordings"] == nlohmann::json::array({"1795750466-0.cast"}));
+  CHECK(report->second.find("breakfix session replay " + session->id + " --name 1795750466-0.cast") != std::string::npos);
   // The same report as files in the data dir, for people and tools that read files.
   std::ifstream json_file(f.dir.path() / "reports" / (session->id + ".json"));
   std::ifstream md_file(f.dir.path() / "reports" / (session->id + ".md"));
@@ -225,7 +228,7 @@ TEST_CASE("With a worker pool, start answers at once and sessions provision side
     }
     return original(spec, script);
   };
-  EngineOptions options{.retention = 10min, .progress_interval = 0s, .lab = {}, .report_dir = {},
+  EngineOptions options{.retention = 10min, .progress_interval = 0s, .lab = {}, .report_dir = {}, .recordings_dir = {},
                         .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 2};
   SessionEngine engine(f.runtime, *f.store, f.clock, [&](const std::string&) { return f.scenario; }, options, nullptr);
   auto first = engine.start({"flag", "Ada", 1, std::nullopt, {}, ""});
