@@ -1,19 +1,79 @@
-# Placeholder until the packaging issue (issue 5): it builds the breakfix binary the way
-# the README does, from Debian 12 packages only. The final image runs the daemon with the
-# Docker socket mounted. BASE is the offline base image that `breakfix image base` builds
-# (issue 3); no registry is needed.
+# The breakfix daemon as an image (packaging/README.md). Built offline: both stages start
+# FROM the local base image that `breakfix image base` builds (no registry is needed);
+# apt-get inside the build reaches the Debian mirror.
+#
+#   docker build -t breakfix/daemon .
+#   docker run -d --name breakfix -v /var/run/docker.sock:/var/run/docker.sock \
+#     -v breakfix-data:/var/lib/breakfix -v /run/breakfix:/run/breakfix -p 2222:2222 breakfix/daemon
 ARG BASE=breakfix/base:bookworm
-FROM ${BASE} AS build
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      cmake ninja-build g++ libyaml-cpp-dev nlohmann-json3-dev libcli11-dev doctest-dev \
- && rm -rf /var/lib/apt/lists/*
-COPY . /src
-RUN cmake -S /src -B /build -G Ninja -DBUILD_TESTING=OFF && cmake --build /build --target breakfix
 
-FROM ${BASE}
-RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libyaml-cpp0.7 \
+# --- build: the breakfix binary alone, from Debian 12 packages only -------------------
+FROM ${BASE} AS build
+# doctest is left out: with BUILD_TESTING=OFF nothing looks for it.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      cmake ninja-build g++ pkg-config \
+      libssh-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev libspdlog-dev \
+      libsqlite3-dev nlohmann-json3-dev libcli11-dev libarchive-dev libssl-dev libcrypt-dev \
  && rm -rf /var/lib/apt/lists/*
+
+# Only what the `breakfix` target compiles, so that editing docs, tests or scenarios
+# reuses this stage from the cache (bench/ because CMakeLists.txt declares its target).
+WORKDIR /src
+COPY CMakeLists.txt ./
+COPY include/ include/
+COPY orchestrator/ orchestrator/
+COPY provisioning/ provisioning/
+COPY bench/ bench/
+ARG JOBS=2
+ARG BUILD_TYPE=RelWithDebInfo
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DBUILD_TESTING=OFF \
+ && cmake --build /build --target breakfix -j ${JOBS} \
+ && strip --strip-debug /build/breakfix \
+ && /build/breakfix --version
+
+# --- runtime: the binary, its shared libraries, the shipped scenarios and a config -----
+FROM ${BASE}
+# The libraries `ldd breakfix` names, by their Debian 12 packages (their own
+# dependencies such as libfmt9, libicu72 and libkrb5-3 come with them).
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      libarchive13 libboost-filesystem1.74.0 libcrypt1 libsqlite3-0 libspdlog1.10 \
+      libssh-4 libssl3 libyaml-cpp0.7 \
+ && apt-get clean \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+
+# The defaults suit a container: the API socket in /run/breakfix (bind-mount a host
+# directory there to drive sessions from the host), the SSH gateway on every interface,
+# state in the /var/lib/breakfix volume. Replace the whole file with
+# `-v /etc/breakfix/config.yaml:/etc/breakfix/config.yaml:ro` (docs/config.md); set
+# listen.ssh_public_host there, or the ssh commands name the container's hostname.
+RUN mkdir -p /etc/breakfix /var/lib/breakfix /run/breakfix /usr/share/breakfix/scenarios \
+ && printf '%s\n' \
+      '# breakfix daemon configuration (every key: docs/config.md)' \
+      'listen:' \
+      '  api_socket: /run/breakfix/api.sock' \
+      '  api_socket_mode: "0660"' \
+      '  ssh: 0.0.0.0:2222' \
+      'data_dir: /var/lib/breakfix' \
+      'scenario_dirs:' \
+      '  - /usr/share/breakfix/scenarios' \
+      'runtime:' \
+      '  docker_socket: /var/run/docker.sock' \
+      'log:' \
+      '  format: text' \
+      '  level: info' \
+      > /etc/breakfix/config.yaml
+
 COPY --from=build /build/breakfix /usr/local/bin/breakfix
-COPY scenarios /usr/share/breakfix/scenarios
+COPY scenarios/ /usr/share/breakfix/scenarios/
+RUN breakfix serve --check --config /etc/breakfix/config.yaml
+
+VOLUME /var/lib/breakfix
+EXPOSE 2222
+# SIGTERM lets work under way finish for up to 30 s: run with --stop-timeout 40.
+STOPSIGNAL SIGTERM
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
+  CMD curl -fsS --max-time 4 --unix-socket /run/breakfix/api.sock http://localhost/healthz >/dev/null || exit 1
 ENTRYPOINT ["breakfix"]
-CMD ["scenario", "list"]
+CMD ["serve"]
