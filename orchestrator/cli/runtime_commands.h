@@ -23,6 +23,8 @@ void add_runtime_commands(CLI::App& app, int& exit_code);
 // to the daemon (session_command.cpp).
 void add_session_commands(CLI::App& app, int& exit_code);
 void add_session_client_commands(CLI::App* session, int& exit_code);
+// `session replay` and `session watch` (replay_command.cpp).
+void add_session_replay_commands(CLI::App* session, int& exit_code);
 
 // `breakfix completion bash` (completion_command.cpp): a bash completion script made
 // from app's command tree, so it never falls behind the commands.

@@ -1,5 +1,5 @@
 // `breakfix session start|list|show|extend|end|grade|report|rm`: the interviewer's
-// commands, all talking to the daemon's REST API (cli/api_client.h). Every read command
+// commands, all talking to the daemon's REST API (cli/api_call.h). Every read command
 // prints a table or, with -o json, the API's JSON as is.
 
 #include <CLI/CLI.hpp>
@@ -12,7 +12,7 @@
 #include <thread>
 
 #include "breakfix/duration.h"
-#include "cli/api_client.h"
+#include "cli/api_call.h"
 #include "cli/exit_codes.h"
 #include "cli/runtime_commands.h"
 #include "cli/table.h"
@@ -21,54 +21,6 @@ namespace breakfix::cli {
 namespace {
 
 using nlohmann::json;
-
-struct Connection {
-  std::string socket;
-  std::string url;
-  std::string token;
-  std::string output = "table";
-
-  void add_to(CLI::App* command, bool with_output) {
-    command->add_option("--socket", socket, "The daemon's API socket (default $BREAKFIX_SOCKET or /run/breakfix/api.sock)");
-    command->add_option("--url", url, "The daemon's TCP API, http://HOST:PORT (default $BREAKFIX_URL)");
-    command->add_option("--token", token, "Bearer token for --url (default $BREAKFIX_TOKEN)");
-    if (with_output) {
-      command->add_option("-o,--output", output, "Output format")->check(CLI::IsMember({"table", "json"}))->capture_default_str();
-    }
-  }
-  ApiEndpoint endpoint() const { return ApiEndpoint::from_environment(socket, url, token); }
-  bool json_output() const { return output == "json"; }
-};
-
-// The outcome of one call: its JSON body, or the exit code after an error was printed.
-struct Call {
-  int exit_code = kExitOk;
-  int status = 0;
-  json body;
-  std::string raw;
-  bool ok() const { return exit_code == kExitOk; }
-};
-
-Call call(const Connection& connection, const std::string& method, const std::string& target, const std::string& body = "",
-          const std::string& accept = "application/json") {
-  Call result;
-  auto reply = api_call(connection.endpoint(), method, target, body, accept);
-  if (!reply) {
-    std::cerr << "breakfix: " << reply.error().message << "\n";
-    result.exit_code = reply.error().code == ErrorCode::Invalid ? kExitUsage : kExitUnreachable;
-    return result;
-  }
-  result.status = reply->status;
-  result.raw = reply->body;
-  result.body = json::parse(reply->body, nullptr, false);
-  if (reply->status >= 400) {
-    std::string message = result.body.is_object() && result.body.contains("error") ? result.body["error"].get<std::string>()
-                                                                                   : reply->body;
-    std::cerr << "breakfix: " << message << " (HTTP " << reply->status << ")\n";
-    result.exit_code = reply->status == 404 ? kExitNotFound : kExitFailure;
-  }
-  return result;
-}
 
 std::string text(const json& value) {
   if (value.is_null()) return "-";

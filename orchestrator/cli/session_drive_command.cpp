@@ -84,6 +84,7 @@ void add_session_commands(CLI::App& app, int& exit_code) {
   CLI::App* session = app.add_subcommand("session", "Run interview sessions");
   session->require_subcommand(1);
   add_session_client_commands(session, exit_code);
+  add_session_replay_commands(session, exit_code);
   auto options = std::make_shared<DriveOptions>();
   CLI::App* drive_command = session->add_subcommand(
       "drive", "Run one session in the foreground until it is graded and removed (or, with --recover, every "

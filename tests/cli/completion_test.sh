@@ -94,7 +94,7 @@ expect_including() {
 # --- subcommands and options, from the command tree ---------------------------------------
 
 expect_exactly "breakfix se" "serve session" -- breakfix se
-expect_exactly "breakfix session " "start list show extend end grade report rm drive" -- breakfix session ""
+expect_exactly "breakfix session " "start list show extend end grade report rm replay watch drive" -- breakfix session ""
 expect_exactly "breakfix completion " "bash" -- breakfix completion ""
 expect_exactly "breakfix session start --ca" "--candidate" -- breakfix session start --ca
 expect_including "breakfix scenario lint --" "--output --help" -- breakfix scenario lint --
@@ -184,7 +184,7 @@ expect_exactly "breakfix session show --socket SOCK " "k7mqa2xwpe b3cd4efgh2" --
 expect_exactly "breakfix session rm --socket SOCK k7" "k7mqa2xwpe" -- breakfix session rm --socket "$daemon_socket" k7
 expect_exactly "breakfix session extend --socket=SOCK b" "b3cd4efgh2" -- \
   breakfix session extend --socket = "$daemon_socket" b
-for command in show extend end grade report rm; do
+for command in show extend end grade report rm replay watch; do
   BREAKFIX_SOCKET="$daemon_socket" expect_exactly "breakfix session $command  (\$BREAKFIX_SOCKET)" \
     "k7mqa2xwpe b3cd4efgh2" -- breakfix session "$command" ""
 done

@@ -301,6 +301,9 @@ try:
     check("typed-42" in output and "40 120" in output and "stty size" in typed,
           "the recording holds the typed command and its output")
     check(any(e[1] == "r" and e[2] == "120x40" for e in events), "the recording notes the resize")
+    replayed = subprocess.run([BINARY, "session", "replay", session, "--no-wait", "--socket", os.path.join(WORK, "api.sock")],
+                              capture_output=True, timeout=60)
+    check(replayed.returncode == 0 and b"typed-42" in replayed.stdout, "breakfix session replay plays the recording")
     if shutil.which("asciinema"):
         cast_file = os.path.join(WORK, "recording.cast")
         open(cast_file, "wb").write(cast)
