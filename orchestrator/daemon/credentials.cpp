@@ -9,6 +9,7 @@
 
 #include <cstring>
 #include <memory>
+#include <semaphore>
 #include <sstream>
 
 namespace breakfix {
@@ -61,6 +62,14 @@ std::string generate_password() {
 }
 
 Result<std::string> hash_password(const std::string& password) {
+  // yescrypt is made to be costly: about 16 MiB and 0.1 s a hash. Thirty sessions
+  // created at once would otherwise hash on thirty API threads at once (450 MiB peak,
+  // measured by bench/session_load.py); two at a time keep memory flat on any machine.
+  static std::counting_semaphore<2> hashing(2);
+  hashing.acquire();
+  struct Release {
+    ~Release() { hashing.release(); }
+  } release;
   char setting[CRYPT_GENSALT_OUTPUT_SIZE];
   if (!crypt_gensalt_rn("$y$", 0, nullptr, 0, setting, sizeof setting)) {
     return make_error(ErrorCode::Internal, "cannot make a yescrypt salt (libcrypt)");

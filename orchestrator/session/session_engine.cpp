@@ -235,7 +235,6 @@ Result<SessionView> SessionEngine::start(const SessionRequest& request) {
     sessions_[session->stored.id] = session;
   }
   note(*session, "state", "provisioning");
-  if (on_change_) on_change_(session->snapshot, SessionState::Provisioning);
   const std::string id = session->stored.id;
   run(session, session->machine.start());
   return view(id);
