@@ -15,8 +15,11 @@ Progress goes to stderr; the results, as a Markdown table, to stdout (docs/bench
 or the daemon does not stop cleanly on SIGTERM; it never judges timings.
 
 The temp dir (config, daemon log, data dir) is removed at the end; --keep, or
-BREAKFIX_KEEP_FAILED=1 after a failure, keeps it. Standard library only, plus PyYAML (Debian's python3-yaml) for the baseline, which reads
-the scenario's setup and fault scripts.
+BREAKFIX_KEEP_FAILED=1 after a failure, keeps it. On a failure the daemon is killed, the
+tail of its log printed and whatever its sessions left on the engine removed.
+
+Standard library only, plus PyYAML (Debian's python3-yaml) for the baseline, which reads
+the scenario's setup, fault and check scripts.
 """
 
 import argparse
@@ -644,7 +647,7 @@ def markdown(figures):
     out.append(f"| peak RSS sampled every 50 ms (MiB) | {fmt(daemon['rss_peak_sampled_mib'], 1)} |")
     out.append(f"| CPU time (user + sys) while launching, per round / whole run (s) | {fmt(bf('cpu_launch_s'))} / "
                f"{fmt(daemon['cpu_total_s'])} |")
-    out.append(f"| API requests served, whole run | {daemon['api_requests']} |")
+    out.append(f"| API requests made by the bench, whole run | {daemon['api_requests']} |")
     out.append(f"| SIGTERM to exit (s), status | {fmt(daemon['stop_s'])}, {daemon['exit_status']} |")
     left_c = sum(one["breakfix"]["containers_left"] for one in rounds)
     left_n = sum(one["breakfix"]["networks_left"] for one in rounds)
@@ -715,8 +718,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--breakfix", default="build/release/breakfix", help="the breakfix binary")
     parser.add_argument("--scenarios", action="append", help="a scenario dir (repeatable; default: scenarios)")
-    parser.add_argument("--scenario", default="sudoers-broken")
-    parser.add_argument("--sessions", type=int, default=30)
+    parser.add_argument("--scenario", default="sudoers-broken", help="the scenario id (default sudoers-broken)")
+    parser.add_argument("--sessions", type=int, default=30, help="sessions launched at once (default 30)")
     parser.add_argument("--rounds", type=int, default=1,
                         help="launch-and-remove rounds (each followed by its baseline); figures are medians over them")
     parser.add_argument("--baseline", action=argparse.BooleanOptionalAction, default=True,
