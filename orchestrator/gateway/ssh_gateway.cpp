@@ -5,7 +5,10 @@
 #include <libssh/server.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <malloc.h>
 #include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -14,6 +17,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -21,6 +25,7 @@
 #include "daemon/credentials.h"
 #include "daemon/metrics.h"
 #include "gateway/asciicast.h"
+#include "gateway/channel_bridge.h"
 #include "session/report.h"
 
 namespace breakfix {
@@ -144,14 +149,25 @@ struct SshGateway::Impl {
   void mirror(const std::string& session_id, std::string_view output);
 };
 
-// One SSH connection, served by its own thread.
+// One SSH connection, served by its own thread from one poll loop.
+//
+// The loop's callbacks (libssh's packet handlers, the exec streams' fds) only record what
+// happened: queue input, mark channels closed, create execs. Every write to the client,
+// every change to the set of polled fds and every channel teardown happens at the loop's
+// top level, in pump_channels() and sync_polls(). Writing from inside a callback
+// re-entered the loop and reordered bulk output; see channel_bridge.h.
 class Connection {
  public:
   Connection(SshGateway::Impl& gateway, ssh_session session, std::string address)
       : gateway_(gateway), session_(session), address_(std::move(address)) {}
   ~Connection() {
+    if (event_) {
+      for (auto& channel : channels_) unpoll(*channel);
+      ssh_event_remove_fd(event_, wake_fd_);
+    }
     channels_.clear();
     if (event_) ssh_event_free(event_);
+    ::close(wake_fd_);
     ssh_disconnect(session_);
     ssh_free(session_);
   }
@@ -159,17 +175,26 @@ class Connection {
   void serve();
   // From any thread: a line for the terminals, or the end of access.
   void post_notice(const std::string& text, bool end) {
-    std::lock_guard lock(notice_mutex_);
-    notices_.push_back({text, end});
+    {
+      std::lock_guard lock(notice_mutex_);
+      notices_.push_back({text, end});
+    }
+    wake();
   }
   void post_mirror(std::string_view output) {
-    std::lock_guard lock(notice_mutex_);
-    mirrored_.append(output);
+    {
+      std::lock_guard lock(notice_mutex_);
+      // A watcher that does not keep up loses output rather than the daemon its memory.
+      if (mirrored_.size() < kWatchBacklog) mirrored_.append(output);
+    }
+    wake();
   }
   const Login& login() const { return login_; }
   bool authenticated() const { return authenticated_; }
 
  private:
+  static constexpr std::size_t kWatchBacklog = 1024 * 1024;
+
   struct Channel {
     Connection* connection = nullptr;
     ssh_channel channel = nullptr;
@@ -178,16 +203,47 @@ class Connection {
     std::string term = "xterm";
     TerminalSize size;
     std::vector<std::string> env;
-    std::unique_ptr<ExecStream> exec;
+    ChannelBridge bridge;
+    int polled_fd = -1;  // the exec's fd while it is in the event, with polled_events
+    short polled_events = 0;
     bool watching = false;
-    bool closed = false;
+    bool input_throttled = false;  // libssh holds client input that the bridge had no room for
+    bool eof_received = false;
+    bool closing = false;  // close once the queued output is sent
+    std::optional<int> exit_status;
+    bool close_sent = false;
+    bool peer_closed = false;
     std::string command;  // for the log of exec channels
     Steady::time_point started;
     std::unique_ptr<AsciicastWriter> recording;
+
+    bool done() const { return close_sent || peer_closed; }
     ~Channel() {
-      if (exec) (void)exec->kill();
-      if (channel) ssh_channel_free(channel);
+      if (auto exec = bridge.detach()) (void)exec->kill();
+      if (channel) {
+        ssh_remove_channel_callbacks(channel, &callbacks);
+        ssh_channel_free(channel);
+      }
     }
+  };
+
+  // The client's side of one channel, for its bridge.
+  class Peer : public ChannelPeer {
+   public:
+    explicit Peer(const Channel& channel) : channel_(channel) {}
+    std::size_t window() const override { return ssh_channel_window_size(channel_.channel); }
+    Result<std::size_t> send(OutputStream stream, std::string_view bytes) override {
+      const auto length = static_cast<uint32_t>(std::min<std::size_t>(bytes.size(), UINT32_MAX));
+      // A terminal has one stream; without one, stderr travels as extended data.
+      const int written = stream == OutputStream::Stderr && !channel_.pty
+                              ? ssh_channel_write_stderr(channel_.channel, bytes.data(), length)
+                              : ssh_channel_write(channel_.channel, bytes.data(), length);
+      if (written < 0) return make_error(ErrorCode::Unavailable, "ssh channel write failed");
+      return static_cast<std::size_t>(written);
+    }
+
+   private:
+    const Channel& channel_;
   };
 
   static int on_auth_password(ssh_session, const char* user, const char* password, void* self);
@@ -202,24 +258,45 @@ class Connection {
   static int on_data(ssh_session, ssh_channel, void* data, uint32_t length, int is_stderr, void* channel);
   static void on_eof(ssh_session, ssh_channel, void* channel);
   static void on_close(ssh_session, ssh_channel, void* channel);
-  static int on_refuse_agent(ssh_session, ssh_channel, void*) { return 0; }
-  static int on_exec_output(socket_t fd, int revents, void* channel);
+  // The loop only needs to wake up: pump_channels() does the reading and writing.
+  static int on_exec_ready(socket_t, int, void*) { return 0; }
+  static int on_wake(socket_t fd, int, void*) {
+    uint64_t count = 0;
+    (void)::read(fd, &count, sizeof count);
+    return 0;
+  }
 
   bool allowed(const std::string& user, const std::function<bool(const SessionAccess&)>& proof);
   int start_exec(Channel& channel, std::vector<std::string> command, bool tty, bool interactive);
-  void finish(Channel& channel);
+  void wake() {
+    const uint64_t one = 1;
+    (void)::write(wake_fd_, &one, sizeof one);
+  }
   void write(Channel& channel, const std::string& text);
   void deliver_notices();
   std::string banner(const SessionAccess& access) const;
+
+  // The loop's top level.
+  bool pump_channels();
+  void pull_input(Channel& channel);
+  void finish(Channel& channel);
+  void release_exec(Channel& channel, bool kill);
+  void send_close(Channel& channel);
+  void sync_polls();
+  void unpoll(Channel& channel);
+  void collect_channels();
+  void drain_and_hang_up();
 
   SshGateway::Impl& gateway_;
   ssh_session session_;
   std::string address_;
   ssh_event event_ = nullptr;
+  int wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   ssh_server_callbacks_struct server_callbacks_{};
   Login login_;
   bool authenticated_ = false;
   bool counted_ = false;
+  bool had_channel_ = false;
   std::optional<SessionAccess> access_;
   std::vector<std::unique_ptr<Channel>> channels_;
   std::mutex notice_mutex_;
@@ -290,7 +367,9 @@ int Connection::on_auth_pubkey(ssh_session, const char* user, ssh_key key, char 
 
 ssh_channel Connection::on_channel_open(ssh_session session, void* self) {
   auto* connection = static_cast<Connection*>(self);
-  if (!connection->authenticated_ || connection->channels_.size() >= 10) return nullptr;
+  const auto open = std::count_if(connection->channels_.begin(), connection->channels_.end(),
+                                  [](const auto& channel) { return !channel->done(); });
+  if (!connection->authenticated_ || open >= 10) return nullptr;
   auto channel = std::make_unique<Channel>();
   channel->connection = connection;
   channel->channel = ssh_channel_new(session);
@@ -325,7 +404,7 @@ int Connection::on_window_change(ssh_session, ssh_channel, int columns, int rows
   auto* channel = static_cast<Channel*>(data);
   if (columns <= 0 || rows <= 0) return SSH_ERROR;
   channel->size = {columns, rows};
-  if (channel->exec) (void)channel->exec->resize(channel->size);
+  if (channel->bridge.exec()) (void)channel->bridge.exec()->resize(channel->size);
   if (channel->recording) channel->recording->resize(columns, rows);
   return SSH_OK;
 }
@@ -359,13 +438,14 @@ int Connection::on_shell(ssh_session, ssh_channel, void* data) {
   Connection& self = *channel->connection;
   if (self.login_.watch) {
     channel->watching = true;
+    self.had_channel_ = true;
     std::string screen;
     {
       std::lock_guard lock(self.gateway_.mutex);
       screen = self.gateway_.screens[self.login_.session_id];
     }
     self.write(*channel, crlf("[watching session " + self.login_.session_id + " read-only; Ctrl-C or Ctrl-D leaves]\n"));
-    if (!screen.empty()) self.write(*channel, screen);
+    self.write(*channel, screen);
     return SSH_OK;
   }
   return self.start_exec(*channel, {"/bin/bash", "-l"}, channel->pty, true);
@@ -389,15 +469,14 @@ int Connection::on_subsystem(ssh_session, ssh_channel, const char* subsystem, vo
 }
 
 int Connection::start_exec(Channel& channel, std::vector<std::string> command, bool tty, bool interactive) {
-  if (channel.exec || !access_ || !access_->lab) return SSH_ERROR;
+  if (channel.bridge.exec() || channel.closing || !access_ || !access_->lab) return SSH_ERROR;
+  had_channel_ = true;
   // The session may have ended between login and this request.
   auto now = gateway_.access(login_.session_id);
   if (!now.ok() || now->state != SessionState::Ready) {
     write(channel, crlf("This session is over: logins ended at " + iso_time(access_->deadline) + ".\n"));
-    channel.closed = true;
-    ssh_channel_request_send_exit_status(channel.channel, 1);
-    ssh_channel_send_eof(channel.channel);
-    ssh_channel_close(channel.channel);
+    channel.exit_status = 1;
+    channel.closing = true;
     return SSH_OK;
   }
   const LabHost* host = login_.host.empty() ? &access_->lab->entry() : access_->lab->find(login_.host);
@@ -417,7 +496,6 @@ int Connection::start_exec(Channel& channel, std::vector<std::string> command, b
     if (gateway_.metrics) gateway_.metrics->count_runtime_error();
     return SSH_ERROR;
   }
-  channel.exec = std::move(*exec);
   channel.started = Steady::now();
   if (interactive) {
     const std::string file = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
@@ -429,47 +507,15 @@ int Connection::start_exec(Channel& channel, std::vector<std::string> command, b
     else spdlog::warn("ssh: {}", recording.error().message);
     if (channel.command.empty()) write(channel, banner(*access_));
   }
-  ssh_event_add_fd(event_, channel.exec->poll_fd(), POLLIN, on_exec_output, &channel);
+  ChannelBridge::OutputObserver observer;
+  if (channel.recording) {
+    observer = [this, recording = channel.recording.get()](std::string_view piece) {
+      recording->output(piece);
+      gateway_.mirror(login_.session_id, piece);
+    };
+  }
+  channel.bridge.attach(std::move(*exec), std::move(observer));
   return SSH_OK;
-}
-
-int Connection::on_exec_output(socket_t, int, void* data) {
-  auto* channel = static_cast<Channel*>(data);
-  Connection& self = *channel->connection;
-  if (!channel->exec) return 0;
-  auto more = channel->exec->read_output([&](OutputStream stream, std::string_view piece) {
-    if (channel->closed) return;
-    if (stream == OutputStream::Stderr && !channel->pty) {
-      ssh_channel_write_stderr(channel->channel, piece.data(), static_cast<uint32_t>(piece.size()));
-    } else {
-      ssh_channel_write(channel->channel, piece.data(), static_cast<uint32_t>(piece.size()));
-    }
-    if (channel->recording) {
-      channel->recording->output(piece);
-      self.gateway_.mirror(self.login_.session_id, piece);
-    }
-  });
-  if (!more || !*more) self.finish(*channel);
-  return 0;
-}
-
-void Connection::finish(Channel& channel) {
-  if (!channel.exec) return;
-  ssh_event_remove_fd(event_, channel.exec->poll_fd());
-  auto code = channel.exec->exit_code();
-  const int status = code.ok() ? *code : 255;
-  if (!channel.command.empty()) {
-    spdlog::info("ssh: session {}: exec '{}' exited {} after {} ms", login_.session_id, channel.command, status,
-                 std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - channel.started).count());
-  }
-  channel.exec.reset();
-  channel.recording.reset();
-  if (!channel.closed) {
-    channel.closed = true;
-    ssh_channel_request_send_exit_status(channel.channel, status);
-    ssh_channel_send_eof(channel.channel);
-    ssh_channel_close(channel.channel);
-  }
 }
 
 int Connection::on_data(ssh_session, ssh_channel, void* data, uint32_t length, int, void* self_channel) {
@@ -478,35 +524,31 @@ int Connection::on_data(ssh_session, ssh_channel, void* data, uint32_t length, i
   if (channel->watching) {
     // Read-only: Ctrl-C or Ctrl-D leaves, anything else is dropped.
     if (input.find('\x03') != std::string_view::npos || input.find('\x04') != std::string_view::npos) {
-      channel->closed = true;
-      ssh_channel_send_eof(channel->channel);
-      ssh_channel_close(channel->channel);
+      channel->closing = true;
     }
     return static_cast<int>(length);
   }
-  if (!channel->exec) return static_cast<int>(length);
+  if (!channel->bridge.exec() || channel->bridge.process_ended()) return static_cast<int>(length);
+  if (channel->bridge.input_full()) {
+    // Leave it with libssh (which then stops growing the client's window); pull_input()
+    // takes it once the process has caught up.
+    channel->input_throttled = true;
+    return 0;
+  }
+  // libssh hands over everything it holds, oldest first, so taking it all keeps the order.
   if (channel->recording) channel->recording->input(input);
-  (void)channel->exec->write_stdin(input);
+  channel->bridge.queue_input(input);
+  channel->input_throttled = false;
   return static_cast<int>(length);
 }
 
-void Connection::on_eof(ssh_session, ssh_channel, void* data) {
-  auto* channel = static_cast<Channel*>(data);
-  if (channel->exec) (void)channel->exec->close_stdin();
-}
+void Connection::on_eof(ssh_session, ssh_channel, void* data) { static_cast<Channel*>(data)->eof_received = true; }
 
-void Connection::on_close(ssh_session, ssh_channel, void* data) {
-  auto* channel = static_cast<Channel*>(data);
-  channel->closed = true;
-  if (channel->exec) {
-    (void)channel->exec->kill();
-    channel->connection->finish(*channel);
-  }
-}
+void Connection::on_close(ssh_session, ssh_channel, void* data) { static_cast<Channel*>(data)->peer_closed = true; }
 
 void Connection::write(Channel& channel, const std::string& text) {
-  if (channel.closed || text.empty()) return;
-  ssh_channel_write(channel.channel, text.data(), static_cast<uint32_t>(text.size()));
+  if (channel.done() || text.empty()) return;
+  channel.bridge.queue_output(OutputStream::Stdout, text);
   if (channel.recording) channel.recording->output(text);
 }
 
@@ -520,24 +562,125 @@ void Connection::deliver_notices() {
   }
   if (!mirrored.empty()) {
     for (auto& channel : channels_) {
-      if (channel->watching) write(*channel, mirrored);
+      if (channel->watching && channel->bridge.output_backlog() < kWatchBacklog) write(*channel, mirrored);
     }
   }
   for (const auto& [text, end] : notices) {
     for (auto& channel : channels_) {
       const bool terminal = channel->pty || channel->watching;
       if (terminal) write(*channel, crlf("\n\a*** breakfix: " + text + " ***\n"));
-      if (end && !channel->closed) {
-        if (channel->exec) (void)channel->exec->kill();
-        finish(*channel);
-        if (!channel->closed) {
-          channel->closed = true;
-          ssh_channel_send_eof(channel->channel);
-          ssh_channel_close(channel->channel);
-        }
+      if (end) {
+        release_exec(*channel, true);
+        channel->closing = true;
       }
     }
     if (end) ended_ = true;
+  }
+}
+
+void Connection::pull_input(Channel& channel) {
+  while (channel.input_throttled && !channel.bridge.input_full() && !channel.done()) {
+    char buffer[32 * 1024];
+    const int n = ssh_channel_read_nonblocking(channel.channel, buffer, sizeof buffer, 0);
+    if (n <= 0) {
+      channel.input_throttled = false;
+      break;
+    }
+    const std::string_view input(buffer, static_cast<std::size_t>(n));
+    if (channel.recording) channel.recording->input(input);
+    channel.bridge.queue_input(input);
+  }
+  // EOF comes after the data: not before libssh has handed all of it over.
+  if (channel.eof_received && !channel.input_throttled) channel.bridge.input_eof();
+}
+
+bool Connection::pump_channels() {
+  bool busy = false;
+  // By index: a nested poll inside a write may open a channel (push_back).
+  for (std::size_t i = 0; i < channels_.size(); ++i) {
+    Channel& channel = *channels_[i];
+    if (channel.peer_closed) {
+      // The client hung up on this channel: whatever runs for it dies.
+      release_exec(channel, true);
+      channel.bridge.drop_output();
+      continue;
+    }
+    if (channel.close_sent) continue;
+    pull_input(channel);
+    Peer peer(channel);
+    auto moved = channel.bridge.pump(peer);
+    if (!moved) {
+      spdlog::debug("ssh: {}: {}", address_, moved.error().message);
+      release_exec(channel, true);
+      channel.bridge.drop_output();
+      channel.close_sent = true;
+      continue;
+    }
+    busy = busy || *moved;
+    if (channel.bridge.exec() && channel.bridge.process_ended() && channel.bridge.output_backlog() == 0) finish(channel);
+    if (channel.closing && channel.bridge.output_backlog() == 0) send_close(channel);
+  }
+  return busy;
+}
+
+void Connection::finish(Channel& channel) {
+  auto code = channel.bridge.exec()->exit_code();
+  const int status = code.ok() ? *code : 255;
+  if (!channel.command.empty()) {
+    spdlog::info("ssh: session {}: exec '{}' exited {} after {} ms", login_.session_id, channel.command, status,
+                 std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - channel.started).count());
+  }
+  release_exec(channel, false);
+  channel.exit_status = status;
+  channel.closing = true;
+}
+
+void Connection::release_exec(Channel& channel, bool kill) {
+  unpoll(channel);
+  auto exec = channel.bridge.detach();
+  if (exec && kill) (void)exec->kill();
+  channel.recording.reset();
+}
+
+void Connection::send_close(Channel& channel) {
+  if (channel.done()) return;
+  channel.close_sent = true;
+  if (channel.exit_status) ssh_channel_request_send_exit_status(channel.channel, *channel.exit_status);
+  ssh_channel_send_eof(channel.channel);
+  ssh_channel_close(channel.channel);
+}
+
+void Connection::sync_polls() {
+  for (auto& channel : channels_) {
+    ExecStream* exec = channel->bridge.exec();
+    const short events = exec ? channel->bridge.poll_events() : 0;
+    const int fd = events ? exec->poll_fd() : -1;
+    if (events == channel->polled_events && fd == channel->polled_fd) continue;
+    unpoll(*channel);
+    if (events && ssh_event_add_fd(event_, fd, events, on_exec_ready, nullptr) == SSH_OK) {
+      channel->polled_fd = fd;
+      channel->polled_events = events;
+    }
+  }
+}
+
+void Connection::unpoll(Channel& channel) {
+  if (channel.polled_fd >= 0) ssh_event_remove_fd(event_, channel.polled_fd);
+  channel.polled_fd = -1;
+  channel.polled_events = 0;
+}
+
+void Connection::collect_channels() {
+  // Channels the client closed are gone for good; their exec was released in pump_channels().
+  std::erase_if(channels_, [](const auto& channel) { return channel->peer_closed && channel->polled_fd < 0; });
+}
+
+void Connection::drain_and_hang_up() {
+  // The last packets (output, exit status, close) leave before the disconnect.
+  const auto give_up = Steady::now() + std::chrono::seconds(5);
+  while ((ssh_get_poll_flags(session_) & SSH_WRITE_PENDING) && Steady::now() < give_up &&
+         ssh_is_connected(session_) != 0) {
+    if (ssh_event_dopoll(event_, 50) == SSH_ERROR) break;
   }
 }
 
@@ -555,12 +698,18 @@ void Connection::serve() {
     spdlog::debug("ssh: key exchange with {} failed: {}", address_, ssh_get_error(session_));
     return;
   }
+  // From here on nothing waits on the client: writes go out as its window allows and the
+  // rest waits in the channel's bridge.
+  ssh_set_blocking(session_, 0);
   ssh_set_auth_methods(session_, SSH_AUTH_METHOD_PUBLICKEY | SSH_AUTH_METHOD_PASSWORD);
   event_ = ssh_event_new();
   ssh_event_add_session(event_, session_);
-  bool had_channel = false;
+  ssh_event_add_fd(event_, wake_fd_, POLLIN, on_wake, nullptr);
+  bool busy = false;
+  std::optional<Steady::time_point> hang_up_by;
   while (!gateway_.stopping.load()) {
-    if (ssh_event_dopoll(event_, 200) == SSH_ERROR) break;
+    sync_polls();
+    if (ssh_event_dopoll(event_, busy ? 0 : 200) == SSH_ERROR) break;
     if (!authenticated_ && Steady::now() > login_deadline) {
       spdlog::info("ssh: {} did not log in within {}s", address_, gateway_.options.login_grace.count());
       break;
@@ -572,16 +721,23 @@ void Connection::serve() {
       counted_ = true;
     }
     deliver_notices();
-    for (auto& channel : channels_) had_channel = had_channel || channel->exec || channel->watching || channel->closed;
-    const bool all_closed =
-        std::all_of(channels_.begin(), channels_.end(), [](const auto& channel) { return channel->closed; });
-    if ((had_channel && all_closed && !channels_.empty()) || ended_) {
-      // Let the last packets (exit status, close) leave before hanging up.
-      for (int i = 0; i < 5 && ssh_event_dopoll(event_, 20) != SSH_ERROR;) ++i;
-      break;
-    }
+    busy = pump_channels();
+    collect_channels();
     if (ssh_is_connected(session_) == 0) break;
+    const bool all_done =
+        std::all_of(channels_.begin(), channels_.end(), [](const auto& channel) { return channel->done(); });
+    if (had_channel_ && all_done) {
+      // Every channel is closed on our side. The client answers each close with its own
+      // (collect_channels() then drops the channel) and hangs up by itself; a disconnect
+      // before that would cost it the exit status.
+      if (channels_.empty()) break;
+      if (!hang_up_by) hang_up_by = Steady::now() + std::chrono::seconds(3);
+    }
+    // At the end of access, a client that does not read its closing message is not waited for.
+    if (ended_ && !hang_up_by) hang_up_by = Steady::now() + std::chrono::seconds(5);
+    if (hang_up_by && Steady::now() > *hang_up_by) break;
   }
+  drain_and_hang_up();
   if (counted_) {
     std::lock_guard lock(gateway_.mutex);
     gateway_.per_session[login_.session_id]--;
@@ -629,6 +785,9 @@ void SshGateway::Impl::accept_loop() {
         connections.erase(connection);
       }
       delete connection;
+      // A bulk transfer leaves megabytes in this thread's malloc arena; give them back
+      // rather than keep the peak for the daemon's lifetime.
+      ::malloc_trim(0);
       if (metrics) metrics->ssh_connection_closed();
       idle.notify_all();
     }).detach();
