@@ -162,6 +162,7 @@ Result<Lab> LabProvisioner::provision(const Scenario& scenario, const std::strin
     spec.memory_bytes = host.resources.memory_bytes;
     spec.pids = host.resources.pids;
     spec.open_files = open_files_limit();
+    for (const Tmpfs& tmpfs : host.tmpfs) spec.tmpfs.push_back({tmpfs.path, tmpfs.size_bytes, tmpfs.inodes, tmpfs.mode});
     spec.labels = session_labels(session_id);
     spec.labels[kLabelHost] = host.name;
     spec.labels[kLabelScenario] = scenario.id;

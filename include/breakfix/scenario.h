@@ -44,6 +44,16 @@ struct Resources {
   std::int64_t pids = 512;
 };
 
+// A tmpfs the engine mounts in a host: a file system of bounded size (and inode count)
+// whose pages count against the host's memory, so that a lab can fill a disk without
+// touching the machine's.
+struct Tmpfs {
+  std::string path;             // absolute, normalized
+  std::int64_t size_bytes = 0;
+  std::int64_t inodes = 0;      // 0: the kernel's default (half the pages of RAM)
+  std::uint32_t mode = 01777;   // of the mount's root directory
+};
+
 struct Host {
   std::string name;                   // also the container's hostname
   std::string image;                  // set when the host runs an existing image...
@@ -52,6 +62,7 @@ struct Host {
   std::string user = "root";          // login user
   std::string workdir;                // where the login shell starts
   Resources resources;
+  std::vector<Tmpfs> tmpfs;
   std::optional<Script> setup;        // runs as root after start, before the faults
 };
 

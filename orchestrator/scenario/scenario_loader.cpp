@@ -122,7 +122,7 @@ class ScenarioParser {
   ScenarioPtr parse(const Value& root_value) {
     auto root = root_value.as_record({"apiVersion", "id", "title", "kind", "difficulty", "duration", "tags",
                                       "description", "vars", "hosts", "image", "build", "user", "workdir",
-                                      "resources", "setup", "network", "faults", "checks", "solution", "hints"});
+                                      "resources", "tmpfs", "setup", "network", "faults", "checks", "solution", "hints"});
     if (!root) return nullptr;
     if (root->entries().empty()) {
       root->error("the file has no scenario in it; it should start with 'apiVersion: breakfix/v1'");
@@ -274,7 +274,7 @@ class ScenarioParser {
   }
 
   void read_hosts(const Mapping& root, Scenario& scenario) {
-    static constexpr std::string_view kShorthandKeys[] = {"image", "build", "user", "workdir", "resources", "setup"};
+    static constexpr std::string_view kShorthandKeys[] = {"image", "build", "user", "workdir", "resources", "tmpfs", "setup"};
     auto hosts_value = root.get("hosts");
     if (!hosts_value) {
       if (!root.has("image") && !root.has("build")) {
@@ -306,7 +306,7 @@ class ScenarioParser {
     std::vector<Value> entry_true;   // hosts that wrote `entry: true`
     std::vector<Value> entry_false;  // and `entry: false`
     for (const Value& item : *items) {
-      auto host_map = item.as_record({"name", "image", "build", "entry", "user", "workdir", "resources", "setup"});
+      auto host_map = item.as_record({"name", "image", "build", "entry", "user", "workdir", "resources", "tmpfs", "setup"});
       if (!host_map) {
         hosts_complete_ = false;
         continue;
@@ -391,6 +391,7 @@ class ScenarioParser {
       }
     }
     if (auto value = map.get("resources")) read_resources(*value, host.resources);
+    if (auto value = map.get("tmpfs")) read_tmpfs(*value, host);
     if (auto value = map.get("setup")) {
       if (auto text = value->as_text()) host.setup = Script{*text, value->position(), kDefaultScriptTimeout};
     }
@@ -420,6 +421,78 @@ class ScenarioParser {
         if (*number < 16 || *number > 65536) pids->error("must be between 16 and 65536");
         else resources.pids = *number;
       }
+    }
+  }
+
+  // tmpfs: [{path, size, inodes, mode}]. Checked against the host's memory, which its
+  // pages count against: a tmpfs larger than that could never be filled, only crash the host.
+  void read_tmpfs(const Value& value, Host& host) {
+    auto items = value.as_list();
+    if (!items) return;
+    std::int64_t total = 0;
+    for (const Value& item : *items) {
+      auto map = item.as_record({"path", "size", "inodes", "mode"});
+      if (!map) continue;
+      Tmpfs mount;
+      bool ok = true;
+      if (auto path = map->required("path")) {
+        if (auto text = path->as_string()) {
+          std::string normal = fs::path(*text).lexically_normal().string();
+          if (normal.size() > 1 && normal.back() == '/') normal.pop_back();
+          const bool system = normal == "/proc" || normal.rfind("/proc/", 0) == 0 || normal == "/sys" ||
+                              normal.rfind("/sys/", 0) == 0 || normal == "/dev" || normal.rfind("/dev/", 0) == 0;
+          if (text->empty() || text->front() != '/') {
+            path->error("must be an absolute path, got '" + *text + "'");
+            ok = false;
+          } else if (normal == "/" || system) {
+            path->error("'" + *text + "' cannot be a tmpfs (the root, /proc, /sys and /dev belong to the engine)");
+            ok = false;
+          } else if (std::any_of(host.tmpfs.begin(), host.tmpfs.end(), [&](const Tmpfs& t) { return t.path == normal; })) {
+            path->error("duplicate tmpfs path '" + normal + "'");
+            ok = false;
+          } else {
+            mount.path = normal;
+          }
+        } else {
+          ok = false;
+        }
+      } else {
+        ok = false;
+      }
+      if (auto size = map->required("size")) {
+        if (auto text = size->as_string()) {
+          auto bytes = parse_memory(*text);
+          if (!bytes) size->error("'" + *text + "' is not a size (write it as 64Mi or 1Gi)");
+          else if (*bytes < 1024 * 1024) size->error("must be at least 1Mi");
+          else if (*bytes > host.resources.memory_bytes) {
+            size->error("is larger than the host's memory (" + std::to_string(host.resources.memory_bytes >> 20) +
+                        "Mi), which a tmpfs's pages count against; raise resources.memory");
+          } else {
+            mount.size_bytes = *bytes;
+            total += *bytes;
+          }
+        }
+      }
+      if (mount.size_bytes == 0) ok = false;
+      if (auto inodes = map->get("inodes")) {
+        if (auto number = inodes->as_integer()) {
+          if (*number < 16 || *number > 100'000'000) inodes->error("must be between 16 and 100000000");
+          else mount.inodes = *number;
+        }
+      }
+      if (auto mode = map->get("mode")) {
+        if (auto text = mode->as_string()) {
+          const bool octal = text->size() >= 3 && text->size() <= 4 &&
+                             text->find_first_not_of("01234567") == std::string::npos;
+          if (octal) mount.mode = static_cast<std::uint32_t>(std::stoul(*text, nullptr, 8));
+          else mode->error("must be 3 or 4 octal digits such as \"1777\" or \"0750\", got '" + *text + "'");
+        }
+      }
+      if (ok) host.tmpfs.push_back(std::move(mount));
+    }
+    if (total > host.resources.memory_bytes) {
+      value.error("the tmpfs sizes add up to " + std::to_string(total >> 20) + "Mi, more than the host's memory (" +
+                  std::to_string(host.resources.memory_bytes >> 20) + "Mi) that their pages count against");
     }
   }
 

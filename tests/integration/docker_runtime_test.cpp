@@ -255,6 +255,24 @@ TEST_CASE("The scenario's limits are visible inside the host") {
   CHECK(std::stoi(forks) < 64);
 }
 
+TEST_CASE("A host's tmpfs is bounded in bytes and inodes, so a lab fills it and not the machine's disk") {
+  SessionGuard session(unique_session_id("tmpfs"));
+  std::string text = kOneHostScenario;
+  const std::string anchor = "image: breakfix/base:bookworm\n";
+  text.insert(text.find(anchor) + anchor.size(), "tmpfs: [{path: /srv/spool, size: 4Mi, inodes: 300, mode: \"0700\"}]\n");
+  const Lab lab = provision(text.c_str(), session.id());
+  const std::string host = lab.entry().container_id;
+  CHECK(run(host, "stat -c %a /srv/spool").out == "700\n");
+  CHECK(run(host, "df -B1 --output=size /srv/spool | tail -1 | tr -d ' '").out == std::to_string(4 << 20) + "\n");
+  // Full: writing more than the size fails with ENOSPC.
+  CHECK(run(host, "head -c 8M /dev/zero 2>&1 >/srv/spool/big", 1).out.find("No space left") != std::string::npos);
+  run(host, "rm /srv/spool/big");
+  // Out of inodes: tiny files stop well before 1000.
+  const std::string made = run(host, "n=0; for i in $(seq 1000); do : > /srv/spool/f$i 2>/dev/null || break; n=$i; done; echo $n").out;
+  CHECK(std::stoi(made) < 300);
+  CHECK(std::stoi(made) > 250);
+}
+
 TEST_CASE("A lab host is unprivileged: trimmed capabilities, default seccomp, strace works") {
   SessionGuard session(unique_session_id("caps"));
   const Lab lab = provision(kOneHostScenario, session.id());

@@ -34,6 +34,7 @@ SCHEMA_VISIBLE = [
     "var-name-reserved", "var-choice-and-range", "var-choice-empty", "var-range-not-numbers",
     "network-unknown", "memory-not-a-size", "cpus-zero", "pids-quoted", "resources-unknown-key",
     "user-invalid", "workdir-relative", "image-with-space", "hosts-not-a-list",
+    "tmpfs-relative-path", "tmpfs-missing-size", "tmpfs-unknown-key", "tmpfs-mode-not-octal",
 ]
 
 failures = []

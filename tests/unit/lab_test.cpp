@@ -194,3 +194,21 @@ TEST_CASE("A session's lab is found again from its labels") {
   CHECK(found->find("db")->container_id == made->find("db")->container_id);
   CHECK(provisioner.find_lab("nope").error().code == ErrorCode::NotFound);
 }
+
+TEST_CASE("A host's tmpfs list becomes the container's tmpfs mounts") {
+  FakeRuntime runtime = runtime_with_base();
+  LabProvisioner provisioner(runtime, {});
+  std::string text = kOneHostScenario;
+  const std::string anchor = "image: breakfix/base:bookworm\n";
+  const auto at = text.find(anchor);
+  REQUIRE(at != std::string::npos);
+  text.insert(at + anchor.size(), "tmpfs:\n  - {path: /srv/spool, size: 4Mi, inodes: 500, mode: \"0700\"}\n");
+  auto lab = provisioner.provision(*load(text), "s3", nullptr);
+  REQUIRE(lab.ok());
+  const ContainerSpec& spec = runtime.specs.at(lab->entry().container_id);
+  REQUIRE(spec.tmpfs.size() == 1);
+  CHECK(spec.tmpfs[0].path == "/srv/spool");
+  CHECK(spec.tmpfs[0].size_bytes == 4LL << 20);
+  CHECK(spec.tmpfs[0].inodes == 500);
+  CHECK(spec.tmpfs[0].mode == 0700);
+}

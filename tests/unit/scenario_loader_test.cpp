@@ -291,3 +291,61 @@ TEST_CASE("Regression: a stray leading comma no longer hangs the loader (yaml-cp
     CHECK(mentions(load, "YAML syntax error: no value could be read here"));
   }
 }
+
+TEST_CASE("tmpfs: a host's bounded file systems load with their size, inodes and mode") {
+  const std::string text = replace(kMinimal, "image: breakfix/base:bookworm\n",
+                                   "image: breakfix/base:bookworm\n"
+                                   "resources: {memory: 256Mi}\n"
+                                   "tmpfs:\n"
+                                   "  - {path: /var/spool/mail/, size: 8Mi, inodes: 2000, mode: \"0750\"}\n"
+                                   "  - {path: /data, size: 64Mi}\n");
+  ScenarioLoad load = parse(text);
+  CAPTURE(messages(load));
+  REQUIRE(load.scenario);
+  const auto& tmpfs = load.scenario->hosts[0].tmpfs;
+  REQUIRE(tmpfs.size() == 2);
+  CHECK(tmpfs[0].path == "/var/spool/mail");
+  CHECK(tmpfs[0].size_bytes == 8LL << 20);
+  CHECK(tmpfs[0].inodes == 2000);
+  CHECK(tmpfs[0].mode == 0750);
+  CHECK(tmpfs[1].path == "/data");
+  CHECK(tmpfs[1].inodes == 0);
+  CHECK(tmpfs[1].mode == 01777);
+}
+
+TEST_CASE("tmpfs: every bad entry is reported where it stands, naming the field") {
+  const std::string text = replace(kMinimal, "image: breakfix/base:bookworm\n",
+                                   "image: breakfix/base:bookworm\n"
+                                   "resources: {memory: 64Mi}\n"
+                                   "tmpfs:\n"
+                                   "  - {path: data, size: 8Mi}\n"
+                                   "  - {path: /proc/x, size: 8Mi}\n"
+                                   "  - {path: /a, size: 8MB}\n"
+                                   "  - {path: /b, size: 128Mi}\n"
+                                   "  - {path: /c, size: 8Mi, inodes: 3, mode: 999}\n"
+                                   "  - {path: /c/, size: 8Mi}\n"
+                                   "  - {size: 8Mi}\n");
+  ScenarioLoad load = parse(text);
+  CAPTURE(messages(load));
+  CHECK_FALSE(load.scenario);
+  CHECK(mentions(load, "scenario.yaml:9:12: tmpfs[0].path: must be an absolute path, got 'data'"));
+  CHECK(mentions(load, "tmpfs[1].path: '/proc/x' cannot be a tmpfs"));
+  CHECK(mentions(load, "tmpfs[2].size: '8MB' is not a size"));
+  CHECK(mentions(load, "tmpfs[3].size: is larger than the host's memory (64Mi)"));
+  CHECK(mentions(load, "tmpfs[4].inodes: must be between 16 and 100000000"));
+  CHECK(mentions(load, "tmpfs[4].mode: must be 3 or 4 octal digits"));
+  CHECK(mentions(load, "tmpfs[5].path: duplicate tmpfs path '/c'"));
+  CHECK(mentions(load, "tmpfs[6]: missing required key 'path'"));
+}
+
+TEST_CASE("tmpfs: sizes that add up to more than the host's memory are refused") {
+  const std::string text = replace(kMinimal, "image: breakfix/base:bookworm\n",
+                                   "image: breakfix/base:bookworm\n"
+                                   "resources: {memory: 64Mi}\n"
+                                   "tmpfs:\n"
+                                   "  - {path: /a, size: 40Mi}\n"
+                                   "  - {path: /b, size: 40Mi}\n");
+  ScenarioLoad load = parse(text);
+  CHECK_FALSE(load.scenario);
+  CHECK(mentions(load, "tmpfs: the tmpfs sizes add up to 80Mi, more than the host's memory (64Mi)"));
+}
