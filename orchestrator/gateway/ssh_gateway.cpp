@@ -189,6 +189,11 @@ class Connection {
     }
     wake();
   }
+  // From any thread: the loop looks at its queues and at gateway_.stopping now.
+  void wake() {
+    const uint64_t one = 1;
+    (void)::write(wake_fd_, &one, sizeof one);
+  }
   const Login& login() const { return login_; }
   bool authenticated() const { return authenticated_; }
 
@@ -268,10 +273,6 @@ class Connection {
 
   bool allowed(const std::string& user, const std::function<bool(const SessionAccess&)>& proof);
   int start_exec(Channel& channel, std::vector<std::string> command, bool tty, bool interactive);
-  void wake() {
-    const uint64_t one = 1;
-    (void)::write(wake_fd_, &one, sizeof one);
-  }
   void write(Channel& channel, const std::string& text);
   void deliver_notices();
   std::string banner(const SessionAccess& access) const;
@@ -709,7 +710,10 @@ void Connection::serve() {
   std::optional<Steady::time_point> hang_up_by;
   while (!gateway_.stopping.load()) {
     sync_polls();
-    if (ssh_event_dopoll(event_, busy ? 0 : 200) == SSH_ERROR) break;
+    // Everything that needs the loop wakes it (the client, the execs, notices, stop()), so an
+    // idle connection sleeps; the timeout only bounds the login deadline's lateness.
+    const int timeout_ms = busy ? 0 : (!authenticated_ || hang_up_by) ? 200 : 5000;
+    if (ssh_event_dopoll(event_, timeout_ms) == SSH_ERROR) break;
     if (!authenticated_ && Steady::now() > login_deadline) {
       spdlog::info("ssh: {} did not log in within {}s", address_, gateway_.options.login_grace.count());
       break;
@@ -874,6 +878,7 @@ void SshGateway::stop() {
   if (impl_->stopping.exchange(true)) return;
   if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
   std::unique_lock lock(impl_->mutex);
+  for (Connection* connection : impl_->connections) connection->wake();
   impl_->idle.wait_for(lock, std::chrono::seconds(10), [this] { return impl_->connections.empty(); });
 }
 
