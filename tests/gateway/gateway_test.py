@@ -244,6 +244,40 @@ try:
     run = ssh(session + "+main", "hostname", identity=candidate_key)
     check(run.stdout == b"main\n", "<session>+<host> opens the named host")
 
+    # --- forwarding is refused, the session itself goes on ---------------------------------------
+    run = ssh(session, "echo agent=$SSH_AUTH_SOCK display=$DISPLAY", identity=candidate_key,
+              extra=("-A", "-X", "-o", "ForwardX11Trusted=yes"))
+    check(run.returncode == 0 and run.stdout == b"agent= display=\n",
+          f"agent and X11 forwarding are refused, the command still runs ({run.returncode}, {run.stdout})")
+    run = ssh(session, "true", identity=candidate_key, extra=("-o", "ExitOnForwardFailure=yes", "-R", "0:127.0.0.1:9"))
+    check(run.returncode == 255 and b"forwarding failed" in run.stderr,
+          f"remote port forwarding is refused ({run.returncode}, {run.stderr[-200:]})")
+    local_port = free_port()
+    forward = subprocess.Popen(["ssh", "-o", "LogLevel=INFO", *ssh_options(candidate_key), "-N",
+                                "-L", f"{local_port}:127.0.0.1:80",
+                                "-p", str(SSH_PORT), f"{session}@127.0.0.1"],
+                               stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    reply = b"no connection"
+    for _ in range(100):
+        try:
+            probe = socket.create_connection(("127.0.0.1", local_port), timeout=5)
+        except OSError:
+            time.sleep(0.1)
+            continue
+        with probe:
+            try:
+                probe.sendall(b"GET / HTTP/1.0\r\n\r\n")
+                reply = probe.recv(100)
+            except OSError:
+                reply = b""  # reset: the client closed it when the gateway refused the channel
+        break
+    time.sleep(0.5)  # for the client to log the refusal
+    forward.kill()
+    forward_stderr = forward.communicate(timeout=10)[1]
+    check(reply == b"" and b"open failed" in forward_stderr,
+          f"local port forwarding opens no channel ({reply}, {forward_stderr[-200:]})")
+
     # --- bulk data: every byte, in order, both ways ------------------------------------------
     # Far more than the channel window and the gateway's backlog, so that flow control is
     # exercised (an earlier gateway lost and reordered output here).
