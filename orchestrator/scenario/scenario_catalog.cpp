@@ -25,7 +25,9 @@ std::vector<fs::path> scenario_files(const fs::path& path, ScenarioCatalog& cata
   if (fs::is_regular_file(path / kScenarioFileName, ec)) return {path / kScenarioFileName};
   std::vector<fs::path> files;
   for (const fs::directory_entry& entry : fs::directory_iterator(path, ec)) {
-    if (entry.is_directory(ec) && fs::is_regular_file(entry.path() / kScenarioFileName, ec)) {
+    // Its own error code: a subdirectory without a scenario file is no listing error.
+    std::error_code entry_ec;
+    if (entry.is_directory(entry_ec) && fs::is_regular_file(entry.path() / kScenarioFileName, entry_ec)) {
       files.push_back(entry.path() / kScenarioFileName);
     }
   }

@@ -89,3 +89,18 @@ TEST_CASE("The schema's valid examples load without errors or warnings") {
   }
   CHECK(files >= 1);
 }
+
+TEST_CASE("Regression: subdirectories without a scenario file are no listing error") {
+  // A scenario being written has its directory before its scenario.yaml. The loader once
+  // reported the library as unlistable ("No such file or directory") when such a
+  // directory came last in the listing, so several make that all but certain.
+  testing::TempDir dir;
+  dir.write("lib/alpha/scenario.yaml", scenario_text("alpha"));
+  for (const char* name : {"draft-1", "draft-2", "draft-3", "draft-4", "draft-5", "draft-6"}) {
+    fs::create_directories(dir.path() / "lib" / name / "image");
+  }
+  ScenarioCatalog catalog = load_scenario_catalog({dir.path() / "lib"});
+  CAPTURE(all_messages(catalog));
+  CHECK(catalog.diagnostics.empty());
+  CHECK(catalog.scenarios.size() == 1);
+}
