@@ -328,12 +328,8 @@ class ConfigParser {
   void read_scenario_dirs(const Mapping& root, DaemonConfig& config) {
     auto value = root.get("scenario_dirs");
     if (!value) return;
-    auto items = value->as_list();
+    auto items = value->as_nonempty_list("directory");
     if (!items) return;
-    if (items->empty()) {
-      value->error("must list at least one directory");
-      return;
-    }
     std::vector<fs::path> dirs;
     for (const Value& item : *items) {
       auto path = read_path(item);

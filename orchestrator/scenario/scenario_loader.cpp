@@ -234,12 +234,8 @@ class ScenarioParser {
   }
 
   void read_choice(const Value& value, Var& var) {
-    auto items = value.as_list();
+    auto items = value.as_nonempty_list("value");
     if (!items) return;
-    if (items->empty()) {
-      value.error("must list at least one value");
-      return;
-    }
     std::vector<std::string> choices;
     for (const Value& item : *items) {
       if (auto text = item.as_string()) {
@@ -293,13 +289,8 @@ class ScenarioParser {
                             "with 'hosts:' write it under the host");
       }
     }
-    auto items = hosts_value->as_list();
+    auto items = hosts_value->as_nonempty_list("host");
     if (!items) {
-      hosts_complete_ = false;
-      return;
-    }
-    if (items->empty()) {
-      hosts_value->error("must list at least one host");
       hosts_complete_ = false;
       return;
     }
@@ -591,12 +582,8 @@ class ScenarioParser {
   void read_checks(const Mapping& root, Scenario& scenario) {
     auto value = root.required("checks");
     if (!value) return;
-    auto items = value->as_list();
+    auto items = value->as_nonempty_list("check");
     if (!items) return;
-    if (items->empty()) {
-      value->error("must list at least one check");
-      return;
-    }
     std::set<std::string> names;
     bool all_read = true;
     for (const Value& item : *items) {
@@ -655,12 +642,8 @@ class ScenarioParser {
   void read_solution(const Mapping& root, Scenario& scenario) {
     auto value = root.required("solution");
     if (!value) return;
-    auto items = value->as_list();
+    auto items = value->as_nonempty_list("step of the reference fix");
     if (!items) return;
-    if (items->empty()) {
-      value->error("must list at least one step of the reference fix");
-      return;
-    }
     for (const Value& item : *items) {
       auto map = item.as_record({"host", "run", "timeout"});
       if (!map) continue;

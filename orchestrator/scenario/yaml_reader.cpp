@@ -278,6 +278,15 @@ std::optional<std::chrono::seconds> Value::as_duration() const {
   return std::nullopt;
 }
 
+std::optional<std::vector<Value>> Value::as_nonempty_list(std::string_view what) const {
+  auto items = as_list();
+  if (items && items->empty()) {
+    error("must list at least one " + std::string(what));
+    return std::nullopt;
+  }
+  return items;
+}
+
 std::optional<std::vector<Value>> Value::as_list() const {
   if (node_.IsNull()) return std::vector<Value>{};
   if (!node_.IsSequence()) {

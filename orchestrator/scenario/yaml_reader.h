@@ -69,6 +69,8 @@ class Value {
   std::optional<Enum> as_enum(std::initializer_list<std::pair<const char*, Enum>> names) const;
   // A sequence; null (`tags:` with nothing after it) is an empty one.
   std::optional<std::vector<Value>> as_list() const;
+  // A sequence with at least one item; else "must list at least one <what>".
+  std::optional<std::vector<Value>> as_nonempty_list(std::string_view what) const;
   // A mapping whose keys must be among `known_keys` (unknown and duplicate keys are
   // reported, with the nearest known key). Null is an empty mapping.
   std::optional<Mapping> as_record(std::initializer_list<std::string_view> known_keys) const;
