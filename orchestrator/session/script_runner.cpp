@@ -30,9 +30,23 @@ class TailBuffer {
 const std::vector<std::string>& script_command() {
   static const std::vector<std::string> command = {
       "/bin/bash", "-c",
-      "IFS= read -r -d '' BREAKFIX_SCRIPT || true; exec 0</dev/null; set -e; eval \"$BREAKFIX_SCRIPT\"",
+      "IFS= read -r -d '' BREAKFIX_SCRIPT || true; IFS= read -r -d '' BREAKFIX_VARS || true; exec 0</dev/null; "
+      "eval \"$BREAKFIX_VARS\"; unset BREAKFIX_VARS; set -e; eval \"$BREAKFIX_SCRIPT\"",
   };
   return command;
+}
+
+std::string script_input(const std::string& script, const VarValues& vars) {
+  // Single quotes keep every byte of a value; a quote inside one closes, escapes, reopens.
+  auto quoted = [](const std::string& value) {
+    std::string out = "'";
+    for (char c : value) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  };
+  std::string input = script;
+  input += '\0';
+  for (const auto& [name, value] : vars) input += name + "=" + quoted(value) + "\n";
+  return input;
 }
 
 Result<ScriptRun> ScriptRunner::run(const std::string& host, const Script& script) const {
@@ -42,11 +56,11 @@ Result<ScriptRun> ScriptRunner::run(const std::string& host, const Script& scrip
   spec.container = lab_host->container_id;
   spec.command = script_command();
   spec.user = "root";
-  for (const auto& [name, value] : vars_) spec.env.push_back(name + "=" + value);
-  spec.env.push_back("BREAKFIX_SESSION=" + lab_.session_id);
-  spec.env.push_back("BREAKFIX_HOST=" + host);
+  VarValues vars = vars_;
+  vars["BREAKFIX_SESSION"] = lab_.session_id;
+  vars["BREAKFIX_HOST"] = host;
   TailBuffer output(kScriptOutputKept);
-  auto result = run_exec(runtime_, spec, script.text, [&](OutputStream, std::string_view data) { output.append(data); },
+  auto result = run_exec(runtime_, spec, script_input(script.text, vars), [&](OutputStream, std::string_view data) { output.append(data); },
                          script.timeout);
   if (!result) return result.error();
   return ScriptRun{result->exit_code, result->timed_out, result->duration, output.take()};

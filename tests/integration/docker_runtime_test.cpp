@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "breakfix/scenario_loader.h"
+#include "session/script_runner.h"
 #include "docker_fixture.h"
 #include "process.h"
 #include "test_scenarios.h"
@@ -135,6 +136,23 @@ TEST_CASE("Variables reach the exec's environment and the script reaches it on s
   REQUIRE(result.ok());
   CHECK(result->exit_code == 1);  // bash -e stopped at `false`
   CHECK(output.out == "port=9000\n");
+}
+
+TEST_CASE("A scenario script sees its vars, but what it starts does not inherit them") {
+  // A daemon started by setup must not show the session's fault in /proc/PID/environ.
+  SessionGuard session(unique_session_id("vars"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  ScriptRunner runner(docker_runtime(), lab, {{"BROKEN", "it's the mode"}, {"PORT", "9000"}});
+  const Script script{"echo \"script: $BROKEN on $PORT at $BREAKFIX_HOST\"\n"
+                      "sh -c 'echo \"child: [$BROKEN][$PORT]\"'\n"
+                      "setsid -f sleep 30 >/dev/null 2>&1\n"
+                      "sleep 0.2\n"
+                      "tr '\\0' '\\n' < /proc/$(pgrep -n -x sleep)/environ | grep -c -e BROKEN -e PORT || true\n",
+                      {}, 30s};
+  auto run = runner.run("main", script);
+  REQUIRE(run.ok());
+  CHECK(run->exit_code == 0);
+  CHECK(run->output == "script: it's the mode on 9000 at main\nchild: [][]\n0\n");
 }
 
 TEST_CASE("Stdin streams in while output streams out, and its end reaches the process") {

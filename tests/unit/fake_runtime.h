@@ -26,7 +26,8 @@ struct FakeExecReply {
 
 struct RecordedExec {
   ExecSpec spec;
-  std::string input;
+  std::string input;  // a script run's script (before the NUL of script_input()), else all of stdin
+  std::string vars;   // a script run's shell assignments (after the NUL)
 };
 
 class FakeRuntime : public Runtime {
@@ -195,13 +196,17 @@ class FakeExecStream : public ExecStream {
   }
   Status close_stdin() override {
     std::function<FakeExecReply(const ExecSpec&, const std::string&)> handler;
+    std::string script, vars;
     {
       std::lock_guard lock(*runtime_.mutex);
-      runtime_.execs.push_back({spec_, input_});
+      const std::size_t nul = input_.find('\0');
+      script = input_.substr(0, nul);
+      if (nul != std::string::npos) vars = input_.substr(nul + 1);
+      runtime_.execs.push_back({spec_, script, vars});
       handler = runtime_.exec_handler;
     }
     // Outside the lock: handlers may block to make sessions meet (engine concurrency tests).
-    reply_ = handler(spec_, input_);
+    reply_ = handler(spec_, script);
     return {};
   }
   Status resize(TerminalSize) override { return {}; }

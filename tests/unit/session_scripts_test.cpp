@@ -98,7 +98,7 @@ TEST_CASE("Vars are picked from the seed alone, reproducibly, among the declared
   CHECK(ports == std::set<std::string>{"8081", "8082", "8083"});  // every choice is reachable
 }
 
-TEST_CASE("A script reaches its host on stdin with vars, session and host in its environment") {
+TEST_CASE("A script reaches its host on stdin with vars, session and host as shell variables") {
   FakeRuntime runtime = fake_with_base();
   auto lab = LabProvisioner(runtime, {}).provision(*load(), "s1", nullptr);
   REQUIRE(lab.ok());
@@ -116,10 +116,10 @@ TEST_CASE("A script reaches its host on stdin with vars, session and host in its
   CHECK(exec.spec.command == script_command());
   for (const std::string& word : exec.spec.command) CHECK(word.find("echo $PORT") == std::string::npos);  // ...never in argv
   CHECK(exec.spec.user == "root");
-  const auto& env = exec.spec.env;
-  CHECK(std::find(env.begin(), env.end(), "PORT=8082") != env.end());
-  CHECK(std::find(env.begin(), env.end(), "BREAKFIX_SESSION=s1") != env.end());
-  CHECK(std::find(env.begin(), env.end(), "BREAKFIX_HOST=main") != env.end());
+  // ...and so do the vars, after a NUL: none in the environment, where the processes the
+  // script starts would inherit them.
+  CHECK(exec.vars == "BREAKFIX_HOST='main'\nBREAKFIX_SESSION='s1'\nPORT='8082'\n");
+  CHECK(exec.spec.env.empty());
   CHECK(runner.run("nope", script).error().code == ErrorCode::NotFound);
 }
 
@@ -165,7 +165,7 @@ TEST_CASE("scenario test passes a scenario whose fault bites and whose solution 
   for (const auto& exec : runtime.execs) {
     if (exec.input.rfind("echo fault", 0) == 0) {
       fault_seen = true;
-      CHECK(std::find(exec.spec.env.begin(), exec.spec.env.end(), "PORT=" + report.vars.at("PORT")) != exec.spec.env.end());
+      CHECK(exec.vars.find("PORT='" + report.vars.at("PORT") + "'\n") != std::string::npos);
     }
   }
   CHECK(fault_seen);
@@ -220,4 +220,10 @@ TEST_CASE("scenario test stops at a failing setup and still removes the lab, unl
   report = ScenarioTester(runtime, {}, nullptr).test(*load(), {.seed = std::nullopt, .keep = true});
   CHECK(step_names(report) == "provision;setup main(FAILED);");
   CHECK(runtime.containers.size() == 1);
+}
+
+TEST_CASE("script_input: the script, a NUL, then each var as a single-quoted assignment") {
+  CHECK(script_input("echo $A", {}) == std::string("echo $A\0", 8));
+  CHECK(script_input("x", {{"A", "it's"}, {"B", "$(rm -rf /)"}}) ==
+        std::string("x\0A='it'\\''s'\nB='$(rm -rf /)'\n", 30));
 }
