@@ -123,6 +123,16 @@ int run_tests(const TestOptions& options) {
     }
   }
   std::cout << table.render();
+  // What each run picked, so that an author sees which values a seed covered.
+  bool any_vars = false;
+  for (const ScenarioTestReport& report : reports) {
+    if (report.vars.empty()) continue;
+    if (!any_vars) std::cout << "\n";
+    any_vars = true;
+    std::cout << report.scenario << ": seed " << report.seed << ",";
+    for (const auto& [name, value] : report.vars) std::cout << " " << name << "=" << value;
+    std::cout << "\n";
+  }
   for (const ScenarioTestReport& report : reports) {
     std::string vars;
     for (const auto& [name, value] : report.vars) vars += " " + name + "=" + value;

@@ -154,6 +154,18 @@ TEST_CASE("scenario test reports broken scenarios by step and check, and passes 
   CHECK(run_command({"docker", "ps", "-aq", "--filter", "label=breakfix.scenario=flaky-check"}).out.empty());
 }
 
+TEST_CASE("scenario test says which vars each seed picked, and the same seed picks the same") {
+  const std::string scenario = (kSource / "scenarios/sudoers-broken").string();
+  auto first = run_breakfix({"scenario", "test", "--seed", "5", scenario});
+  auto second = run_breakfix({"scenario", "test", "--seed", "5", scenario});
+  CAPTURE(first.out);
+  CHECK(first.exit_code == 0);
+  const auto line = first.out.find("sudoers-broken: seed 5, GROUP=");
+  REQUIRE(line != std::string::npos);
+  const std::string picked = first.out.substr(line, first.out.find('\n', line) - line);
+  CHECK(second.out.find(picked + "\n") != std::string::npos);
+}
+
 TEST_CASE("scenario test names an unknown scenario id") {
   auto result = run_breakfix({"scenario", "test", "no-such-scenario"});
   CHECK(result.exit_code == 1);
