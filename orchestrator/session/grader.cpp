@@ -32,10 +32,15 @@ Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Sc
 
 double score(const std::vector<CheckResult>& results) {
   double passed = 0, total = 0;
+  bool any_fix = false;
   for (const CheckResult& result : results) {
     total += result.weight;
     if (result.passed) passed += result.weight;
+    any_fix = any_fix || (result.passed && result.expect == CheckExpectation::Fix);
   }
+  // Guards hold in a lab nobody touched: they earn their weight only beside a repair,
+  // so that doing nothing scores 0, not the guards' share.
+  if (!any_fix) return 0;
   return total > 0 ? passed / total : 0;
 }
 

@@ -20,7 +20,8 @@ struct CheckResult {
 // a check could not be run at all (the engine failed), not that it failed.
 Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Scenario& scenario);
 
-// Sum of the weights of passing checks over the sum of all weights, in [0, 1].
+// Sum of the weights of passing checks over the sum of all weights, in [0, 1]; 0 while
+// no fix check passes (guards alone hold in an untouched lab).
 double score(const std::vector<CheckResult>& results);
 
 }  // namespace breakfix

@@ -1,5 +1,7 @@
 #include "session/report.h"
 
+#include "session/grader.h"
+
 #include <nlohmann/json.hpp>
 
 #include <cstdio>
@@ -71,14 +73,13 @@ Report build_report(const ReportInput& input) {
   const auto finals = final_results(input.check_runs);
   const auto progress = progress_of(input.check_runs);
   Report report;
-  double passed_weight = 0, total_weight = 0;
+  std::vector<CheckResult> verdicts;  // for score(): the same rule as the live grade
   json checks = json::array();
   for (const Check& check : scenario.checks) {
-    total_weight += check.weight;
     const auto found = finals.find(check.name);
     const CheckRunRecord* run = found == finals.end() ? nullptr : found->second;
     const bool passed = run && run->passed;
-    if (passed) passed_weight += check.weight;
+    verdicts.push_back({check.name, check.expect, check.weight, passed, {}});
     json entry = {{"name", check.name}, {"expect", to_string(check.expect)}, {"weight", check.weight}, {"passed", passed}};
     if (run) {
       entry["exit_code"] = run->exit_code;
@@ -95,7 +96,7 @@ Report build_report(const ReportInput& input) {
     entry["regressed_at"] = regressions;
     checks.push_back(entry);
   }
-  report.score = total_weight > 0 ? passed_weight / total_weight : 0;
+  report.score = score(verdicts);
   json events = json::array();
   for (const SessionEvent& event : input.events) {
     events.push_back({{"time", iso_time(event.time)}, {"kind", event.kind}, {"detail", event.detail}});

@@ -140,7 +140,12 @@ TEST_CASE("Checks are graded by weight, serial ones alone, results in scenario o
   CHECK((*results)[0].run.output == "flag is not set\n");
   CHECK((*results)[1].passed);
   CHECK((*results)[2].passed);
-  CHECK(score(*results) == doctest::Approx(2.0 / 5.0));  // weights 3, 1, 1
+  CHECK(score(*results) == 0);  // the guards hold, but nothing is repaired yet
+  // Weights 3, 1, 1: with the fix passing and one guard broken, 4 of 5.
+  std::vector<CheckResult> repaired_but_broke_a_guard = *results;
+  repaired_but_broke_a_guard[0].passed = true;
+  repaired_but_broke_a_guard[1].passed = false;
+  CHECK(score(repaired_but_broke_a_guard) == doctest::Approx(4.0 / 5.0));
   flag_lab.flag = true;
   CHECK(score(*run_checks(runner, *scenario)) == doctest::Approx(1.0));
   CHECK(runtime.execs.back().input == "echo check-serial");  // the serial check ran after the others
