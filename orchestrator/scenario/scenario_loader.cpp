@@ -366,6 +366,12 @@ class ScenarioParser {
         build->error("directory '" + *text + "' has no Dockerfile");
       } else {
         host.build_context = fs::absolute(dir, ec);
+        // Outside its own directory a scenario is no longer self-contained: copied or
+        // shared alone, it stops building.
+        const fs::path inside = relative.lexically_normal();
+        if (!inside.empty() && *inside.begin() == "..") {
+          build->warning("'" + *text + "' is outside the scenario directory; copy what it needs into it");
+        }
       }
     }
     if (auto value = map.get("user")) {

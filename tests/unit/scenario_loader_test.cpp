@@ -349,3 +349,14 @@ TEST_CASE("tmpfs: sizes that add up to more than the host's memory are refused")
   CHECK_FALSE(load.scenario);
   CHECK(mentions(load, "tmpfs: the tmpfs sizes add up to 80Mi, more than the host's memory (64Mi)"));
 }
+
+TEST_CASE("A build directory outside the scenario directory is a warning") {
+  testing::TempDir dir;
+  dir.write("shared/image/Dockerfile", "FROM breakfix/base:bookworm\n");
+  dir.write("lab/scenario.yaml", "");
+  const std::string text = replace(kMinimal, "image: breakfix/base:bookworm\n", "build: ../shared/image\n");
+  ScenarioLoad load = parse(text, dir.path() / "lab");
+  CAPTURE(messages(load));
+  REQUIRE(load.scenario);  // it still builds
+  CHECK(mentions(load, "warning: build: '../shared/image' is outside the scenario directory"));
+}
