@@ -61,6 +61,9 @@ START = time.monotonic()
 PROMPT = b"bench$ "
 # Sets a prompt the script can find; the doubled quote keeps the typed line from matching it.
 PROMPT_COMMAND = b"PS1='bench''$ '; unset PROMPT_COMMAND\n"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from session_load import read_proc_status  # noqa: E402  (the same /proc reader)
+
 SSHD = "/usr/sbin/sshd"
 
 
@@ -145,13 +148,8 @@ def process_tree(root):
 
 def memory_kib(pid):
     """{VmRSS, VmHWM, Pss} of `pid` in KiB (missing keys once it is gone)."""
-    values = {}
+    values = read_proc_status(pid)
     try:
-        with open(f"/proc/{pid}/status") as status:
-            for line in status:
-                key, _, rest = line.partition(":")
-                if key in ("VmRSS", "VmHWM"):
-                    values[key] = int(rest.split()[0])
         with open(f"/proc/{pid}/smaps_rollup") as rollup:
             for line in rollup:
                 if line.startswith("Pss:"):
