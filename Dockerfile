@@ -35,11 +35,13 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DBUILD_TESTI
 # --- runtime: the binary, its shared libraries, the shipped scenarios and a config -----
 FROM ${BASE}
 # The libraries `ldd breakfix` names, by their Debian 12 packages (their own
-# dependencies such as libfmt9, libicu72 and libkrb5-3 come with them).
+# dependencies such as libfmt9, libicu72 and libkrb5-3 come with them), and the static
+# bash and busybox that `breakfix image base` packs into the grader's toolbox.
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libarchive13 libboost-filesystem1.74.0 libcrypt1 libsqlite3-0 libspdlog1.10 \
       libssh-4 libssl3 libyaml-cpp0.7 \
+      bash-static busybox-static \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "scratch_dir.h"
 #include "tar_archive.h"
 
 namespace breakfix {
@@ -17,28 +18,6 @@ namespace {
 
 namespace bp = boost::process;
 namespace fs = std::filesystem;
-
-// Removes a directory tree on scope exit (the root file system and its tarball).
-class ScratchDir {
- public:
-  explicit ScratchDir(fs::path path) : path_(std::move(path)) {}
-  ~ScratchDir() {
-    std::error_code ignored;
-    fs::remove_all(path_, ignored);
-  }
-  const fs::path& path() const { return path_; }
-
- private:
-  fs::path path_;
-};
-
-Result<fs::path> make_scratch_dir(const fs::path& parent) {
-  std::string pattern = (parent / "breakfix-base-XXXXXX").string();
-  if (!::mkdtemp(pattern.data())) {
-    return make_error(ErrorCode::Failed, "cannot make a directory under " + parent.string() + ": " + std::strerror(errno));
-  }
-  return fs::path(pattern);
-}
 
 Status run_debootstrap(const BaseImageOptions& options, const std::string& mirror, const fs::path& root,
                        const ProgressFn& progress) {
@@ -124,23 +103,28 @@ std::string host_debian_mirror() {
   return "http://deb.debian.org/debian";
 }
 
+Result<bool> image_already_built(Runtime& runtime, const std::string& tag, const ProgressFn& progress) {
+  auto existing = runtime.image_id(tag);
+  if (!existing) return existing.error();
+  if (!existing->has_value()) return false;
+  if (progress) progress(tag + " is already on the engine (" + **existing + "); --rebuild builds it again");
+  return true;
+}
+
 Status build_base_image(Runtime& runtime, const BaseImageOptions& options, const ProgressFn& progress) {
   auto say = [&](const std::string& line) {
     if (progress) progress(line);
   };
   if (!options.rebuild) {
-    auto existing = runtime.image_id(options.tag);
-    if (!existing) return existing.error();
-    if (existing->has_value()) {
-      say(options.tag + " is already on the engine (" + **existing + "); --rebuild builds it again");
-      return {};
-    }
+    auto built = image_already_built(runtime, options.tag, progress);
+    if (!built) return built.error();
+    if (*built) return {};
   }
   if (::geteuid() != 0) return make_error(ErrorCode::PermissionDenied, "building the base image needs root (debootstrap)");
   const std::string mirror = options.mirror.empty() ? host_debian_mirror() : options.mirror;
-  auto scratch_path = make_scratch_dir(options.work_dir);
-  if (!scratch_path) return scratch_path.error();
-  ScratchDir scratch(*scratch_path);
+  auto made = ScratchDir::make(options.work_dir, "breakfix-base");
+  if (!made) return made.error();
+  const ScratchDir scratch = std::move(made.value());
   const fs::path root = scratch.path() / "root";
   const fs::path tarball = scratch.path() / "rootfs.tar";
 

@@ -1,5 +1,6 @@
 #include "docker_requests.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -10,15 +11,21 @@ using nlohmann::json;
 const std::vector<std::string>& lab_capabilities() {
   // Docker's defaults less MKNOD (no device nodes), SETFCAP (no file capabilities) and
   // NET_RAW (raw frames could be aimed at the host through the session's bridge; ping
-  // works without it through ICMP datagram sockets), plus SYS_PTRACE for strace and gdb.
+  // works without it through ICMP datagram sockets). SYS_PTRACE only for hosts whose
+  // scenario asks for it (`capabilities:`): it lets root read any process's memory,
+  // a running check's included.
   static const std::vector<std::string> capabilities = {
       "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
-      "NET_BIND_SERVICE", "SYS_CHROOT", "AUDIT_WRITE", "SYS_PTRACE",
+      "NET_BIND_SERVICE", "SYS_CHROOT", "AUDIT_WRITE",
   };
   return capabilities;
 }
 
 json container_create_body(const ContainerSpec& spec) {
+  std::vector<std::string> capabilities = lab_capabilities();
+  for (const std::string& extra : spec.capabilities) {
+    if (std::find(capabilities.begin(), capabilities.end(), extra) == capabilities.end()) capabilities.push_back(extra);
+  }
   json tmpfs = json::object();
   for (const TmpfsMount& mount : spec.tmpfs) {
     char mode[16];
@@ -36,7 +43,7 @@ json container_create_body(const ContainerSpec& spec) {
       {"Privileged", false},
       {"Init", false},  // our own PID 1 (kInitScript) survives `kill -9 -1`; tini would not
       {"CapDrop", json::array({"ALL"})},
-      {"CapAdd", lab_capabilities()},
+      {"CapAdd", capabilities},
       {"SecurityOpt", json::array()},  // the engine's default seccomp and AppArmor profiles
       {"IpcMode", "private"},
       {"RestartPolicy", {{"Name", "no"}}},
@@ -44,12 +51,22 @@ json container_create_body(const ContainerSpec& spec) {
       {"LogConfig", {{"Type", "json-file"}, {"Config", {{"max-size", "1m"}, {"max-file", "1"}}}}},
       {"Tmpfs", tmpfs},
   };
+  json mounts = json::array();
+  for (const VolumeMount& mount : spec.volumes) {
+    mounts.push_back({{"Type", "volume"},
+                      {"Source", mount.volume},
+                      {"Target", mount.target},
+                      {"ReadOnly", mount.read_only},
+                      {"VolumeOptions", {{"NoCopy", false}, {"Labels", mount.labels}}}});
+  }
+  if (!mounts.empty()) host_config["Mounts"] = mounts;
+  const json init = spec.command.empty() ? json::array({"/bin/sh", "-c", kInitScript}) : json(spec.command);
   json body = {
       {"Image", spec.image},
       {"Hostname", spec.hostname},
       {"Labels", spec.labels},
-      {"Entrypoint", json::array({"/bin/sh", "-c"})},
-      {"Cmd", json::array({kInitScript})},
+      {"Entrypoint", init},
+      {"Cmd", json::array()},
       {"Env", json::array()},
       {"Tty", false},
       {"OpenStdin", false},
@@ -194,18 +211,20 @@ NetworkInfo parse_network(const json& network) {
 }
 
 const char* exec_kill_script() {
-  // Runs as root in the container with the marker as $1. grep -a reads the NUL-separated
-  // environ files as text; a process may vanish between the listing and the read.
-  return R"(marker="BREAKFIX_EXEC=$1"
+  // Runs under the toolbox's busybox sh with the marker as $1, and calls nothing of the
+  // lab's: every tool is the toolbox's busybox by its full path. environ files are
+  // NUL-separated, hence tr before grep; a process may vanish between listing and read.
+  return R"(bb=/.breakfix/bin/busybox
+marker="BREAKFIX_EXEC=$1"
 for round in 1 2 3 4 5; do
   found=""
   for environ in /proc/[0-9]*/environ; do
     pid=${environ#/proc/}; pid=${pid%/environ}
     [ "$pid" = "$$" ] && continue
-    if grep -qaF -- "$marker" "$environ" 2>/dev/null; then kill -9 "$pid" 2>/dev/null && found=yes; fi
+    if $bb tr '\000' '\n' <"$environ" 2>/dev/null | $bb grep -qxF -- "$marker"; then kill -9 "$pid" 2>/dev/null && found=yes; fi
   done
   [ -z "$found" ] && exit 0
-  sleep 0.1
+  $bb sleep 0.1
 done
 )";
 }

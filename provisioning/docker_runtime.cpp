@@ -2,6 +2,7 @@
 // connection to the engine's unix socket; nothing here is shared between threads.
 
 #include "breakfix/docker_runtime.h"
+#include "breakfix/toolbox.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -30,6 +31,8 @@ using nlohmann::json;
 
 constexpr std::size_t kMaxBuildContextBytes = 512 * 1024 * 1024;
 constexpr std::size_t kBuildLogLinesKept = 25;
+// How long the killer of a timed-out exec may take (see ExecStream::kill).
+constexpr std::chrono::seconds kKillBound{5};
 
 std::string random_hex(std::size_t bytes) {
   static constexpr char kHex[] = "0123456789abcdef";
@@ -385,6 +388,21 @@ class DockerRuntime : public Runtime {
     return containers;
   }
 
+  Result<bool> has_volume(const std::string& name) override {
+    auto response = call(Method::Get, "/volumes/" + docker::url_encode(name), "inspect volume " + name);
+    if (!response) {
+      if (response.error().code == ErrorCode::NotFound) return false;
+      return response.error();
+    }
+    return true;
+  }
+
+  Status remove_volume(const std::string& name) override {
+    auto response = call(Method::Delete, "/volumes/" + docker::url_encode(name), "remove volume " + name);
+    if (!response) return response.error();
+    return {};
+  }
+
   Result<std::unique_ptr<ExecStream>> start_exec(const ExecSpec& spec) override {
     const std::string marker = random_hex(16);
     auto created = call(Method::Post, "/containers/" + spec.container + "/exec", "exec in " + spec.container,
@@ -451,17 +469,21 @@ Result<int> DockerExecStream::exit_code() {
 Status DockerExecStream::kill() {
   ExecSpec killer;
   killer.container = container_;
-  killer.command = {"/bin/sh", "-c", docker::exec_kill_script(), "breakfix-kill", marker_};
+  killer.command = {kToolboxBusybox, "sh", "-c", docker::exec_kill_script(), "breakfix-kill", marker_};
   auto stream = runtime_.start_exec(killer);
   if (!stream) return stream.error();
-  // Drain to the end: the killer's exit means every marked process got SIGKILL.
-  for (;;) {
+  // Drain to the end: the killer's exit means every marked process got SIGKILL. Bounded,
+  // so that a lab that starves the killer (a fork bomb at its pids limit) cannot hold us.
+  const auto give_up = std::chrono::steady_clock::now() + kKillBound;
+  while (std::chrono::steady_clock::now() < give_up) {
     pollfd pfd{(*stream)->poll_fd(), POLLIN, 0};
-    ::poll(&pfd, 1, 1000);
+    ::poll(&pfd, 1, 200);
     auto more = (*stream)->read_output([](OutputStream, std::string_view) {});
     if (!more) return more.error();
     if (!*more) return {};
   }
+  return make_error(ErrorCode::Timeout, "the kill of exec " + exec_id_ + " did not finish within " +
+                                            std::to_string(kKillBound.count()) + " s");
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "breakfix/toolbox.h"
 #include "tar_archive.h"
 
 namespace breakfix {
@@ -14,6 +15,10 @@ namespace {
 constexpr const char* kLabelScenario = "breakfix.scenario";
 constexpr const char* kLabelEntry = "breakfix.entry";
 constexpr std::size_t kMaxContextBytes = 512 * 1024 * 1024;
+// PID 1 of a lab host, run by the toolbox's busybox sh: an init the candidate cannot kill
+// (the kernel drops signals to a namespace's init that has no handler) that keeps a child
+// sleeping and waits, which also reaps orphaned zombies as they die.
+constexpr const char* kLabInitScript = "while :; do /.breakfix/bin/busybox sleep 2147483647 & wait; done";
 
 bool is_safe_session_id(const std::string& id) {
   return !id.empty() && id.size() <= 64 &&
@@ -132,6 +137,10 @@ Result<Lab> LabProvisioner::provision(const Scenario& scenario, const std::strin
     images.push_back(*image);
   }
 
+  // The grader's tools (toolbox.h), mounted read-only in every host.
+  auto toolbox = ensure_toolbox_volume(runtime_, progress);
+  if (!toolbox) return toolbox.error();
+
   Lab lab;
   lab.session_id = session_id;
   // Whatever fails from here on, nothing of this session may stay behind.
@@ -155,6 +164,10 @@ Result<Lab> LabProvisioner::provision(const Scenario& scenario, const std::strin
     spec.name = lab_container_name(session_id, host.name);
     spec.image = images[i];
     spec.hostname = host.name;
+    // PID 1 is the toolbox's shell too: replacing /bin/sh or sleep cannot touch it.
+    spec.command = {kToolboxBusybox, "sh", "-c", kLabInitScript};
+    spec.volumes.push_back(toolbox_mount(*toolbox));
+    spec.capabilities = host.capabilities;
     spec.network = lab.network;
     if (!lab.network.empty()) spec.aliases = {host.name};
     if (scenario.network == NetworkMode::Internal) spec.dns = {"127.0.0.1"};

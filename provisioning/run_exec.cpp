@@ -35,18 +35,17 @@ Status ExecStream::write_stdin(std::string_view data) {
 
 Result<ExecResult> run_exec(Runtime& runtime, const ExecSpec& spec, std::string_view input,
                             const std::function<void(OutputStream, std::string_view)>& sink,
-                            std::chrono::milliseconds timeout) {
+                            const ExecBounds& bounds) {
   using Clock = std::chrono::steady_clock;
-  // After the kill at the timeout, how long the stream may take to end.
-  constexpr std::chrono::seconds kDrainAfterKill{10};
   const auto started = Clock::now();
   auto stream = runtime.start_exec(spec);
   if (!stream) return stream.error();
   ExecStream& exec = **stream;
+  auto cancelled = [&] { return bounds.cancelled && bounds.cancelled(); };
 
   ExecResult result;
   std::optional<Clock::time_point> kill_at;
-  if (timeout.count() > 0) kill_at = started + timeout;
+  if (bounds.timeout.count() > 0) kill_at = started + bounds.timeout;
   std::optional<Clock::time_point> give_up_at;
   bool stdin_open = true;
   // Input and output are interleaved: a process that reads its input slowly, or
@@ -56,7 +55,7 @@ Result<ExecResult> run_exec(Runtime& runtime, const ExecSpec& spec, std::string_
       if (Status closed = exec.close_stdin(); !closed) return closed.error();
       stdin_open = false;
     }
-    int wait_ms = 1000;
+    int wait_ms = 1000;  // also how soon a cancel is seen
     for (const auto& at : {kill_at, give_up_at}) {
       if (!at) continue;
       const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*at - Clock::now()).count();
@@ -72,14 +71,23 @@ Result<ExecResult> run_exec(Runtime& runtime, const ExecSpec& spec, std::string_
     auto more = exec.read_output(sink);
     if (!more) return more.error();
     if (!*more) break;
+    if (cancelled()) {
+      (void)exec.kill();  // bounded; whatever it leaves, we do not wait for it
+      return make_error(ErrorCode::Timeout, "exec cancelled");
+    }
     const auto now = Clock::now();
     if (kill_at && now >= *kill_at) {
       result.timed_out = true;
       kill_at.reset();
-      give_up_at = now + kDrainAfterKill;
-      if (Status killed = exec.kill(); !killed) return killed.error();
+      // A kill that fails (the engine refused the killer) still ends in the drain bound.
+      (void)exec.kill();
+      give_up_at = Clock::now() + bounds.drain_grace;
     } else if (give_up_at && now >= *give_up_at) {
-      return make_error(ErrorCode::Timeout, "exec output did not end after its processes were killed");
+      // Something escaped the kill and holds the output open. The stream closes with
+      // `stream`; the exec is left to the engine, and the caller goes on.
+      result.abandoned = true;
+      result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
+      return result;
     }
   }
   auto code = exec.exit_code();

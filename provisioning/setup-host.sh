@@ -15,6 +15,8 @@ PACKAGES=(
   # runtime: the container engine, the base-image tooling, OpenSSL for hashing
   libssl-dev iproute2
   docker.io debootstrap
+  # the grader's toolbox in every lab (docs/security.md): static bash and busybox
+  bash-static busybox-static
   # tools the tests drive for real
   openssh-client ssh-audit curl python3 python3-yaml python3-jsonschema
 )

@@ -24,6 +24,10 @@ const std::vector<std::string>& base_image_packages();
 // The mirror the host's apt uses (first URIs: / deb line for Debian), else the default.
 std::string host_debian_mirror();
 
+// Whether `tag` is on the engine already; when it is, says so through `progress` (the
+// image commands build only what is missing unless asked to rebuild).
+Result<bool> image_already_built(Runtime& runtime, const std::string& tag, const ProgressFn& progress);
+
 // Builds the offline base image: debootstrap minbase with base_image_packages(), file
 // capabilities stripped (lab hosts run without CAP_NET_RAW/SETFCAP, and a binary with
 // a file capability outside the bounding set cannot be executed), packed and imported.

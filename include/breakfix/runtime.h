@@ -51,10 +51,21 @@ struct TmpfsMount {
   std::uint32_t mode = 01777;
 };
 
+// A named volume mounted into a container. A volume that does not exist yet is created
+// at the container's creation and filled with what the image holds at `target`.
+struct VolumeMount {
+  std::string volume;
+  std::string target;  // absolute path in the container
+  bool read_only = true;
+  Labels labels;       // given to the volume if this mount creates it
+};
+
 struct ContainerSpec {
   std::string name;      // unique on the engine, e.g. breakfix-<session>-<host>
   std::string image;
   std::string hostname;
+  // PID 1's argv. Empty: a lab host's init (a shell that sleeps and reaps orphans).
+  std::vector<std::string> command;
   // Empty: no network at all (only loopback). Else the network's name; `aliases` are
   // the names other containers on it resolve.
   std::string network;
@@ -69,6 +80,8 @@ struct ContainerSpec {
   // (which is not bounded the same way by every engine: Podman's is 1048576).
   std::int64_t open_files = 0;
   std::vector<TmpfsMount> tmpfs;
+  std::vector<VolumeMount> volumes;
+  std::vector<std::string> capabilities;  // added to the backend's own lab set ("SYS_PTRACE")
   Labels labels;
 };
 
@@ -129,15 +142,32 @@ class ExecStream {
   virtual Status resize(TerminalSize size) = 0;
   // After read_output() returned false: the process's exit code.
   virtual Result<int> exit_code() = 0;
-  // Kills the process and every process it started, detached (setsid, nohup) or not.
-  // Used on timeouts and when a candidate's connection drops.
+  // Kills the process and every process it started, detached (setsid, nohup) or not,
+  // with the grader's own tools (toolbox.h), never the lab's. Returns within a few
+  // seconds whatever the lab does (the Docker backend gives its killer 5 s). Used on
+  // timeouts and when a candidate's connection drops.
   virtual Status kill() = 0;
 };
 
 struct ExecResult {
   int exit_code = -1;
   bool timed_out = false;  // killed at the deadline; exit_code is then what the kill left
+  // The output did not end after the kill (a process escaped it and holds the output
+  // open): run_exec stopped waiting and closed the stream; exit_code is -1.
+  bool abandoned = false;
   std::chrono::milliseconds duration{0};
+};
+
+// What bounds an exec, whatever happens inside the container: run_exec returns within
+// timeout + the kill's own bound (seconds) + drain_grace, or within about a second of
+// `cancel` being set.
+struct ExecBounds {
+  std::chrono::milliseconds timeout{0};  // the process tree is killed then; 0: no timeout
+  // After the kill, how long the output may take to end before the exec is abandoned.
+  std::chrono::milliseconds drain_grace{std::chrono::seconds(5)};
+  // Asked about once a second; true (the daemon stopping, the candidate's time over):
+  // the exec is killed and run_exec returns Timeout "cancelled" without waiting for it.
+  std::function<bool()> cancelled;
 };
 
 class Runtime {
@@ -174,6 +204,11 @@ class Runtime {
   // Containers (any state) whose labels include every pair in `match`.
   virtual Result<std::vector<ContainerInfo>> list_containers(const Labels& match) = 0;
 
+  // Whether a named volume exists; and its removal (NotFound if absent, Conflict while
+  // a container uses it).
+  virtual Result<bool> has_volume(const std::string& name) = 0;
+  virtual Status remove_volume(const std::string& name) = 0;
+
   virtual Result<std::unique_ptr<ExecStream>> start_exec(const ExecSpec& spec) = 0;
 };
 
@@ -182,6 +217,13 @@ class Runtime {
 // `timeout` (zero: none) the process tree is killed and timed_out set.
 Result<ExecResult> run_exec(Runtime& runtime, const ExecSpec& spec, std::string_view input,
                             const std::function<void(OutputStream, std::string_view)>& sink,
-                            std::chrono::milliseconds timeout);
+                            const ExecBounds& bounds);
+inline Result<ExecResult> run_exec(Runtime& runtime, const ExecSpec& spec, std::string_view input,
+                                   const std::function<void(OutputStream, std::string_view)>& sink,
+                                   std::chrono::milliseconds timeout) {
+  ExecBounds bounds;
+  bounds.timeout = timeout;
+  return run_exec(runtime, spec, input, sink, bounds);
+}
 
 }  // namespace breakfix

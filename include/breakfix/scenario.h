@@ -63,8 +63,17 @@ struct Host {
   std::string workdir;                // where the login shell starts
   Resources resources;
   std::vector<Tmpfs> tmpfs;
+  // Capabilities beyond the set every host has ("SYS_PTRACE"), from grantable_capabilities().
+  std::vector<std::string> capabilities;
   std::optional<Script> setup;        // runs as root after start, before the faults
 };
+
+// What a scenario may grant a host with `capabilities:`: each stays inside the host's own
+// namespaces. SYS_ADMIN (which could unmount the grader's toolbox), DAC_READ_SEARCH
+// (open_by_handle_at reaches the host's files), SYS_MODULE, SYS_TIME, MKNOD and the like
+// are never granted, nor NET_ADMIN and NET_RAW (a host could then spoof addresses on
+// its session's bridge).
+const std::vector<std::string>& grantable_capabilities();
 
 // A variable that takes one value per session, picked from the session's seed.
 struct Var {
@@ -84,6 +93,9 @@ struct Check {
   double weight = 1.0;
   CheckExpectation expect = CheckExpectation::Fix;
   bool serial = false;  // must not run alongside other checks
+  // Also run every few minutes while the candidate works (the report's timeline). Off
+  // for a check with side effects or one the candidate should not see run.
+  bool progress = true;
   Script run;
 };
 

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "breakfix/base_image.h"
+#include "breakfix/toolbox.h"
 #include "breakfix/docker_runtime.h"
 #include "breakfix/lab.h"
 #include "breakfix/scenario_catalog.h"
@@ -71,7 +72,8 @@ void add_runtime_commands(CLI::App& app, int& exit_code) {
 
   auto base_options = std::make_shared<BaseImageOptions>();
   CLI::App* base = image->add_subcommand(
-      "base", "Build the offline base image breakfix/base:bookworm from Debian packages (debootstrap, then import)");
+      "base", "Build the offline base image breakfix/base:bookworm from Debian packages (debootstrap, then import), "
+              "and the grader's toolbox breakfix/toolbox:bookworm (static bash and busybox)");
   base->add_flag("--rebuild", base_options->rebuild, "Build even when the image exists");
   base->add_option("--mirror", base_options->mirror, "Debian mirror (default: the host's apt mirror)");
   base->add_option("--work-dir", base_options->work_dir, "Where the root file system is made")
@@ -84,6 +86,12 @@ void add_runtime_commands(CLI::App& app, int& exit_code) {
       return;
     }
     Status built = build_base_image(*runtime, *base_options, print_progress);
+    if (built) {
+      ToolboxOptions toolbox;
+      toolbox.rebuild = base_options->rebuild;
+      toolbox.work_dir = base_options->work_dir;
+      built = build_toolbox_image(*runtime, toolbox, print_progress);
+    }
     exit_code = built ? kExitOk : fail(built.error());
   });
 

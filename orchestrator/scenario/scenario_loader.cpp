@@ -122,7 +122,7 @@ class ScenarioParser {
   ScenarioPtr parse(const Value& root_value) {
     auto root = root_value.as_record({"apiVersion", "id", "title", "kind", "difficulty", "duration", "tags",
                                       "description", "vars", "hosts", "image", "build", "user", "workdir",
-                                      "resources", "tmpfs", "setup", "network", "faults", "checks", "solution", "hints"});
+                                      "resources", "tmpfs", "capabilities", "setup", "network", "faults", "checks", "solution", "hints"});
     if (!root) return nullptr;
     if (root->entries().empty()) {
       root->error("the file has no scenario in it; it should start with 'apiVersion: breakfix/v1'");
@@ -270,7 +270,8 @@ class ScenarioParser {
   }
 
   void read_hosts(const Mapping& root, Scenario& scenario) {
-    static constexpr std::string_view kShorthandKeys[] = {"image", "build", "user", "workdir", "resources", "tmpfs", "setup"};
+    static constexpr std::string_view kShorthandKeys[] = {"image",     "build", "user",         "workdir",
+                                                          "resources", "tmpfs", "capabilities", "setup"};
     auto hosts_value = root.get("hosts");
     if (!hosts_value) {
       if (!root.has("image") && !root.has("build")) {
@@ -297,7 +298,8 @@ class ScenarioParser {
     std::vector<Value> entry_true;   // hosts that wrote `entry: true`
     std::vector<Value> entry_false;  // and `entry: false`
     for (const Value& item : *items) {
-      auto host_map = item.as_record({"name", "image", "build", "entry", "user", "workdir", "resources", "tmpfs", "setup"});
+      auto host_map = item.as_record(
+          {"name", "image", "build", "entry", "user", "workdir", "resources", "tmpfs", "capabilities", "setup"});
       if (!host_map) {
         hosts_complete_ = false;
         continue;
@@ -389,10 +391,36 @@ class ScenarioParser {
     }
     if (auto value = map.get("resources")) read_resources(*value, host.resources);
     if (auto value = map.get("tmpfs")) read_tmpfs(*value, host);
+    if (auto value = map.get("capabilities")) read_capabilities(*value, host);
     if (auto value = map.get("setup")) {
       if (auto text = value->as_text()) host.setup = Script{*text, value->position(), kDefaultScriptTimeout};
     }
     return host;
+  }
+
+  // capabilities: [SYS_PTRACE, ...], beyond the set every host has; only those of
+  // kGrantableCapabilities, each of which stays inside the host (docs/security.md).
+  void read_capabilities(const Value& value, Host& host) {
+    auto items = value.as_list();
+    if (!items) return;
+    for (const Value& item : *items) {
+      auto text = item.as_string();
+      if (!text) continue;
+      std::string name = *text;
+      for (char& c : name) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+      if (name.rfind("CAP_", 0) == 0) name.erase(0, 4);
+      const auto& grantable = grantable_capabilities();
+      if (std::find(grantable.begin(), grantable.end(), name) == grantable.end()) {
+        std::string allowed;
+        for (const std::string& cap : grantable) allowed += (allowed.empty() ? "" : ", ") + cap;
+        item.error("'" + *text + "' cannot be granted to a lab host (it could reach beyond the host or stop the "
+                   "grader); grantable: " + allowed);
+      } else if (std::find(host.capabilities.begin(), host.capabilities.end(), name) != host.capabilities.end()) {
+        item.error("duplicate capability '" + name + "'");
+      } else {
+        host.capabilities.push_back(name);
+      }
+    }
   }
 
   void read_resources(const Value& value, Resources& resources) {
@@ -593,7 +621,7 @@ class ScenarioParser {
     std::set<std::string> names;
     bool all_read = true;
     for (const Value& item : *items) {
-      auto map = item.as_record({"name", "host", "weight", "timeout", "expect", "serial", "run"});
+      auto map = item.as_record({"name", "host", "weight", "timeout", "expect", "serial", "progress", "run"});
       if (!map) {
         all_read = false;
         continue;
@@ -621,6 +649,10 @@ class ScenarioParser {
       }
       if (auto serial = map->get("serial")) {
         if (auto flag = serial->as_bool()) check.serial = *flag;
+        else ok = false;
+      }
+      if (auto progress = map->get("progress")) {
+        if (auto flag = progress->as_bool()) check.progress = *flag;
         else ok = false;
       }
       if (!ok) {
@@ -750,6 +782,11 @@ ScenarioLoad load_scenario_file(const fs::path& file) {
     if (text.size() > kMaxScenarioFileBytes) break;  // parse_scenario reports it
   }
   return parse_scenario(text, file.string(), file.parent_path());
+}
+
+const std::vector<std::string>& grantable_capabilities() {
+  static const std::vector<std::string> capabilities = {"SYS_PTRACE", "SYS_NICE", "SYS_RESOURCE", "IPC_LOCK"};
+  return capabilities;
 }
 
 const char* to_string(ScenarioKind kind) { return kind == ScenarioKind::BreakFix ? "break-fix" : "bug-fix"; }

@@ -1,15 +1,43 @@
 #include "session/grader.h"
 
+#include <algorithm>
 #include <future>
 
 namespace breakfix {
 
-Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Scenario& scenario) {
+std::chrono::seconds grading_budget(const Scenario& scenario) {
+  std::chrono::seconds longest{0};
+  for (const Check& check : scenario.checks) longest = std::max(longest, check.run.timeout);
+  return longest + kGradingSlack;
+}
+
+Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Scenario& scenario,
+                                            CheckSelection selection, std::chrono::milliseconds budget) {
+  using Clock = std::chrono::steady_clock;
+  if (budget.count() <= 0) budget = grading_budget(scenario);
+  const auto deadline = Clock::now() + budget;
+  std::vector<std::size_t> selected;
+  for (std::size_t i = 0; i < scenario.checks.size(); ++i) {
+    if (selection == CheckSelection::All || scenario.checks[i].progress) selected.push_back(i);
+  }
   std::vector<CheckResult> results(scenario.checks.size());
   std::vector<std::optional<Error>> errors(scenario.checks.size());
   auto run_one = [&](std::size_t i) {
     const Check& check = scenario.checks[i];
-    auto run = runner.run(check.host, check.run);
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) {
+      ScriptRun skipped;
+      skipped.timed_out = true;
+      skipped.output = "[breakfix: not run: the grading's time (" + std::to_string(budget.count() / 1000) +
+                       " s: the longest check timeout plus " + std::to_string(kGradingSlack.count()) +
+                       " s) ran out before this check's turn]\n";
+      results[i] = {check.name, check.expect, check.weight, false, skipped};
+      return;
+    }
+    ScriptOptions options;
+    options.tools = ScriptTools::Grader;
+    options.timeout = std::min<std::chrono::milliseconds>(left, check.run.timeout);
+    auto run = runner.run(check.host, check.run, options);
     if (!run) {
       errors[i] = run.error();
       return;
@@ -17,17 +45,19 @@ Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Sc
     results[i] = {check.name, check.expect, check.weight, run->succeeded(), *run};
   };
   std::vector<std::future<void>> parallel;
-  for (std::size_t i = 0; i < scenario.checks.size(); ++i) {
+  for (std::size_t i : selected) {
     if (!scenario.checks[i].serial) parallel.push_back(std::async(std::launch::async, run_one, i));
   }
   for (auto& future : parallel) future.get();
-  for (std::size_t i = 0; i < scenario.checks.size(); ++i) {
+  for (std::size_t i : selected) {
     if (scenario.checks[i].serial) run_one(i);
   }
   for (const auto& error : errors) {
     if (error) return *error;
   }
-  return results;
+  std::vector<CheckResult> chosen;
+  for (std::size_t i : selected) chosen.push_back(std::move(results[i]));
+  return chosen;
 }
 
 double score(const std::vector<CheckResult>& results) {

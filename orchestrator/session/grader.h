@@ -1,5 +1,6 @@
 #pragma once
 
+#include <chrono>
 #include <vector>
 
 #include "breakfix/scenario.h"
@@ -15,10 +16,26 @@ struct CheckResult {
   ScriptRun run;
 };
 
-// Runs every check of the scenario: those without `serial: true` at the same time,
-// then the serial ones one by one. Results are in the scenario's order. An Error means
-// a check could not be run at all (the engine failed), not that it failed.
-Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Scenario& scenario);
+// Which checks a run takes: all of them, or those with `progress: true` (the periodic
+// runs while the candidate works).
+enum class CheckSelection { All, Progress };
+
+// How long one grading may take in all, whatever the lab does: the longest check
+// timeout plus kGradingSlack. Checks that would start after it get only what is left of
+// it, and those that find nothing left fail without running. Each exec ends within a
+// few seconds of its own timeout (run_exec's bounds), so a grading is over within the
+// longest check timeout plus 30 s.
+inline constexpr std::chrono::seconds kGradingSlack{15};
+std::chrono::seconds grading_budget(const Scenario& scenario);
+
+// Runs the selected checks of the scenario with the grader's tools (ScriptTools::Grader):
+// those without `serial: true` at the same time, then the serial ones one by one, all
+// within grading_budget(). Results are in the scenario's order. An Error means a check
+// could not be run at all (the engine failed, or the run was cancelled), not that it failed.
+// `budget` other than 0 replaces grading_budget() (tests).
+Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Scenario& scenario,
+                                            CheckSelection selection = CheckSelection::All,
+                                            std::chrono::milliseconds budget = std::chrono::milliseconds(0));
 
 // Sum of the weights of passing checks over the sum of all weights, in [0, 1]; 0 while
 // no fix check passes (guards alone hold in an untouched lab).

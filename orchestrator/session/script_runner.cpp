@@ -1,5 +1,7 @@
 #include "session/script_runner.h"
 
+#include "breakfix/toolbox.h"
+
 namespace breakfix {
 namespace {
 
@@ -27,13 +29,17 @@ class TailBuffer {
 
 }  // namespace
 
-const std::vector<std::string>& script_command() {
-  static const std::vector<std::string> command = {
-      "/bin/bash", "-c",
-      "IFS= read -r -d '' BREAKFIX_SCRIPT || true; IFS= read -r -d '' BREAKFIX_VARS || true; exec 0</dev/null; "
-      "eval \"$BREAKFIX_VARS\"; unset BREAKFIX_VARS; set -e; eval \"$BREAKFIX_SCRIPT\"",
+const std::vector<std::string>& script_command(ScriptTools tools) {
+  auto command = [](const std::string& functions) {
+    return std::vector<std::string>{
+        kToolboxBash, "-c",
+        "IFS= read -r -d '' BREAKFIX_SCRIPT || true; IFS= read -r -d '' BREAKFIX_VARS || true; exec 0</dev/null; "
+        "eval \"$BREAKFIX_VARS\"; unset BREAKFIX_VARS; " + functions + "set -e; eval \"$BREAKFIX_SCRIPT\"",
+    };
   };
-  return command;
+  static const std::vector<std::string> lab = command("");
+  static const std::vector<std::string> grader = command(toolbox_functions());
+  return tools == ScriptTools::Grader ? grader : lab;
 }
 
 std::string script_input(const std::string& script, const VarValues& vars) {
@@ -49,21 +55,32 @@ std::string script_input(const std::string& script, const VarValues& vars) {
   return input;
 }
 
-Result<ScriptRun> ScriptRunner::run(const std::string& host, const Script& script) const {
+Result<ScriptRun> ScriptRunner::run(const std::string& host, const Script& script, const ScriptOptions& options) const {
   const LabHost* lab_host = lab_.find(host);
   if (!lab_host) return make_error(ErrorCode::NotFound, "no host '" + host + "' in session " + lab_.session_id);
   ExecSpec spec;
   spec.container = lab_host->container_id;
-  spec.command = script_command();
+  spec.command = script_command(options.tools);
   spec.user = "root";
+  // HOME set, so that bash never looks the user up (a static glibc would load the lab's
+  // NSS modules to do it); BASH_ENV empty, so that no startup file is read.
+  spec.env = {"HOME=/root", "BASH_ENV="};
   VarValues vars = vars_;
   vars["BREAKFIX_SESSION"] = lab_.session_id;
   vars["BREAKFIX_HOST"] = host;
   TailBuffer output(kScriptOutputKept);
-  auto result = run_exec(runtime_, spec, script_input(script.text, vars), [&](OutputStream, std::string_view data) { output.append(data); },
-                         script.timeout);
+  ExecBounds bounds;
+  bounds.timeout = options.timeout.count() > 0 ? options.timeout : std::chrono::milliseconds(script.timeout);
+  bounds.cancelled = cancelled_;
+  auto result = run_exec(runtime_, spec, script_input(script.text, vars),
+                         [&](OutputStream, std::string_view data) { output.append(data); }, bounds);
   if (!result) return result.error();
-  return ScriptRun{result->exit_code, result->timed_out, result->duration, output.take()};
+  ScriptRun run{result->exit_code, result->timed_out, result->duration, output.take()};
+  if (result->abandoned) {
+    run.output += "\n[breakfix: processes of this script survived the kill at its timeout and held its output open; "
+                  "the grader stopped waiting for them]\n";
+  }
+  return run;
 }
 
 }  // namespace breakfix

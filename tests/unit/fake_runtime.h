@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "breakfix/runtime.h"
+#include "breakfix/toolbox.h"
 
 namespace breakfix::testing {
 
@@ -22,6 +23,10 @@ struct FakeExecReply {
   int exit_code = 0;
   std::string out;
   std::string err;
+  // A process that runs this long before it ends (its output stays open meanwhile)...
+  std::chrono::milliseconds hang{0};
+  // ...and ignores the kill (a process that escaped it): the exec never ends by itself.
+  bool survives_kill = false;
 };
 
 struct RecordedExec {
@@ -35,7 +40,9 @@ class FakeRuntime : public Runtime {
   using ExecHandler = std::function<FakeExecReply(const ExecSpec&, const std::string& input)>;
 
   std::vector<std::string> calls;           // "create_container breakfix-s1-web", ...
-  std::map<std::string, std::string> images;  // reference -> id
+  // The grader's toolbox image and its volume are there from the start (toolbox.h), so
+  // that a provision makes only the lab's own containers; clear both to see them made.
+  std::map<std::string, std::string> images = {{kToolboxImageTag, "sha256:0000toolbox00"}};  // reference -> id
   std::map<std::string, ContainerInfo> containers;  // by id
   std::map<std::string, ContainerSpec> specs;        // by id
   std::map<std::string, NetworkInfo> networks;       // by id
@@ -108,6 +115,7 @@ class FakeRuntime : public Runtime {
     const std::string id = "c" + std::to_string(++next_id_);
     containers[id] = {id, spec.name, spec.image, ContainerState::Created, spec.labels, {}};
     specs[id] = spec;
+    for (const VolumeMount& mount : spec.volumes) volumes.emplace(mount.volume, mount.labels);
     return id;
   }
   Status start_container(const std::string& id) override {
@@ -137,6 +145,18 @@ class FakeRuntime : public Runtime {
       if (matches(container.labels, match)) out.push_back(container);
     }
     return out;
+  }
+
+  std::map<std::string, Labels> volumes = {{"breakfix-toolbox-0000toolbox0", {}}};  // by name; a mount creates one
+  Result<bool> has_volume(const std::string& name) override {
+    std::lock_guard lock(*mutex);
+    return volumes.count(name) > 0;
+  }
+  Status remove_volume(const std::string& name) override {
+    std::lock_guard lock(*mutex);
+    calls.push_back("remove_volume " + name);
+    if (!volumes.erase(name)) return make_error(ErrorCode::NotFound, "no volume " + name);
+    return {};
   }
 
   Result<std::unique_ptr<ExecStream>> start_exec(const ExecSpec& spec) override;
@@ -175,14 +195,18 @@ class FakeRuntime : public Runtime {
 };
 
 // An exec that collects stdin, runs the handler when stdin closes and then hands out
-// its reply. Its poll fd is always readable, so run_exec never waits on it.
+// its reply. Its poll fd is readable whenever there is something to read, so run_exec
+// never waits on it for nothing; a hanging reply's fd is quiet until it ends or is killed.
 class FakeExecStream : public ExecStream {
  public:
   FakeExecStream(FakeRuntime& runtime, ExecSpec spec) : runtime_(runtime), spec_(std::move(spec)) {}
-  ~FakeExecStream() override { ::close(fd_); }
-  int poll_fd() const override { return fd_; }
+  ~FakeExecStream() override {
+    ::close(fd_);
+    ::close(quiet_fd_);
+  }
+  int poll_fd() const override { return running() ? quiet_fd_ : fd_; }
   Result<bool> read_output(const std::function<void(OutputStream, std::string_view)>& sink) override {
-    if (!reply_) return true;
+    if (!reply_ || running()) return true;
     if (!delivered_) {
       if (!reply_->out.empty()) sink(OutputStream::Stdout, reply_->out);
       if (!reply_->err.empty()) sink(OutputStream::Stderr, reply_->err);
@@ -207,19 +231,33 @@ class FakeExecStream : public ExecStream {
     }
     // Outside the lock: handlers may block to make sessions meet (engine concurrency tests).
     reply_ = handler(spec_, script);
+    ends_at_ = std::chrono::steady_clock::now() + reply_->hang;
     return {};
   }
   Status resize(TerminalSize) override { return {}; }
-  Result<int> exit_code() override { return reply_ ? reply_->exit_code : -1; }
-  Status kill() override { return {}; }
+  Result<int> exit_code() override { return reply_ ? (killed_ ? 137 : reply_->exit_code) : -1; }
+  Status kill() override {
+    std::lock_guard lock(*runtime_.mutex);
+    runtime_.calls.push_back("kill " + spec_.container);
+    if (reply_ && !reply_->survives_kill) killed_ = true;
+    return {};
+  }
 
  private:
+  bool running() const {
+    if (!reply_ || killed_) return false;
+    return reply_->survives_kill || std::chrono::steady_clock::now() < ends_at_;
+  }
+
   FakeRuntime& runtime_;
   ExecSpec spec_;
   std::string input_;
   std::optional<FakeExecReply> reply_;
+  std::chrono::steady_clock::time_point ends_at_;
+  bool killed_ = false;
   bool delivered_ = false;
   int fd_ = ::eventfd(1, EFD_CLOEXEC);
+  int quiet_fd_ = ::eventfd(0, EFD_CLOEXEC);
 };
 
 inline Result<std::unique_ptr<ExecStream>> FakeRuntime::start_exec(const ExecSpec& spec) {

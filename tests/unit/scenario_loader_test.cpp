@@ -360,3 +360,31 @@ TEST_CASE("A build directory outside the scenario directory is a warning") {
   REQUIRE(load.scenario);  // it still builds
   CHECK(mentions(load, "warning: build: '../shared/image' is outside the scenario directory"));
 }
+
+TEST_CASE("capabilities: grantable ones load normalised; others are refused where they stand") {
+  ScenarioLoad good = parse(replace(kMinimal, "image: breakfix/base:bookworm\n",
+                                    "image: breakfix/base:bookworm\ncapabilities: [sys_ptrace, CAP_SYS_NICE]\n"));
+  CAPTURE(messages(good));
+  REQUIRE(good.scenario);
+  CHECK(good.scenario->hosts[0].capabilities == std::vector<std::string>{"SYS_PTRACE", "SYS_NICE"});
+  CHECK(parse(kMinimal).scenario->hosts[0].capabilities.empty());
+
+  ScenarioLoad bad = parse(replace(kMinimal, "image: breakfix/base:bookworm\n",
+                                   "image: breakfix/base:bookworm\ncapabilities: [SYS_ADMIN, SYS_PTRACE, SYS_PTRACE, NET_RAW]\n"));
+  CAPTURE(messages(bad));
+  CHECK_FALSE(bad.scenario);
+  CHECK(mentions(bad, "scenario.yaml:7:16: capabilities[0]: 'SYS_ADMIN' cannot be granted to a lab host"));
+  CHECK(mentions(bad, "capabilities[2]: duplicate capability 'SYS_PTRACE'"));
+  CHECK(mentions(bad, "capabilities[3]: 'NET_RAW' cannot be granted"));
+}
+
+TEST_CASE("progress: false keeps a check out of the progress runs; a non-boolean is an error") {
+  ScenarioLoad quiet = parse(replace(kMinimal, "    run: test -f /etc/motd\n", "    progress: false\n    run: test -f /etc/motd\n"));
+  REQUIRE(quiet.scenario);
+  CHECK_FALSE(quiet.scenario->checks[0].progress);
+  CHECK(parse(kMinimal).scenario->checks[0].progress);
+  ScenarioLoad bad = parse(replace(kMinimal, "    run: test -f /etc/motd\n", "    progress: sometimes\n    run: test -f /etc/motd\n"));
+  CAPTURE(messages(bad));
+  CHECK_FALSE(bad.scenario);
+  CHECK(mentions(bad, "checks[0].progress"));
+}

@@ -4,8 +4,10 @@
 
 #include <atomic>
 #include <set>
+#include <thread>
 
 #include "breakfix/scenario_loader.h"
+#include "breakfix/toolbox.h"
 #include "fake_runtime.h"
 #include "session/grader.h"
 #include "session/scenario_tester.h"
@@ -113,13 +115,15 @@ TEST_CASE("A script reaches its host on stdin with vars, session and host as she
   REQUIRE(runtime.execs.size() == 1);
   const RecordedExec& exec = runtime.execs[0];
   CHECK(exec.input == "echo $PORT");  // the script travels on stdin...
-  CHECK(exec.spec.command == script_command());
+  CHECK(exec.spec.command == script_command(ScriptTools::Lab));
   for (const std::string& word : exec.spec.command) CHECK(word.find("echo $PORT") == std::string::npos);  // ...never in argv
   CHECK(exec.spec.user == "root");
   // ...and so do the vars, after a NUL: none in the environment, where the processes the
   // script starts would inherit them.
   CHECK(exec.vars == "BREAKFIX_HOST='main'\nBREAKFIX_SESSION='s1'\nPORT='8082'\n");
-  CHECK(exec.spec.env.empty());
+  // The toolbox's bash runs it, with the lab's own PATH (setup, faults, solutions).
+  CHECK(exec.spec.command.front() == kToolboxBash);
+  CHECK(exec.spec.env == std::vector<std::string>{"HOME=/root", "BASH_ENV="});
   CHECK(runner.run("nope", script).error().code == ErrorCode::NotFound);
 }
 
@@ -231,4 +235,145 @@ TEST_CASE("script_input: the script, a NUL, then each var as a single-quoted ass
   CHECK(script_input("echo $A", {}) == std::string("echo $A\0", 8));
   CHECK(script_input("x", {{"A", "it's"}, {"B", "$(rm -rf /)"}}) ==
         std::string("x\0A='it'\\''s'\nB='$(rm -rf /)'\n", 30));
+}
+
+TEST_CASE("Checks' own commands are the toolbox's; setup and faults use the lab's tools") {
+  FakeRuntime runtime = fake_with_base();
+  FlagLab flag_lab;
+  runtime.exec_handler = flag_lab.handler();
+  const ScenarioPtr scenario = load();
+  auto lab = LabProvisioner(runtime, {}).provision(*scenario, "s9", nullptr);
+  REQUIRE(lab.ok());
+  ScriptRunner runner(runtime, *lab, {});
+  REQUIRE(runner.run("main", *scenario->hosts[0].setup).ok());
+  REQUIRE(run_checks(runner, *scenario).ok());
+  for (const RecordedExec& exec : runtime.execs) {
+    CAPTURE(exec.input);
+    CHECK(exec.spec.command.front() == kToolboxBash);
+    const bool check = exec.input.rfind("echo check-", 0) == 0;
+    CHECK(exec.spec.command == script_command(check ? ScriptTools::Grader : ScriptTools::Lab));
+    CHECK(exec.spec.env == std::vector<std::string>{"HOME=/root", "BASH_ENV="});  // the lab's PATH either way
+  }
+  const std::string& grader = script_command(ScriptTools::Grader)[2];
+  CHECK(grader.find("grep() { /.breakfix/bin/busybox grep \"$@\"; }; ") != std::string::npos);
+  CHECK(grader.find("echo()") == std::string::npos);  // bash's builtins stay
+  // The functions come after the vars and before the script, which may not redefine them first.
+  CHECK(grader.find("grep()") > grader.find("eval \"$BREAKFIX_VARS\""));
+  CHECK(grader.find("grep()") < grader.find("eval \"$BREAKFIX_SCRIPT\""));
+}
+
+TEST_CASE("An exec that hangs is killed at its timeout; one that survives the kill is abandoned, both in bounded time") {
+  FakeRuntime runtime = fake_with_base();
+  auto lab = LabProvisioner(runtime, {}).provision(*load(), "s10", nullptr);
+  REQUIRE(lab.ok());
+  ExecSpec spec;
+  spec.container = lab->entry().container_id;
+  spec.command = {"true"};
+  auto discard = [](OutputStream, std::string_view) {};
+  using Clock = std::chrono::steady_clock;
+
+  runtime.exec_handler = [](const ExecSpec&, const std::string&) { return FakeExecReply{0, "", "", std::chrono::hours(1)}; };
+  auto started = Clock::now();
+  ExecBounds bounds;
+  bounds.timeout = std::chrono::milliseconds(300);
+  auto killed = run_exec(runtime, spec, "", discard, bounds);
+  REQUIRE(killed.ok());
+  CHECK(killed->timed_out);
+  CHECK_FALSE(killed->abandoned);
+  CHECK(Clock::now() - started < std::chrono::seconds(3));
+  CHECK(runtime.count_calls("kill ") == 1);
+
+  runtime.exec_handler = [](const ExecSpec&, const std::string&) {
+    return FakeExecReply{0, "", "", std::chrono::hours(1), /*survives_kill=*/true};
+  };
+  started = Clock::now();
+  bounds.drain_grace = std::chrono::milliseconds(300);
+  auto abandoned = run_exec(runtime, spec, "", discard, bounds);
+  REQUIRE(abandoned.ok());
+  CHECK(abandoned->timed_out);
+  CHECK(abandoned->abandoned);
+  CHECK(abandoned->exit_code == -1);
+  CHECK(Clock::now() - started < std::chrono::seconds(3));
+
+  std::atomic<bool> cancel{false};
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    cancel = true;
+  });
+  started = Clock::now();
+  ExecBounds no_timeout;
+  no_timeout.cancelled = [&] { return cancel.load(); };
+  auto cancelled = run_exec(runtime, spec, "", discard, no_timeout);
+  stopper.join();
+  CHECK_FALSE(cancelled.ok());
+  CHECK(Clock::now() - started < std::chrono::seconds(3));
+}
+
+TEST_CASE("A grading ends within its budget whatever the checks do; progress runs skip progress: false") {
+  const ScenarioPtr scenario = load(R"(apiVersion: breakfix/v1
+id: hang
+title: Hang
+kind: break-fix
+description: d
+image: breakfix/base:bookworm
+faults: [{name: f, run: "echo fault"}]
+checks:
+  - {name: first, serial: true, timeout: 1s, run: "echo hang"}
+  - {name: second, serial: true, timeout: 1s, run: "echo hang"}
+  - {name: third, serial: true, timeout: 1s, run: "echo hang"}
+  - {name: quiet, progress: false, run: "echo check-fix"}
+solution: [{run: "echo solution"}]
+)");
+  CHECK(grading_budget(*scenario) == std::chrono::seconds(30) + kGradingSlack);  // the default check timeout is 30 s
+  CHECK(scenario->checks[3].progress == false);
+  FakeRuntime runtime = fake_with_base();
+  runtime.exec_handler = [](const ExecSpec&, const std::string& script) {
+    if (script == "echo hang") return FakeExecReply{0, "", "", std::chrono::hours(1)};
+    return FakeExecReply{0, "", ""};
+  };
+  auto lab = LabProvisioner(runtime, {}).provision(*scenario, "s11", nullptr);
+  REQUIRE(lab.ok());
+  ScriptRunner runner(runtime, *lab, {});
+  // Three serial checks that each hang to their 1 s timeout would take 3 s one after
+  // another; a budget of 1.5 s gives the second what is left and the third nothing.
+  const auto started = std::chrono::steady_clock::now();
+  auto all = run_checks(runner, *scenario, CheckSelection::All, std::chrono::milliseconds(1500));
+  const auto took = std::chrono::steady_clock::now() - started;
+  REQUIRE(all.ok());
+  CHECK(took < std::chrono::milliseconds(2500));
+  REQUIRE(all->size() == 4);
+  for (int i : {0, 1, 2}) {
+    CHECK((*all)[i].run.timed_out);
+    CHECK_FALSE((*all)[i].passed);
+  }
+  CHECK((*all)[2].run.output.find("not run") != std::string::npos);
+  CHECK(runtime.count_calls("start_exec") == 3);  // quiet (parallel) and first two serial ones; not the third
+  CHECK((*all)[3].passed);
+  auto progress = run_checks(runner, *scenario, CheckSelection::Progress, std::chrono::milliseconds(100));
+  REQUIRE(progress.ok());
+  CHECK(progress->size() == 3);  // quiet is left out
+  for (const CheckResult& result : *progress) CHECK(result.name != "quiet");
+}
+
+TEST_CASE("The toolbox volume is made once from the toolbox image, by a container that never runs") {
+  FakeRuntime runtime = fake_with_base();
+  runtime.volumes.clear();
+  auto volume = ensure_toolbox_volume(runtime, nullptr);
+  REQUIRE(volume.ok());
+  CHECK(*volume == "breakfix-toolbox-0000toolbox0");
+  CHECK(runtime.volumes.count(*volume) == 1);
+  CHECK(runtime.count_calls("create_container breakfix-toolbox-0000toolbox0-fill-") == 1);
+  CHECK(runtime.count_calls("start_container") == 0);
+  CHECK(runtime.containers.empty());  // the filler is removed again
+  REQUIRE(ensure_toolbox_volume(runtime, nullptr).ok());
+  CHECK(runtime.count_calls("create_container") == 1);  // already there: nothing made
+
+  auto lab = LabProvisioner(runtime, {}).provision(*load(), "s12", nullptr);
+  REQUIRE(lab.ok());
+  const ContainerSpec& spec = runtime.specs.at(lab->entry().container_id);
+  REQUIRE(spec.volumes.size() == 1);
+  CHECK(spec.volumes[0].volume == *volume);
+  CHECK(spec.volumes[0].target == kToolboxDir);
+  CHECK(spec.volumes[0].read_only);
+  CHECK(spec.command.front() == kToolboxBusybox);  // PID 1 is the toolbox's too
 }
