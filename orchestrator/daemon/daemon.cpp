@@ -104,7 +104,9 @@ std::string this_host_name() {
 
 
 // How long SIGTERM waits for work under way (a provisioning, a grading) to finish.
-constexpr std::chrono::seconds kShutdownGrace{30};
+constexpr std::chrono::seconds kShutdownGrace{25};
+// SIGTERM to exit, at the most (systemd's TimeoutStopSec is longer).
+constexpr std::chrono::seconds kShutdownBound{32};
 
 }  // namespace
 
@@ -277,6 +279,15 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
     if (recovered) engine.tick();
   }
 
+  // However the labs behave, the daemon is gone within kShutdownBound: scripts are
+  // cancelled first, and a watchdog ends the process if anything still blocks.
+  engine.shutdown();
+  std::thread([] {
+    std::this_thread::sleep_for(kShutdownBound);
+    spdlog::warn("still stopping after {}s; exiting now (sessions resume at the next start)", kShutdownBound.count());
+    spdlog::default_logger()->flush();
+    std::_Exit(0);
+  }).detach();
   http.stop();
   gateway_for_notices = nullptr;
   gateway.stop();

@@ -331,7 +331,7 @@ bool Connection::allowed(const std::string& user, const std::function<bool(const
   login_ = login;
   access_ = *access;
   authenticated_ = true;
-  spdlog::info("ssh: {} from {} logged in{}", user, address_, access->state == SessionState::Ready ? "" : " (session over)");
+  spdlog::info("ssh: {} from {} logged in{}", user, address_, access->open ? "" : " (session over)");
   return true;
 }
 
@@ -474,7 +474,7 @@ int Connection::start_exec(Channel& channel, std::vector<std::string> command, b
   had_channel_ = true;
   // The session may have ended between login and this request.
   auto now = gateway_.access(login_.session_id);
-  if (!now.ok() || now->state != SessionState::Ready) {
+  if (!now.ok() || !now->open) {
     write(channel, crlf("This session is over: logins ended at " + iso_time(access_->deadline) + ".\n"));
     channel.exit_status = 1;
     channel.closing = true;

@@ -8,7 +8,6 @@
 
 #include "session/grader.h"
 #include "session/report.h"
-#include "session/script_runner.h"
 
 namespace breakfix {
 namespace {
@@ -126,6 +125,9 @@ struct SessionEngine::Session {
   std::timed_mutex work;
   // Work for this session is queued or running (tick() does not queue more).
   std::atomic<int> pending{0};
+  // The candidate's access has ended (deadline, end, removal); set without the work
+  // lock, so that a busy session's access still ends on time.
+  std::atomic<bool> access_closed{false};
   // A copy of the view taken after every event, for readers that must not wait.
   mutable std::mutex snapshot_mutex;
   SessionView snapshot;
@@ -154,9 +156,17 @@ bool is_live(SessionState state) {
          state == SessionState::Grading;
 }
 
-// Work on a session that is busy (provisioning a big image, grading) waits this long for
-// it before the caller hears Conflict; an interviewer's click should not hang forever.
-constexpr std::chrono::seconds kWorkWait{120};
+// Work on a session that is busy waits this long for it before the caller hears Conflict.
+// A ready session's work is a progress run or a grade-now, which ends within its grading
+// budget whatever the lab does (grader.h); kExecSlack covers the kill and drain bounds
+// of its execs. Before ready (a big image building) the wait is short: nothing the
+// interviewer may do then needs the lock for long.
+constexpr std::chrono::seconds kExecSlack{15};
+constexpr std::chrono::seconds kEarlyWorkWait{10};
+
+std::chrono::seconds work_wait(const ScenarioPtr& scenario) {
+  return scenario ? grading_budget(*scenario) + kExecSlack : kEarlyWorkWait;
+}
 
 }  // namespace
 
@@ -246,7 +256,16 @@ void SessionEngine::tick() {
     std::lock_guard lock(sessions_mutex_);
     for (const auto& [id, session] : sessions_) sessions.push_back(session);
   }
+  const WallTime now = clock_.now();
   for (const SessionPtr& session : sessions) {
+    // The deadline ends access on time even while a progress run holds the session:
+    // its grading follows when that work is done.
+    bool past_deadline;
+    {
+      std::lock_guard lock(session->snapshot_mutex);
+      past_deadline = session->snapshot.state == SessionState::Ready && now >= session->snapshot.deadline;
+    }
+    if (past_deadline) close_access(*session);
     // A session still busy with earlier work gets this tick's time at its next tick.
     if (session->pending.load() > 0) continue;
     {
@@ -279,8 +298,14 @@ void SessionEngine::tick() {
 Result<SessionView> SessionEngine::extend(const std::string& id, std::chrono::seconds by) {
   SessionPtr session = find(id);
   if (!session) return not_loaded(id);
-  std::unique_lock lock(session->work, kWorkWait);
+  if (session->access_closed.load()) {
+    return make_error(ErrorCode::Conflict, "session " + id + " has ended; its access cannot be extended");
+  }
+  std::unique_lock lock = lock_work(*session);
   if (!lock) return make_error(ErrorCode::Conflict, "session " + id + " is busy; try again");
+  if (session->access_closed.load()) {
+    return make_error(ErrorCode::Conflict, "session " + id + " has ended; its access cannot be extended");
+  }
   const SessionState before = session->machine.state();
   auto actions = session->machine.extend(by, clock_.now());
   if (!actions) return actions.error();
@@ -296,7 +321,16 @@ Result<SessionView> SessionEngine::end(const std::string& id) {
   std::vector<Action> actions;
   SessionView result;
   {
-    std::unique_lock lock(session->work, kWorkWait);
+    // Access ends now, before waiting for whatever work holds the session.
+    {
+      std::lock_guard snapshot_lock(session->snapshot_mutex);
+      if (session->snapshot.state != SessionState::Ready) {
+        return make_error(ErrorCode::Conflict, std::string("cannot end a session that is ") +
+                                                   to_string(session->snapshot.state));
+      }
+    }
+    close_access(*session);
+    std::unique_lock lock = lock_work(*session);
     if (!lock) return make_error(ErrorCode::Conflict, "session " + id + " is busy; try again");
     const SessionState before = session->machine.state();
     auto ended = session->machine.end_now(clock_.now());
@@ -313,15 +347,14 @@ Result<SessionView> SessionEngine::end(const std::string& id) {
 Result<std::vector<CheckOutcome>> SessionEngine::grade_now(const std::string& id) {
   SessionPtr session = find(id);
   if (!session) return not_loaded(id);
-  std::unique_lock lock(session->work, kWorkWait);
+  std::unique_lock lock = lock_work(*session);
   if (!lock) return make_error(ErrorCode::Conflict, "session " + id + " is busy; try again");
   if (session->machine.state() != SessionState::Ready || !session->lab || !session->scenario) {
     return make_error(ErrorCode::Conflict,
                       std::string("cannot grade a session that is ") + to_string(session->machine.state()) +
                           " (grade-now runs the checks of a ready session; the final grading follows its end)");
   }
-  const ScriptRunner runner(runtime_, *session->lab, session->vars);
-  auto results = run_checks(runner, *session->scenario);
+  auto results = run_checks(script_runner(*session), *session->scenario);
   if (!results) return results.error();
   (void)store_.add_check_runs(id, to_records(*results, "manual", clock_.now()));
   int passed = 0;
@@ -344,13 +377,14 @@ Result<SessionView> SessionEngine::remove(const std::string& id) {
     if (stored->state == SessionState::Removed) return stored;
     return make_error(ErrorCode::Conflict, "session " + id + " is not loaded by this daemon");
   }
-  std::unique_lock lock(session->work, kWorkWait);
+  std::unique_lock lock = lock_work(*session);
   if (!lock) return make_error(ErrorCode::Conflict, "session " + id + " is busy; try again");
   const SessionState state = session->machine.state();
   const WallTime now = clock_.now();
   std::vector<Action> actions;
   switch (state) {
     case SessionState::Ready:
+      close_access(*session);
       actions = session->machine.failed("removed by the interviewer before the end (not graded)", now);
       break;
     case SessionState::Graded:
@@ -404,6 +438,8 @@ Result<SessionAccess> SessionEngine::access(const std::string& id) const {
   std::lock_guard lock(session->snapshot_mutex);
   SessionAccess access;
   access.state = session->snapshot.state;
+  access.open = access.state == SessionState::Ready && !session->access_closed.load() &&
+                clock_.now() < session->snapshot.deadline;
   access.public_keys = session->public_keys;
   access.password_hash = session->password_hash;
   access.scenario = session->scenario;
@@ -417,6 +453,29 @@ int SessionEngine::busy_sessions() const {
   int busy = 0;
   for (const auto& [id, session] : sessions_) busy += session->pending.load() > 0 ? 1 : 0;
   return busy;
+}
+
+void SessionEngine::shutdown() { stopping_ = true; }
+
+std::unique_lock<std::timed_mutex> SessionEngine::lock_work(Session& session) const {
+  // In slices, so that a daemon that is stopping does not wait out a whole budget.
+  const auto give_up = std::chrono::steady_clock::now() + work_wait(session.scenario);
+  std::unique_lock lock(session.work, std::defer_lock);
+  while (!stopping_ && std::chrono::steady_clock::now() < give_up) {
+    if (lock.try_lock_for(std::chrono::milliseconds(200))) break;
+  }
+  return lock;
+}
+
+ScriptRunner SessionEngine::script_runner(const Session& session, bool progress_run) const {
+  if (!progress_run) return ScriptRunner(runtime_, *session.lab, session.vars, [this] { return stopping_.load(); });
+  return ScriptRunner(runtime_, *session.lab, session.vars,
+                      [this, &session] { return stopping_.load() || session.access_closed.load(); });
+}
+
+void SessionEngine::close_access(Session& session) {
+  if (session.access_closed.exchange(true)) return;
+  if (notices_) notices_(session.stored.id, "time is up");
 }
 
 Result<int> SessionEngine::recover() {
@@ -467,6 +526,8 @@ Result<int> SessionEngine::recover() {
 void SessionEngine::carry_out(Session& session, std::vector<Action> actions) {
   // Actions may produce more actions (provisioned -> inject); all run in order.
   for (std::size_t i = 0; i < actions.size(); ++i) {
+    // Stopping: the store keeps the session as of its last event; the next start resumes it.
+    if (stopping_) return;
     const SessionState before = session.machine.state();
     std::vector<Action> next;
     switch (actions[i].kind) {
@@ -484,7 +545,7 @@ void SessionEngine::carry_out(Session& session, std::vector<Action> actions) {
       case ActionKind::ProgressCheck: grade(session, "progress"); break;
       case ActionKind::EndAccess:
         note(session, "access", "candidate access ended");
-        if (notices_) notices_(session.stored.id, "time is up");
+        close_access(session);
         break;
       case ActionKind::Grade: next = grade(session, "final"); break;
       case ActionKind::Remove: {
@@ -510,7 +571,7 @@ std::vector<Action> SessionEngine::provision(Session& session) {
 }
 
 std::vector<Action> SessionEngine::inject(Session& session) {
-  const ScriptRunner runner(runtime_, *session.lab, session.vars);
+  const ScriptRunner runner = script_runner(session);
   auto fail = [&](const std::string& reason) { return session.machine.failed(reason, clock_.now()); };
   for (const Host& host : session.scenario->hosts) {
     if (!host.setup) continue;
@@ -540,8 +601,12 @@ std::vector<Action> SessionEngine::inject(Session& session) {
 std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   const bool final = std::string(phase) == "final";
   if (!session.lab) return final ? session.machine.failed("grading: the session has no hosts", clock_.now()) : std::vector<Action>{};
-  const ScriptRunner runner(runtime_, *session.lab, session.vars);
-  auto results = run_checks(runner, *session.scenario);
+  auto results = run_checks(script_runner(session, !final), *session.scenario,
+                            final ? CheckSelection::All : CheckSelection::Progress);
+  if (!results && !final && session.access_closed.load()) {
+    note(session, "progress", "progress run stopped: the candidate's access ended");
+    return {};
+  }
   if (!results) {
     note(session, "error", std::string(phase) + " checks could not run: " + results.error().message);
     // A final grading that cannot run stays in grading: recover() or the next attempt re-runs it.

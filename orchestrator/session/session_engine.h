@@ -12,6 +12,7 @@
 // work runs inline and start() returns a ready session. Reads (view, list) never wait for
 // a session's work: they copy a snapshot taken after every event.
 
+#include <atomic>
 #include <filesystem>
 #include <functional>
 #include <map>
@@ -24,6 +25,7 @@
 #include "breakfix/lab.h"
 #include "breakfix/scenario.h"
 #include "breakfix/store.h"
+#include "session/script_runner.h"
 #include "session/session_machine.h"
 #include "session/vars.h"
 
@@ -86,6 +88,9 @@ struct SessionView {
 // How a candidate may log in to a session (for the gateway).
 struct SessionAccess {
   SessionState state = SessionState::Provisioning;
+  // The candidate may log in and start commands now: ready, before the deadline, and
+  // not ended. Time alone closes it, even while the session's work is busy.
+  bool open = false;
   std::vector<std::string> public_keys;
   std::string password_hash;
   std::optional<Lab> lab;
@@ -142,6 +147,10 @@ class SessionEngine {
   Result<int> recover();
   // Sessions whose work is queued or running now.
   int busy_sessions() const;
+  // The daemon is stopping: every script running now is killed and abandoned within a
+  // few seconds, and its work ends without acting on a result (the store keeps the
+  // session as of its last event; the next start resumes it).
+  void shutdown();
 
  private:
   struct Session;
@@ -156,6 +165,14 @@ class SessionEngine {
   void persist(Session& session, SessionState before);
   void note(Session& session, const std::string& kind, const std::string& detail);
   void set_progress(Session& session, std::string progress);
+  // Ends the candidate's access now (once): the gateway closes their terminals.
+  void close_access(Session& session);
+  // Scripts stop when the daemon stops; a progress run's also when the candidate's
+  // access ends, so that the grading is not kept waiting behind it.
+  ScriptRunner script_runner(const Session& session, bool progress_run = false) const;
+  // The session's work lock, waiting as long as its work can take (work_wait()); not
+  // owned when that ran out or the daemon is stopping.
+  std::unique_lock<std::timed_mutex> lock_work(Session& session) const;
   SessionView make_view(const Session& session) const;
   SessionView view_from_stored(const StoredSession& stored) const;
 
@@ -168,6 +185,7 @@ class SessionEngine {
   StateChangeFn on_change_;
   mutable std::mutex sessions_mutex_;
   std::map<std::string, SessionPtr> sessions_;
+  std::atomic<bool> stopping_{false};
 };
 
 // SessionRecord <-> JSON (what the store keeps).

@@ -300,3 +300,55 @@ TEST_CASE("grade-now runs the checks without ending; remove ends without grading
   CHECK(engine.remove(session->id)->state == SessionState::Removed);
   CHECK(engine.extend("nosuch", 5min).error().code == ErrorCode::NotFound);
 }
+
+TEST_CASE("The clock cannot be stopped: access ends at the deadline and at end() while a check hangs") {
+  Fixture f;
+  // The flag lab with one check, which times out after 1 s.
+  std::string text = kScenario;
+  text.replace(text.find("weight: 3,"), 10, "timeout: 1s,");
+  text.erase(text.find("  - {name: data intact"), text.find("solution:") - text.find("  - {name: data intact"));
+  ScenarioLoad load = parse_scenario(text, "scenario.yaml", "/nonexistent");
+  REQUIRE(load.scenario);
+  f.scenario = load.scenario;
+  ThreadPoster poster;
+  EngineOptions options{.retention = 10min, .progress_interval = 2min, .lab = {}, .report_dir = {}, .recordings_dir = {},
+                        .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 0};
+  SessionEngine engine(f.runtime, *f.store, f.clock, [&](const std::string&) { return f.scenario; }, options,
+                       [&](const std::string&, const std::string& notice) { f.notices.push_back(notice); });
+  auto session = engine.start({"flag", "Ada", 1, std::nullopt, {}, ""});
+  REQUIRE(session.ok());
+  poster.join();
+  REQUIRE(engine.view(session->id)->state == SessionState::Ready);
+  CHECK(engine.access(session->id)->open);
+
+  // The candidate makes whatever the check calls hang (the check's 1 s timeout kills it).
+  std::atomic<int> hanging{0};
+  f.runtime.exec_handler = [&](const ExecSpec&, const std::string& script) {
+    if (script == "echo check-flag") {
+      ++hanging;
+      return FakeExecReply{0, "", "", std::chrono::hours(1)};
+    }
+    return FakeExecReply{};
+  };
+  f.clock.advance(2min);
+  engine.tick();  // a progress run starts, and hangs
+  for (int i = 0; i < 200 && hanging.load() == 0; ++i) std::this_thread::sleep_for(5ms);
+  REQUIRE(engine.busy_sessions() == 1);
+  f.clock.advance(29min);  // past the deadline while the session is busy
+  engine.tick();
+  CHECK_FALSE(engine.access(session->id)->open);  // logins and new commands refused at once
+  CHECK(f.notices.back() == "time is up");        // open terminals closed at once
+  CHECK(engine.extend(session->id, 10min).error().code == ErrorCode::Conflict);  // no reopening
+  CHECK(engine.view(session->id)->state == SessionState::Ready);  // the grading follows the hung run...
+
+  // ...and end() waits for that run (bounded by its timeout), never answering busy.
+  const auto started = std::chrono::steady_clock::now();
+  auto ended = engine.end(session->id);
+  REQUIRE(ended.ok());
+  CHECK(ended->state == SessionState::Grading);
+  CHECK(std::chrono::steady_clock::now() - started < std::chrono::seconds(10));
+  poster.join();
+  CHECK(engine.view(session->id)->state == SessionState::Graded);
+  CHECK(engine.view(session->id)->score == 0);
+  CHECK(std::count(f.notices.begin(), f.notices.end(), "time is up") == 1);
+}
