@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "session/grader.h"
+#include "session/recordings.h"
 #include "session/report.h"
 #include "session/script_runner.h"
 
@@ -560,11 +561,9 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
                     events ? *events : std::vector<SessionEvent>{}, {}};
   input.record.state = SessionState::Graded;
   if (!options_.recordings_dir.empty()) {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(options_.recordings_dir / session.stored.id, ec)) {
-      if (entry.path().extension() == ".cast") input.recordings.push_back(entry.path().filename().string());
-    }
-    std::sort(input.recordings.begin(), input.recordings.end());
+    const std::filesystem::path dir = options_.recordings_dir / session.stored.id;
+    const std::vector<std::string> names = list_recordings(dir);
+    std::copy_if(names.begin(), names.end(), std::back_inserter(input.recordings), is_terminal_recording);
   }
   const Report report = build_report(input);
   if (Status stored = store_.put_report(session.stored.id, report.json, report.markdown); !stored) {
