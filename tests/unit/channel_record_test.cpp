@@ -1,0 +1,178 @@
+// Channel records: the writer (gateway/channel_recorder.h), the reader
+// (session/channel_record.h) and the listing of a session's recordings (session/recordings.h).
+
+#include <doctest/doctest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <fstream>
+#include <sstream>
+
+#include "gateway/channel_recorder.h"
+#include "gateway/sftp_observer.h"
+#include "session/recordings.h"
+#include "temp_dir.h"
+#include "transfer_test_support.h"
+
+namespace breakfix {
+namespace {
+
+using nlohmann::json;
+
+std::string read_file(const std::filesystem::path& file) {
+  std::ifstream in(file, std::ios::binary);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+ChannelRecord exec_start(const std::string& command) {
+  ChannelRecord start;
+  start.type = "exec";
+  start.host = "main";
+  start.user = "root";
+  start.command = command;
+  start.connection = 3;
+  start.from = "127.0.0.1";
+  start.connection_opened = from_unix_ms(1795750466000);
+  start.started = from_unix_ms(1795750470250);
+  return start;
+}
+
+}  // namespace
+
+TEST_CASE("channel record: an output sample keeps the first and the last bytes") {
+  OutputSample small(8, 4);
+  small.add("hello");
+  CHECK(small.head() == "hello");
+  CHECK(small.tail().empty());
+  CHECK(small.omitted() == 0);
+
+  OutputSample big(8, 4);
+  for (char c = 'a'; c <= 'z'; ++c) big.add(std::string(1, c));  // one byte at a time
+  CHECK(big.head() == "abcdefgh");
+  CHECK(big.tail() == "wxyz");
+  CHECK(big.omitted() == 26 - 8 - 4);
+  CHECK(big.total() == 26);
+
+  OutputSample one_piece(8, 4);
+  one_piece.add(std::string(1000, 'x') + "1234");
+  CHECK(one_piece.tail() == "1234");
+  CHECK(one_piece.omitted() == 1004 - 12);
+}
+
+TEST_CASE("channel record: a command's record reads back with its command, output and exit status") {
+  breakfix::testing::TempDir dir;
+  const auto file = dir.path() / "s1" / "1795750470-4.exec.jsonl";
+  {
+    auto recorder = ChannelRecorder::create(file, exec_start("echo hi; exit 3"), nullptr);
+    REQUIRE(recorder.ok());
+    (*recorder)->input("typed");
+    (*recorder)->output(OutputStream::Stdout, "hi\n");
+    (*recorder)->output(OutputStream::Stderr, "bad byte \xFF\n");  // not UTF-8
+    (*recorder)->finish(3, "exited");
+    (*recorder)->finish(0, "a second finish is ignored");
+    CHECK_FALSE(ChannelRecorder::create(file, exec_start("again"), nullptr).ok());  // never overwritten
+  }
+  const std::string text = read_file(file);
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) CHECK(json::accept(line));  // valid JSON, line by line
+
+  auto record = parse_channel_record(text, "1795750470-4.exec.jsonl");
+  REQUIRE(record.ok());
+  CHECK(record->file == "1795750470-4.exec.jsonl");
+  CHECK(record->type == "exec");
+  CHECK(record->command == "echo hi; exit 3");
+  CHECK(record->host == "main");
+  CHECK(record->connection == 3);
+  CHECK(record->from == "127.0.0.1");
+  CHECK(unix_ms(record->started) == 1795750470250);
+  CHECK(record->ended);
+  CHECK(record->exit_status == 3);
+  CHECK(record->end_reason == "exited");
+  CHECK(record->bytes_in == 5);
+  CHECK(record->bytes_out == 14);
+  CHECK(record->output == "hi\nbad byte \xEF\xBF\xBD\n");  // U+FFFD for the bad byte
+  CHECK(record->output_omitted == 0);
+}
+
+TEST_CASE("channel record: long output keeps its head and tail; an unfinished record ends when the recorder goes") {
+  breakfix::testing::TempDir dir;
+  const auto file = dir.path() / "1-1.exec.jsonl";
+  {
+    auto recorder = ChannelRecorder::create(file, exec_start(std::string(100000, 'c')), nullptr);
+    REQUIRE(recorder.ok());
+    (*recorder)->output(OutputStream::Stdout, "START" + std::string(1024 * 1024, '.') + "END");
+  }
+  auto record = parse_channel_record(read_file(file), "1-1.exec.jsonl");
+  REQUIRE(record.ok());
+  CHECK(record->command.size() == ChannelRecorder::kMaxCommand + 3);
+  CHECK(record->end_reason == "the connection closed");
+  CHECK_FALSE(record->exit_status.has_value());
+  CHECK(record->output.size() == ChannelRecorder::kOutputHead);
+  CHECK(record->output.rfind("START", 0) == 0);
+  CHECK(record->output_tail.size() == ChannelRecorder::kOutputTail);
+  CHECK(record->output_tail.substr(record->output_tail.size() - 3) == "END");
+  CHECK(record->output_omitted == 1024 * 1024 + 8 - ChannelRecorder::kOutputHead - ChannelRecorder::kOutputTail);
+}
+
+TEST_CASE("channel record: an sftp channel's record lists its file operations") {
+  breakfix::testing::TempDir dir;
+  const auto file = dir.path() / "1-2.sftp.jsonl";
+  using breakfix::testing::packet;
+  using breakfix::testing::u32;
+  {
+    ChannelRecord start = exec_start("");
+    start.type = "sftp";
+    auto recorder = ChannelRecorder::create(file, start, std::make_unique<SftpObserver>());
+    REQUIRE(recorder.ok());
+    (*recorder)->input(packet(1, u32(3)));
+    (*recorder)->output(OutputStream::Stdout, packet(2, u32(3)));
+    (*recorder)->input(packet(14, u32(1) + u32(4) + "/new" + u32(0)));                // MKDIR /new
+    (*recorder)->output(OutputStream::Stderr, "sftp-server: noise on stderr\n");        // not the protocol
+    (*recorder)->output(OutputStream::Stdout, packet(101, u32(1) + u32(0) + u32(0) + u32(0)));
+    (*recorder)->finish(0, "exited");
+  }
+  auto record = parse_channel_record(read_file(file), "1-2.sftp.jsonl");
+  REQUIRE(record.ok());
+  CHECK(record->type == "sftp");
+  REQUIRE(record->operations.size() == 1);
+  CHECK(record->operations[0].op == "mkdir");
+  CHECK(record->operations[0].path == "/new");
+  CHECK(record->operations[0].ok == true);
+  CHECK(record->output.empty());  // sftp's output is the files, not kept
+}
+
+TEST_CASE("channel record: a truncated last line is ignored; a file that is not a record is refused") {
+  const std::string start = channel_start_line(exec_start("ls"));
+  auto record = parse_channel_record(start + "{\"event\":\"end\",\"exit_st", "x.exec.jsonl");
+  REQUIRE(record.ok());
+  CHECK(record->command == "ls");
+  CHECK_FALSE(record->ended);
+  CHECK_FALSE(parse_channel_record("[1, \"o\", \"x\"]\n", "x.exec.jsonl").ok());
+  CHECK_FALSE(parse_channel_record("", "x.exec.jsonl").ok());
+  CHECK_FALSE(parse_channel_record("not json at all\n", "x.exec.jsonl").ok());
+  // Wrong types in known fields are read as absent, never thrown.
+  auto odd = parse_channel_record(start + "{\"event\":\"end\",\"exit_status\":\"three\",\"bytes_in\":[]}\n", "x.exec.jsonl");
+  REQUIRE(odd.ok());
+  CHECK_FALSE(odd->exit_status.has_value());
+}
+
+TEST_CASE("recordings: a session's recordings are listed oldest first, terminals and channels together") {
+  breakfix::testing::TempDir dir;
+  for (const char* name : {"1700000000-10.cast", "1700000000-9.exec.jsonl", "1699999999-50.sftp.jsonl", "notes.txt",
+                           "odd.cast", "1700000001-0.scp.jsonl"}) {
+    dir.write(std::string("s1/") + name, "");
+  }
+  CHECK(list_recordings(dir.path() / "s1") == std::vector<std::string>{"1699999999-50.sftp.jsonl", "1700000000-9.exec.jsonl",
+                                                                        "1700000000-10.cast", "1700000001-0.scp.jsonl",
+                                                                        "odd.cast"});
+  CHECK(list_recordings(dir.path() / "nosuchsession").empty());
+  CHECK(recording_name(1700000000, 3) == "1700000000-3.cast");
+  CHECK(recording_name(1700000000, 4, "sftp") == "1700000000-4.sftp.jsonl");
+  CHECK(is_terminal_recording("1-1.cast"));
+  CHECK(is_channel_record("1-1.exec.jsonl"));
+  CHECK_FALSE(is_channel_record("1-1.cast"));
+}
+
+}  // namespace breakfix
