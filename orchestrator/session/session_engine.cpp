@@ -558,12 +558,13 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   auto events = store_.events(session.stored.id);
   ReportInput input{session.stored.id, session.scenario.get(), session.stored.candidate, session.stored.seed, session.vars,
                     session.machine.record(), runs ? *runs : std::vector<CheckRunRecord>{},
-                    events ? *events : std::vector<SessionEvent>{}, {}};
+                    events ? *events : std::vector<SessionEvent>{}, {}, {}};
   input.record.state = SessionState::Graded;
   if (!options_.recordings_dir.empty()) {
     const std::filesystem::path dir = options_.recordings_dir / session.stored.id;
     const std::vector<std::string> names = list_recordings(dir);
     std::copy_if(names.begin(), names.end(), std::back_inserter(input.recordings), is_terminal_recording);
+    input.channels = read_channel_records(dir, names);
   }
   const Report report = build_report(input);
   if (Status stored = store_.put_report(session.stored.id, report.json, report.markdown); !stored) {

@@ -1,5 +1,6 @@
 // Channel records: the writer (gateway/channel_recorder.h), the reader
-// (session/channel_record.h) and the listing of a session's recordings (session/recordings.h).
+// (session/channel_record.h), the listing of a session's recordings (session/recordings.h)
+// and the report's timeline of them (session/channel_timeline.h).
 
 #include <doctest/doctest.h>
 
@@ -10,8 +11,12 @@
 
 #include "gateway/channel_recorder.h"
 #include "gateway/sftp_observer.h"
+#include "session/channel_timeline.h"
 #include "session/recordings.h"
+#include "session/report.h"
+#include "breakfix/scenario_loader.h"
 #include "temp_dir.h"
+#include "test_scenarios.h"
 #include "transfer_test_support.h"
 
 namespace breakfix {
@@ -37,6 +42,12 @@ ChannelRecord exec_start(const std::string& command) {
   start.connection_opened = from_unix_ms(1795750466000);
   start.started = from_unix_ms(1795750470250);
   return start;
+}
+
+ScenarioPtr one_host_scenario() {
+  ScenarioLoad load = parse_scenario(breakfix::testing::kOneHostScenario, "scenario.yaml", "/nonexistent");
+  REQUIRE(load.scenario);
+  return load.scenario;
 }
 
 }  // namespace
@@ -173,6 +184,82 @@ TEST_CASE("recordings: a session's recordings are listed oldest first, terminals
   CHECK(is_terminal_recording("1-1.cast"));
   CHECK(is_channel_record("1-1.exec.jsonl"));
   CHECK_FALSE(is_channel_record("1-1.cast"));
+}
+
+TEST_CASE("report: commands and file transfers appear beside the terminals, in JSON and in Markdown") {
+  const ScenarioPtr scenario = one_host_scenario();
+  ReportInput input;
+  input.session_id = "s1";
+  input.scenario = scenario.get();
+  input.candidate = "Ada";
+  input.record.ready_at = from_unix_ms(1795750400000);
+  input.record.deadline = input.record.ready_at + std::chrono::minutes(30);
+  input.record.ended_at = input.record.deadline;
+
+  ChannelRecord exec = exec_start("echo hi | tr a-z A-Z; exit 3");
+  exec.file = "1795750470-4.exec.jsonl";
+  exec.ended = true;
+  exec.duration = 0.5;
+  exec.end_reason = "exited";
+  exec.exit_status = 3;
+  exec.bytes_out = 3;
+  ChannelRecord sftp = exec_start("");
+  sftp.file = "1795750530-5.sftp.jsonl";
+  sftp.type = "sftp";
+  sftp.started = from_unix_ms(1795750530000);
+  FileOperation upload;
+  upload.op = "upload";
+  upload.path = "/tmp/up.bin";
+  upload.bytes = 2097169;
+  upload.ok = true;
+  upload.elapsed = 1.2;
+  FileOperation refused;
+  refused.op = "remove";
+  refused.path = "/etc/shadow";
+  refused.ok = false;
+  refused.error = "permission denied";
+  sftp.operations = {upload, refused};
+  input.channels = {exec, sftp};
+
+  const Report report = build_report(input);
+  const json document = json::parse(report.json);
+  REQUIRE(document["channels"].size() == 2);
+  const json& first = document["channels"][0];
+  CHECK(first["type"] == "exec");
+  CHECK(first["command"] == "echo hi | tr a-z A-Z; exit 3");
+  CHECK(first["exit_status"] == 3);
+  CHECK(first["connection"]["number"] == 3);
+  CHECK(first["connection"]["from"] == "127.0.0.1");
+  CHECK(first["started"] == iso_time(exec.started));
+  CHECK(first["file"] == "1795750470-4.exec.jsonl");
+  const json& second = document["channels"][1];
+  CHECK(second["type"] == "sftp");
+  CHECK(second["ended"].is_null());
+  CHECK(second["exit_status"].is_null());
+  REQUIRE(second["operations"].size() == 2);
+  CHECK(second["operations"][0]["op"] == "upload");
+  CHECK(second["operations"][0]["path"] == "/tmp/up.bin");
+  CHECK(second["operations"][0]["bytes"] == 2097169);
+  CHECK(second["operations"][1]["ok"] == false);
+
+  const std::string& md = report.markdown;
+  CHECK(md.find("## Commands and file transfers") != std::string::npos);
+  // Times are minutes since ready; a pipe inside a command does not break the table.
+  CHECK(md.find("| 1:10 | #3 from 127.0.0.1 | exec on main | `echo hi \\| tr a-z A-Z; exit 3` | exit 3 |") !=
+        std::string::npos);
+  CHECK(md.find("| 2:11 | #3 | upload | `/tmp/up.bin`, 2097169 bytes | ok | |") != std::string::npos);
+  CHECK(md.find("| remove | `/etc/shadow` | **failed**: permission denied |") != std::string::npos);
+  CHECK(md.find("sftp on main |  | no end recorded") != std::string::npos);
+}
+
+TEST_CASE("report: without channels the section says so") {
+  const ScenarioPtr scenario = one_host_scenario();
+  ReportInput input;
+  input.session_id = "s1";
+  input.scenario = scenario.get();
+  const Report report = build_report(input);
+  CHECK(json::parse(report.json)["channels"] == json::array());
+  CHECK(report.markdown.find("No command, sftp or scp outside a terminal.") != std::string::npos);
 }
 
 }  // namespace breakfix
