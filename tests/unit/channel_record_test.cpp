@@ -22,6 +22,7 @@
 namespace breakfix {
 namespace {
 
+using breakfix::testing::exec_start;
 using nlohmann::json;
 
 std::string read_file(const std::filesystem::path& file) {
@@ -29,19 +30,6 @@ std::string read_file(const std::filesystem::path& file) {
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
-}
-
-ChannelRecord exec_start(const std::string& command) {
-  ChannelRecord start;
-  start.type = "exec";
-  start.host = "main";
-  start.user = "root";
-  start.command = command;
-  start.connection = 3;
-  start.from = "127.0.0.1";
-  start.connection_opened = from_unix_ms(1795750466000);
-  start.started = from_unix_ms(1795750470250);
-  return start;
 }
 
 ScenarioPtr one_host_scenario() {

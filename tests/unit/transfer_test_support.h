@@ -1,8 +1,8 @@
 #pragma once
 
-// What the tests of the transfer observers share: SFTP packets made by hand, and feeding
-// an observer the two sides of a conversation in the order the gateway sees them, whole
-// or cut into pieces.
+// What the tests of channel recording share: SFTP packets made by hand, feeding an
+// observer the two sides of a conversation in the order the gateway sees them (whole or
+// cut into pieces), and a record's start as the gateway fills it.
 
 #include <algorithm>
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "gateway/transfer_observer.h"
+#include "session/channel_record.h"
 
 namespace breakfix::testing {
 
@@ -54,6 +55,21 @@ inline std::vector<FileOperation> feed(TransferObserver& observer, const std::ve
   if (end) observer.end();
   take();
   return operations;
+}
+
+// An exec channel's start: `command` on host main as root, connection #3 from 127.0.0.1,
+// started at 2026-11-27T03:34:30.250Z.
+inline ChannelRecord exec_start(const std::string& command) {
+  ChannelRecord start;
+  start.type = "exec";
+  start.host = "main";
+  start.user = "root";
+  start.command = command;
+  start.connection = 3;
+  start.from = "127.0.0.1";
+  start.connection_opened = from_unix_ms(1795750466000);
+  start.started = from_unix_ms(1795750470250);
+  return start;
 }
 
 }  // namespace breakfix::testing
