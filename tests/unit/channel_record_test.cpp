@@ -95,7 +95,7 @@ TEST_CASE("channel record: a command's record reads back with its command, outpu
   CHECK(record->output_omitted == 0);
 }
 
-TEST_CASE("channel record: long output keeps its head and tail; an unfinished record ends when the recorder goes") {
+TEST_CASE("channel record: long output keeps its head and tail, and an unfinished record ends when the recorder goes") {
   breakfix::testing::TempDir dir;
   const auto file = dir.path() / "1-1.exec.jsonl";
   {
@@ -142,7 +142,7 @@ TEST_CASE("channel record: an sftp channel's record lists its file operations") 
   CHECK(record->output.empty());  // sftp's output is the files, not kept
 }
 
-TEST_CASE("channel record: a truncated last line is ignored; a file that is not a record is refused") {
+TEST_CASE("channel record: a truncated last line is ignored, and a file that is not a record is refused") {
   const std::string start = channel_start_line(exec_start("ls"));
   auto record = parse_channel_record(start + "{\"event\":\"end\",\"exit_st", "x.exec.jsonl");
   REQUIRE(record.ok());
