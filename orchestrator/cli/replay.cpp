@@ -3,6 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <cmath>
+#include <cstdio>
+
+#include "session/report.h"
 
 namespace breakfix::cli {
 namespace {
@@ -115,6 +118,52 @@ void AsciicastPlayer::play(std::ostream& out, const Sleep& sleep, const Options&
     }
     out.write(frame.data.data(), static_cast<std::streamsize>(frame.data.size()));
     if (!out) return;
+  }
+  out.flush();
+}
+
+namespace {
+
+std::string seconds_text(double seconds) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.1f s", seconds);
+  return text;
+}
+
+std::string operation_text(const FileOperation& operation) {
+  std::string text = "+" + seconds_text(operation.elapsed) + "  " + operation.op;
+  if (!operation.path.empty()) text += " " + operation.path;
+  if (!operation.to.empty()) text += (operation.op == "rename" ? " -> " : " pointing to ") + operation.to;
+  if (!operation.name.empty()) text += " (sent as " + operation.name + ")";
+  if (operation.bytes) text += ", " + std::to_string(*operation.bytes) + " bytes";
+  if (!operation.attributes.empty()) text += ", " + operation.attributes;
+  if (!operation.ok) text += operation.error.empty() ? ": no answer" : ": " + operation.error;
+  else text += *operation.ok ? ": ok" : ": failed" + (operation.error.empty() ? "" : ": " + operation.error);
+  return text;
+}
+
+}  // namespace
+
+void print_channel_record(std::ostream& out, const ChannelRecord& record) {
+  out << "# " << record.type << " on " << record.host << " as " << record.user << ", connection #" << record.connection
+      << " from " << record.from << ", started " << iso_time(record.started) << "\n";
+  if (!record.terminal.empty()) out << "# its terminal is recorded in " << record.terminal << "\n";
+  if (!record.command.empty()) out << "$ " << record.command << "\n";
+  out << record.output;
+  if (!record.output_tail.empty() || record.output_omitted > 0) {
+    if (!record.output.empty() && record.output.back() != '\n') out << "\n";
+    out << "# ... " << record.output_omitted << " bytes of output left out ...\n" << record.output_tail;
+  }
+  const std::string& last = record.output_tail.empty() ? record.output : record.output_tail;
+  if (!last.empty() && last.back() != '\n') out << "\n";
+  for (const FileOperation& operation : record.operations) out << operation_text(operation) << "\n";
+  if (record.operations_omitted > 0) out << "# " << record.operations_omitted << " more file operations were not recorded\n";
+  if (!record.ended) {
+    out << "# no end recorded (still running, or the daemon stopped first)\n";
+  } else {
+    out << "# " << (record.exit_status ? "exit status " + std::to_string(*record.exit_status) : "ended") << " after "
+        << seconds_text(record.duration) << " (" << record.end_reason << "); " << record.bytes_in << " bytes in, "
+        << record.bytes_out << " bytes out\n";
   }
   out.flush();
 }

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "breakfix/error.h"
+#include "session/channel_record.h"
 
 namespace breakfix::cli {
 
@@ -60,5 +61,11 @@ class AsciicastPlayer {
   std::vector<Frame> frames_;
   bool truncated_ = false;
 };
+
+// Shows a channel record (session/channel_record.h) for a person: lines starting "# "
+// say what ran where, when and how it ended; a command's line starts "$ " and its output
+// follows as recorded (its first and last parts, with a note of how much was left out
+// between); each sftp or scp file operation is one line, "+SECONDS op PATH...: result".
+void print_channel_record(std::ostream& out, const ChannelRecord& record);
 
 }  // namespace breakfix::cli

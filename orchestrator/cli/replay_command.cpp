@@ -1,6 +1,7 @@
-// `breakfix session replay` plays a session's terminal recording (cli/replay.h), fetched
-// through the API or read from a .cast file; `breakfix session watch` hands over to the
-// system's ssh to watch a candidate live through the gateway's watch+ID login.
+// `breakfix session replay` plays a session's terminal recording (cli/replay.h), or shows
+// the record of a command, sftp or scp channel, fetched through the API or read from a
+// file; `breakfix session watch` hands over to the system's ssh to watch a candidate live
+// through the gateway's watch+ID login.
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -10,6 +11,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
@@ -20,6 +22,7 @@
 #include "cli/exit_codes.h"
 #include "cli/replay.h"
 #include "cli/runtime_commands.h"
+#include "session/recordings.h"
 
 namespace breakfix::cli {
 namespace {
@@ -83,10 +86,22 @@ int replay(const Connection& connection, const ReplayOptions& options) {
   } else {
     std::string target = "/v1/sessions/" + options.id + "/recording";
     if (!options.name.empty()) target += "?name=" + percent_encode(options.name);
-    Call fetched = call(connection, "GET", target, "", "application/x-asciicast");
+    Call fetched = call(connection, "GET", target, "", "application/x-asciicast, application/x-ndjson");
     if (!fetched.ok()) return fetched.exit_code;
     text = std::move(fetched.raw);
     source = "session " + options.id + "'s recording" + (options.name.empty() ? "" : " " + options.name);
+  }
+
+  // A channel record (a command, sftp, scp) is shown at once; there is no timing to play.
+  const std::string name = options.file.empty() ? options.name : std::filesystem::path(options.file).filename().string();
+  if (is_channel_record(name)) {
+    auto record = parse_channel_record(text, name);
+    if (!record) {
+      std::cerr << "breakfix: " << record.error().message << "\n";
+      return kExitFailure;
+    }
+    print_channel_record(std::cout, *record);
+    return std::cout ? kExitOk : kExitFailure;
   }
 
   auto player = AsciicastPlayer::parse(text);
@@ -162,7 +177,8 @@ void add_session_replay_commands(CLI::App* session, int& exit_code) {
 
   auto replay_options = std::make_shared<ReplayOptions>();
   CLI::App* replay_command = session->add_subcommand(
-      "replay", "Play a session's terminal recording (the newest, or --name) in this terminal");
+      "replay",
+      "Play a session's terminal recording (the newest, or --name) in this terminal, or show a command, sftp or scp record");
   replay_command->add_option("id", replay_options->id, "Session id (not with --file)");
   replay_command->add_option("--speed", replay_options->speed, "Play N times as fast (0.5: half as fast)")
       ->capture_default_str();
@@ -170,10 +186,10 @@ void add_session_replay_commands(CLI::App* session, int& exit_code) {
                              "Longest pause in seconds, at recorded speed; 0: no limit")
       ->capture_default_str();
   CLI::Option* name = replay_command->add_option("--name", replay_options->name,
-                                                 "Which of the session's recordings (see --list)");
+                                                 "Which of the session's recordings (see --list): a .cast or a .jsonl record");
   CLI::Option* list = replay_command->add_flag("--list", replay_options->list,
-                                               "Print the names of the session's recordings, oldest first");
-  CLI::Option* file = replay_command->add_option("--file", replay_options->file, "Play a local .cast file instead; no daemon needed")
+                                               "Print the names of the session's recordings and records, oldest first");
+  CLI::Option* file = replay_command->add_option("--file", replay_options->file, "Play a local .cast file (or show a .jsonl record) instead; no daemon needed")
                           ->check(CLI::ExistingFile);
   file->excludes(name)->excludes(list);
   list->excludes(name);

@@ -9,6 +9,7 @@
 
 #include "breakfix/duration.h"
 #include "daemon/credentials.h"
+#include "session/recordings.h"
 #include "session/report.h"
 
 namespace breakfix {
@@ -393,37 +394,28 @@ HttpResponse Api::recording(const HttpRequest& request, const std::string& id) {
   auto view = context_.engine->view(id);
   if (!view) return engine_error(view.error());
   const std::filesystem::path dir = context_.recordings_dir / id;
-  std::vector<std::filesystem::path> casts;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    if (entry.path().extension() == ".cast") casts.push_back(entry.path());
-  }
-  // Oldest first by time of writing (names start with the second they were opened).
-  std::sort(casts.begin(), casts.end(), [](const auto& a, const auto& b) {
-    std::error_code ignored;
-    return std::pair(std::filesystem::last_write_time(a, ignored), a.filename()) <
-           std::pair(std::filesystem::last_write_time(b, ignored), b.filename());
-  });
-  if (query_flag(request, "list") || casts.empty()) {
-    if (casts.empty() && !query_flag(request, "list")) {
+  // Terminals (.cast) and channel records (.jsonl), oldest first.
+  const std::vector<std::string> names = list_recordings(dir);
+  if (query_flag(request, "list")) return json_response(200, json{{"session", id}, {"recordings", names}});
+  std::string chosen;
+  if (request.query.count("name")) {
+    chosen = request.query.at("name");
+    if (std::find(names.begin(), names.end(), chosen) == names.end()) {
+      throw ApiError{404, "name: no recording " + chosen + " in session " + id, "name"};
+    }
+  } else {
+    // Without a name: the newest terminal.
+    const auto newest = std::find_if(names.rbegin(), names.rend(), is_terminal_recording);
+    if (newest == names.rend()) {
       throw ApiError{404, "session " + id + " has no recording yet (one is made per terminal the candidate opens)", ""};
     }
-    json names = json::array();
-    for (const auto& cast : casts) names.push_back(cast.filename().string());
-    return json_response(200, json{{"session", id}, {"recordings", names}});
+    chosen = *newest;
   }
-  std::filesystem::path chosen = casts.back();
-  if (request.query.count("name")) {
-    const std::string name = request.query.at("name");
-    auto found = std::find_if(casts.begin(), casts.end(), [&](const auto& cast) { return cast.filename() == name; });
-    if (found == casts.end()) throw ApiError{404, "name: no recording " + name + " in session " + id, "name"};
-    chosen = *found;
-  }
-  std::ifstream in(chosen, std::ios::binary);
+  std::ifstream in(dir / chosen, std::ios::binary);
   std::ostringstream text;
   text << in.rdbuf();
   HttpResponse response;
-  response.content_type = "application/x-asciicast";
+  response.content_type = is_terminal_recording(chosen) ? "application/x-asciicast" : "application/x-ndjson";
   response.body = text.str();
   return response;
 }

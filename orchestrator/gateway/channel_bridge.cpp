@@ -93,7 +93,7 @@ bool ChannelBridge::read_output() {
   bool moved = false;
   auto more = exec_->read_output([&](OutputStream stream, std::string_view piece) {
     moved = true;
-    if (observer_) observer_(piece);
+    if (observer_) observer_(stream, piece);
     queue_output(stream, piece);
   });
   if (!more) {

@@ -45,8 +45,9 @@ struct BridgeLimits {
 
 class ChannelBridge {
  public:
-  // Sees each piece of the process's output as it is read (recording, live watch).
-  using OutputObserver = std::function<void(std::string_view)>;
+  // Sees each piece of the process's output as it is read, with its stream (recording,
+  // live watch).
+  using OutputObserver = std::function<void(OutputStream, std::string_view)>;
 
   explicit ChannelBridge(BridgeLimits limits = {}) : limits_(limits) {}
 

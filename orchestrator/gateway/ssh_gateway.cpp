@@ -26,6 +26,10 @@
 #include "daemon/metrics.h"
 #include "gateway/asciicast.h"
 #include "gateway/channel_bridge.h"
+#include "gateway/channel_recorder.h"
+#include "gateway/scp_observer.h"
+#include "gateway/sftp_observer.h"
+#include "session/recordings.h"
 #include "session/report.h"
 
 namespace breakfix {
@@ -137,6 +141,7 @@ struct SshGateway::Impl {
   std::set<Connection*> connections;
   std::map<std::string, int> per_session;
   std::atomic<int> recording_counter{0};
+  std::atomic<int> connection_counter{0};
 
   // The last output of each session's terminals, replayed to a watcher when it joins.
   std::map<std::string, std::string> screens;
@@ -159,7 +164,7 @@ struct SshGateway::Impl {
 class Connection {
  public:
   Connection(SshGateway::Impl& gateway, ssh_session session, std::string address)
-      : gateway_(gateway), session_(session), address_(std::move(address)) {}
+      : gateway_(gateway), session_(session), address_(std::move(address)), number_(++gateway.connection_counter) {}
   ~Connection() {
     if (event_) {
       for (auto& channel : channels_) unpoll(*channel);
@@ -200,6 +205,10 @@ class Connection {
  private:
   static constexpr std::size_t kWatchBacklog = 1024 * 1024;
 
+  // What a channel asked for: a login shell, a command (`ssh ID 'cmd'`, legacy scp
+  // included) or the sftp subsystem (OpenSSH 9's scp too).
+  enum class ChannelKind { Shell, Command, Sftp };
+
   struct Channel {
     Connection* connection = nullptr;
     ssh_channel channel = nullptr;
@@ -220,7 +229,8 @@ class Connection {
     bool peer_closed = false;
     std::string command;  // for the log of exec channels
     Steady::time_point started;
-    std::unique_ptr<AsciicastWriter> recording;
+    std::unique_ptr<AsciicastWriter> recording;  // a terminal's
+    std::unique_ptr<ChannelRecorder> record;     // a command's, sftp's or scp's
 
     bool done() const { return close_sent || peer_closed; }
     ~Channel() {
@@ -272,7 +282,10 @@ class Connection {
   }
 
   bool allowed(const std::string& user, const std::function<bool(const SessionAccess&)>& proof);
-  int start_exec(Channel& channel, std::vector<std::string> command, bool tty, bool interactive);
+  int start_exec(Channel& channel, ChannelKind kind);
+  void start_record(Channel& channel, ChannelKind kind, const std::string& host, const std::string& user,
+                    const std::string& terminal);
+  void take_input(Channel& channel, std::string_view input);
   void write(Channel& channel, const std::string& text);
   void deliver_notices();
   std::string banner(const SessionAccess& access) const;
@@ -281,7 +294,7 @@ class Connection {
   bool pump_channels();
   void pull_input(Channel& channel);
   void finish(Channel& channel);
-  void release_exec(Channel& channel, bool kill);
+  void release_exec(Channel& channel, bool kill, const char* why);
   void send_close(Channel& channel);
   void sync_polls();
   void unpoll(Channel& channel);
@@ -291,6 +304,8 @@ class Connection {
   SshGateway::Impl& gateway_;
   ssh_session session_;
   std::string address_;
+  const int number_;  // the gateway's count of connections, for the channel records
+  const WallTime opened_ = std::chrono::system_clock::now();
   ssh_event event_ = nullptr;
   int wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   ssh_server_callbacks_struct server_callbacks_{};
@@ -449,7 +464,7 @@ int Connection::on_shell(ssh_session, ssh_channel, void* data) {
     self.write(*channel, screen);
     return SSH_OK;
   }
-  return self.start_exec(*channel, {"/bin/bash", "-l"}, channel->pty, true);
+  return self.start_exec(*channel, ChannelKind::Shell);
 }
 
 int Connection::on_exec(ssh_session, ssh_channel, const char* command, void* data) {
@@ -457,7 +472,7 @@ int Connection::on_exec(ssh_session, ssh_channel, const char* command, void* dat
   Connection& self = *channel->connection;
   if (self.login_.watch) return SSH_ERROR;
   channel->command = command ? command : "";
-  return self.start_exec(*channel, {"/bin/sh", "-c", channel->command}, channel->pty, channel->pty);
+  return self.start_exec(*channel, ChannelKind::Command);
 }
 
 int Connection::on_subsystem(ssh_session, ssh_channel, const char* subsystem, void* data) {
@@ -465,11 +480,10 @@ int Connection::on_subsystem(ssh_session, ssh_channel, const char* subsystem, vo
   Connection& self = *channel->connection;
   if (self.login_.watch || std::string(subsystem ? subsystem : "") != "sftp") return SSH_ERROR;
   channel->command = "sftp";
-  // The container's own sftp-server (openssh-sftp-server in the base image).
-  return self.start_exec(*channel, {"/usr/lib/openssh/sftp-server"}, false, false);
+  return self.start_exec(*channel, ChannelKind::Sftp);
 }
 
-int Connection::start_exec(Channel& channel, std::vector<std::string> command, bool tty, bool interactive) {
+int Connection::start_exec(Channel& channel, ChannelKind kind) {
   if (channel.bridge.exec() || channel.closing || !access_ || !access_->lab) return SSH_ERROR;
   had_channel_ = true;
   // The session may have ended between login and this request.
@@ -484,8 +498,13 @@ int Connection::start_exec(Channel& channel, std::vector<std::string> command, b
   const Host* scenario_host = access_->scenario ? access_->scenario->find_host(host->name) : nullptr;
   ExecSpec spec;
   spec.container = host->container_name;
-  spec.command = std::move(command);
-  spec.tty = tty;
+  // The container's own sftp-server (openssh-sftp-server in the base image).
+  spec.command = kind == ChannelKind::Shell     ? std::vector<std::string>{"/bin/bash", "-l"}
+                 : kind == ChannelKind::Command ? std::vector<std::string>{"/bin/sh", "-c", channel.command}
+                                                : std::vector<std::string>{"/usr/lib/openssh/sftp-server"};
+  spec.tty = kind != ChannelKind::Sftp && channel.pty;
+  // A terminal is recorded as asciicast; a command without one, sftp and scp as a channel record.
+  const bool interactive = kind == ChannelKind::Shell || (kind == ChannelKind::Command && channel.pty);
   spec.size = channel.size;
   spec.user = scenario_host ? scenario_host->user : "root";
   spec.workdir = scenario_host ? scenario_host->workdir : "";
@@ -498,25 +517,69 @@ int Connection::start_exec(Channel& channel, std::vector<std::string> command, b
     return SSH_ERROR;
   }
   channel.started = Steady::now();
+  std::string file;
   if (interactive) {
-    const std::string file = std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
-                                 std::chrono::system_clock::now().time_since_epoch()).count()) +
-                             "-" + std::to_string(gateway_.recording_counter++) + ".cast";
+    file = recording_name(std::chrono::duration_cast<std::chrono::seconds>(
+                              std::chrono::system_clock::now().time_since_epoch()).count(),
+                          gateway_.recording_counter++);
     auto recording = AsciicastWriter::create(gateway_.options.recordings_dir / login_.session_id / file, channel.size.columns,
                                              channel.size.rows, login_.session_id + " " + host->name, channel.term);
     if (recording) channel.recording = std::move(*recording);
     else spdlog::warn("ssh: {}", recording.error().message);
     if (channel.command.empty()) write(channel, banner(*access_));
   }
+  // An exec with a TTY has both: the terminal for its screen, the record for its command
+  // and exit status.
+  if (kind != ChannelKind::Shell) start_record(channel, kind, host->name, spec.user, channel.recording ? file : "");
   ChannelBridge::OutputObserver observer;
-  if (channel.recording) {
-    observer = [this, recording = channel.recording.get()](std::string_view piece) {
-      recording->output(piece);
-      gateway_.mirror(login_.session_id, piece);
+  if (channel.recording || channel.record) {
+    // The bridge drops this observer when the exec is released, before these are reset.
+    observer = [this, recording = channel.recording.get(), record = channel.record.get()](OutputStream stream,
+                                                                                          std::string_view piece) {
+      if (recording) {
+        recording->output(piece);
+        gateway_.mirror(login_.session_id, piece);
+      }
+      if (record) record->output(stream, piece);
     };
   }
   channel.bridge.attach(std::move(*exec), std::move(observer));
   return SSH_OK;
+}
+
+void Connection::start_record(Channel& channel, ChannelKind kind, const std::string& host, const std::string& user,
+                              const std::string& terminal) {
+  if (gateway_.options.recordings_dir.empty()) return;  // recording is off (tests without a data dir)
+  ChannelRecord start;
+  std::unique_ptr<TransferObserver> observer;
+  start.type = "exec";
+  if (kind == ChannelKind::Sftp) {
+    start.type = "sftp";
+    observer = std::make_unique<SftpObserver>();
+  } else if (auto scp = parse_scp_command(channel.command); scp && !channel.pty) {
+    start.type = "scp";
+    observer = std::make_unique<ScpObserver>(std::move(*scp));
+  }
+  if (kind == ChannelKind::Command) start.command = channel.command;
+  start.host = host;
+  start.user = user;
+  start.terminal = terminal;
+  start.connection = number_;
+  start.from = address_;
+  start.connection_opened = opened_;
+  start.started = std::chrono::system_clock::now();
+  const std::string name = recording_name(std::chrono::duration_cast<std::chrono::seconds>(start.started.time_since_epoch()).count(),
+                                          gateway_.recording_counter++, start.type);
+  auto record = ChannelRecorder::create(gateway_.options.recordings_dir / login_.session_id / name, std::move(start),
+                                        std::move(observer));
+  if (record) channel.record = std::move(*record);
+  else spdlog::warn("ssh: {}", record.error().message);
+}
+
+void Connection::take_input(Channel& channel, std::string_view input) {
+  if (channel.recording) channel.recording->input(input);
+  if (channel.record) channel.record->input(input);
+  channel.bridge.queue_input(input);
 }
 
 int Connection::on_data(ssh_session, ssh_channel, void* data, uint32_t length, int, void* self_channel) {
@@ -537,8 +600,7 @@ int Connection::on_data(ssh_session, ssh_channel, void* data, uint32_t length, i
     return 0;
   }
   // libssh hands over everything it holds, oldest first, so taking it all keeps the order.
-  if (channel->recording) channel->recording->input(input);
-  channel->bridge.queue_input(input);
+  channel->connection->take_input(*channel, input);
   channel->input_throttled = false;
   return static_cast<int>(length);
 }
@@ -571,7 +633,7 @@ void Connection::deliver_notices() {
       const bool terminal = channel->pty || channel->watching;
       if (terminal) write(*channel, crlf("\n\a*** breakfix: " + text + " ***\n"));
       if (end) {
-        release_exec(*channel, true);
+        release_exec(*channel, true, "the session ended");
         channel->closing = true;
       }
     }
@@ -587,9 +649,7 @@ void Connection::pull_input(Channel& channel) {
       channel.input_throttled = false;
       break;
     }
-    const std::string_view input(buffer, static_cast<std::size_t>(n));
-    if (channel.recording) channel.recording->input(input);
-    channel.bridge.queue_input(input);
+    take_input(channel, std::string_view(buffer, static_cast<std::size_t>(n)));
   }
   // EOF comes after the data: not before libssh has handed all of it over.
   if (channel.eof_received && !channel.input_throttled) channel.bridge.input_eof();
@@ -602,7 +662,7 @@ bool Connection::pump_channels() {
     Channel& channel = *channels_[i];
     if (channel.peer_closed) {
       // The client hung up on this channel: whatever runs for it dies.
-      release_exec(channel, true);
+      release_exec(channel, true, "the client closed the channel");
       channel.bridge.drop_output();
       continue;
     }
@@ -612,7 +672,7 @@ bool Connection::pump_channels() {
     auto moved = channel.bridge.pump(peer);
     if (!moved) {
       spdlog::debug("ssh: {}: {}", address_, moved.error().message);
-      release_exec(channel, true);
+      release_exec(channel, true, "the connection broke");
       channel.bridge.drop_output();
       channel.close_sent = true;
       continue;
@@ -631,16 +691,19 @@ void Connection::finish(Channel& channel) {
     spdlog::info("ssh: session {}: exec '{}' exited {} after {} ms", login_.session_id, channel.command, status,
                  std::chrono::duration_cast<std::chrono::milliseconds>(Steady::now() - channel.started).count());
   }
-  release_exec(channel, false);
+  if (channel.record) channel.record->finish(status, "exited");
+  release_exec(channel, false, "exited");
   channel.exit_status = status;
   channel.closing = true;
 }
 
-void Connection::release_exec(Channel& channel, bool kill) {
+void Connection::release_exec(Channel& channel, bool kill, const char* why) {
   unpoll(channel);
   auto exec = channel.bridge.detach();
   if (exec && kill) (void)exec->kill();
   channel.recording.reset();
+  if (channel.record) channel.record->finish(std::nullopt, why);
+  channel.record.reset();
 }
 
 void Connection::send_close(Channel& channel) {

@@ -4,7 +4,9 @@
 // session ("<id>", "<id>+<host>") or asks to watch one ("watch+<id>"); the candidate
 // proves who they are with a key or the session's one-time password; each channel is
 // bridged to an exec in the session's container through the runtime, so lab images need
-// no sshd. Interactive channels are recorded as asciicast v2 and mirrored to watchers.
+// no sshd. Interactive channels are recorded as asciicast v2 and mirrored to watchers;
+// commands, sftp and legacy scp as channel records (gateway/channel_recorder.h) that name
+// the files moved, parsed from the protocols as they pass.
 //
 // Threads: one accept thread and a thread per connection (libssh sessions are used by
 // one thread each). notice() may be called from any thread.
@@ -27,7 +29,7 @@ class Metrics;
 struct GatewayOptions {
   std::string listen = "0.0.0.0:2222";  // "host:port"; port 0 picks a free one
   std::filesystem::path host_key;        // the ed25519 private key file
-  std::filesystem::path recordings_dir;  // <dir>/<session>/<n>.cast
+  std::filesystem::path recordings_dir;  // <dir>/<session>/<second>-<n>.cast and .<type>.jsonl
   std::vector<std::string> watcher_keys;  // interviewers' public key lines (watch+<id>)
   int max_connections = 256;
   int max_connections_per_session = 8;

@@ -1,5 +1,6 @@
 #include "session/report.h"
 
+#include "session/channel_timeline.h"
 #include "session/grader.h"
 
 #include <nlohmann/json.hpp>
@@ -41,6 +42,8 @@ std::map<std::string, Progress> progress_of(const std::vector<CheckRunRecord>& r
   return progress;
 }
 
+}  // namespace
+
 std::string minutes_into(WallTime time, WallTime ready) {
   // Minutes:seconds since the session became ready; before that (provisioning) negative.
   const long long seconds = std::chrono::duration_cast<std::chrono::seconds>(time - ready).count();
@@ -56,8 +59,6 @@ std::string escape_cell(std::string text) {
   }
   return text;
 }
-
-}  // namespace
 
 std::string iso_time(WallTime time) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(time);
@@ -116,6 +117,7 @@ Report build_report(const ReportInput& input) {
       {"checks", checks},
       {"events", events},
       {"recordings", input.recordings},
+      {"channels", channel_timeline_json(input.channels)},
   };
   report.json = document.dump(2);
 
@@ -147,6 +149,7 @@ Report build_report(const ReportInput& input) {
   for (const std::string& name : input.recordings) {
     md += "- `" + name + "`: `breakfix session replay " + input.session_id + " --name " + name + "`\n";
   }
+  md += channel_timeline_markdown(input.channels, r.ready_at, input.session_id);
   report.markdown = md;
   return report;
 }

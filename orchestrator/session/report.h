@@ -9,6 +9,7 @@
 
 #include "breakfix/scenario.h"
 #include "breakfix/store.h"
+#include "session/channel_record.h"
 #include "session/session_machine.h"
 #include "session/vars.h"
 
@@ -24,6 +25,7 @@ struct ReportInput {
   std::vector<CheckRunRecord> check_runs;  // every phase, in time order; the last "final" ones grade
   std::vector<SessionEvent> events;
   std::vector<std::string> recordings;  // file names of the session's terminal recordings
+  std::vector<ChannelRecord> channels;  // commands, sftp and scp outside terminals, oldest first
 };
 
 struct Report {
@@ -36,5 +38,11 @@ Report build_report(const ReportInput& input);
 
 // "2026-11-27T00:41:12Z"
 std::string iso_time(WallTime time);
+
+// "12:05": minutes and seconds since `ready` (negative before it), as the timeline shows times.
+std::string minutes_into(WallTime time, WallTime ready);
+
+// Text for a Markdown table cell: '|' escaped, newlines as spaces.
+std::string escape_cell(std::string text);
 
 }  // namespace breakfix

@@ -7,6 +7,7 @@
 #include <fstream>
 
 #include "session/grader.h"
+#include "session/recordings.h"
 #include "session/report.h"
 
 namespace breakfix {
@@ -622,14 +623,13 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   auto events = store_.events(session.stored.id);
   ReportInput input{session.stored.id, session.scenario.get(), session.stored.candidate, session.stored.seed, session.vars,
                     session.machine.record(), runs ? *runs : std::vector<CheckRunRecord>{},
-                    events ? *events : std::vector<SessionEvent>{}, {}};
+                    events ? *events : std::vector<SessionEvent>{}, {}, {}};
   input.record.state = SessionState::Graded;
   if (!options_.recordings_dir.empty()) {
-    std::error_code ec;
-    for (const auto& entry : std::filesystem::directory_iterator(options_.recordings_dir / session.stored.id, ec)) {
-      if (entry.path().extension() == ".cast") input.recordings.push_back(entry.path().filename().string());
-    }
-    std::sort(input.recordings.begin(), input.recordings.end());
+    const std::filesystem::path dir = options_.recordings_dir / session.stored.id;
+    const std::vector<std::string> names = list_recordings(dir);
+    std::copy_if(names.begin(), names.end(), std::back_inserter(input.recordings), is_terminal_recording);
+    input.channels = read_channel_records(dir, names);
   }
   const Report report = build_report(input);
   if (Status stored = store_.put_report(session.stored.id, report.json, report.markdown); !stored) {

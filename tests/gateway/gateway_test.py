@@ -7,8 +7,8 @@ Starts `breakfix serve` on free ports with its own data dir, creates sessions of
 shipped scenario sudoers-broken through the API, and drives ssh, scp, sftp and ssh-audit
 as a candidate and an interviewer would: key and password logins, denials, a command's
 exit status, a PTY whose size follows a resize, two connections at once, file copies
-both ways, the recording, live watch, warnings and the end of time, and the rate limit
-on failed logins. Standard library only. Exits 1 on the first failed check."""
+both ways, the recording, commands, sftp and scp in the report and in replay, live watch,
+warnings and the end of time, and the rate limit on failed logins. Standard library only. Exits 1 on the first failed check."""
 
 import fcntl
 import hashlib
@@ -364,6 +364,71 @@ try:
         player = Terminal(["asciinema", "cat", cast_file], dict(os.environ, TERM="xterm"))
         check(player.read_until("typed-42") and player.wait_exit() == 0, "asciinema reads the recording")
         player.close()
+
+    # --- commands, sftp and scp outside terminals: recorded, in the report and in replay ----------
+    recorded, _ = start_session(keys=[candidate_pub])
+    sessions.append(recorded)
+    run = ssh(recorded, "echo hi; exit 3", identity=candidate_key)
+    check(run.returncode == 3 and run.stdout == b"hi\n", f"a command's exit status comes back ({run.returncode})")
+    size = os.path.getsize(payload)
+    batch = f"put {payload} /tmp/rec-sftp.bin\nget /tmp/rec-sftp.bin {WORK}/rec-sftp-back.bin\n"
+    sftp = subprocess.run(["sftp", "-b", "-", *ssh_options(candidate_key), "-P", str(SSH_PORT), f"{recorded}@127.0.0.1"],
+                          input=batch.encode(), capture_output=True, timeout=120)
+    check(sftp.returncode == 0, f"sftp puts and gets a file in the recorded session {sftp.stderr}")
+    for mode, flags, remote in (("sftp", [], "/tmp/rec-scp.bin"), ("legacy -O", ["-O"], "/tmp/rec-legacy.bin")):
+        up = subprocess.run([*scp, *flags, payload, f"{recorded}@127.0.0.1:{remote}"], capture_output=True, timeout=120)
+        down = subprocess.run([*scp, *flags, f"{recorded}@127.0.0.1:{remote}", os.path.join(WORK, "rec-back")],
+                              capture_output=True, timeout=120)
+        check(up.returncode == 0 and down.returncode == 0, f"scp ({mode}) up and back in the recorded session")
+    status, _ = api("POST", f"/v1/sessions/{recorded}/end")
+    check(status == 202, "the recorded session is ended")
+    for _ in range(600):
+        status, report_json = api("GET", f"/v1/sessions/{recorded}/report")
+        if status == 200:
+            break
+        time.sleep(0.2)
+    check(status == 200, f"the recorded session's report is written ({status})")
+    report = json.loads(report_json)
+    channels = report.get("channels", [])
+
+    def operations(kind, op, path):
+        return [(channel, o) for channel in channels if channel["type"] == kind
+                for o in channel["operations"] if o["op"] == op and o["path"] == path]
+
+    execs = [c for c in channels if c["type"] == "exec" and c["command"] == "echo hi; exit 3"]
+    check(len(execs) == 1 and execs[0]["exit_status"] == 3 and execs[0]["bytes_out"] == 3
+          and execs[0]["connection"]["from"] == "127.0.0.1" and execs[0]["started"] and execs[0]["ended"],
+          f"the report lists the command with its exit status 3 ({execs})")
+    for path in ("/tmp/rec-sftp.bin", "/tmp/rec-scp.bin"):
+        ups, downs = operations("sftp", "upload", path), operations("sftp", "download", path)
+        check(len(ups) == 1 and ups[0][1]["bytes"] == size and ups[0][1]["ok"] is True,
+              f"the report lists the sftp upload of {path} with its size ({[o for _, o in ups]})")
+        check(len(downs) == 1 and downs[0][1]["bytes"] == size and downs[0][1]["ok"] is True,
+              f"the report lists the sftp download of {path} with its size ({[o for _, o in downs]})")
+    ups = operations("scp", "upload", "/tmp/rec-legacy.bin")
+    downs = operations("scp", "download", "/tmp/rec-legacy.bin")
+    check(len(ups) == 1 and ups[0][1]["bytes"] == size and ups[0][0]["command"].endswith("-t /tmp/rec-legacy.bin")
+          and ups[0][0]["exit_status"] == 0, f"the report lists scp -O's upload with its command and size ({[o for _, o in ups]})")
+    check(len(downs) == 1 and downs[0][1]["bytes"] == size and "-f /tmp/rec-legacy.bin" in downs[0][0]["command"],
+          f"the report lists scp -O's download with its command and size ({[o for _, o in downs]})")
+    _, markdown = api("GET", f"/v1/sessions/{recorded}/report?format=md")
+    markdown = markdown.decode()
+    check("## Commands and file transfers" in markdown and "`echo hi; exit 3` | exit 3 |" in markdown
+          and f"| upload | `/tmp/rec-sftp.bin`, {size} bytes | ok |" in markdown
+          and f"| download | `/tmp/rec-sftp.bin`, {size} bytes | ok |" in markdown
+          and f"| upload | `/tmp/rec-legacy.bin` (sent as `payload.bin`), {size} bytes | ok |" in markdown,
+          "the Markdown report shows the command, its exit status and the transfers\n"
+          + markdown[markdown.find("## Commands"):])
+    socket_option = ["--socket", os.path.join(WORK, "api.sock")]
+    listed = subprocess.run([BINARY, "session", "replay", recorded, "--list", *socket_option], capture_output=True, timeout=60)
+    names = listed.stdout.decode().split()
+    check(listed.returncode == 0 and names == [c["file"] for c in channels]
+          and any(n.endswith(".exec.jsonl") for n in names) and any(n.endswith(".sftp.jsonl") for n in names)
+          and any(n.endswith(".scp.jsonl") for n in names), f"replay --list lists the records ({names})")
+    shown = subprocess.run([BINARY, "session", "replay", recorded, "--name", execs[0]["file"], *socket_option],
+                           capture_output=True, timeout=60)
+    check(shown.returncode == 0 and b"$ echo hi; exit 3\nhi\n# exit status 3" in shown.stdout,
+          f"replay shows a command, its output and its exit status ({shown.stdout})")
 
     # --- ssh-audit: only modern algorithms --------------------------------------------------------
     audit = subprocess.run(["ssh-audit", "-n", "-p", str(SSH_PORT), "127.0.0.1"], capture_output=True, timeout=120)

@@ -78,7 +78,7 @@ TEST_CASE("channel bridge: output reaches the client in order, stdout and stderr
   process->finished = true;
   std::string observed;
   ChannelBridge bridge;
-  bridge.attach(std::move(exec), [&](std::string_view piece) { observed.append(piece); });
+  bridge.attach(std::move(exec), [&](OutputStream, std::string_view piece) { observed.append(piece); });
   bridge.queue_output(OutputStream::Stdout, "banner ");
   RecordingPeer peer;
   auto moved = bridge.pump(peer);

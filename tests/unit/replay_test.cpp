@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "cli/replay.h"
+#include "transfer_test_support.h"
 
 using breakfix::ErrorCode;
 using breakfix::cli::AsciicastPlayer;
@@ -160,4 +161,54 @@ TEST_CASE("A last line cut off while being written is dropped, not an error") {
   CHECK(error_of(std::string(kHeader) + "[0.2, \"o\", \"hal\n").rfind("line 2: not a JSON event", 0) == 0);
   // A complete last line without a newline is played.
   CHECK(play(parsed(std::string(kHeader) + "[0.2, \"o\", \"end\"]")).output == "end");
+}
+
+static std::string shown(const breakfix::ChannelRecord& record) {
+  std::ostringstream out;
+  breakfix::cli::print_channel_record(out, record);
+  return out.str();
+}
+
+TEST_CASE("replay shows a command's record: what ran, its output and its exit status") {
+  breakfix::ChannelRecord record = breakfix::testing::exec_start("seq 1 100000");
+  record.ended = true;
+  record.duration = 0.25;
+  record.end_reason = "exited";
+  record.exit_status = 3;
+  record.bytes_out = 588895;
+  record.output = "1\n2";  // the head may end mid-line
+  record.output_tail = "99999\n100000\n";
+  record.output_omitted = 588880;
+  CHECK(shown(record) ==
+        "# exec on main as root, connection #3 from 127.0.0.1, started 2026-11-27T03:34:30Z\n"
+        "$ seq 1 100000\n"
+        "1\n2\n"
+        "# ... 588880 bytes of output left out ...\n"
+        "99999\n100000\n"
+        "# exit status 3 after 0.2 s (exited); 0 bytes in, 588895 bytes out\n");
+}
+
+TEST_CASE("replay shows an sftp record's file operations, one a line") {
+  breakfix::ChannelRecord record = breakfix::testing::exec_start("");
+  record.type = "sftp";
+  record.connection = 4;
+  breakfix::FileOperation upload;
+  upload.op = "upload";
+  upload.path = "/tmp/up.bin";
+  upload.bytes = 17;
+  upload.ok = true;
+  upload.elapsed = 0.5;
+  breakfix::FileOperation rename;
+  rename.op = "rename";
+  rename.path = "/a";
+  rename.to = "/b";
+  rename.ok = false;
+  rename.error = "permission denied";
+  rename.elapsed = 1;
+  record.operations = {upload, rename};
+  CHECK(shown(record) ==
+        "# sftp on main as root, connection #4 from 127.0.0.1, started 2026-11-27T03:34:30Z\n"
+        "+0.5 s  upload /tmp/up.bin, 17 bytes: ok\n"
+        "+1.0 s  rename /a -> /b: failed: permission denied\n"
+        "# no end recorded (still running, or the daemon stopped first)\n");
 }
