@@ -12,7 +12,6 @@ warnings and the end of time, and the rate limit on failed logins. Standard libr
 
 import fcntl
 import hashlib
-import http.client
 import json
 import os
 import pty
@@ -30,50 +29,15 @@ import time
 
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="breakfix-gateway-test-")
-checks = 0
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from daemon_test import Test, api_call, free_port  # noqa: E402
 
-
-def fail(message):
-    print(f"gateway_test: FAIL: {message}", file=sys.stderr)
-    log = os.path.join(WORK, "daemon.log")
-    if os.path.exists(log):
-        print("--- daemon log (tail) ---", file=sys.stderr)
-        print("".join(open(log).readlines()[-40:]), file=sys.stderr)
-    raise SystemExit(1)
-
-
-def check(condition, message):
-    global checks
-    checks += 1
-    if not condition:
-        fail(message)
-    print(f"gateway_test: ok: {message}", file=sys.stderr)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class UnixHTTPConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("breakfix", timeout=120)
-        self.path = path
-
-    def connect(self):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.connect(self.path)
+test = Test("gateway_test", WORK)
+fail, check = test.fail, test.check
 
 
 def api(method, path, body=None):
-    connection = UnixHTTPConnection(os.path.join(WORK, "api.sock"))
-    headers = {"Content-Type": "application/json"} if body is not None else {}
-    connection.request(method, path, json.dumps(body) if body is not None else None, headers)
-    response = connection.getresponse()
-    data = response.read()
-    connection.close()
-    return response.status, data
+    return api_call(os.path.join(WORK, "api.sock"), method, path, body)
 
 
 def api_json(method, path, body=None):
@@ -479,4 +443,4 @@ if code != 0:
     fail(f"the daemon exited {code} on SIGTERM")
 if mine:
     fail(f"containers left behind for sessions {mine}")
-print(f"gateway_test: all {checks} checks passed", file=sys.stderr)
+test.summary()

@@ -1,0 +1,59 @@
+"""What the end-to-end tests of a real `breakfix serve` share: a test that counts its
+checks and, on the first failure, prints the daemon's log and exits 1; free loopback
+ports; and the daemon's API over its unix socket. Standard library only."""
+
+import http.client
+import json
+import os
+import socket
+import sys
+
+
+class Test:
+    def __init__(self, name, work):
+        self.name, self.work, self.checks = name, work, 0
+
+    def fail(self, message):
+        print(f"{self.name}: FAIL: {message}", file=sys.stderr)
+        log = os.path.join(self.work, "daemon.log")
+        if os.path.exists(log):
+            print("--- daemon log (tail) ---", file=sys.stderr)
+            print("".join(open(log).readlines()[-40:]), file=sys.stderr)
+        raise SystemExit(1)
+
+    def check(self, condition, message):
+        self.checks += 1
+        if not condition:
+            self.fail(message)
+        print(f"{self.name}: ok: {message}", file=sys.stderr)
+
+    def summary(self):
+        # The plain closing line test runners read: N passed, N failed.
+        print(f"{self.name}: {self.checks} passed, 0 failed", file=sys.stderr)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class UnixHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, path, timeout=180):
+        super().__init__("breakfix", timeout=timeout)
+        self.path = path
+
+    def connect(self):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.connect(self.path)
+
+
+def api_call(socket_path, method, path, body=None):
+    """(status, body bytes) of one request to the API on `socket_path`."""
+    connection = UnixHTTPConnection(socket_path)
+    headers = {"Content-Type": "application/json"} if body is not None else {}
+    connection.request(method, path, json.dumps(body) if body is not None else None, headers)
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, data
