@@ -6,7 +6,7 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  cmake ninja-build g++ pkg-config git
+  cmake ninja-build g++ pkg-config git ccache
   # libraries (Debian 12 packages only; nothing is downloaded at build time)
   libssh-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev libspdlog-dev
   libsqlite3-dev nlohmann-json3-dev libcli11-dev libarchive-dev doctest-dev

@@ -16,6 +16,13 @@ step() { printf '\n==> %s\n' "$*"; }
 step "host: packages and the docker engine"
 bash provisioning/setup-host.sh
 
+# ccache (setup-host.sh installs it) keeps compiled objects across runs and clones on this
+# machine: paths under the checkout are hashed relative to it, so a fresh clone elsewhere
+# reuses what an earlier one compiled.
+export CCACHE_DIR=${CCACHE_DIR:-/var/cache/ccache-breakfix} CCACHE_BASEDIR=$source_dir
+ccache --max-size=8G >/dev/null
+generator+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
+
 step "build: fuzzer (clang, libFuzzer + ASan + UBSan) in $build_root/fuzz"
 CC=clang CXX=clang++ cmake -S . -B "$build_root/fuzz" "${generator[@]}" -DBREAKFIX_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
