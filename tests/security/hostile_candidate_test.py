@@ -111,6 +111,11 @@ def part1():
     """wrapped shells cannot forge the score"""
     wrapped = start_session(pub)
     sessions.append(wrapped)
+    run = ssh(key, wrapped, "umount /.breakfix; mount -t tmpfs none /.breakfix; mount -o remount,rw /.breakfix;"
+                            " cp /bin/true /.breakfix/bin/bash; mv /.breakfix /toolbox; echo tried")
+    check(b"tried" in run.stdout and run.stderr.count(b"Read-only file system") == 1 and
+          b"Device or resource busy" in run.stderr and run.stderr.count(b"permission denied") >= 2,
+          f"the toolbox cannot be unmounted, covered, remounted, written or moved ({run.stderr!r})")
     run = ssh(key, wrapped, WRAP_SHELLS)
     check(run.returncode == 0 and b"wrapped" in run.stdout, f"the candidate wrapped bash and dash ({run.stderr!r})")
     status, _ = api("POST", f"/v1/sessions/{wrapped}/end")
