@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's first command: the whole interviewer flow on a fresh Debian 12 machine.
-# Installs what breakfix needs, builds it, builds the offline base image and the shipped
-# scenarios' images, starts the daemon unless one already answers, starts a session of a
+# Installs what breakfix needs, builds it, builds the offline base image and the demo
+# scenario's images, starts the daemon unless one already answers, starts a session of a
 # shipped scenario and prints what to send the candidate. Idempotent.
 #   SCENARIO=web-502   which scenario the demo session runs
 #   CANDIDATE=demo     the candidate's name in the session
@@ -20,12 +20,15 @@ step "host: packages and the docker engine"
 bash provisioning/setup-host.sh
 
 step "build: breakfix in build/release"
-cmake -S . -B build/release -G Ninja -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+export CCACHE_DIR=${CCACHE_DIR:-/var/cache/ccache-breakfix} CCACHE_BASEDIR=$(pwd)
+cmake -S . -B build/release -G Ninja -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
 cmake --build build/release --target breakfix
 
-step "images: breakfix/base:bookworm (debootstrap on the first run) and the scenarios' own"
+step "images: breakfix/base:bookworm (debootstrap on the first run) and $scenario's own"
 "$breakfix" image base
-"$breakfix" image build scenarios
+# Only the demo's scenario: any other builds when a session of it first starts.
+"$breakfix" image build "scenarios/$scenario"
 
 if "$breakfix" session list --socket "$socket" >/dev/null 2>&1; then
   step "daemon: already running on $socket"
