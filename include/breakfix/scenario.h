@@ -64,6 +64,9 @@ struct Host {
   Resources resources;
   std::vector<Tmpfs> tmpfs;
   std::optional<Script> setup;        // runs as root after start, before the faults
+  // Path patterns (path_glob.h) the candidate is expected to change: a bug-fix lab's
+  // source tree or installed binary. Not tampering, though protected paths; still listed.
+  std::vector<std::string> expected_changes;
 };
 
 // A variable that takes one value per session, picked from the session's seed.
