@@ -9,6 +9,7 @@
 
 #include "breakfix/scenario.h"
 #include "breakfix/store.h"
+#include "session/lab_changes.h"
 #include "session/session_machine.h"
 #include "session/vars.h"
 
@@ -24,6 +25,7 @@ struct ReportInput {
   std::vector<CheckRunRecord> check_runs;  // every phase, in time order; the last "final" ones grade
   std::vector<SessionEvent> events;
   std::vector<std::string> recordings;  // file names of the session's terminal recordings
+  const LabChanges* changes = nullptr;  // what changed on the hosts since ready; null: not compared
 };
 
 struct Report {
