@@ -44,13 +44,20 @@ TextDiff unified_diff(std::string_view before, std::string_view after, const std
   engine.composeUnifiedHunks();
   std::ostringstream hunks;
   engine.printUnifiedFormat(hunks);
-  std::string text = "--- " + before_label + "\n+++ " + after_label + "\n" + hunks.str();
+  std::string body = hunks.str();
+  // dtl numbers an empty side's range from 1; diff(1) says 0,0 (a created or deleted file).
+  if (a.empty() && body.rfind("@@ -1,0 ", 0) == 0) body.replace(0, 8, "@@ -0,0 ");
+  if (const std::size_t end = body.find(" @@\n"); b.empty() && end != std::string::npos && end >= 5 &&
+                                                   body.compare(end - 5, 5, " +1,0") == 0) {
+    body.replace(end - 5, 5, " +0,0");
+  }
+  std::string text = "--- " + before_label + "\n+++ " + after_label + "\n" + body;
   // dtl writes the marker as a removed or added line ("-\ No newline..."); diff(1) writes it bare.
   for (const char* marked : {"\n-\\ No newline", "\n+\\ No newline", "\n \\ No newline"}) {
     for (std::size_t at = 0; (at = text.find(marked, at)) != std::string::npos;) text.erase(at + 1, 1);
   }
   if (text.size() > max_bytes) {
-    const std::size_t cut = text.rfind('\n', max_bytes);
+    const std::size_t cut = max_bytes == 0 ? std::string::npos : text.rfind('\n', max_bytes - 1);
     text.resize(cut == std::string::npos ? 0 : cut + 1);
     diff.cut = true;
   }
