@@ -72,7 +72,7 @@ class LabProvisioner {
   Result<std::string> snapshot_host(const std::string& session_id, const LabHost& host);
   // A container of a host's snapshot, created and never started, whose files can be read
   // through the engine (Runtime::read_tree). Labelled with the session (not as a host);
-  // one left by an earlier attempt is replaced. Returns its id; the caller removes it.
+  // one left by an earlier attempt is replaced. Returns its id; remove_session removes it.
   Result<std::string> open_snapshot(const std::string& session_id, const std::string& host_name,
                                     const std::string& image);
 

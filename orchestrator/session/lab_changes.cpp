@@ -312,6 +312,12 @@ HostChanges compare_host(Runtime& runtime, const LabHost& live, const HostBaseli
   result.host = live.name;
   std::map<std::string, Presence> paths;
   for (const FsChange& change : baseline.changes) paths[change.path].ready = change.kind;
+  // The snapshot's reader is made while the engine lists the changes (both take a while).
+  // It stays until the session is removed, with the rest of its objects: removing it here
+  // would only make the interviewer wait longer for the report.
+  auto reader = std::async(std::launch::async, [&] {
+    return LabProvisioner(runtime, options).open_snapshot(session_id, live.name, baseline.snapshot_image);
+  });
   std::size_t tracked = 0, protected_tracked = 0, dropped = 0;
   Status listed = runtime.container_changes(live.container_id, [&](const FsChange& change) {
     auto found = paths.find(change.path);
@@ -376,19 +382,14 @@ HostChanges compare_host(Runtime& runtime, const LabHost& live, const HostBaseli
                          std::to_string(limits.max_compared_paths) + " per host)");
   }
 
-  std::optional<std::string> reader;
-  if (!before.targets.empty()) {
-    auto opened = LabProvisioner(runtime, options).open_snapshot(session_id, live.name, baseline.snapshot_image);
-    if (!opened) {
-      result.error = "the snapshot taken at ready cannot be read: " + opened.error().message;
-      return result;
-    }
-    reader = *opened;
-    before.container = *opened;
+  auto opened = reader.get();
+  if (!opened) {
+    result.error = "the snapshot taken at ready cannot be read: " + opened.error().message;
+    return result;
   }
+  before.container = *opened;
   Fetcher fetcher(runtime, limits);
   fetcher.fetch({&before, &now});
-  if (reader) (void)runtime.remove_container(*reader);
 
   auto record = [](const Fetcher::Side& side, const std::string& path) -> const FileRecord* {
     auto found = side.records.find(path);

@@ -132,9 +132,15 @@ TEST_CASE("A tool replaced after ready is tampering; the repaired config is a ch
   const PathChange* log = find(changes, "/var/log/app.log");
   CHECK(log->noisy);
   CHECK(log->diff.empty());
-  // The snapshot's reader is gone; the snapshot image stays until the session is removed.
-  CHECK(l.runtime.containers.size() == 1);
+  // The snapshot and its reader stay until the session is removed; comparing again
+  // replaces the reader.
+  CHECK(l.runtime.containers.size() == 2);
   CHECK(l.runtime.image_labels.size() == 1);
+  CHECK(l.end(baseline).tampered() == true);
+  CHECK(l.runtime.containers.size() == 2);
+  REQUIRE(LabProvisioner(l.runtime, {}).remove_session("s1").ok());
+  CHECK(l.runtime.containers.empty());
+  CHECK(l.runtime.image_labels.empty());
 }
 
 TEST_CASE("Nothing done since ready lists nothing, and what setup and faults changed is not the candidate's") {

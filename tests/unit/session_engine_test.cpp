@@ -123,10 +123,11 @@ TEST_CASE("A session runs from start to report: precheck, warnings, progress tim
   CHECK(progress == 2 * 14);  // every 2 minutes before the 30-minute deadline
   CHECK(final == 2);
 
-  CHECK(f.runtime.containers.size() == 1);  // kept for the interviewer
+  CHECK(f.runtime.containers.size() == 2);  // kept for the interviewer: the host, and its snapshot's reader
   f.run_for(engine, 10min);
   CHECK(engine.view(session->id)->state == SessionState::Removed);
   CHECK(f.runtime.containers.empty());
+  CHECK(f.runtime.image_labels.empty());  // the snapshot went with them
 }
 
 TEST_CASE("A fault that does not bite fails the session before any candidate sees it") {
