@@ -5,7 +5,7 @@
 namespace breakfix {
 namespace {
 
-constexpr std::size_t kMaxDoubleStars = 4;  // keeps matching cheap: each one may backtrack
+constexpr std::size_t kMaxDoubleStars = 4;
 
 std::vector<std::string_view> components(std::string_view path) {
   std::vector<std::string_view> parts;
@@ -39,18 +39,23 @@ bool component_matches(std::string_view pattern, std::string_view name) {
   return p == pattern.size();
 }
 
+// Whether pattern[p..] matches path[n..]. Each (p, n) is decided once (`memo`: 0 unknown,
+// 1 no, 2 yes), so a deep path the candidate made costs pattern x path steps, not an
+// exponential number of ways to split it among the '**'s.
 bool matches_from(const std::vector<std::string_view>& pattern, std::size_t p, const std::vector<std::string_view>& path,
-                  std::size_t n) {
-  for (; p < pattern.size(); ++p, ++n) {
-    if (pattern[p] == "**") {
-      for (std::size_t skip = n; skip <= path.size(); ++skip) {
-        if (matches_from(pattern, p + 1, path, skip)) return true;
-      }
-      return false;
-    }
-    if (n >= path.size() || !component_matches(pattern[p], path[n])) return false;
+                  std::size_t n, std::vector<char>& memo) {
+  char& known = memo[p * (path.size() + 1) + n];
+  if (known) return known == 2;
+  bool result;
+  if (p == pattern.size()) {
+    result = n == path.size();
+  } else if (pattern[p] == "**") {
+    result = matches_from(pattern, p + 1, path, n, memo) || (n < path.size() && matches_from(pattern, p, path, n + 1, memo));
+  } else {
+    result = n < path.size() && component_matches(pattern[p], path[n]) && matches_from(pattern, p + 1, path, n + 1, memo);
   }
-  return n == path.size();
+  known = result ? 2 : 1;
+  return result;
 }
 
 }  // namespace
@@ -82,7 +87,10 @@ std::string path_glob_problem(std::string_view pattern) {
 }
 
 bool path_glob_matches(std::string_view pattern, std::string_view path) {
-  return matches_from(components(pattern), 0, components(path), 0);
+  const std::vector<std::string_view> wanted = components(pattern);
+  const std::vector<std::string_view> parts = components(path);
+  std::vector<char> memo((wanted.size() + 1) * (parts.size() + 1), 0);
+  return matches_from(wanted, 0, parts, 0, memo);
 }
 
 }  // namespace breakfix

@@ -38,3 +38,10 @@ TEST_CASE("A pattern must be absolute, normalized, and must not match everything
   CHECK(path_glob_problem("/**/**/**/**/**/x") != "");
   CHECK(path_glob_problem("/a\nb") != "");
 }
+
+TEST_CASE("A deep path a candidate made is matched in bounded time, whatever the pattern's '**'s") {
+  std::string deep;
+  for (int i = 0; i < 2000; ++i) deep += "/a";
+  CHECK_FALSE(path_glob_matches("/**/a/**/a/**/a/**/b", deep));  // would backtrack ~2000^4 ways
+  CHECK(path_glob_matches("/**/a/**/a/**/a/**/a", deep));
+}
