@@ -14,7 +14,7 @@ RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       cmake ninja-build g++ pkg-config \
       libssh-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev libspdlog-dev \
-      libsqlite3-dev nlohmann-json3-dev libcli11-dev libarchive-dev libssl-dev libcrypt-dev \
+      libsqlite3-dev nlohmann-json3-dev libcli11-dev libarchive-dev libssl-dev libcrypt-dev libdtl-dev \
  && rm -rf /var/lib/apt/lists/*
 
 # Only what the `breakfix` target compiles, so that editing docs, tests or scenarios

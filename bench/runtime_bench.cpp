@@ -21,10 +21,11 @@
 #include "breakfix/docker_runtime.h"
 #include "breakfix/lab.h"
 #include "breakfix/scenario_loader.h"
+#include "bench_util.h"
 
 namespace bp = boost::process;
 using namespace breakfix;
-using Clock = std::chrono::steady_clock;
+using namespace breakfix::bench;
 
 namespace {
 
@@ -40,16 +41,6 @@ solution: [{run: "true"}]
 )";
 constexpr std::int64_t kBulkBytes = 200LL << 20;
 
-double ms_since(Clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-}
-
-double median(std::vector<double> values) {
-  std::sort(values.begin(), values.end());
-  const std::size_t n = values.size();
-  return n % 2 ? values[n / 2] : (values[n / 2 - 1] + values[n / 2]) / 2;
-}
-
 int docker(const std::vector<std::string>& args, std::string* out = nullptr) {
   bp::ipstream output;
   bp::child child(bp::search_path("docker"), bp::args(args), bp::std_out > output, bp::std_err > bp::null);
@@ -58,13 +49,6 @@ int docker(const std::vector<std::string>& args, std::string* out = nullptr) {
   child.wait();
   if (out) *out = text;
   return child.exit_code();
-}
-
-void require(bool ok, const std::string& what) {
-  if (!ok) {
-    std::cerr << "bench: " << what << " failed\n";
-    std::exit(1);
-  }
 }
 
 ExecSpec shell(const std::string& container, const std::string& command) {
@@ -77,10 +61,8 @@ ExecSpec shell(const std::string& container, const std::string& command) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int runs = argc > 1 ? std::max(1, std::atoi(argv[1])) : 10;
-  auto options = docker_options_from_environment();
-  require(options.ok(), "reading DOCKER_HOST");
-  auto runtime = make_docker_runtime(*options);
+  const int runs = runs_argument(argc, argv);
+  auto runtime = connect_docker();
   ScenarioLoad load = parse_scenario(kScenario, "bench.yaml", "/nonexistent");
   require(load.scenario != nullptr, "loading the bench scenario");
   LabProvisioner provisioner(*runtime, {});

@@ -178,6 +178,54 @@ Result<HijackedStream> Connection::hijack(const std::string& target, std::string
   return stream;
 }
 
+struct BodyStream::Impl {
+  std::unique_ptr<Connection::Impl> connection;
+  http::response_parser<http::buffer_body> parser;
+  char chunk[64 * 1024];
+};
+
+BodyStream::BodyStream(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+BodyStream::~BodyStream() = default;
+
+Result<std::string_view> BodyStream::next() {
+  // A read may deliver no body bytes (a chunk header alone); go on until some arrive.
+  while (!impl_->parser.is_done()) {
+    impl_->parser.get().body().data = impl_->chunk;
+    impl_->parser.get().body().size = sizeof impl_->chunk;
+    boost::system::error_code ec;
+    http::read(impl_->connection->socket, impl_->connection->buffer, impl_->parser, ec);
+    if (ec == http::error::need_buffer) ec = {};
+    if (ec) return io_error(ec, impl_->connection->socket_path, "reading a response body");
+    const std::size_t got = sizeof impl_->chunk - impl_->parser.get().body().size;
+    if (got > 0) return std::string_view(impl_->chunk, got);
+  }
+  return std::string_view();
+}
+
+Result<std::unique_ptr<BodyStream>> Connection::open_body(Method method, const std::string& target,
+                                                          const std::string& what) {
+  http::request<http::empty_body> request{to_verb(method), target, 11};
+  set_common_headers(request, target, {});
+  boost::system::error_code ec;
+  http::write(impl_->socket, request, ec);
+  if (ec) return io_error(ec, impl_->socket_path, "sending a request");
+  auto stream = std::make_unique<BodyStream::Impl>();
+  stream->parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // the caller stops when it has enough
+  http::read_header(impl_->socket, impl_->buffer, stream->parser, ec);
+  if (ec) return io_error(ec, impl_->socket_path, "reading a response");
+  const int status = static_cast<int>(stream->parser.get().result_int());
+  stream->connection = std::move(impl_);
+  auto body = std::make_unique<BodyStream>(std::move(stream));
+  if (status < 400) return body;
+  std::string text;
+  while (text.size() < 64 * 1024) {
+    auto piece = body->next();
+    if (!piece || piece->empty()) break;
+    text.append(*piece);
+  }
+  return engine_error(Response{status, text}, what);
+}
+
 Error engine_error(const Response& response, const std::string& what) {
   std::string message = response.body;
   try {

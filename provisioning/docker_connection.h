@@ -29,6 +29,21 @@ struct HijackedStream {
 
 enum class Method { Get, Post, Put, Delete, Head };
 
+// A response body read piece by piece by the caller, as it arrives (a tar to parse as it
+// streams, a list as long as a container's changes). Dropping it before the end closes
+// the connection, which is how a caller stops reading a body larger than it wants.
+class BodyStream {
+ public:
+  struct Impl;
+  explicit BodyStream(std::unique_ptr<Impl> impl);
+  ~BodyStream();
+  // The next piece of the body, valid until the next call; empty once the body has ended.
+  Result<std::string_view> next();
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
 class Connection {
  public:
   // Connects to the socket. Unavailable names the socket and how to start the engine;
@@ -48,12 +63,17 @@ class Connection {
                                   std::string_view content_type, const DataFn& on_data);
   Result<Response> send_streaming(Method method, const std::string& target, std::string body,
                                   std::string_view content_type, const DataFn& on_data);
+  // Sends a request without a body and, when the status is below 400, hands over the
+  // response's body to be read piece by piece; a status of 400 or above is the Error
+  // engine_error makes of it, after `what`. Consumes the connection.
+  Result<std::unique_ptr<BodyStream>> open_body(Method method, const std::string& target, const std::string& what);
   // Sends a request asking to upgrade the connection ("Upgrade: tcp"), as exec start
   // does, and on 101 or 200 hands over the socket. Consumes the connection.
   Result<HijackedStream> hijack(const std::string& target, std::string body);
 
+  struct Impl;  // public only so that a BodyStream can own it
+
  private:
-  struct Impl;
   explicit Connection(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -210,6 +210,16 @@ NetworkInfo parse_network(const json& network) {
   return {network.value("Id", ""), network.value("Name", ""), parse_labels(network.value("Labels", json::object()))};
 }
 
+ImageInfo parse_image_summary(const json& summary) {
+  ImageInfo image{summary.value("Id", ""), {}, parse_labels(summary.value("Labels", json::object()))};
+  if (auto tags = summary.find("RepoTags"); tags != summary.end() && tags->is_array()) {
+    for (const json& tag : *tags) {
+      if (tag.is_string() && tag.get<std::string>() != "<none>:<none>") image.tags.push_back(tag.get<std::string>());
+    }
+  }
+  return image;
+}
+
 const char* exec_kill_script() {
   // Runs under the toolbox's busybox sh with the marker as $1, and calls nothing of the
   // lab's: every tool is the toolbox's busybox by its full path. environ files are

@@ -37,6 +37,7 @@ std::string url_encode(std::string_view text);
 ContainerInfo parse_container_summary(const nlohmann::json& summary);  // GET /containers/json
 ContainerInfo parse_container_inspect(const nlohmann::json& inspect);  // GET /containers/{id}/json
 NetworkInfo parse_network(const nlohmann::json& network);
+ImageInfo parse_image_summary(const nlohmann::json& summary);  // GET /images/json
 ContainerState parse_container_state(const std::string& state);
 
 // The shell script that kills every process carrying the marker ($1), in a few rounds

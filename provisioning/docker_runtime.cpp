@@ -19,6 +19,7 @@
 #include "tar_archive.h"
 #include "docker_connection.h"
 #include "docker_requests.h"
+#include "fs_changes.h"
 #include "stream_demux.h"
 
 namespace breakfix {
@@ -90,6 +91,14 @@ Result<json> parse_answer(const Response& response, const std::string& what) {
     return make_error(ErrorCode::Internal, what + ": the engine's answer is not JSON: " + response.body.substr(0, 200));
   }
   return parsed;
+}
+
+// "repo=...&tag=..." for an image reference such as "breakfix/snapshot:s1.web" (tag "latest" if none).
+std::string repo_and_tag_query(const std::string& reference) {
+  const std::size_t colon = reference.rfind(':');
+  const bool has_tag = colon != std::string::npos && reference.find('/', colon) == std::string::npos;
+  return "repo=" + docker::url_encode(has_tag ? reference.substr(0, colon) : reference) +
+         "&tag=" + docker::url_encode(has_tag ? reference.substr(colon + 1) : "latest");
 }
 
 // The "Id" of a create answer.
@@ -211,6 +220,22 @@ class DockerRuntime : public Runtime {
     return response;
   }
 
+  // A GET answered with an array of objects (containers, networks, images), each parsed.
+  template <typename T>
+  Result<std::vector<T>> list(const std::string& path, const std::string& what, T (*parse)(const json&)) {
+    auto response = call(Method::Get, path, what);
+    if (!response) return response.error();
+    auto answer = parse_answer(*response, what);
+    if (!answer) return answer.error();
+    std::vector<T> items;
+    if (answer->is_array()) {
+      for (const json& item : *answer) {
+        if (item.is_object()) items.push_back(parse(item));
+      }
+    }
+    return items;
+  }
+
   Status ping() override {
     auto response = call(Method::Get, "/_ping", "ping the Docker engine");
     if (!response) return response.error();
@@ -271,10 +296,7 @@ class DockerRuntime : public Runtime {
 
   Status import_image(const std::filesystem::path& rootfs_tar, const std::string& tag,
                       const std::vector<std::string>& changes, const ProgressFn& progress) override {
-    const std::size_t colon = tag.rfind(':');
-    const bool has_tag = colon != std::string::npos && tag.find('/', colon) == std::string::npos;
-    std::string target = "/images/create?fromSrc=-&repo=" + docker::url_encode(has_tag ? tag.substr(0, colon) : tag) +
-                         "&tag=" + docker::url_encode(has_tag ? tag.substr(colon + 1) : "latest");
+    std::string target = "/images/create?fromSrc=-&" + repo_and_tag_query(tag);
     for (const std::string& change : changes) target += "&changes=" + docker::url_encode(change);
     auto connection = connect();
     if (!connection) return connection.error();
@@ -296,9 +318,7 @@ class DockerRuntime : public Runtime {
     if (!error.empty()) return make_error(ErrorCode::Failed, "importing " + tag + " failed: " + error);
     if (imported_id.empty()) return make_error(ErrorCode::Internal, "import " + tag + ": the engine named no image id");
     // Tag explicitly: Podman's compat import ignores the tag parameter (4.3 tags "latest").
-    auto tagged = call(Method::Post,
-                       "/images/" + imported_id + "/tag?repo=" + docker::url_encode(has_tag ? tag.substr(0, colon) : tag) +
-                           "&tag=" + docker::url_encode(has_tag ? tag.substr(colon + 1) : "latest"),
+    auto tagged = call(Method::Post, "/images/" + imported_id + "/tag?" + repo_and_tag_query(tag),
                        "tag " + imported_id + " as " + tag);
     if (!tagged) return tagged.error();
     return {};
@@ -324,17 +344,7 @@ class DockerRuntime : public Runtime {
   }
 
   Result<std::vector<NetworkInfo>> list_networks(const Labels& match) override {
-    auto response = call(Method::Get, "/networks?" + docker::label_filter_query(match), "list networks");
-    if (!response) return response.error();
-    auto answer = parse_answer(*response, "list networks");
-    if (!answer) return answer.error();
-    std::vector<NetworkInfo> networks;
-    if (answer->is_array()) {
-      for (const json& network : *answer) {
-        if (network.is_object()) networks.push_back(docker::parse_network(network));
-      }
-    }
-    return networks;
+    return list<NetworkInfo>("/networks?" + docker::label_filter_query(match), "list networks", docker::parse_network);
   }
 
   Result<std::string> create_container(const ContainerSpec& spec) override {
@@ -375,17 +385,8 @@ class DockerRuntime : public Runtime {
   }
 
   Result<std::vector<ContainerInfo>> list_containers(const Labels& match) override {
-    auto response = call(Method::Get, "/containers/json?all=1&" + docker::label_filter_query(match), "list containers");
-    if (!response) return response.error();
-    auto answer = parse_answer(*response, "list containers");
-    if (!answer) return answer.error();
-    std::vector<ContainerInfo> containers;
-    if (answer->is_array()) {
-      for (const json& summary : *answer) {
-        if (summary.is_object()) containers.push_back(docker::parse_container_summary(summary));
-      }
-    }
-    return containers;
+    return list<ContainerInfo>("/containers/json?all=1&" + docker::label_filter_query(match), "list containers",
+                               docker::parse_container_summary);
   }
 
   Result<bool> has_volume(const std::string& name) override {
@@ -421,6 +422,45 @@ class DockerRuntime : public Runtime {
       if (Status resized = stream->resize(spec.size); !resized) return resized.error();
     }
     return std::unique_ptr<ExecStream>(std::move(stream));
+  }
+
+  Status container_changes(const std::string& id, const std::function<void(const FsChange&)>& visit) override {
+    const std::string what = "list the file system changes of container " + id;
+    auto connection = connect();
+    if (!connection) return connection.error();
+    auto body = (*connection)->open_body(Method::Get, api("/containers/" + id + "/changes"), what);
+    if (!body) return body.error();
+    docker::ChangesParser parser(visit);
+    for (;;) {
+      auto piece = (*body)->next();
+      if (!piece) return piece.error();
+      if (piece->empty()) return parser.finish();
+      if (Status parsed = parser.feed(*piece); !parsed) return parsed;
+    }
+  }
+
+  Result<std::string> commit_container(const std::string& id, const std::string& tag, const Labels& labels) override {
+    auto response = call(Method::Post, "/commit?container=" + docker::url_encode(id) + "&pause=false&" + repo_and_tag_query(tag),
+                         "commit container " + id + " as " + tag, json{{"Labels", labels}});
+    if (!response) return response.error();
+    return answer_id(*response, "commit container " + id);
+  }
+
+  Result<std::vector<ImageInfo>> list_images(const Labels& match) override {
+    return list<ImageInfo>("/images/json?" + docker::label_filter_query(match), "list images", docker::parse_image_summary);
+  }
+
+  Result<bool> read_tree(const std::string& id, const std::string& path, const TreeReadOptions& options,
+                         const WantFn& want, const std::function<void(FileRecord)>& visit) override {
+    auto connection = connect();
+    if (!connection) return connection.error();
+    auto body = (*connection)->open_body(Method::Get, api("/containers/" + id + "/archive?path=" + docker::url_encode(path)),
+                                         "read " + path + " in container " + id);
+    if (!body) return body.error();
+    // The engine names the entries from the path's last component on.
+    const std::string base_dir = std::filesystem::path(path).parent_path().string();
+    return archive::read_tar_stream([&] { return (*body)->next(); }, base_dir.empty() ? "/" : base_dir, options, want,
+                                    visit);
   }
 
   Status resize_exec(const std::string& exec_id, TerminalSize size) {

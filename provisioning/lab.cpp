@@ -14,6 +14,7 @@ namespace {
 
 constexpr const char* kLabelScenario = "breakfix.scenario";
 constexpr const char* kLabelEntry = "breakfix.entry";
+constexpr const char* kLabelSnapshotOf = "breakfix.snapshot-of";  // on snapshots and their readers: the host
 constexpr std::size_t kMaxContextBytes = 512 * 1024 * 1024;
 // PID 1 of a lab host, run by the toolbox's busybox sh: an init the candidate cannot kill
 // (the kernel drops signals to a namespace's init that has no handler) that keeps a child
@@ -62,6 +63,11 @@ std::string lab_container_name(const std::string& session_id, const std::string&
 }
 
 std::string lab_network_name(const std::string& session_id) { return "breakfix-" + session_id; }
+
+std::string lab_snapshot_tag(const std::string& session_id, const std::string& host_name) {
+  // '.' cannot occur in either name, so no two (session, host) pairs share a tag.
+  return "breakfix/snapshot:" + session_id + "." + host_name;
+}
 
 std::string built_image_tag(const std::string& scenario_id, const std::string& host_name,
                             const std::string& content_hash) {
@@ -200,7 +206,36 @@ Status LabProvisioner::remove_session(const std::string& session_id) {
   auto networks = runtime_.list_networks({{kLabelSession, session_id}});
   if (!networks) return networks.error();
   for (const NetworkInfo& network : *networks) keep_first(runtime_.remove_network(network.id));
+  // Images after containers: an image a container was created from cannot go.
+  auto images = runtime_.list_images({{kLabelSession, session_id}});
+  if (!images) return images.error();
+  for (const ImageInfo& image : *images) keep_first(runtime_.remove_image(image.id));
   return first_error;
+}
+
+Result<std::string> LabProvisioner::snapshot_host(const std::string& session_id, const LabHost& host) {
+  Labels labels = session_labels(session_id);
+  labels[kLabelSnapshotOf] = host.name;
+  return runtime_.commit_container(host.container_id, lab_snapshot_tag(session_id, host.name), labels);
+}
+
+Result<std::string> LabProvisioner::open_snapshot(const std::string& session_id, const std::string& host_name,
+                                                  const std::string& image) {
+  Labels labels = session_labels(session_id);
+  labels[kLabelSnapshotOf] = host_name;
+  auto stale = runtime_.list_containers(labels);
+  if (!stale) return stale.error();
+  for (const ContainerInfo& container : *stale) {
+    if (Status removed = runtime_.remove_container(container.id); !removed && removed.error().code != ErrorCode::NotFound) {
+      return removed.error();
+    }
+  }
+  ContainerSpec spec;
+  spec.name = lab_container_name(session_id, host_name) + ".ready";  // host names have no '.'
+  spec.image = image;
+  spec.hostname = host_name;
+  spec.labels = labels;
+  return runtime_.create_container(spec);
 }
 
 Result<GarbageReport> LabProvisioner::collect_garbage(const std::set<std::string>& live_sessions, bool dry_run) {
@@ -232,6 +267,19 @@ Result<GarbageReport> LabProvisioner::collect_garbage(const std::set<std::string
     }
     report.networks.push_back(network.name);
   }
+  // Images last (containers made from them are gone by now). Only sessions' snapshots:
+  // images built from scenarios are labelled managed too, but belong to no session.
+  auto images = runtime_.list_images({{kLabelManaged, "true"}});
+  if (!images) return images.error();
+  for (const ImageInfo& image : *images) {
+    if (!image.labels.count(kLabelSession) || !orphaned(image.labels)) continue;
+    if (!dry_run) {
+      if (Status removed = runtime_.remove_image(image.id); !removed && removed.error().code != ErrorCode::NotFound) {
+        return removed.error();
+      }
+    }
+    report.images.push_back(image.tags.empty() ? image.id : image.tags.front());
+  }
   return report;
 }
 
@@ -243,7 +291,8 @@ Result<Lab> LabProvisioner::find_lab(const std::string& session_id) {
   lab.session_id = session_id;
   for (const ContainerInfo& container : *containers) {
     auto host = container.labels.find(kLabelHost);
-    if (host == container.labels.end()) continue;
+    // A snapshot's reader inherits the host's labels from the image it was made from.
+    if (host == container.labels.end() || container.labels.count(kLabelSnapshotOf)) continue;
     auto entry = container.labels.find(kLabelEntry);
     lab.hosts.push_back({host->second, container.id, container.name, entry != container.labels.end()});
   }

@@ -12,9 +12,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <map>
 #include <memory>
 #include <optional>
 #include <system_error>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -412,15 +414,37 @@ Status tar_root_filesystem(const fs::path& root, const fs::path& out_file,
   return status;
 }
 
+[[noreturn]] void no_sha256() {
+  // It fails only when OpenSSL cannot allocate or is misconfigured; an empty or made-up
+  // digest would give two different build contexts the same image tag.
+  std::fputs("breakfix: OpenSSL cannot compute SHA-256\n", stderr);
+  std::abort();
+}
+
 std::string sha256_hex(std::string_view data) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int size = 0;
-  // It fails only when OpenSSL cannot allocate or is misconfigured; an empty or made-up
-  // digest would give two different build contexts the same image tag.
-  if (EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr) != 1) {
-    std::fputs("breakfix: OpenSSL cannot compute SHA-256\n", stderr);
-    std::abort();
-  }
+  if (EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr) != 1) no_sha256();
+  return to_hex(digest, size);
+}
+
+struct Sha256::Impl {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
+};
+
+Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
+  if (!impl_->context || EVP_DigestInit_ex(impl_->context.get(), EVP_sha256(), nullptr) != 1) no_sha256();
+}
+Sha256::~Sha256() = default;
+
+void Sha256::update(std::string_view data) {
+  if (EVP_DigestUpdate(impl_->context.get(), data.data(), data.size()) != 1) no_sha256();
+}
+
+std::string Sha256::hex_digest() {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int size = 0;
+  if (EVP_DigestFinal_ex(impl_->context.get(), digest, &size) != 1) no_sha256();
   return to_hex(digest, size);
 }
 
@@ -431,25 +455,154 @@ Result<std::string> sha256_file_hex(const fs::path& file) {
     return make_error(error == ENOENT ? ErrorCode::NotFound : ErrorCode::Failed,
                       "cannot open " + file.string() + ": " + errno_text(error));
   }
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!context || EVP_DigestInit_ex(context.get(), EVP_sha256(), nullptr) != 1) {
-    return make_error(ErrorCode::Internal, "OpenSSL cannot compute SHA-256");
-  }
+  Sha256 hash;
   std::vector<char> buffer(kChunkBytes);
   for (;;) {
     const ssize_t got = read_some(fd.get(), buffer.data(), buffer.size());
     if (got < 0) return make_error(ErrorCode::Failed, "cannot read " + file.string() + ": " + errno_text(errno));
     if (got == 0) break;
-    if (EVP_DigestUpdate(context.get(), buffer.data(), static_cast<std::size_t>(got)) != 1) {
-      return make_error(ErrorCode::Internal, "OpenSSL cannot compute SHA-256");
+    hash.update(std::string_view(buffer.data(), static_cast<std::size_t>(got)));
+  }
+  return hash.hex_digest();
+}
+
+namespace {
+
+// Where libarchive's reads come from: the caller's pull, cut at max_bytes.
+struct PullSource {
+  const PullFn* pull = nullptr;
+  std::uint64_t max_bytes = 0;
+  std::uint64_t read = 0;
+  bool cut = false;
+  std::optional<Error> error;
+};
+
+la_ssize_t pull_some(Archive* handle, void* data, const void** buffer) {
+  auto* source = static_cast<PullSource*>(data);
+  if (source->read >= source->max_bytes) {
+    source->cut = true;
+    return 0;  // libarchive then reports a truncated archive, which read_tar_stream knows to expect
+  }
+  auto piece = (*source->pull)();
+  if (!piece) {
+    source->error = piece.error();
+    archive_set_error(handle, EIO, "%s", piece.error().message.c_str());
+    return ARCHIVE_FATAL;
+  }
+  const std::size_t size = static_cast<std::size_t>(std::min<std::uint64_t>(piece->size(), source->max_bytes - source->read));
+  source->read += size;
+  *buffer = piece->data();
+  return static_cast<la_ssize_t>(size);
+}
+
+// "nginx/sites-enabled/" under "/etc" is "/etc/nginx/sites-enabled".
+std::string absolute_entry_path(const std::string& base_dir, std::string name) {
+  while (name.rfind("./", 0) == 0) name.erase(0, 2);
+  while (!name.empty() && name.back() == '/') name.pop_back();
+  if (name.empty() || name == ".") return base_dir;
+  return base_dir == "/" ? "/" + name : base_dir + "/" + name;
+}
+
+std::string xattr_text(archive_entry* entry) {
+  // By name: a pax header may carry an attribute twice (as LIBARCHIVE.xattr and SCHILY.xattr).
+  std::map<std::string, std::string> items;
+  archive_entry_xattr_reset(entry);
+  const char* name = nullptr;
+  const void* value = nullptr;
+  std::size_t size = 0;
+  while (archive_entry_xattr_next(entry, &name, &value, &size) == ARCHIVE_OK) {
+    items[name] = to_hex(static_cast<const unsigned char*>(value), size);
+  }
+  std::string text;
+  for (const auto& [item, hex] : items) text += item + "=" + hex + "\n";
+  return text;
+}
+
+FileRecord record_of(archive_entry* entry, const std::string& base_dir) {
+  FileRecord record;
+  record.path = absolute_entry_path(base_dir, archive_entry_pathname(entry) ? archive_entry_pathname(entry) : "");
+  switch (archive_entry_filetype(entry)) {
+    case AE_IFREG: record.type = FileType::Regular; break;
+    case AE_IFDIR: record.type = FileType::Directory; break;
+    case AE_IFLNK: record.type = FileType::Symlink; break;
+    default: record.type = FileType::Other; break;
+  }
+  if (const char* linked = archive_entry_hardlink(entry)) {
+    record.type = FileType::HardLink;
+    record.link_target = absolute_entry_path(base_dir, linked);
+  } else if (const char* target = archive_entry_symlink(entry)) {
+    record.link_target = target;
+  }
+  record.mode = static_cast<std::uint32_t>(archive_entry_perm(entry)) & 07777;
+  record.uid = archive_entry_uid(entry);
+  record.gid = archive_entry_gid(entry);
+  record.size = record.type == FileType::Regular ? archive_entry_size(entry) : 0;
+  record.xattrs = xattr_text(entry);
+  return record;
+}
+
+}  // namespace
+
+Result<bool> read_tar_stream(const PullFn& pull, const std::string& base_dir, const TreeReadOptions& options,
+                             const WantFn& want, const std::function<void(FileRecord)>& visit) {
+  PullSource source;
+  source.pull = &pull;
+  source.max_bytes = options.max_bytes;
+  Reader reader(archive_read_new());
+  if (!reader || archive_read_support_format_tar(reader.get()) != ARCHIVE_OK ||
+      archive_read_open(reader.get(), &source, nullptr, pull_some, nullptr) != ARCHIVE_OK) {
+    if (source.error) return *source.error;
+    if (source.cut) return false;
+    return make_error(ErrorCode::Internal, "reading the engine's archive: " + library_error(reader.get()));
+  }
+  // A tar stops, rather than fails, where max_bytes cut it.
+  auto stopped = [&](Archive* handle) -> Result<bool> {
+    if (source.error) return *source.error;
+    if (source.cut) return false;
+    return make_error(ErrorCode::Internal, "the engine's archive is not a tar: " + library_error(handle));
+  };
+  // Hard links carry no content of their own: they take the digest of the file they name.
+  std::map<std::string, std::pair<std::string, std::int64_t>> digests;
+  std::vector<char> buffer(kChunkBytes);
+  for (;;) {
+    archive_entry* entry = nullptr;
+    const int status = archive_read_next_header(reader.get(), &entry);
+    if (status == ARCHIVE_EOF) return !source.cut;
+    if (status < ARCHIVE_WARN) return stopped(reader.get());
+    FileRecord record = record_of(entry, base_dir);
+    const ReadWant wanted = want(record);
+    if (wanted == ReadWant::Stop) return false;
+    if (wanted == ReadWant::Skip) continue;  // the next header reads past its content
+    if (record.type == FileType::HardLink) {
+      if (auto found = digests.find(record.link_target); found != digests.end()) {
+        std::tie(record.sha256, record.size) = found->second;
+      }
+    } else if (record.type == FileType::Regular) {
+      Sha256 hash;
+      bool whole = true;
+      for (;;) {
+        const la_ssize_t got = archive_read_data(reader.get(), buffer.data(), buffer.size());
+        if (got == 0) break;
+        if (got < 0) {
+          whole = false;
+          break;
+        }
+        const std::string_view data(buffer.data(), static_cast<std::size_t>(got));
+        hash.update(data);
+        if (wanted == ReadWant::Keep && record.head.size() < options.keep_bytes) {
+          record.head.append(data.substr(0, options.keep_bytes - record.head.size()));
+        }
+      }
+      if (whole) {
+        record.sha256 = hash.hex_digest();
+        digests[record.path] = {record.sha256, record.size};
+      } else {
+        visit(std::move(record));
+        return stopped(reader.get());
+      }
     }
+    visit(std::move(record));
   }
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_DigestFinal_ex(context.get(), digest, &size) != 1) {
-    return make_error(ErrorCode::Internal, "OpenSSL cannot compute SHA-256");
-  }
-  return to_hex(digest, size);
 }
 
 }  // namespace breakfix::archive

@@ -8,10 +8,12 @@
 #include <cstddef>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
 #include "breakfix/error.h"
+#include "breakfix/runtime.h"
 
 namespace breakfix::archive {
 
@@ -57,6 +59,40 @@ Status tar_root_filesystem(const std::filesystem::path& root, const std::filesys
 // cannot compute it (out of memory, or a configuration without the default provider):
 // a wrong digest would give two different build contexts the same image tag.
 std::string sha256_hex(std::string_view data);
+
+// The SHA-256 of data that arrives in pieces. Aborts the process, as sha256_hex does,
+// if OpenSSL cannot compute it.
+class Sha256 {
+ public:
+  Sha256();
+  ~Sha256();
+  Sha256(const Sha256&) = delete;
+  Sha256& operator=(const Sha256&) = delete;
+  void update(std::string_view data);
+  // 64 lowercase hex digits; call once, after the last update.
+  std::string hex_digest();
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// Reads a tar as it streams in, as the Docker engine's archive of a path in a container
+// (its entries named from that path's last component on: "nginx/", "nginx/nginx.conf";
+// `base_dir` is the directory they are relative to, "/etc"). `pull` gives the next piece
+// of the tar (empty at its end; a piece stays valid until the next pull). Each entry is
+// offered to `want` as its header's record; wanted ones go to `visit` as FileRecords (the
+// content of regular files hashed, and with ReadWant::Keep its first keep_bytes kept).
+// Memory stays bounded whatever the tar holds: contents are never held beyond
+// keep_bytes. After options.max_bytes of tar it stops reading; an entry cut there is
+// visited without a digest.
+//
+// Returns true when the tar was read to its end, false when max_bytes or a Stop ended
+// it first. Errors:
+// the pull's own; Internal when the bytes are not a tar.
+using PullFn = std::function<Result<std::string_view>()>;
+Result<bool> read_tar_stream(const PullFn& pull, const std::string& base_dir, const TreeReadOptions& options,
+                             const WantFn& want, const std::function<void(FileRecord)>& visit);
 
 // The SHA-256 of a file's content as 64 lowercase hex digits, read in pieces.
 // Errors: NotFound if the file does not exist, Failed if it cannot be read.

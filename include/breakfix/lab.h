@@ -37,11 +37,14 @@ struct LabOptions {
 struct GarbageReport {
   std::vector<std::string> containers;  // names removed (or, dry run, to remove)
   std::vector<std::string> networks;
+  std::vector<std::string> images;      // sessions' snapshots (tags, or ids when untagged)
 };
 
 // The engine-side names, derived from the session id alone.
 std::string lab_container_name(const std::string& session_id, const std::string& host_name);
 std::string lab_network_name(const std::string& session_id);
+// The tag of a host's snapshot: its file system as it was when the session became ready.
+std::string lab_snapshot_tag(const std::string& session_id, const std::string& host_name);
 // The tag of an image built from a host's `build:` directory; `content_hash` covers the
 // context and the image it builds FROM, so an unchanged scenario is never rebuilt.
 std::string built_image_tag(const std::string& scenario_id, const std::string& host_name,
@@ -59,8 +62,19 @@ class LabProvisioner {
   // everything it created before returning the error: no half-built lab is left.
   Result<Lab> provision(const Scenario& scenario, const std::string& session_id, const ProgressFn& progress);
 
-  // Removes every container and network labelled with the session, whatever their state.
+  // Removes every container, network and snapshot image labelled with the session,
+  // whatever their state.
   Status remove_session(const std::string& session_id);
+
+  // Saves a host's file system as it is now as an image (lab_snapshot_tag) labelled with
+  // the session, so that removing the session or collecting garbage removes it too.
+  // Returns the image id. The host keeps running.
+  Result<std::string> snapshot_host(const std::string& session_id, const LabHost& host);
+  // A container of a host's snapshot, created and never started, whose files can be read
+  // through the engine (Runtime::read_tree). Labelled with the session (not as a host);
+  // one left by an earlier attempt is replaced. Returns its id; remove_session removes it.
+  Result<std::string> open_snapshot(const std::string& session_id, const std::string& host_name,
+                                    const std::string& image);
 
   // Removes every breakfix object whose session is not in `live_sessions` (after a
   // crash). With `dry_run`, only reports what it would remove.

@@ -66,6 +66,9 @@ struct Host {
   // Capabilities beyond the set every host has ("SYS_PTRACE"), from grantable_capabilities().
   std::vector<std::string> capabilities;
   std::optional<Script> setup;        // runs as root after start, before the faults
+  // Path patterns (path_glob.h) the candidate is expected to change: a bug-fix lab's
+  // source tree or installed binary. Not tampering, though protected paths; still listed.
+  std::vector<std::string> expected_changes;
 };
 
 // What a scenario may grant a host with `capabilities:`: each stays inside the host's own

@@ -70,6 +70,12 @@ class Store {
   virtual Status add_check_runs(const std::string& session_id, const std::vector<CheckRunRecord>& runs) = 0;
   virtual Result<std::vector<CheckRunRecord>> check_runs(const std::string& session_id) = 0;
 
+  // What the session's hosts looked like when it became ready (tamper evidence,
+  // session/lab_changes.h), as the engine serialised it; replaced whole.
+  virtual Status put_baseline(const std::string& session_id, const std::string& json) = 0;
+  // NotFound if the session has no baseline (it never became ready, or an older breakfix ran it).
+  virtual Result<std::string> baseline(const std::string& session_id) = 0;
+
   virtual Status put_report(const std::string& session_id, const std::string& json, const std::string& markdown) = 0;
   // (json, markdown); NotFound if the session has no report yet.
   virtual Result<std::pair<std::string, std::string>> report(const std::string& session_id) = 0;

@@ -121,8 +121,9 @@ void add_runtime_commands(CLI::App& app, int& exit_code) {
     const char* verb = *dry_run ? "would remove" : "removed";
     for (const std::string& name : report->containers) std::cout << verb << " container " << name << "\n";
     for (const std::string& name : report->networks) std::cout << verb << " network " << name << "\n";
-    std::cout << verb << " " << report->containers.size() << " containers and " << report->networks.size()
-              << " networks\n";
+    for (const std::string& name : report->images) std::cout << verb << " image " << name << "\n";
+    std::cout << verb << " " << report->containers.size() << " containers, " << report->networks.size()
+              << " networks and " << report->images.size() << " snapshot images\n";
     exit_code = kExitOk;
   });
 }

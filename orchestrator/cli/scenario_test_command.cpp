@@ -155,7 +155,8 @@ void add_scenario_test_command(CLI::App& scenario, int& exit_code) {
   auto options = std::make_shared<TestOptions>();
   CLI::App* test = scenario.add_subcommand(
       "test", "Prove scenarios work: provision, set up, inject, check that the faults bite, apply the solution, "
-              "check that every check passes (3 runs, flaky checks flagged), remove");
+              "check that every check passes (3 runs, flaky checks flagged), check that nothing looks like tampering, "
+              "remove");
   test->add_option("scenarios", options->targets, "Scenario ids, files or directories (default: as lint)");
   test->add_flag("--keep", options->keep, "Leave each lab running for debugging (remove with 'breakfix gc')");
   test->add_option("--seed", options->seed, "Seed for the scenarios' vars (default: random, printed on failure)");

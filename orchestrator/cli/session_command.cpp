@@ -39,6 +39,12 @@ std::string score_text(const json& session) {
   return std::to_string(static_cast<int>(session["score"].get<double>() * 100 + 0.5)) + "%";
 }
 
+// "yes" once grading found tampering, "no" once it found none, else "-".
+std::string tampered_text(const json& session) {
+  if (!session.contains("tampered") || !session["tampered"].is_boolean()) return "-";
+  return session["tampered"].get<bool>() ? "yes" : "no";
+}
+
 void print_candidate_message(const json& session, const std::string& password) {
   std::cout << "Session " << text(session["id"]) << " is ready: " << text(session["scenario"]) << " — "
             << text(session["title"]) << "\n\n";
@@ -63,6 +69,7 @@ void print_session(const json& session) {
   }
   table.add_row({"time_left", minutes_left(session)});
   table.add_row({"score", score_text(session)});
+  table.add_row({"tampered", tampered_text(session)});
   std::string hosts;
   for (const json& host : session["hosts"]) hosts += (hosts.empty() ? "" : ", ") + host.get<std::string>();
   table.add_row({"hosts", hosts});
@@ -149,10 +156,10 @@ int list(const Connection& connection, bool all) {
     std::cout << listed.body.dump(2) << "\n";
     return kExitOk;
   }
-  Table table({"ID", "SCENARIO", "CANDIDATE", "STATE", "TIME LEFT", "SCORE", "CREATED"});
+  Table table({"ID", "SCENARIO", "CANDIDATE", "STATE", "TIME LEFT", "SCORE", "TAMPERED", "CREATED"});
   for (const json& session : listed.body["sessions"]) {
     table.add_row({text(session["id"]), text(session["scenario"]), text(session["candidate"]), text(session["state"]),
-                   minutes_left(session), score_text(session), text(session["created"])});
+                   minutes_left(session), score_text(session), tampered_text(session), text(session["created"])});
   }
   std::cout << table.render();
   return kExitOk;

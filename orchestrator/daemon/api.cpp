@@ -143,6 +143,7 @@ std::string session_json(const SessionView& view, const SshEndpoint& ssh) {
             {"duration_s", view.duration.count()},
             {"time_left_s", view.time_left.count()},
             {"score", view.score ? json(*view.score) : json(nullptr)},
+            {"tampered", view.tampered ? json(*view.tampered) : json(nullptr)},
             {"access", {{"public_keys", view.public_keys}, {"password", view.password}}}};
   const std::string port = ssh.port == 22 ? "" : "-p " + std::to_string(ssh.port) + " ";
   body["ssh"] = {{"host", ssh.host},

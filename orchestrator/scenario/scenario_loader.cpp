@@ -16,6 +16,7 @@
 #include <yaml-cpp/depthguard.h>
 #include <yaml-cpp/eventhandler.h>
 
+#include "scenario/path_glob.h"
 #include "scenario/yaml_reader.h"
 
 namespace breakfix {
@@ -122,7 +123,8 @@ class ScenarioParser {
   ScenarioPtr parse(const Value& root_value) {
     auto root = root_value.as_record({"apiVersion", "id", "title", "kind", "difficulty", "duration", "tags",
                                       "description", "vars", "hosts", "image", "build", "user", "workdir",
-                                      "resources", "tmpfs", "capabilities", "setup", "network", "faults", "checks", "solution", "hints"});
+                                      "resources", "tmpfs", "capabilities", "setup", "network", "faults", "checks", "solution",
+                                      "hints", "expected_changes"});
     if (!root) return nullptr;
     if (root->entries().empty()) {
       root->error("the file has no scenario in it; it should start with 'apiVersion: breakfix/v1'");
@@ -270,8 +272,8 @@ class ScenarioParser {
   }
 
   void read_hosts(const Mapping& root, Scenario& scenario) {
-    static constexpr std::string_view kShorthandKeys[] = {"image",     "build", "user",         "workdir",
-                                                          "resources", "tmpfs", "capabilities", "setup"};
+    static constexpr std::string_view kShorthandKeys[] = {"image", "build",        "user",  "workdir",         "resources",
+                                                          "tmpfs", "capabilities", "setup", "expected_changes"};
     auto hosts_value = root.get("hosts");
     if (!hosts_value) {
       if (!root.has("image") && !root.has("build")) {
@@ -298,8 +300,8 @@ class ScenarioParser {
     std::vector<Value> entry_true;   // hosts that wrote `entry: true`
     std::vector<Value> entry_false;  // and `entry: false`
     for (const Value& item : *items) {
-      auto host_map = item.as_record(
-          {"name", "image", "build", "entry", "user", "workdir", "resources", "tmpfs", "capabilities", "setup"});
+      auto host_map = item.as_record({"name", "image", "build", "entry", "user", "workdir", "resources", "tmpfs",
+                                      "capabilities", "setup", "expected_changes"});
       if (!host_map) {
         hosts_complete_ = false;
         continue;
@@ -395,6 +397,7 @@ class ScenarioParser {
     if (auto value = map.get("setup")) {
       if (auto text = value->as_text()) host.setup = Script{*text, value->position(), kDefaultScriptTimeout};
     }
+    if (auto value = map.get("expected_changes")) read_expected_changes(*value, host);
     return host;
   }
 
@@ -419,6 +422,23 @@ class ScenarioParser {
         item.error("duplicate capability '" + name + "'");
       } else {
         host.capabilities.push_back(name);
+      }
+    }
+  }
+
+  void read_expected_changes(const Value& value, Host& host) {
+    auto items = value.as_list();
+    if (!items) return;
+    for (const Value& item : *items) {
+      auto pattern = item.as_string();
+      if (!pattern) continue;
+      if (std::string problem = path_glob_problem(*pattern); !problem.empty()) {
+        item.error(problem);
+      } else if (std::find(host.expected_changes.begin(), host.expected_changes.end(), *pattern) !=
+                 host.expected_changes.end()) {
+        item.error("duplicate pattern '" + *pattern + "'");
+      } else {
+        host.expected_changes.push_back(*pattern);
       }
     }
   }

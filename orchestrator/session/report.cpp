@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <ctime>
 #include <map>
@@ -54,11 +55,144 @@ std::string minutes_into(WallTime time, WallTime ready) {
 }
 
 std::string escape_cell(std::string text) {
-  for (std::size_t at = 0; (at = text.find_first_of("|\n", at)) != std::string::npos; at += 2) {
-    text.replace(at, 1, text[at] == '|' ? "\\|" : " ");
+  for (std::size_t at = 0; (at = text.find_first_of("|\n\r", at)) != std::string::npos;) {
+    const bool pipe = text[at] == '|';
+    text.replace(at, 1, pipe ? "\\|" : " ");
+    at += pipe ? 2 : 1;
   }
   return text;
 }
+
+namespace {
+
+// A path from a host, which the candidate named, as a Markdown code span: control
+// characters shown escaped (a newline must not start a heading), backticks fenced.
+std::string md_path(const std::string& path) {
+  std::string text;
+  for (const char c : path) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+      char escaped[8];
+      std::snprintf(escaped, sizeof escaped, "\\x%02x", static_cast<unsigned char>(c));
+      text += escaped;
+    } else {
+      text += c;
+    }
+  }
+  const std::string fence = text.find('`') == std::string::npos ? "`" : "`` ";
+  return fence + text + (fence == "`" ? "`" : " ``");
+}
+
+// A code block fence that nothing in `text` (a diff of the candidate's files) can close.
+std::string fence_for(const std::string& text) {
+  std::size_t longest = 0, run = 0;
+  for (const char c : text) {
+    run = c == '`' ? run + 1 : 0;
+    longest = std::max(longest, run);
+  }
+  return std::string(std::max<std::size_t>(3, longest + 1), '`');
+}
+
+std::string describe(const PathChange& change) {
+  std::string text = to_string(change.kind);
+  if (change.kind == ChangeKind::Modified && !change.what.empty()) text += ": " + change.what;
+  else if (!change.type.empty() && change.type != "file") text += " (" + change.type + ")";
+  return text;
+}
+
+json changes_json(const LabChanges* changes) {
+  json hosts = json::array();
+  if (!changes) return hosts;
+  for (const HostChanges& host : changes->hosts) {
+    json paths = json::array();
+    for (const PathChange& change : host.changes) {
+      paths.push_back({{"path", change.path}, {"change", to_string(change.kind)}, {"type", change.type},
+                       {"what", change.what}, {"tampering", change.tampering}, {"expected", change.expected},
+                       {"noisy", change.noisy}, {"unverified", change.unverified},
+                       {"diff", change.diff.empty() ? json(nullptr) : json(change.diff)},
+                       {"no_diff", change.no_diff.empty() ? json(nullptr) : json(change.no_diff)}});
+    }
+    hosts.push_back({{"host", host.host}, {"error", host.error ? json(*host.error) : json(nullptr)},
+                     {"paths", paths}, {"limits", host.cut}});
+  }
+  return hosts;
+}
+
+json tampering_json(const LabChanges* changes) {
+  const std::optional<bool> tampered = changes ? changes->tampered() : std::nullopt;
+  json paths = json::array();
+  if (changes) {
+    for (const HostChanges& host : changes->hosts) {
+      for (const PathChange& change : host.changes) {
+        if (change.tampering) paths.push_back({{"host", host.host}, {"path", change.path}, {"change", describe(change)}});
+      }
+    }
+  }
+  std::string unchecked = !changes ? "the hosts were not compared" : changes->unchecked.value_or("");
+  return {{"tampered", tampered ? json(*tampered) : json(nullptr)},
+          {"unchecked", unchecked.empty() ? json(nullptr) : json(unchecked)},
+          {"paths", paths}};
+}
+
+std::string tampering_markdown(const LabChanges* changes) {
+  std::string md = "## Tampering\n\n";
+  const std::optional<bool> tampered = changes ? changes->tampered() : std::nullopt;
+  if (!changes || changes->unchecked) {
+    return md + "Not checked: " + (changes ? *changes->unchecked : std::string("the hosts were not compared")) + ".\n\n";
+  }
+  if (tampered == false) {
+    return md + "None: nothing the checks rely on (programs, libraries, the loader's and PAM's configuration, "
+                "sudoers) changed beyond what the scenario expects.\n\n";
+  }
+  if (tampered == true) {
+    md += "**The candidate changed what the checks rely on**, so their verdicts may not be the lab's real state:\n\n";
+  }
+  for (const HostChanges& host : changes->hosts) {
+    for (const PathChange& change : host.changes) {
+      if (change.tampering) md += "- " + host.host + ": " + md_path(change.path) + " " + escape_cell(describe(change)) + "\n";
+    }
+    if (host.protected_unexamined > 0) {
+      md += "- " + host.host + ": " + std::to_string(host.protected_unexamined) +
+            " more changed paths under protected directories, not examined (too many changes)\n";
+    }
+    if (host.error) md += "- " + host.host + ": not compared: " + escape_cell(*host.error) + "\n";
+  }
+  return md + "\n";
+}
+
+std::string changes_markdown(const LabChanges* changes) {
+  std::string md = "## Changes\n\n";
+  if (!changes || changes->unchecked) return md + "Not known: the hosts were not compared with how they were at ready.\n\n";
+  md += "What changed on each host between ready and the end, as the container engine sees the host's file system.\n\n";
+  for (const HostChanges& host : changes->hosts) {
+    md += "### " + host.host + "\n\n";
+    if (host.error) md += "Not compared: " + escape_cell(*host.error) + "\n\n";
+    std::string noisy;
+    bool any = false;
+    for (const PathChange& change : host.changes) {
+      if (change.noisy && !change.tampering) {
+        noisy += std::string(noisy.empty() ? "" : ", ") + md_path(change.path) + " " + to_string(change.kind);
+        continue;
+      }
+      any = true;
+      md += "- " + md_path(change.path) + " " + escape_cell(describe(change));
+      if (change.tampering) md += " **(tampering)**";
+      else if (change.expected) md += " (expected by the scenario)";
+      md += "\n";
+      if (!change.diff.empty()) {
+        const std::string fence = fence_for(change.diff);
+        md += "\n" + fence + "diff\n" + change.diff + (change.diff.back() == '\n' ? "" : "\n") + fence + "\n\n";
+      }
+      if (!change.no_diff.empty()) md += "  (no diff: " + escape_cell(change.no_diff) + ")\n";
+    }
+    if (!any && noisy.empty() && !host.error) md += "Nothing changed.\n";
+    if (!noisy.empty()) md += "\nLogs, runtime state and histories (no diff): " + noisy + "\n";
+    for (const std::string& cut : host.cut) md += "\nLimit: " + cut + ".\n";
+    md += "\n";
+  }
+  return md;
+}
+
+}  // namespace
 
 std::string iso_time(WallTime time) {
   const std::time_t seconds = std::chrono::system_clock::to_time_t(time);
@@ -118,6 +252,8 @@ Report build_report(const ReportInput& input) {
       {"events", events},
       {"recordings", input.recordings},
       {"channels", channel_timeline_json(input.channels)},
+      {"tampering", tampering_json(input.changes)},
+      {"changes", changes_json(input.changes)},
   };
   report.json = document.dump(2);
 
@@ -127,7 +263,11 @@ Report build_report(const ReportInput& input) {
   md += "- Candidate: " + input.candidate + "\n- Session: `" + input.session_id + "` (scenario `" + scenario.id +
         "`, seed " + std::to_string(input.seed) + ")\n";
   md += "- Started " + iso_time(r.ready_at) + ", deadline " + iso_time(r.deadline) + ", ended " + iso_time(r.ended_at) + "\n";
-  md += "- **Score: " + std::string(score_text) + "**\n\n## Checks\n\n| check | kind | weight | result | first passed |\n|---|---|---|---|---|\n";
+  md += "- **Score: " + std::string(score_text) + "**\n";
+  const std::optional<bool> tampered = input.changes ? input.changes->tampered() : std::nullopt;
+  md += std::string("- Tampered: ") + (tampered ? (*tampered ? "**yes** (see Tampering)" : "no") : "not known") + "\n\n";
+  md += tampering_markdown(input.changes);
+  md += "## Checks\n\n| check | kind | weight | result | first passed |\n|---|---|---|---|---|\n";
   for (const json& check : checks) {
     std::string first = "-";
     if (check["first_passed_at"].is_string()) {
@@ -140,7 +280,8 @@ Report build_report(const ReportInput& input) {
     md += "| " + escape_cell(check["name"].get<std::string>()) + " | " + check["expect"].get<std::string>() + " | " + weight +
           " | " + (check["passed"].get<bool>() ? "pass" : "**fail**") + " | " + first + " |\n";
   }
-  md += "\n## Events\n\n";
+  md += "\n" + changes_markdown(input.changes);
+  md += "## Events\n\n";
   for (const SessionEvent& event : input.events) {
     md += "- " + minutes_into(event.time, r.ready_at) + " " + event.kind + (event.detail.empty() ? "" : ": " + event.detail) + "\n";
   }

@@ -10,6 +10,7 @@
 #include "breakfix/scenario.h"
 #include "breakfix/store.h"
 #include "session/channel_record.h"
+#include "session/lab_changes.h"
 #include "session/session_machine.h"
 #include "session/vars.h"
 
@@ -26,6 +27,7 @@ struct ReportInput {
   std::vector<SessionEvent> events;
   std::vector<std::string> recordings;  // file names of the session's terminal recordings
   std::vector<ChannelRecord> channels;  // commands, sftp and scp outside terminals, oldest first
+  const LabChanges* changes = nullptr;  // what changed on the hosts since ready; null: not compared
 };
 
 struct Report {

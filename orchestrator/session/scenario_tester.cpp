@@ -1,9 +1,11 @@
 #include "session/scenario_tester.h"
 
 #include <algorithm>
+#include <future>
 
 #include "breakfix/duration.h"
 #include "session/grader.h"
+#include "session/lab_changes.h"
 #include "session/script_runner.h"
 
 namespace breakfix {
@@ -89,6 +91,9 @@ ScenarioTestReport ScenarioTester::test(const Scenario& scenario, const Scenario
   for (const Fault& fault : scenario.faults) {
     if (ok) ok = log.step("fault " + fault.name, [&] { return run_script(fault.host, fault.run); });
   }
+  // The baseline as the engine takes it: the snapshots while the precheck runs.
+  std::future<Result<std::vector<HostBaseline>>> snapshots;
+  if (ok) snapshots = std::async(std::launch::async, [&] { return snapshot_lab(runtime_, *lab, lab_options_); });
   if (ok) {
     ok = log.step("precheck", [&]() -> std::string {
       auto results = run_checks(runner, scenario);
@@ -103,6 +108,19 @@ ScenarioTestReport ScenarioTester::test(const Scenario& scenario, const Scenario
       }
       return failures;
     });
+  }
+  std::vector<HostBaseline> baselines;
+  if (snapshots.valid() && !ok) snapshots.wait();  // nothing to record: the scenario failed already
+  if (snapshots.valid() && ok) {
+    const bool recorded = log.step("baseline", [&]() -> std::string {
+      auto taken = snapshots.get();
+      if (!taken) return taken.error().message;
+      // A session lists the changes in the background; nobody races it here.
+      if (Status listed = list_baseline_changes(runtime_, *lab, *taken); !listed) return listed.error().message;
+      baselines = std::move(*taken);
+      return "";
+    });
+    ok = ok && recorded;
   }
   for (std::size_t i = 0; ok && i < scenario.solution.size(); ++i) {
     const SolutionStep& step = scenario.solution[i];
@@ -133,6 +151,27 @@ ScenarioTestReport ScenarioTester::test(const Scenario& scenario, const Scenario
                       std::to_string(verdicts[c].size()) + " runs (" + last_failure[c] + ")\n";
         }
       }
+      return failures;
+    });
+  }
+  // The solution and the checks must not look like tampering: a false alarm in the lab
+  // would stain every honest candidate's report.
+  if (ok) {
+    log.step("tamper check", [&]() -> std::string {
+      const LabChanges changes = compare_lab(runtime_, *lab, scenario, baselines, lab_options_);
+      std::string failures;
+      for (const HostChanges& host : changes.hosts) {
+        if (host.error) failures += "host " + host.host + ": " + *host.error + "\n";
+        for (const PathChange& change : host.changes) {
+          if (change.tampering) {
+            failures += "host " + host.host + ": " + change.path + " " + to_string(change.kind) +
+                        (change.what.empty() ? "" : " (" + change.what + ")") +
+                        " looks like tampering; add it to the host's expected_changes if the candidate may change it\n";
+          }
+        }
+        if (host.protected_unexamined > 0) failures += "host " + host.host + ": too many changes under protected paths\n";
+      }
+      if (changes.unchecked) failures += *changes.unchecked + "\n";
       return failures;
     });
   }

@@ -2,8 +2,10 @@
 
 // `breakfix scenario test`: the scenario author's proof that a scenario works. For each
 // scenario: provision, set up, inject the faults, check that every fix check fails and
-// every guard passes, apply the reference solution, check that every check passes (three
-// times, so that a check whose verdict changes is caught as flaky), remove.
+// every guard passes, record the baseline as a session does, apply the reference
+// solution, check that every check passes (three times, so that a check whose verdict
+// changes is caught as flaky), check that neither the solution nor the checks look like
+// tampering (lab_changes.h), remove.
 
 #include <chrono>
 #include <functional>
@@ -18,7 +20,8 @@ namespace breakfix {
 
 struct TestStep {
   std::string scenario;
-  std::string step;    // "provision", "setup web", "fault <name>", "precheck", "solution", "checks x3", "remove"
+  std::string step;    // "provision", "setup web", "fault <name>", "precheck", "baseline", "solution", "checks x3",
+                       // "tamper check", "remove"
   bool ok = true;
   std::string detail;  // what failed and why, with the script's output
   std::chrono::milliseconds time{0};

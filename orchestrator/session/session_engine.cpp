@@ -5,9 +5,11 @@
 #include <algorithm>
 #include <atomic>
 #include <fstream>
+#include <future>
 
 #include "session/grader.h"
 #include "session/recordings.h"
+#include "session/lab_changes.h"
 #include "session/report.h"
 
 namespace breakfix {
@@ -120,7 +122,9 @@ struct SessionEngine::Session {
   std::vector<std::string> public_keys;
   std::string password_hash;
   std::optional<double> score;
+  std::optional<bool> tampered;  // once graded
   std::string progress;
+  std::future<void> baseline_listing;  // lists the hosts' changes at ready, then stores them
 
   // Held while the session's actions run; the machine, lab and stored are its.
   std::timed_mutex work;
@@ -588,7 +592,11 @@ std::vector<Action> SessionEngine::inject(Session& session) {
     if (!run->succeeded()) return fail("fault '" + fault.name + "' failed (exit " + std::to_string(run->exit_code) + ")");
   }
   set_progress(session, "precheck: proving the faults bite");
+  // Tamper evidence (lab_changes.h): the hosts' snapshots are taken while the precheck
+  // runs, whose checks leave no trace.
+  auto snapshots = std::async(std::launch::async, [&] { return snapshot_lab(runtime_, *session.lab, options_.lab); });
   auto results = run_checks(runner, *session.scenario);
+  auto baselines = snapshots.get();
   set_progress(session, "");
   if (!results) return fail("precheck: " + results.error().message);
   (void)store_.add_check_runs(session.stored.id, to_records(*results, "precheck", clock_.now()));
@@ -596,12 +604,27 @@ std::vector<Action> SessionEngine::inject(Session& session) {
     if (result.expect == CheckExpectation::Fix && result.passed) return fail("fault did not take effect: " + result.name);
     if (result.expect == CheckExpectation::Guard && !result.passed) return fail("guard fails before the fix: " + result.name);
   }
+  // Without a snapshot the grading could not tell tampering apart: not ready, then.
+  if (!baselines) return fail("baseline: " + baselines.error().message);
+  if (Status stored = store_.put_baseline(session.stored.id, baselines_to_json(*baselines)); !stored) {
+    return fail("baseline: " + stored.error().message);
+  }
+  // The hosts' lists of changes follow in the background: the engine takes most of a
+  // second per host over them, too long to keep the candidate waiting.
+  session.baseline_listing = std::async(
+      std::launch::async, [&runtime = runtime_, &store = store_, id = session.stored.id, lab = *session.lab,
+                           listed = std::move(*baselines)]() mutable {
+        if (list_baseline_changes(runtime, lab, listed)) (void)store.put_baseline(id, baselines_to_json(listed));
+      });
   return session.machine.injected(clock_.now());
 }
 
 std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   const bool final = std::string(phase) == "final";
   if (!session.lab) return final ? session.machine.failed("grading: the session has no hosts", clock_.now()) : std::vector<Action>{};
+  // What the candidate changed, before the final checks run (their traces are not the candidate's).
+  LabChanges changes;
+  if (final) changes = lab_changes(session);
   auto results = run_checks(script_runner(session, !final), *session.scenario,
                             final ? CheckSelection::All : CheckSelection::Progress);
   if (!results && !final && session.access_closed.load()) {
@@ -623,7 +646,7 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   auto events = store_.events(session.stored.id);
   ReportInput input{session.stored.id, session.scenario.get(), session.stored.candidate, session.stored.seed, session.vars,
                     session.machine.record(), runs ? *runs : std::vector<CheckRunRecord>{},
-                    events ? *events : std::vector<SessionEvent>{}, {}, {}};
+                    events ? *events : std::vector<SessionEvent>{}, {}, {}, &changes};
   input.record.state = SessionState::Graded;
   if (!options_.recordings_dir.empty()) {
     const std::filesystem::path dir = options_.recordings_dir / session.stored.id;
@@ -647,7 +670,33 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   std::snprintf(score, sizeof score, "%.0f%%", report.score * 100);
   note(session, "graded", std::string("score ") + score);
   session.score = report.score;
+  session.tampered = changes.tampered();
   return session.machine.graded(clock_.now());
+}
+
+LabChanges SessionEngine::lab_changes(Session& session) {
+  set_progress(session, "comparing the hosts with how they were at ready");
+  if (session.baseline_listing.valid()) session.baseline_listing.get();
+  std::vector<HostBaseline> baselines;
+  auto stored = store_.baseline(session.stored.id);
+  if (stored) {
+    auto parsed = baselines_from_json(*stored);
+    if (parsed) baselines = std::move(*parsed);
+    else note(session, "error", parsed.error().message);
+  } else if (stored.error().code != ErrorCode::NotFound) {
+    note(session, "error", "reading the baseline failed: " + stored.error().message);
+  }
+  LabChanges changes = compare_lab(runtime_, *session.lab, *session.scenario, baselines, options_.lab);
+  set_progress(session, "");
+  for (const HostChanges& host : changes.hosts) {
+    std::string paths;
+    for (const PathChange& change : host.changes) {
+      if (change.tampering) paths += (paths.empty() ? "" : ", ") + change.path;
+    }
+    if (!paths.empty()) note(session, "tampering", "host " + host.host + ": " + paths);
+    if (host.error) note(session, "error", "host " + host.host + ": " + *host.error);
+  }
+  return changes;
 }
 
 void SessionEngine::persist(Session& session, SessionState before) {
@@ -704,6 +753,7 @@ SessionView SessionEngine::make_view(const Session& session) const {
   view.duration = record.policy.duration;
   view.time_left = session.machine.time_left(clock_.now());
   view.score = session.score;
+  view.tampered = session.tampered;
   view.public_keys = static_cast<int>(session.public_keys.size());
   view.password = !session.password_hash.empty();
   return view;
@@ -725,6 +775,10 @@ SessionView SessionEngine::view_from_stored(const StoredSession& stored) const {
   if (auto report = store_.report(stored.id)) {
     const json parsed = json::parse(report->first, nullptr, false);
     if (parsed.is_object() && parsed.contains("score") && parsed["score"].is_number()) session.score = parsed["score"].get<double>();
+    if (parsed.is_object() && parsed.contains("tampering") && parsed["tampering"].is_object() &&
+        parsed["tampering"].value("tampered", json()).is_boolean()) {
+      session.tampered = parsed["tampering"]["tampered"].get<bool>();
+    }
   }
   return make_view(session);
 }

@@ -26,6 +26,7 @@
 #include "breakfix/scenario.h"
 #include "breakfix/store.h"
 #include "session/script_runner.h"
+#include "session/lab_changes.h"
 #include "session/session_machine.h"
 #include "session/vars.h"
 
@@ -81,6 +82,7 @@ struct SessionView {
   std::chrono::seconds duration{0};
   std::chrono::seconds time_left{0};
   std::optional<double> score;  // once graded
+  std::optional<bool> tampered;  // once graded; nullopt also when it could not be known
   int public_keys = 0;
   bool password = false;
 };
@@ -162,6 +164,7 @@ class SessionEngine {
   std::vector<Action> provision(Session& session);
   std::vector<Action> inject(Session& session);
   std::vector<Action> grade(Session& session, const char* phase);
+  LabChanges lab_changes(Session& session);
   void persist(Session& session, SessionState before);
   void note(Session& session, const std::string& kind, const std::string& detail);
   void set_progress(Session& session, std::string progress);

@@ -34,6 +34,8 @@ const std::vector<const char*>& migrations() {
            session_id TEXT PRIMARY KEY REFERENCES sessions(id), json TEXT NOT NULL, markdown TEXT NOT NULL);)",
       // 2: how the candidate logs in (public keys, the one-time password's hash).
       R"(ALTER TABLE sessions ADD COLUMN access_json TEXT NOT NULL DEFAULT '{}';)",
+      // 3: each session's hosts as they were at ready (tamper evidence).
+      R"(CREATE TABLE baselines (session_id TEXT PRIMARY KEY REFERENCES sessions(id), json TEXT NOT NULL);)",
   };
   return steps;
 }
@@ -224,6 +226,23 @@ class SqliteStore : public Store {
     }
     if (code != SQLITE_DONE) return sqlite_error(db_, code, "read check runs of session " + session_id);
     return runs;
+  }
+
+  Status put_baseline(const std::string& session_id, const std::string& json) override {
+    std::lock_guard lock(mutex_);
+    Statement upsert(db_, "INSERT INTO baselines VALUES (?1, ?2) ON CONFLICT(session_id) DO UPDATE SET json = excluded.json");
+    upsert.bind(1, session_id).bind(2, json);
+    return done(upsert, "store the baseline of session " + session_id);
+  }
+
+  Result<std::string> baseline(const std::string& session_id) override {
+    std::lock_guard lock(mutex_);
+    Statement select(db_, "SELECT json FROM baselines WHERE session_id = ?1");
+    select.bind(1, session_id);
+    const int code = select.step();
+    if (code == SQLITE_DONE) return make_error(ErrorCode::NotFound, "session " + session_id + " has no baseline");
+    if (code != SQLITE_ROW) return sqlite_error(db_, code, "read the baseline of session " + session_id);
+    return select.text(0);
   }
 
   Status put_report(const std::string& session_id, const std::string& json, const std::string& markdown) override {

@@ -14,6 +14,7 @@
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -158,5 +159,34 @@ class TestDaemon {
   boost::process::child child_;
   int runs_ = 0;
 };
+
+// The session id in `breakfix session start`'s message to the candidate.
+inline std::string session_id_from(const std::string& text) {
+  std::smatch match;
+  REQUIRE(std::regex_search(text, match, std::regex("ssh -p [0-9]+ ([a-z0-9]+)@localhost")));
+  return match[1];
+}
+
+inline nlohmann::json show(const TestDaemon& daemon, const std::string& id) {
+  auto result = daemon.cli({"session", "show", id, "-o", "json"});
+  REQUIRE_MESSAGE(result.exit_code == 0, result.err);
+  return nlohmann::json::parse(result.out);
+}
+
+// Polls until the session is in one of `states` (graded sessions with no retention move
+// on to removed at the next tick, so callers often accept both).
+inline nlohmann::json wait_for(const TestDaemon& daemon, const std::string& id, std::initializer_list<const char*> states) {
+  nlohmann::json session;
+  for (int i = 0; i < 300; ++i) {
+    session = show(daemon, id);
+    for (const char* state : states) {
+      if (session["state"] == state) return session;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  }
+  FAIL("session " << id << " stayed " << session["state"] << "; log:\n" << daemon.log_text());
+  return session;
+}
+
 
 }  // namespace breakfix::testing

@@ -12,37 +12,6 @@
 using namespace breakfix::testing;
 using nlohmann::json;
 
-namespace {
-
-std::string session_id_from(const std::string& text) {
-  std::smatch match;
-  REQUIRE(std::regex_search(text, match, std::regex("ssh -p [0-9]+ ([a-z0-9]+)@localhost")));
-  return match[1];
-}
-
-json show(const TestDaemon& daemon, const std::string& id) {
-  auto result = daemon.cli({"session", "show", id, "-o", "json"});
-  REQUIRE_MESSAGE(result.exit_code == 0, result.err);
-  return json::parse(result.out);
-}
-
-// Polls until the session is in one of `states` (graded sessions with no retention move
-// on to removed at the next tick, so callers often accept both).
-json wait_for(const TestDaemon& daemon, const std::string& id, std::initializer_list<const char*> states) {
-  json session;
-  for (int i = 0; i < 300; ++i) {
-    session = show(daemon, id);
-    for (const char* state : states) {
-      if (session["state"] == state) return session;
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(200));
-  }
-  FAIL("session " << id << " stayed " << session["state"] << "; log:\n" << daemon.log_text());
-  return session;
-}
-
-}  // namespace
-
 TEST_CASE("daemon: an interviewer runs a whole session with the CLI") {
   TestDaemon daemon;
   auto started = daemon.cli({"session", "start", "sudoers-broken", "--candidate", "Ada Lovelace", "--duration", "20m"});

@@ -37,10 +37,13 @@ class SessionGuard {
     CHECK(provisioner.remove_session(session_id_).ok());
     auto containers = docker_runtime().list_containers({{kLabelSession, session_id_}});
     auto networks = docker_runtime().list_networks({{kLabelSession, session_id_}});
+    auto images = docker_runtime().list_images({{kLabelSession, session_id_}});
     CHECK(containers.ok());
     CHECK(networks.ok());
+    CHECK(images.ok());
     if (containers.ok()) CHECK_MESSAGE(containers->empty(), "containers leaked by " << session_id_);
     if (networks.ok()) CHECK_MESSAGE(networks->empty(), "networks leaked by " << session_id_);
+    if (images.ok()) CHECK_MESSAGE(images->empty(), "snapshot images leaked by " << session_id_);
   }
   const std::string& id() const { return session_id_; }
 

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <chrono>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "breakfix/scenario_loader.h"
@@ -379,10 +380,17 @@ TEST_CASE("Removal and garbage collection leave nothing behind") {
   for (const ContainerInfo& container : *all) {
     if (container.labels.at(kLabelSession) != dead_id) live_sessions.insert(container.labels.at(kLabelSession));
   }
+  // Each has a snapshot too, as a ready session has.
+  const Lab dead_lab = *provisioner.find_lab(dead_id);
+  REQUIRE(provisioner.snapshot_host(dead_id, dead_lab.entry()).ok());
+  REQUIRE(provisioner.snapshot_host(live_id, provisioner.find_lab(live_id)->entry()).ok());
   auto report = provisioner.collect_garbage(live_sessions, /*dry_run=*/false);
   REQUIRE_MESSAGE(report.ok(), report.error().message);
   CHECK(report->containers.size() == 2);
   CHECK(report->networks == std::vector<std::string>{lab_network_name(dead_id)});
+  CHECK(report->images == std::vector<std::string>{lab_snapshot_tag(dead_id, "app")});
+  CHECK(docker_runtime().list_images({{kLabelSession, dead_id}})->empty());
+  CHECK(docker_runtime().list_images({{kLabelSession, live_id}})->size() == 1);
   CHECK(docker_runtime().list_containers({{kLabelSession, dead_id}})->empty());
   CHECK(docker_runtime().list_networks({{kLabelSession, dead_id}})->empty());
   CHECK(docker_runtime().list_containers({{kLabelSession, live_id}})->size() == 2);
@@ -440,4 +448,58 @@ TEST_CASE("A build: directory is built once with progress; a failed build shows 
   CHECK(failed.error().code == ErrorCode::Failed);
   CHECK(failed.error().message.find("about-to-fail") != std::string::npos);
   CHECK(failed.error().message.find("non-zero code") != std::string::npos);
+}
+
+TEST_CASE("The engine's view of a host's files: its changes, a snapshot of it, and archives read as they stream") {
+  SessionGuard session(unique_session_id("files"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  const std::string host = lab.entry().container_id;
+  run(host, "mkdir -p /srv/app && printf 'port = 1\\n' > /srv/app/app.conf && chmod 640 /srv/app/app.conf && "
+            "head -c 3000000 /dev/zero > /srv/app/big && chmod u+s /usr/bin/find && rm /etc/motd");
+  std::map<std::string, FsChangeKind> changes;
+  REQUIRE(docker_runtime().container_changes(host, [&](const FsChange& change) { changes[change.path] = change.kind; }).ok());
+  CHECK(changes.at("/srv/app/app.conf") == FsChangeKind::Added);
+  CHECK(changes.at("/usr/bin/find") == FsChangeKind::Modified);
+  CHECK(changes.at("/etc/motd") == FsChangeKind::Deleted);
+
+  LabProvisioner provisioner(docker_runtime(), {});
+  auto image = provisioner.snapshot_host(session.id(), lab.entry());
+  REQUIRE_MESSAGE(image.ok(), image.error().message);
+  run(host, "printf 'port = 2\\n' > /srv/app/app.conf");  // after the snapshot
+  auto reader = provisioner.open_snapshot(session.id(), "main", *image);
+  REQUIRE_MESSAGE(reader.ok(), reader.error().message);
+  CHECK(provisioner.find_lab(session.id())->hosts.size() == 1);  // the reader is no host
+
+  // One archive of the directory, from the snapshot and from the live host.
+  auto read = [&](const std::string& container, const std::string& path, std::uint64_t max_bytes) {
+    std::map<std::string, FileRecord> records;
+    auto whole = docker_runtime().read_tree(
+        container, path, {max_bytes, 64}, [](const FileRecord&) { return ReadWant::Keep; },
+        [&](FileRecord record) { records[record.path] = std::move(record); });
+    REQUIRE_MESSAGE(whole.ok(), whole.error().message);
+    return std::make_pair(*whole, records);
+  };
+  auto [complete, before] = read(*reader, "/srv/app", 64 << 20);
+  CHECK(complete);
+  CHECK(before.at("/srv/app").type == FileType::Directory);
+  CHECK(before.at("/srv/app/app.conf").head == "port = 1\n");
+  CHECK(before.at("/srv/app/app.conf").mode == 0640);
+  CHECK(before.at("/srv/app/big").size == 3000000);
+  CHECK_FALSE(before.at("/srv/app/big").sha256.empty());
+  auto [live_complete, now] = read(host, "/srv/app", 64 << 20);
+  CHECK(now.at("/srv/app/app.conf").head == "port = 2\n");
+  CHECK(now.at("/srv/app/app.conf").sha256 != before.at("/srv/app/app.conf").sha256);
+  CHECK(now.at("/srv/app/big").sha256 == before.at("/srv/app/big").sha256);
+  auto [find_complete, find] = read(host, "/usr/bin/find", 64 << 20);
+  CHECK(find.at("/usr/bin/find").mode == 04755);
+  // Cut at max_bytes: the archive is not read to its end.
+  auto [cut_complete, cut] = read(host, "/srv/app", 1 << 20);
+  CHECK_FALSE(cut_complete);
+  CHECK(cut.at("/srv/app/big").sha256.empty());
+  // A path that is not there.
+  auto missing = docker_runtime().read_tree(host, "/etc/motd", {}, [](const FileRecord&) { return ReadWant::Hash; },
+                                            [](FileRecord) {});
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error().code == ErrorCode::NotFound);
+  REQUIRE(docker_runtime().remove_container(*reader).ok());
 }

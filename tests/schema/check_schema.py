@@ -35,6 +35,7 @@ SCHEMA_VISIBLE = [
     "network-unknown", "memory-not-a-size", "cpus-zero", "pids-quoted", "resources-unknown-key",
     "user-invalid", "workdir-relative", "image-with-space", "hosts-not-a-list",
     "tmpfs-relative-path", "tmpfs-missing-size", "tmpfs-unknown-key", "tmpfs-mode-not-octal",
+    "expected-changes-relative", "expected-changes-double-star-inside", "expected-changes-not-a-list",
 ]
 
 failures = []

@@ -11,11 +11,13 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
 #include "breakfix/runtime.h"
 #include "breakfix/toolbox.h"
+#include "tar_archive.h"
 
 namespace breakfix::testing {
 
@@ -28,6 +30,19 @@ struct FakeExecReply {
   // ...and ignores the kill (a process that escaped it): the exec never ends by itself.
   bool survives_kill = false;
 };
+
+// An entry of a fake file system: what the engine's archive of it would show.
+struct FakeFile {
+  FileType type = FileType::Regular;
+  std::string content;      // regular files
+  std::string link_target;  // symlinks
+  std::uint32_t mode = 0644;
+  std::int64_t uid = 0;
+  std::int64_t gid = 0;
+  bool operator==(const FakeFile&) const = default;
+};
+// Absolute path -> entry; directories are entries too ("/etc" before "/etc/hosts").
+using FakeFs = std::map<std::string, FakeFile>;
 
 struct RecordedExec {
   ExecSpec spec;
@@ -80,7 +95,16 @@ class FakeRuntime : public Runtime {
   }
   Status remove_image(const std::string& reference) override {
     std::lock_guard lock(*mutex);
-    images.erase(reference);
+    for (auto it = images.begin(); it != images.end();) {
+      // By tag or by id, as the engine takes either.
+      if (it->first == reference || it->second == reference) {
+        image_labels.erase(it->first);
+        image_files.erase(it->first);
+        it = images.erase(it);
+      } else {
+        ++it;
+      }
+    }
     return record("remove_image " + reference);
   }
 
@@ -112,10 +136,21 @@ class FakeRuntime : public Runtime {
     std::lock_guard lock(*mutex);
     calls.push_back("create_container " + spec.name);
     if (++create_calls_ == fail_create_container_at) return make_error(ErrorCode::Failed, "injected create failure");
+    // By tag or by id, as the engine takes either; an image the fake has no files of is empty.
+    std::string image = spec.image;
+    for (const auto& [tag, image_id] : images) {
+      if (image_id == spec.image) image = tag;
+    }
+    if (!images.count(image)) return make_error(ErrorCode::NotFound, "no such image: " + spec.image);
     const std::string id = "c" + std::to_string(++next_id_);
-    containers[id] = {id, spec.name, spec.image, ContainerState::Created, spec.labels, {}};
+    // As Docker does, a container carries its image's labels under its own.
+    Labels labels = spec.labels;
+    if (auto found = image_labels.find(image); found != image_labels.end()) labels.insert(found->second.begin(), found->second.end());
+    containers[id] = {id, spec.name, spec.image, ContainerState::Created, labels, {}};
     specs[id] = spec;
     for (const VolumeMount& mount : spec.volumes) volumes.emplace(mount.volume, mount.labels);
+    specs[id].image = image;
+    files[id] = image_files[image];
     return id;
   }
   Status start_container(const std::string& id) override {
@@ -130,6 +165,7 @@ class FakeRuntime : public Runtime {
     std::lock_guard lock(*mutex);
     calls.push_back("remove_container " + id);
     if (!containers.erase(id)) return make_error(ErrorCode::NotFound, "no container " + id);
+    files.erase(id);
     return {};
   }
   Result<ContainerInfo> inspect_container(const std::string& id) override {
@@ -160,6 +196,109 @@ class FakeRuntime : public Runtime {
   }
 
   Result<std::unique_ptr<ExecStream>> start_exec(const ExecSpec& spec) override;
+
+  // File systems: an image's (by the reference a ContainerSpec names), and each
+  // container's as it is now (by id), which starts as a copy of its image's. The engine's
+  // views of them (changes, commit, archive) are computed from these as Docker's would be.
+  std::map<std::string, FakeFs> image_files;
+  std::map<std::string, FakeFs> files;
+  std::map<std::string, Labels> image_labels;  // of committed images, by tag
+  std::optional<Error> changes_error;          // container_changes fails with it
+  std::optional<Error> commit_error;
+
+  Status container_changes(const std::string& id, const std::function<void(const FsChange&)>& visit) override {
+    std::vector<FsChange> changes;
+    {
+      std::lock_guard lock(*mutex);
+      calls.push_back("container_changes " + id);
+      if (changes_error) return *changes_error;
+      if (!containers.count(id)) return make_error(ErrorCode::NotFound, "no container " + id);
+      const FakeFs& now = files[id];
+      const FakeFs& image = image_files[specs[id].image];
+      std::set<std::string> listed;
+      auto add = [&](const std::string& path, FsChangeKind kind) {
+        if (listed.insert(path).second) changes.push_back({path, kind});
+      };
+      auto parents = [&](std::string path) {
+        while ((path = path.substr(0, path.rfind('/'))).size() > 0) {
+          if (now.count(path) && image.count(path)) add(path, FsChangeKind::Modified);
+        }
+      };
+      for (const auto& [path, file] : now) {
+        auto before = image.find(path);
+        if (before == image.end()) add(path, FsChangeKind::Added), parents(path);
+        else if (!(before->second == file)) add(path, FsChangeKind::Modified), parents(path);
+      }
+      for (const auto& [path, file] : image) {
+        // Docker lists a deleted directory, not what was in it.
+        const std::string parent = path.substr(0, path.rfind('/'));
+        if (!now.count(path) && (parent.empty() || now.count(parent))) add(path, FsChangeKind::Deleted), parents(path);
+      }
+    }
+    for (const FsChange& change : changes) visit(change);
+    return {};
+  }
+
+  Result<std::string> commit_container(const std::string& id, const std::string& tag, const Labels& labels) override {
+    std::lock_guard lock(*mutex);
+    calls.push_back("commit_container " + id + " " + tag);
+    if (commit_error) return *commit_error;
+    if (!containers.count(id)) return make_error(ErrorCode::NotFound, "no container " + id);
+    images[tag] = "sha256:committed-" + tag;
+    image_files[tag] = files[id];
+    // As Docker does, the image keeps the container's labels under the ones given.
+    image_labels[tag] = labels;
+    image_labels[tag].insert(containers[id].labels.begin(), containers[id].labels.end());
+    return images[tag];
+  }
+
+  Result<std::vector<ImageInfo>> list_images(const Labels& match) override {
+    std::lock_guard lock(*mutex);
+    std::vector<ImageInfo> out;
+    for (const auto& [tag, labels] : image_labels) {
+      if (matches(labels, match)) out.push_back({images[tag], {tag}, labels});
+    }
+    return out;
+  }
+
+  Result<bool> read_tree(const std::string& id, const std::string& path, const TreeReadOptions& options,
+                         const WantFn& want, const std::function<void(FileRecord)>& visit) override {
+    FakeFs tree;
+    {
+      std::lock_guard lock(*mutex);
+      calls.push_back("read_tree " + id + " " + path);
+      if (!containers.count(id)) return make_error(ErrorCode::NotFound, "no container " + id);
+      const FakeFs& fs = files[id];
+      if (!fs.count(path)) return make_error(ErrorCode::NotFound, "no " + path + " in " + id);
+      for (auto it = fs.find(path); it != fs.end() && (it->first == path || it->first.rfind(path + "/", 0) == 0); ++it) {
+        tree.insert(*it);
+      }
+    }
+    std::uint64_t bytes = 0;  // as a tar would count them: a header per entry, then the content
+    for (const auto& [entry_path, file] : tree) {
+      bytes += 512;
+      if (bytes > options.max_bytes) return false;
+      FileRecord record{entry_path, file.type, file.mode, file.uid, file.gid, 0, file.link_target, "", "", ""};
+      if (file.type == FileType::Regular) record.size = static_cast<std::int64_t>(file.content.size());
+      const ReadWant wanted = want(record);
+      if (wanted == ReadWant::Stop) return false;
+      const bool cut = bytes + file.content.size() > options.max_bytes;
+      bytes += file.content.size();
+      if (wanted == ReadWant::Skip) {
+        if (cut) return false;
+        continue;
+      }
+      if (file.type == FileType::Regular) {
+        // Cut inside the content, as read_tar_stream does: visited, without a digest.
+        const std::size_t readable = cut ? options.max_bytes - (bytes - file.content.size()) : file.content.size();
+        if (!cut) record.sha256 = archive::sha256_hex(file.content);
+        if (wanted == ReadWant::Keep) record.head = file.content.substr(0, std::min(options.keep_bytes, readable));
+      }
+      visit(std::move(record));
+      if (cut) return false;
+    }
+    return true;
+  }
 
   // The calls whose text starts with `prefix`.
   int count_calls(const std::string& prefix) const {

@@ -212,3 +212,35 @@ TEST_CASE("A host's tmpfs list becomes the container's tmpfs mounts") {
   CHECK(spec.tmpfs[0].inodes == 500);
   CHECK(spec.tmpfs[0].mode == 0700);
 }
+
+TEST_CASE("A host's snapshot is an image of the session: its reader is no host, and removal and gc take both") {
+  FakeRuntime runtime = runtime_with_base();
+  runtime.image_labels["breakfix/scenario-web:0123"] = {{kLabelManaged, "true"}};  // built from a scenario
+  runtime.images["breakfix/scenario-web:0123"] = "sha256:built";
+  LabProvisioner provisioner(runtime, {});
+  auto lab = provisioner.provision(*load(kOneHostScenario), "s7", nullptr);
+  REQUIRE(lab.ok());
+  auto image = provisioner.snapshot_host("s7", lab->entry());
+  REQUIRE(image.ok());
+  CHECK(runtime.count_calls("commit_container " + lab->entry().container_id + " breakfix/snapshot:s7.main") == 1);
+  // Made from the snapshot, and so carrying the host's labels, the reader is no host of the lab.
+  CHECK(runtime.image_labels.at("breakfix/snapshot:s7.main").at(kLabelHost) == "main");
+  auto reader = provisioner.open_snapshot("s7", "main", *image);
+  REQUIRE(reader.ok());
+  auto again = provisioner.open_snapshot("s7", "main", *image);  // an interrupted grading's reader is replaced
+  REQUIRE(again.ok());
+  CHECK(runtime.containers.count(*reader) == 0);
+  CHECK(runtime.specs.at(*again).name == "breakfix-s7-main.ready");
+  CHECK(runtime.containers.at(*again).labels.at(kLabelHost) == "main");
+  auto found = provisioner.find_lab("s7");
+  REQUIRE(found.ok());
+  CHECK(found->hosts.size() == 1);
+
+  auto dry = provisioner.collect_garbage({}, /*dry_run=*/true);
+  REQUIRE(dry.ok());
+  CHECK(dry->images == std::vector<std::string>{"breakfix/snapshot:s7.main"});  // never a scenario's image
+  REQUIRE(provisioner.remove_session("s7").ok());
+  CHECK(runtime.containers.empty());
+  CHECK(runtime.image_labels.count("breakfix/snapshot:s7.main") == 0);
+  CHECK(runtime.image_labels.count("breakfix/scenario-web:0123") == 1);
+}

@@ -388,3 +388,36 @@ TEST_CASE("progress: false keeps a check out of the progress runs; a non-boolean
   CHECK_FALSE(bad.scenario);
   CHECK(mentions(bad, "checks[0].progress"));
 }
+
+TEST_CASE("expected_changes: a host's patterns load as written, on the shorthand host or under hosts") {
+  ScenarioLoad shorthand = parse(replace(kMinimal, "image: breakfix/base:bookworm\n",
+                                         "image: breakfix/base:bookworm\n"
+                                         "expected_changes: [/srv/wordfreq/**, /usr/local/bin/wordfreq]\n"));
+  CAPTURE(messages(shorthand));
+  REQUIRE(shorthand.scenario);
+  CHECK(shorthand.scenario->hosts[0].expected_changes ==
+        std::vector<std::string>{"/srv/wordfreq/**", "/usr/local/bin/wordfreq"});
+
+  ScenarioLoad hosts = parse(replace(kTwoHosts, "    workdir: /srv\n",
+                                     "    workdir: /srv\n"
+                                     "    expected_changes:\n"
+                                     "      - /etc/sudoers.d/*\n"));
+  CAPTURE(messages(hosts));
+  REQUIRE(hosts.scenario);
+  CHECK(hosts.scenario->find_host("db")->expected_changes == std::vector<std::string>{"/etc/sudoers.d/*"});
+  CHECK(hosts.scenario->find_host("app")->expected_changes.empty());
+}
+
+TEST_CASE("expected_changes: a pattern that is not absolute, hides everything or repeats is reported where it stands") {
+  ScenarioLoad load = parse(replace(kMinimal, "image: breakfix/base:bookworm\n",
+                                    "image: breakfix/base:bookworm\n"
+                                    "expected_changes: [etc/x, \"/**\", /a**, /srv/../etc, /srv/, /ok, /ok]\n"));
+  CAPTURE(messages(load));
+  CHECK_FALSE(load.scenario);
+  CHECK(mentions(load, "scenario.yaml:7:20: expected_changes[0]: must be an absolute path such as /srv/app/** (got 'etc/x')"));
+  CHECK(mentions(load, "expected_changes[1]: '/**' matches every path, which would hide any tampering"));
+  CHECK(mentions(load, "expected_changes[2]: '**' must stand alone between slashes"));
+  CHECK(mentions(load, "expected_changes[3]: must not contain '.' or '..' components"));
+  CHECK(mentions(load, "expected_changes[4]: must not end with '/' (write /srv/** for a directory and what is in it)"));
+  CHECK(mentions(load, "expected_changes[6]: duplicate pattern '/ok'"));
+}

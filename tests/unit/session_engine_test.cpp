@@ -123,10 +123,11 @@ TEST_CASE("A session runs from start to report: precheck, warnings, progress tim
   CHECK(progress == 2 * 14);  // every 2 minutes before the 30-minute deadline
   CHECK(final == 2);
 
-  CHECK(f.runtime.containers.size() == 1);  // kept for the interviewer
+  CHECK(f.runtime.containers.size() == 2);  // kept for the interviewer: the host, and its snapshot's reader
   f.run_for(engine, 10min);
   CHECK(engine.view(session->id)->state == SessionState::Removed);
   CHECK(f.runtime.containers.empty());
+  CHECK(f.runtime.image_labels.empty());  // the snapshot went with them
 }
 
 TEST_CASE("A fault that does not bite fails the session before any candidate sees it") {
@@ -191,6 +192,54 @@ TEST_CASE("A grading cut short is run again after a restart") {
   CHECK(second.view(id)->state == SessionState::Graded);
   CHECK(nlohmann::json::parse(f.store->report(id)->first)["score"] == 0);  // guard passes, fix not: nothing repaired
   CHECK(second.extend(id, 5min).error().code == ErrorCode::Conflict);
+}
+
+TEST_CASE("A candidate who fakes a tool is graded tampered; the baseline outlives a restart") {
+  Fixture f;
+  f.runtime.image_files["breakfix/base:bookworm"] = {
+      {"/usr", {FileType::Directory, "", "", 0755, 0, 0}},
+      {"/usr/bin", {FileType::Directory, "", "", 0755, 0, 0}},
+      {"/usr/bin/curl", {FileType::Regular, std::string("\x7f" "ELF", 4), "", 0755, 0, 0}},
+  };
+  std::string id;
+  {
+    SessionEngine first = f.engine();
+    auto session = first.start({"flag", "Ada", 7, std::nullopt, {}, ""});
+    REQUIRE(session.ok());
+    id = session->id;
+    CHECK(f.store->baseline(id).ok());
+    CHECK(f.runtime.count_calls("commit_container") == 1);
+    CHECK(session->tampered == std::nullopt);
+  }  // the daemon dies; the candidate replaces curl meanwhile
+  auto& files = f.runtime.files.begin()->second;
+  files["/usr/bin/curl"] = {FileType::Regular, "#!/bin/sh\necho 200\n", "", 0755, 0, 0};
+  f.flag = true;
+  SessionEngine second = f.engine();
+  REQUIRE(second.recover().ok());
+  REQUIRE(second.end(id).ok());
+  auto view = second.view(id);
+  CHECK(view->state == SessionState::Graded);
+  CHECK(view->tampered == true);
+  const auto report = f.store->report(id);
+  const auto json = nlohmann::json::parse(report->first);
+  CHECK(json["score"] == 1.0);  // tampering is flagged, not scored
+  CHECK(json["tampering"]["tampered"] == true);
+  CHECK(json["tampering"]["paths"][0]["path"] == "/usr/bin/curl");
+  CHECK(report->second.find("## Tampering") != std::string::npos);
+  CHECK(report->second.find("`/usr/bin/curl` modified: content") != std::string::npos);
+  // A later engine, reading the store only, still knows.
+  SessionEngine third = f.engine();
+  CHECK(third.view(id)->tampered == true);
+}
+
+TEST_CASE("A session nobody touched is graded not tampered") {
+  Fixture f;
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 7, std::nullopt, {}, ""});
+  REQUIRE(session.ok());
+  REQUIRE(engine.end(session->id).ok());
+  CHECK(engine.view(session->id)->tampered == false);
+  CHECK(nlohmann::json::parse(f.store->report(session->id)->first)["tampering"]["tampered"] == false);
 }
 
 namespace {

@@ -164,11 +164,13 @@ TEST_CASE("scenario test passes a scenario whose fault bites and whose solution 
   const ScenarioTestReport report = tester.test(*load(), {.seed = 7});
   CAPTURE(step_names(report));
   CHECK(report.passed());
-  CHECK(step_names(report) == "provision;setup main;fault clear flag;precheck;solution;checks x3;remove;");
+  CHECK(step_names(report) ==
+        "provision;setup main;fault clear flag;precheck;baseline;solution;checks x3;tamper check;remove;");
   CHECK(progress.size() == report.steps.size());
   CHECK(report.vars == pick_vars(*load(), 7));
   CHECK(flag_lab.fix_checks == 4);  // once in the precheck, three times after the solution
   CHECK(runtime.containers.empty());  // removed
+  CHECK(runtime.image_labels.empty());  // the snapshot too
   // The fault saw the session's vars.
   bool fault_seen = false;
   for (const auto& exec : runtime.execs) {
@@ -199,7 +201,7 @@ TEST_CASE("scenario test reports a solution that does not fix, with the check's 
   runtime.exec_handler = flag_lab.handler();
   const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load(), {});
   CHECK_FALSE(report.passed());
-  const TestStep& checks = report.steps[5];
+  const TestStep& checks = report.steps[6];
   CHECK(checks.step == "checks x3");
   CHECK_FALSE(checks.ok);
   CHECK(checks.detail.find("check 'flag is set' fails after the solution (exit 1; output:\nflag is not set") !=
@@ -213,7 +215,32 @@ TEST_CASE("scenario test flags a check whose verdict changes between runs as fla
   runtime.exec_handler = flag_lab.handler();
   const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load(), {});
   CHECK_FALSE(report.passed());
-  CHECK(report.steps[5].detail.find("check 'flag is set' is flaky: passed 2 of 3 runs") != std::string::npos);
+  CHECK(report.steps[6].detail.find("check 'flag is set' is flaky: passed 2 of 3 runs") != std::string::npos);
+}
+
+TEST_CASE("scenario test fails a solution that changes what checks rely on, unless the scenario expects it") {
+  FakeRuntime runtime = fake_with_base();
+  runtime.image_files["breakfix/base:bookworm"] = {{"/usr", {FileType::Directory, "", "", 0755, 0, 0}},
+                                                   {"/usr/bin", {FileType::Directory, "", "", 0755, 0, 0}}};
+  FlagLab flag_lab;
+  auto handler = flag_lab.handler();
+  runtime.exec_handler = [&](const ExecSpec& spec, const std::string& script) {
+    // The solution also installs a tool, as a bug-fix lab's make install would.
+    if (script == "echo solution") {
+      std::lock_guard lock(*runtime.mutex);
+      runtime.files[spec.container]["/usr/bin/tool"] = {};
+    }
+    return handler(spec, script);
+  };
+  const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load(), {});
+  CHECK_FALSE(report.passed());
+  const TestStep& tamper = report.steps[7];
+  CHECK(tamper.step == "tamper check");
+  CHECK(tamper.detail.find("host main: /usr/bin/tool created looks like tampering; add it to the host's "
+                           "expected_changes") != std::string::npos);
+
+  const ScenarioPtr expected = load(std::string(kScenario) + "expected_changes: [/usr/bin/tool]\n");
+  CHECK(ScenarioTester(runtime, {}, nullptr).test(*expected, {}).passed());
 }
 
 TEST_CASE("scenario test stops at a failing setup and still removes the lab, unless asked to keep it") {

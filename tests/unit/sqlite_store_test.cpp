@@ -152,3 +152,21 @@ TEST_CASE("A store that cannot be opened is an error naming the file") {
   CHECK(store.error().code == ErrorCode::Unavailable);
   CHECK(store.error().message.find("/nonexistent/dir/breakfix.db") != std::string::npos);
 }
+
+TEST_CASE("A session's baseline survives the store being reopened, and is NotFound until put") {
+  breakfix::testing::TempDir dir;
+  const auto file = dir.path() / "breakfix.db";
+  {
+    auto store = open(file);
+    REQUIRE(store->create_session(session("s1", "ready", WallTime(1000ms))).ok());
+    auto none = store->baseline("s1");
+    REQUIRE_FALSE(none.ok());
+    CHECK(none.error().code == ErrorCode::NotFound);
+    REQUIRE(store->put_baseline("s1", R"([{"host":"main"}])").ok());
+    REQUIRE(store->put_baseline("s1", R"([{"host":"web"}])").ok());  // replaced whole
+  }
+  auto store = open(file);
+  auto baseline = store->baseline("s1");
+  REQUIRE(baseline.ok());
+  CHECK(*baseline == R"([{"host":"web"}])");
+}
