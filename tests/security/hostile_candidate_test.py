@@ -124,6 +124,11 @@ def part1():
     check(view["state"] in ("graded", "removed"), f"the wrapped lab is graded ({view['state']})")
     graded = report(wrapped)
     check(graded["score"] == 0, f"an unrepaired lab with wrapped shells scores 0 (got {graded['score']})")
+    tampered = {change["path"] for change in graded["tampering"]["paths"]}
+    check(graded["tampering"]["tampered"] is True and {"/usr/bin/bash", "/usr/bin/dash"} <= tampered,
+          f"the report names the wrapped shells under tampering ({sorted(tampered)})")
+    _, view = api("GET", "/v1/sessions/" + wrapped)
+    check(view["tampered"] is True, "the API flags the session as tampered")
 
 
 def part2():
