@@ -103,10 +103,13 @@ class Fetcher {
  public:
   Fetcher(Runtime& runtime, const ChangeLimits& limits) : runtime_(runtime), limits_(limits) {}
 
-  // One container's paths to read and how (Hash, or Keep for a diff).
+  // One container's paths to read and how: Hash to compare, Keep to compare and diff.
+  // A path whose content matters only for a diff (created or deleted since ready) is
+  // read only when it is small enough to diff: a 10 GB file costs its header.
   struct Side {
     std::string container;
     std::map<std::string, ReadWant> targets;
+    std::set<std::string> diff_only;
     std::map<std::string, FileRecord> records;  // out: what was read
     std::map<std::string, std::string> failed;  // out: paths not read, and why
   };
@@ -187,27 +190,29 @@ class Fetcher {
     std::uint64_t streamed = 0;
     auto want = [&](const FileRecord& header) {
       streamed += 512 + static_cast<std::uint64_t>(std::max<std::int64_t>(header.size, 0));
-      if (pending.empty()) return ReadWant::Stop;
       if (!pending.count(header.path)) return ReadWant::Skip;
+      const bool diff_only = side.diff_only.count(header.path) > 0;
       ReadWant wanted = side.targets.at(header.path);
-      if (wanted == ReadWant::Keep && !reserve(header)) wanted = ReadWant::Hash;
+      if (wanted == ReadWant::Keep && !reserve(header)) wanted = diff_only ? ReadWant::Header : ReadWant::Hash;
       return wanted;
     };
     std::set<std::string> relink;  // hard links whose file came earlier in the archive, unread
     auto visit = [&](FileRecord record) {
       pending.erase(record.path);
+      const bool more = !pending.empty();
       if (record.type == FileType::HardLink) {
         // Whether a name is a hard link in an archive depends on what else the archive
         // holds: the file's content is what counts, alone it is a regular file.
-        if (record.sha256.empty()) {
+        if (record.sha256.empty() && !side.diff_only.count(record.path)) {
           relink.insert(record.path);
-          return;
+          return more;
         }
         record.type = FileType::Regular;
         record.link_target.clear();
       }
       std::lock_guard lock(mutex_);
       side.records[record.path] = std::move(record);
+      return more;
     };
     TreeReadOptions options{std::min(budget, limits_.max_request_bytes), limits_.diff_file_bytes};
     auto read = runtime_.read_tree(side.container, request.root, options, want, visit);
@@ -357,7 +362,8 @@ HostChanges compare_host(Runtime& runtime, const LabHost& live, const HostBaseli
   // say where to look); the live host how it is. A path the image has and setup did not
   // touch surely was there: a noisy one of those is not read unless it is compared.
   const std::vector<std::string> examined = paths_to_examine(paths);
-  Fetcher::Side before{"", {}, {}, {}}, now{live.container_id, {}, {}, {}};
+  Fetcher::Side before, now;
+  now.container = live.container_id;
   std::set<std::string> over_limit;
   std::size_t compared = 0;
   for (const std::string& path : examined) {
@@ -373,9 +379,13 @@ HostChanges compare_host(Runtime& runtime, const LabHost& live, const HostBaseli
       over_limit.insert(path);
       continue;
     }
-    const ReadWant wanted = noisy ? ReadWant::Hash : ReadWant::Keep;
+    // Created or deleted: read for its type and a diff only. Else compared: hashed.
+    const bool deleted = read_before && !exists, created = read_now && !maybe_existed;
+    const ReadWant wanted = noisy ? (deleted || created ? ReadWant::Header : ReadWant::Hash) : ReadWant::Keep;
     if (read_before) before.targets[path] = wanted;
     if (read_now) now.targets[path] = wanted;
+    if (deleted) before.diff_only.insert(path);
+    if (created) now.diff_only.insert(path);
   }
   if (!over_limit.empty()) {
     result.cut.push_back(std::to_string(over_limit.size()) + " changed paths were not compared (over " +

@@ -285,6 +285,28 @@ TEST_CASE("A file too large to read is compared by size; the same size unread is
   CHECK_FALSE(data->unverified);
 }
 
+TEST_CASE("A huge file the candidate created costs its header, not its content") {
+  Lab1 l;
+  const auto baseline = l.ready();
+  l.fs()["/srv/huge.bin"] = file(std::string(10 << 20, 'z'));
+  l.fs()["/srv/note.txt"] = file("small\n");
+  ChangeLimits limits;
+  limits.max_request_bytes = 1 << 20;  // far below the file: reading it would be cut and retried
+  l.runtime.calls.clear();
+  const LabChanges changes = l.end(baseline, limits);
+  const PathChange* huge = find(changes, "/srv/huge.bin");
+  REQUIRE(huge);
+  CHECK(huge->kind == ChangeKind::Created);
+  CHECK(huge->type == "file");
+  CHECK(huge->no_diff == "larger than 128 KiB");
+  CHECK_FALSE(huge->unverified);
+  CHECK(find(changes, "/srv/note.txt")->diff.find("+small\n") != std::string::npos);
+  // The archive of /srv stopped within the limit, in the huge file; note.txt, after it,
+  // was read on its own.
+  CHECK(l.runtime.count_calls("read_tree") == 2);
+  CHECK(l.runtime.count_calls("read_tree " + l.id + " /srv/note.txt") == 1);
+}
+
 TEST_CASE("Diffs are bounded: large files get none, long diffs are cut, and the reason is given") {
   Lab1 l;
   std::string lines;
