@@ -24,18 +24,22 @@ using nlohmann::json;
 // stay listed for images where they are not. Account data (/etc/passwd, /etc/group) is
 // not here: labs repair it, and a check that reads it reads the system's real state.
 constexpr std::string_view kProtected[] = {
-    "/bin",           "/sbin",         "/lib",           "/lib32",           "/lib64",
-    "/libx32",        "/usr",          "/etc/ld.so.preload", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
-    "/etc/ld.so.cache", "/etc/pam.d",  "/etc/pam.conf",  "/etc/security",    "/etc/environment",
-    "/etc/sudoers",   "/etc/sudoers.d", "/etc/nsswitch.conf", "/etc/alternatives", "/.breakfix",
+    // the programs and libraries checks run
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+    // how programs are loaded and find names
+    "/etc/ld.so.preload", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.cache", "/etc/nsswitch.conf",
+    "/etc/alternatives",
+    // how a check becomes another user (runuser, su, sudo)
+    "/etc/pam.d", "/etc/pam.conf", "/etc/security", "/etc/environment", "/etc/sudoers", "/etc/sudoers.d",
+    // the trusted toolbox's mount point
+    "/.breakfix",
 };
 
 // What services and shells change by themselves: listed, but no diff is worth reading.
 constexpr std::string_view kNoisy[] = {
-    "/run/**",           "/var/run/**",          "/var/log/**",         "/var/cache/**",
-    "/**/.bash_history", "/**/.lesshst",         "/**/.viminfo",        "/**/.python_history",
-    "/**/.psql_history", "/**/.mysql_history",   "/**/.sqlite_history", "/**/.wget-hsts",
-    "/**/.selected_editor", "/**/.local/share/nano/**", "/**/__pycache__/**",
+    "/run/**", "/var/run/**", "/var/log/**", "/var/cache/**", "/**/__pycache__/**",
+    "/**/.bash_history", "/**/.lesshst", "/**/.viminfo", "/**/.python_history", "/**/.psql_history",
+    "/**/.mysql_history", "/**/.sqlite_history", "/**/.wget-hsts", "/**/.selected_editor", "/**/.local/share/nano/**",
 };
 
 // Grouping changed files by directory saves a request each (about 0.3 s), but never for
