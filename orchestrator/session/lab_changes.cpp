@@ -560,19 +560,25 @@ LabChanges compare_lab(Runtime& runtime, const Lab& lab, const Scenario& scenari
     changes.unchecked = "no baseline was recorded when the session became ready";
     return changes;
   }
-  std::size_t diff_bytes = 0;
+  // The hosts side by side: each waits mostly on the engine.
+  std::vector<std::future<HostChanges>> compared;
   for (const LabHost& host : lab.hosts) {
-    auto baseline = std::find_if(baselines.begin(), baselines.end(), [&](const HostBaseline& b) { return b.host == host.name; });
-    if (baseline == baselines.end()) {
-      HostChanges missing;
-      missing.host = host.name;
-      missing.error = "no baseline of this host";
-      changes.hosts.push_back(std::move(missing));
-      continue;
-    }
-    HostChanges compared = compare_host(runtime, host, *baseline, scenario.find_host(host.name), options, lab.session_id, limits);
+    compared.push_back(std::async(std::launch::async, [&, &host = host]() -> HostChanges {
+      auto baseline = std::find_if(baselines.begin(), baselines.end(), [&](const HostBaseline& b) { return b.host == host.name; });
+      if (baseline == baselines.end()) {
+        HostChanges missing;
+        missing.host = host.name;
+        missing.error = "no baseline of this host";
+        return missing;
+      }
+      return compare_host(runtime, host, *baseline, scenario.find_host(host.name), options, lab.session_id, limits);
+    }));
+  }
+  std::size_t diff_bytes = 0;
+  for (auto& host : compared) {
+    HostChanges result = host.get();
     // The report's diffs are bounded as a whole too.
-    for (PathChange& change : compared.changes) {
+    for (PathChange& change : result.changes) {
       if (change.diff.empty()) continue;
       if (diff_bytes + change.diff.size() > limits.max_report_diff_bytes) {
         change.diff.clear();
@@ -581,7 +587,7 @@ LabChanges compare_lab(Runtime& runtime, const Lab& lab, const Scenario& scenari
         diff_bytes += change.diff.size();
       }
     }
-    changes.hosts.push_back(std::move(compared));
+    changes.hosts.push_back(std::move(result));
   }
   return changes;
 }

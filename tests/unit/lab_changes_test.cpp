@@ -378,3 +378,26 @@ TEST_CASE("Baselines survive JSON, and protected and noisy paths are the documen
   CHECK_FALSE(noisy_path("/etc/app.conf"));
   CHECK_FALSE(noisy_path("/var/lib/app/data"));
 }
+
+TEST_CASE("Each host of a lab is compared with its own baseline, and says which one was tampered with") {
+  Lab1 l;
+  ContainerSpec spec;
+  spec.name = "breakfix-s1-db";
+  spec.image = "img";
+  spec.labels = {{kLabelManaged, "true"}, {kLabelSession, "s1"}, {kLabelHost, "db"}};
+  const std::string db = *l.runtime.create_container(spec);
+  l.lab.hosts.push_back({"db", db, spec.name, false});
+  const auto baseline = l.ready();
+  REQUIRE(baseline.size() == 2);
+  l.runtime.files[db]["/etc/pam.d/su"].content = "auth sufficient pam_permit.so\n";
+  l.fs()["/etc/app.conf"].content = "changed\n";
+  const LabChanges changes = l.end(baseline);
+  REQUIRE(changes.hosts.size() == 2);
+  CHECK(changes.hosts[0].host == "main");
+  CHECK_FALSE(changes.hosts[0].tampered());
+  CHECK(changes.hosts[1].host == "db");
+  CHECK(changes.hosts[1].tampered());
+  REQUIRE(changes.hosts[1].changes.size() == 1);
+  CHECK(changes.hosts[1].changes[0].diff.find("+auth sufficient pam_permit.so\n") != std::string::npos);
+  CHECK(changes.tampered() == true);
+}
