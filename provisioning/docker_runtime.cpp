@@ -451,7 +451,7 @@ class DockerRuntime : public Runtime {
   }
 
   Result<bool> read_tree(const std::string& id, const std::string& path, const TreeReadOptions& options,
-                         const WantFn& want, const std::function<void(FileRecord)>& visit) override {
+                         const WantFn& want, const VisitFn& visit) override {
     auto connection = connect();
     if (!connection) return connection.error();
     auto body = (*connection)->open_body(Method::Get, api("/containers/" + id + "/archive?path=" + docker::url_encode(path)),

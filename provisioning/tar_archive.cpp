@@ -544,7 +544,7 @@ FileRecord record_of(archive_entry* entry, const std::string& base_dir) {
 }  // namespace
 
 Result<bool> read_tar_stream(const PullFn& pull, const std::string& base_dir, const TreeReadOptions& options,
-                             const WantFn& want, const std::function<void(FileRecord)>& visit) {
+                             const WantFn& want, const VisitFn& visit) {
   PullSource source;
   source.pull = &pull;
   source.max_bytes = options.max_bytes;
@@ -571,8 +571,12 @@ Result<bool> read_tar_stream(const PullFn& pull, const std::string& base_dir, co
     if (status < ARCHIVE_WARN) return stopped(reader.get());
     FileRecord record = record_of(entry, base_dir);
     const ReadWant wanted = want(record);
-    if (wanted == ReadWant::Stop) return false;
     if (wanted == ReadWant::Skip) continue;  // the next header reads past its content
+    if (wanted == ReadWant::Header) {
+      record.size = record.type == FileType::Regular ? record.size : 0;
+      if (!visit(std::move(record))) return false;  // a 10 GB file is not read past for nothing
+      continue;
+    }
     if (record.type == FileType::HardLink) {
       if (auto found = digests.find(record.link_target); found != digests.end()) {
         std::tie(record.sha256, record.size) = found->second;
@@ -601,7 +605,7 @@ Result<bool> read_tar_stream(const PullFn& pull, const std::string& base_dir, co
         return stopped(reader.get());
       }
     }
-    visit(std::move(record));
+    if (!visit(std::move(record))) return false;
   }
 }
 

@@ -87,12 +87,12 @@ class Sha256 {
 // keep_bytes. After options.max_bytes of tar it stops reading; an entry cut there is
 // visited without a digest.
 //
-// Returns true when the tar was read to its end, false when max_bytes or a Stop ended
+// Returns true when the tar was read to its end, false when max_bytes or `visit` ended
 // it first. Errors:
 // the pull's own; Internal when the bytes are not a tar.
 using PullFn = std::function<Result<std::string_view>()>;
 Result<bool> read_tar_stream(const PullFn& pull, const std::string& base_dir, const TreeReadOptions& options,
-                             const WantFn& want, const std::function<void(FileRecord)>& visit);
+                             const WantFn& want, const VisitFn& visit);
 
 // The SHA-256 of a file's content as 64 lowercase hex digits, read in pieces.
 // Errors: NotFound if the file does not exist, Failed if it cannot be read.

@@ -179,13 +179,16 @@ struct FileRecord {
 
 // What read_tree does with an entry of the tree.
 enum class ReadWant {
-  Skip,  // nothing (its content is read past)
-  Hash,  // a record with the content's digest
-  Keep,  // also the first keep_bytes of the content
-  Stop,  // nothing more is wanted: the read ends here (and returns false, as when cut)
+  Skip,    // nothing (its content is read past)
+  Header,  // a record of what the header says, without reading the content
+  Hash,    // a record with the content's digest
+  Keep,    // also the first keep_bytes of the content
 };
 // Asked about each entry with what its header says (path, type, mode, owner, size, link).
 using WantFn = std::function<ReadWant(const FileRecord& header)>;
+// Gets each wanted entry's record; returns false when nothing more is wanted, which ends
+// the read there (read_tree then returns false, as when cut), before any more is read.
+using VisitFn = std::function<bool(FileRecord)>;
 
 struct TreeReadOptions {
   std::uint64_t max_bytes = 64ULL << 20;  // stop reading the archive after this many bytes
@@ -276,13 +279,13 @@ class Runtime {
   // Reads `path` of the container (a file, or a directory and everything below it)
   // through the engine's archive of it. `want` is asked about each entry (by its header,
   // the path absolute); `visit` gets a record of each wanted one once its content is read.
-  // Reading stops after options.max_bytes of archive or when `want` says Stop; returns
+  // Reading stops after options.max_bytes of archive or when `visit` says so; returns
   // whether the archive was read to its end (false: entries after the stop were not
   // seen). NotFound if `path` is absent.
   // The engine starts a helper process per call (about 0.3 s on Docker 20.10): ask for
   // a directory once rather than for its files one by one.
   virtual Result<bool> read_tree(const std::string& id, const std::string& path, const TreeReadOptions& options,
-                                 const WantFn& want, const std::function<void(FileRecord)>& visit) = 0;
+                                 const WantFn& want, const VisitFn& visit) = 0;
 };
 
 // Runs an exec to its end: `input` is written to stdin and then closed, output goes to

@@ -24,18 +24,22 @@ using nlohmann::json;
 // stay listed for images where they are not. Account data (/etc/passwd, /etc/group) is
 // not here: labs repair it, and a check that reads it reads the system's real state.
 constexpr std::string_view kProtected[] = {
-    "/bin",           "/sbin",         "/lib",           "/lib32",           "/lib64",
-    "/libx32",        "/usr",          "/etc/ld.so.preload", "/etc/ld.so.conf", "/etc/ld.so.conf.d",
-    "/etc/ld.so.cache", "/etc/pam.d",  "/etc/pam.conf",  "/etc/security",    "/etc/environment",
-    "/etc/sudoers",   "/etc/sudoers.d", "/etc/nsswitch.conf", "/etc/alternatives", "/.breakfix",
+    // the programs and libraries checks run
+    "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32",
+    // how programs are loaded and find names
+    "/etc/ld.so.preload", "/etc/ld.so.conf", "/etc/ld.so.conf.d", "/etc/ld.so.cache", "/etc/nsswitch.conf",
+    "/etc/alternatives",
+    // how a check becomes another user (runuser, su, sudo)
+    "/etc/pam.d", "/etc/pam.conf", "/etc/security", "/etc/environment", "/etc/sudoers", "/etc/sudoers.d",
+    // the trusted toolbox's mount point
+    "/.breakfix",
 };
 
 // What services and shells change by themselves: listed, but no diff is worth reading.
 constexpr std::string_view kNoisy[] = {
-    "/run/**",           "/var/run/**",          "/var/log/**",         "/var/cache/**",
-    "/**/.bash_history", "/**/.lesshst",         "/**/.viminfo",        "/**/.python_history",
-    "/**/.psql_history", "/**/.mysql_history",   "/**/.sqlite_history", "/**/.wget-hsts",
-    "/**/.selected_editor", "/**/.local/share/nano/**", "/**/__pycache__/**",
+    "/run/**", "/var/run/**", "/var/log/**", "/var/cache/**", "/**/__pycache__/**",
+    "/**/.bash_history", "/**/.lesshst", "/**/.viminfo", "/**/.python_history", "/**/.psql_history",
+    "/**/.mysql_history", "/**/.sqlite_history", "/**/.wget-hsts", "/**/.selected_editor", "/**/.local/share/nano/**",
 };
 
 // Grouping changed files by directory saves a request each (about 0.3 s), but never for
@@ -103,10 +107,13 @@ class Fetcher {
  public:
   Fetcher(Runtime& runtime, const ChangeLimits& limits) : runtime_(runtime), limits_(limits) {}
 
-  // One container's paths to read and how (Hash, or Keep for a diff).
+  // One container's paths to read and how: Hash to compare, Keep to compare and diff.
+  // A path whose content matters only for a diff (created or deleted since ready) is
+  // read only when it is small enough to diff: a 10 GB file costs its header.
   struct Side {
     std::string container;
     std::map<std::string, ReadWant> targets;
+    std::set<std::string> diff_only;
     std::map<std::string, FileRecord> records;  // out: what was read
     std::map<std::string, std::string> failed;  // out: paths not read, and why
   };
@@ -187,27 +194,29 @@ class Fetcher {
     std::uint64_t streamed = 0;
     auto want = [&](const FileRecord& header) {
       streamed += 512 + static_cast<std::uint64_t>(std::max<std::int64_t>(header.size, 0));
-      if (pending.empty()) return ReadWant::Stop;
       if (!pending.count(header.path)) return ReadWant::Skip;
+      const bool diff_only = side.diff_only.count(header.path) > 0;
       ReadWant wanted = side.targets.at(header.path);
-      if (wanted == ReadWant::Keep && !reserve(header)) wanted = ReadWant::Hash;
+      if (wanted == ReadWant::Keep && !reserve(header)) wanted = diff_only ? ReadWant::Header : ReadWant::Hash;
       return wanted;
     };
     std::set<std::string> relink;  // hard links whose file came earlier in the archive, unread
     auto visit = [&](FileRecord record) {
       pending.erase(record.path);
+      const bool more = !pending.empty();
       if (record.type == FileType::HardLink) {
         // Whether a name is a hard link in an archive depends on what else the archive
         // holds: the file's content is what counts, alone it is a regular file.
-        if (record.sha256.empty()) {
+        if (record.sha256.empty() && !side.diff_only.count(record.path)) {
           relink.insert(record.path);
-          return;
+          return more;
         }
         record.type = FileType::Regular;
         record.link_target.clear();
       }
       std::lock_guard lock(mutex_);
       side.records[record.path] = std::move(record);
+      return more;
     };
     TreeReadOptions options{std::min(budget, limits_.max_request_bytes), limits_.diff_file_bytes};
     auto read = runtime_.read_tree(side.container, request.root, options, want, visit);
@@ -357,7 +366,8 @@ HostChanges compare_host(Runtime& runtime, const LabHost& live, const HostBaseli
   // say where to look); the live host how it is. A path the image has and setup did not
   // touch surely was there: a noisy one of those is not read unless it is compared.
   const std::vector<std::string> examined = paths_to_examine(paths);
-  Fetcher::Side before{"", {}, {}, {}}, now{live.container_id, {}, {}, {}};
+  Fetcher::Side before, now;
+  now.container = live.container_id;
   std::set<std::string> over_limit;
   std::size_t compared = 0;
   for (const std::string& path : examined) {
@@ -373,9 +383,13 @@ HostChanges compare_host(Runtime& runtime, const LabHost& live, const HostBaseli
       over_limit.insert(path);
       continue;
     }
-    const ReadWant wanted = noisy ? ReadWant::Hash : ReadWant::Keep;
+    // Created or deleted: read for its type and a diff only. Else compared: hashed.
+    const bool deleted = read_before && !exists, created = read_now && !maybe_existed;
+    const ReadWant wanted = noisy ? (deleted || created ? ReadWant::Header : ReadWant::Hash) : ReadWant::Keep;
     if (read_before) before.targets[path] = wanted;
     if (read_now) now.targets[path] = wanted;
+    if (deleted) before.diff_only.insert(path);
+    if (created) now.diff_only.insert(path);
   }
   if (!over_limit.empty()) {
     result.cut.push_back(std::to_string(over_limit.size()) + " changed paths were not compared (over " +
@@ -546,19 +560,25 @@ LabChanges compare_lab(Runtime& runtime, const Lab& lab, const Scenario& scenari
     changes.unchecked = "no baseline was recorded when the session became ready";
     return changes;
   }
-  std::size_t diff_bytes = 0;
+  // The hosts side by side: each waits mostly on the engine.
+  std::vector<std::future<HostChanges>> compared;
   for (const LabHost& host : lab.hosts) {
-    auto baseline = std::find_if(baselines.begin(), baselines.end(), [&](const HostBaseline& b) { return b.host == host.name; });
-    if (baseline == baselines.end()) {
-      HostChanges missing;
-      missing.host = host.name;
-      missing.error = "no baseline of this host";
-      changes.hosts.push_back(std::move(missing));
-      continue;
-    }
-    HostChanges compared = compare_host(runtime, host, *baseline, scenario.find_host(host.name), options, lab.session_id, limits);
+    compared.push_back(std::async(std::launch::async, [&, &host = host]() -> HostChanges {
+      auto baseline = std::find_if(baselines.begin(), baselines.end(), [&](const HostBaseline& b) { return b.host == host.name; });
+      if (baseline == baselines.end()) {
+        HostChanges missing;
+        missing.host = host.name;
+        missing.error = "no baseline of this host";
+        return missing;
+      }
+      return compare_host(runtime, host, *baseline, scenario.find_host(host.name), options, lab.session_id, limits);
+    }));
+  }
+  std::size_t diff_bytes = 0;
+  for (auto& host : compared) {
+    HostChanges result = host.get();
     // The report's diffs are bounded as a whole too.
-    for (PathChange& change : compared.changes) {
+    for (PathChange& change : result.changes) {
       if (change.diff.empty()) continue;
       if (diff_bytes + change.diff.size() > limits.max_report_diff_bytes) {
         change.diff.clear();
@@ -567,7 +587,7 @@ LabChanges compare_lab(Runtime& runtime, const Lab& lab, const Scenario& scenari
         diff_bytes += change.diff.size();
       }
     }
-    changes.hosts.push_back(std::move(compared));
+    changes.hosts.push_back(std::move(result));
   }
   return changes;
 }

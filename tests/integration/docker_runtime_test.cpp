@@ -475,7 +475,10 @@ TEST_CASE("The engine's view of a host's files: its changes, a snapshot of it, a
     std::map<std::string, FileRecord> records;
     auto whole = docker_runtime().read_tree(
         container, path, {max_bytes, 64}, [](const FileRecord&) { return ReadWant::Keep; },
-        [&](FileRecord record) { records[record.path] = std::move(record); });
+        [&](FileRecord record) {
+          records[record.path] = std::move(record);
+          return true;
+        });
     REQUIRE_MESSAGE(whole.ok(), whole.error().message);
     return std::make_pair(*whole, records);
   };
@@ -498,7 +501,7 @@ TEST_CASE("The engine's view of a host's files: its changes, a snapshot of it, a
   CHECK(cut.at("/srv/app/big").sha256.empty());
   // A path that is not there.
   auto missing = docker_runtime().read_tree(host, "/etc/motd", {}, [](const FileRecord&) { return ReadWant::Hash; },
-                                            [](FileRecord) {});
+                                            [](FileRecord) { return true; });
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == ErrorCode::NotFound);
   REQUIRE(docker_runtime().remove_container(*reader).ok());

@@ -262,7 +262,7 @@ class FakeRuntime : public Runtime {
   }
 
   Result<bool> read_tree(const std::string& id, const std::string& path, const TreeReadOptions& options,
-                         const WantFn& want, const std::function<void(FileRecord)>& visit) override {
+                         const WantFn& want, const VisitFn& visit) override {
     FakeFs tree;
     {
       std::lock_guard lock(*mutex);
@@ -281,7 +281,12 @@ class FakeRuntime : public Runtime {
       FileRecord record{entry_path, file.type, file.mode, file.uid, file.gid, 0, file.link_target, "", "", ""};
       if (file.type == FileType::Regular) record.size = static_cast<std::int64_t>(file.content.size());
       const ReadWant wanted = want(record);
-      if (wanted == ReadWant::Stop) return false;
+      if (wanted == ReadWant::Header) {
+        if (!visit(std::move(record))) return false;
+        bytes += file.content.size();
+        if (bytes > options.max_bytes) return false;
+        continue;
+      }
       const bool cut = bytes + file.content.size() > options.max_bytes;
       bytes += file.content.size();
       if (wanted == ReadWant::Skip) {
@@ -294,8 +299,7 @@ class FakeRuntime : public Runtime {
         if (!cut) record.sha256 = archive::sha256_hex(file.content);
         if (wanted == ReadWant::Keep) record.head = file.content.substr(0, std::min(options.keep_bytes, readable));
       }
-      visit(std::move(record));
-      if (cut) return false;
+      if (!visit(std::move(record)) || cut) return false;
     }
     return true;
   }

@@ -285,6 +285,28 @@ TEST_CASE("A file too large to read is compared by size; the same size unread is
   CHECK_FALSE(data->unverified);
 }
 
+TEST_CASE("A huge file the candidate created costs its header, not its content") {
+  Lab1 l;
+  const auto baseline = l.ready();
+  l.fs()["/srv/huge.bin"] = file(std::string(10 << 20, 'z'));
+  l.fs()["/srv/note.txt"] = file("small\n");
+  ChangeLimits limits;
+  limits.max_request_bytes = 1 << 20;  // far below the file: reading it would be cut and retried
+  l.runtime.calls.clear();
+  const LabChanges changes = l.end(baseline, limits);
+  const PathChange* huge = find(changes, "/srv/huge.bin");
+  REQUIRE(huge);
+  CHECK(huge->kind == ChangeKind::Created);
+  CHECK(huge->type == "file");
+  CHECK(huge->no_diff == "larger than 128 KiB");
+  CHECK_FALSE(huge->unverified);
+  CHECK(find(changes, "/srv/note.txt")->diff.find("+small\n") != std::string::npos);
+  // The archive of /srv stopped within the limit, in the huge file; note.txt, after it,
+  // was read on its own.
+  CHECK(l.runtime.count_calls("read_tree") == 2);
+  CHECK(l.runtime.count_calls("read_tree " + l.id + " /srv/note.txt") == 1);
+}
+
 TEST_CASE("Diffs are bounded: large files get none, long diffs are cut, and the reason is given") {
   Lab1 l;
   std::string lines;
@@ -355,4 +377,27 @@ TEST_CASE("Baselines survive JSON, and protected and noisy paths are the documen
   CHECK(noisy_path("/srv/app/__pycache__/x.cpython-311.pyc"));
   CHECK_FALSE(noisy_path("/etc/app.conf"));
   CHECK_FALSE(noisy_path("/var/lib/app/data"));
+}
+
+TEST_CASE("Each host of a lab is compared with its own baseline, and says which one was tampered with") {
+  Lab1 l;
+  ContainerSpec spec;
+  spec.name = "breakfix-s1-db";
+  spec.image = "img";
+  spec.labels = {{kLabelManaged, "true"}, {kLabelSession, "s1"}, {kLabelHost, "db"}};
+  const std::string db = *l.runtime.create_container(spec);
+  l.lab.hosts.push_back({"db", db, spec.name, false});
+  const auto baseline = l.ready();
+  REQUIRE(baseline.size() == 2);
+  l.runtime.files[db]["/etc/pam.d/su"].content = "auth sufficient pam_permit.so\n";
+  l.fs()["/etc/app.conf"].content = "changed\n";
+  const LabChanges changes = l.end(baseline);
+  REQUIRE(changes.hosts.size() == 2);
+  CHECK(changes.hosts[0].host == "main");
+  CHECK_FALSE(changes.hosts[0].tampered());
+  CHECK(changes.hosts[1].host == "db");
+  CHECK(changes.hosts[1].tampered());
+  REQUIRE(changes.hosts[1].changes.size() == 1);
+  CHECK(changes.hosts[1].changes[0].diff.find("+auth sufficient pam_permit.so\n") != std::string::npos);
+  CHECK(changes.tampered() == true);
 }

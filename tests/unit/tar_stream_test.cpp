@@ -113,7 +113,10 @@ std::map<std::string, FileRecord> read_all(const std::string& bytes, const std::
   std::map<std::string, FileRecord> records;
   auto read = tar::read_tar_stream(
       pieces_of(bytes, 777), base, options, [&](const FileRecord&) { return wanted; },
-      [&](FileRecord record) { records[record.path] = std::move(record); });
+      [&](FileRecord record) {
+        records[record.path] = std::move(record);
+        return true;
+      });
   if (result) *result = read;
   else REQUIRE_MESSAGE(read.ok(), read.error().message);
   return records;
@@ -159,21 +162,30 @@ TEST_CASE("Entries the caller does not want are read past; hashed ones keep no c
   auto read = tar::read_tar_stream(
       pieces_of(bytes, 1), "/", {64 << 20, 100},
       [](const FileRecord& header) { return header.path == "/etc/b" ? ReadWant::Hash : ReadWant::Skip; },
-      [&](FileRecord record) { records[record.path] = std::move(record); });
+      [&](FileRecord record) {
+        records[record.path] = std::move(record);
+        return true;
+      });
   REQUIRE(read.ok());
   CHECK(*read);
   REQUIRE(records.size() == 1);
   CHECK(records.at("/etc/b").sha256 == tar::sha256_hex("bbb"));
   CHECK(records.at("/etc/b").head.empty());
 
-  // Stop: nothing more is wanted, the rest of the archive is not read.
+  // Nothing more wanted after a header-only record: the rest of the archive is not read.
   int offered = 0;
+  std::vector<std::string> visited;
   auto stopped = tar::read_tar_stream(
-      pieces_of(bytes, 100), "/", {},
-      [&](const FileRecord&) { return ++offered == 2 ? ReadWant::Stop : ReadWant::Skip; }, [](FileRecord) {});
+      pieces_of(bytes, 100), "/", {}, [&](const FileRecord&) { return ++offered == 2 ? ReadWant::Header : ReadWant::Skip; },
+      [&](FileRecord record) {
+        visited.push_back(record.path);
+        CHECK(record.sha256.empty());
+        return false;
+      });
   REQUIRE(stopped.ok());
   CHECK_FALSE(*stopped);
   CHECK(offered == 2);
+  CHECK(visited == std::vector<std::string>{"/etc/a"});
 }
 
 TEST_CASE("A tar larger than max_bytes is cut there: false, and the file cut has no digest") {
@@ -203,7 +215,7 @@ TEST_CASE("Bytes that are not a tar, and a broken connection, are errors") {
         if (++pulls > 2) return breakfix::make_error(ErrorCode::Unavailable, "lost the engine");
         return std::string_view(bytes.data() + (pulls - 1) * 1024, 1024);
       },
-      "/", {}, [](const FileRecord&) { return ReadWant::Hash; }, [](FileRecord) {});
+      "/", {}, [](const FileRecord&) { return ReadWant::Hash; }, [](FileRecord) { return true; });
   REQUIRE_FALSE(read.ok());
   CHECK(read.error().code == ErrorCode::Unavailable);
 }
