@@ -57,3 +57,23 @@ def api_call(socket_path, method, path, body=None):
     data = response.read()
     connection.close()
     return response.status, data
+
+
+def start_daemon(test, binary, config, api):
+    """`breakfix serve` with `config`, its log in the test's work dir, once /healthz answers
+    through `api` (a (method, path) -> (status, body) function); fails the test otherwise."""
+    import subprocess
+    import time
+    log = open(os.path.join(test.work, "daemon.log"), "w")
+    daemon = subprocess.Popen([binary, "serve", "--config", config], stdout=log, stderr=subprocess.STDOUT)
+    for _ in range(200):
+        if os.path.exists(os.path.join(test.work, "api.sock")):
+            try:
+                if api("GET", "/healthz")[0] == 200:
+                    return daemon
+            except OSError:
+                pass
+        time.sleep(0.05)
+    daemon.kill()
+    daemon.wait()
+    test.fail("the daemon did not start")

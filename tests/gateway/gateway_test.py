@@ -30,7 +30,7 @@ import time
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="breakfix-gateway-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port  # noqa: E402
+from daemon_test import Test, api_call, free_port, start_daemon  # noqa: E402
 
 test = Test("gateway_test", WORK)
 fail, check = test.fail, test.check
@@ -173,21 +173,9 @@ interviewers:
   - name: interviewer
     ssh_keys: ["{interviewer_pub}"]
 """)
-daemon = subprocess.Popen([BINARY, "serve", "--config", config], stdout=open(os.path.join(WORK, "daemon.log"), "w"),
-                          stderr=subprocess.STDOUT)
+daemon = start_daemon(test, BINARY, config, api)
 sessions = []
 try:
-    for _ in range(200):
-        if os.path.exists(os.path.join(WORK, "api.sock")):
-            try:
-                if api("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-        time.sleep(0.05)
-    else:
-        fail("the daemon did not start")
-
     session, password = start_session(keys=[candidate_pub])
     sessions.append(session)
 

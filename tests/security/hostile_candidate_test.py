@@ -31,7 +31,7 @@ BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 PARTS = {int(part) for part in (sys.argv[3] if len(sys.argv) > 3 else "1,2,3,4").split(",")}
 WORK = tempfile.mkdtemp(prefix="breakfix-hostile-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port  # noqa: E402
+from daemon_test import Test, api_call, free_port, start_daemon  # noqa: E402
 
 test = Test("hostile_candidate_test", WORK)
 fail, check = test.fail, test.check
@@ -199,21 +199,9 @@ sessions:
   retention: 0s
   progress_interval: 5s
 """)
-daemon = subprocess.Popen([BINARY, "serve", "--config", config], stdout=open(os.path.join(WORK, "daemon.log"), "w"),
-                          stderr=subprocess.STDOUT)
+daemon = start_daemon(test, BINARY, config, api)
 sessions = []
 try:
-    for _ in range(200):
-        if os.path.exists(os.path.join(WORK, "api.sock")):
-            try:
-                if api("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                pass
-        time.sleep(0.05)
-    else:
-        fail("the daemon did not start")
-
     for part in sorted(PARTS):
         globals()[f"part{part}"]()
 finally:
