@@ -11,7 +11,7 @@ namespace {
 // Packet types and constants of SFTP version 3 (draft-ietf-secsh-filexfer-02).
 enum : std::uint8_t {
   kInit = 1,
-  kVersion = 2,
+  kVersionPacket = 2,
   kOpen = 3,
   kClose = 4,
   kRead = 5,
@@ -297,7 +297,7 @@ void SftpObserver::server_packet(const Framer::Packet& packet) {
   Wire wire(packet.kept);
   if (!saw_version_) {
     const std::uint32_t version = wire.u32();
-    if (packet.type != kVersion || !wire.ok()) give_up("the server did not answer with SSH_FXP_VERSION");
+    if (packet.type != kVersionPacket || !wire.ok()) give_up("the server did not answer with SSH_FXP_VERSION");
     else if (version != 3) give_up("the server speaks SFTP version " + std::to_string(version) + ", not 3");
     saw_version_ = true;
     return;

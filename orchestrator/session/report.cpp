@@ -47,10 +47,10 @@ std::map<std::string, Progress> progress_of(const std::vector<CheckRunRecord>& r
 
 std::string minutes_into(WallTime time, WallTime ready) {
   // Minutes:seconds since the session became ready; before that (provisioning) negative.
-  const long long seconds = std::chrono::duration_cast<std::chrono::seconds>(time - ready).count();
-  const long long magnitude = seconds < 0 ? -seconds : seconds;
+  const long long offset = std::chrono::duration_cast<std::chrono::seconds>(time - ready).count();
+  const long long magnitude = offset < 0 ? -offset : offset;
   char text[32];
-  std::snprintf(text, sizeof text, "%s%lld:%02lld", seconds < 0 ? "-" : "", magnitude / 60, magnitude % 60);
+  std::snprintf(text, sizeof text, "%s%lld:%02lld", offset < 0 ? "-" : "", magnitude / 60, magnitude % 60);
   return text;
 }
 
@@ -195,9 +195,9 @@ std::string changes_markdown(const LabChanges* changes) {
 }  // namespace
 
 std::string iso_time(WallTime time) {
-  const std::time_t seconds = std::chrono::system_clock::to_time_t(time);
+  const std::time_t since_epoch = std::chrono::system_clock::to_time_t(time);
   std::tm utc{};
-  gmtime_r(&seconds, &utc);
+  gmtime_r(&since_epoch, &utc);
   char text[32];
   std::strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
   return text;

@@ -11,7 +11,7 @@
 namespace breakfix {
 namespace {
 
-using Clock = std::chrono::steady_clock;
+using SteadyClock = std::chrono::steady_clock;
 
 std::string describe_run(const ScriptRun& run) {
   std::string text = run.timed_out ? "timed out after " + std::to_string(run.duration.count()) + " ms"
@@ -39,10 +39,10 @@ class StepLog {
   // Times `body`, which returns "" when the step succeeded or what went wrong.
   template <typename Body>
   bool step(const std::string& name, Body&& body) {
-    const auto started = Clock::now();
+    const auto started = SteadyClock::now();
     std::string failure = body();
     TestStep step{report_.scenario, name, failure.empty(), std::move(failure),
-                  std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started)};
+                  std::chrono::duration_cast<std::chrono::milliseconds>(SteadyClock::now() - started)};
     report_.steps.push_back(step);
     if (on_step_) on_step_(step);
     return step.ok;

@@ -228,10 +228,10 @@ class SqliteStore : public Store {
     return runs;
   }
 
-  Status put_baseline(const std::string& session_id, const std::string& json) override {
+  Status put_baseline(const std::string& session_id, const std::string& baseline_json) override {
     std::lock_guard lock(mutex_);
     Statement upsert(db_, "INSERT INTO baselines VALUES (?1, ?2) ON CONFLICT(session_id) DO UPDATE SET json = excluded.json");
-    upsert.bind(1, session_id).bind(2, json);
+    upsert.bind(1, session_id).bind(2, baseline_json);
     return done(upsert, "store the baseline of session " + session_id);
   }
 
@@ -245,11 +245,11 @@ class SqliteStore : public Store {
     return select.text(0);
   }
 
-  Status put_report(const std::string& session_id, const std::string& json, const std::string& markdown) override {
+  Status put_report(const std::string& session_id, const std::string& report_json, const std::string& markdown) override {
     std::lock_guard lock(mutex_);
     Statement upsert(db_, "INSERT INTO reports VALUES (?1, ?2, ?3) "
                           "ON CONFLICT(session_id) DO UPDATE SET json = excluded.json, markdown = excluded.markdown");
-    upsert.bind(1, session_id).bind(2, json).bind(3, markdown);
+    upsert.bind(1, session_id).bind(2, report_json).bind(3, markdown);
     return done(upsert, "store the report of session " + session_id);
   }
 

@@ -62,8 +62,8 @@ TEST_CASE("A session survives SIGKILL of the process running it and is graded af
   REQUIRE(store.ok());
   auto report = (*store)->report(session->id);
   REQUIRE_MESSAGE(report.ok(), "no report; see " << data.path());
-  const auto json = nlohmann::json::parse(report->first);
-  CHECK(json["score"] == 1.0);  // the repair made while the engine was down counts
+  const auto report_json = nlohmann::json::parse(report->first);
+  CHECK(report_json["score"] == 1.0);  // the repair made while the engine was down counts
   CHECK(std::filesystem::exists(data.path() / "reports" / (session->id + ".md")));
   CHECK((*store)->get_session(session->id)->state == "removed");
   auto events = (*store)->events(session->id);

@@ -19,7 +19,7 @@ namespace {
 FakeFile dir(std::uint32_t mode = 0755) { return {FileType::Directory, "", "", mode, 0, 0}; }
 FakeFile file(std::string content, std::uint32_t mode = 0644) { return {FileType::Regular, std::move(content), "", mode, 0, 0}; }
 
-constexpr const char* kScenario = R"(apiVersion: breakfix/v1
+constexpr const char* kChangesScenario = R"(apiVersion: breakfix/v1
 id: lab
 title: Lab
 kind: break-fix
@@ -57,7 +57,7 @@ struct Lab1 {
         {"/var", dir()},
         {"/var/log", dir()},
     };
-    ScenarioLoad load = parse_scenario(kScenario, "scenario.yaml", "/nonexistent");
+    ScenarioLoad load = parse_scenario(kChangesScenario, "scenario.yaml", "/nonexistent");
     REQUIRE(load.scenario);
     scenario = load.scenario;
     ContainerSpec spec;

@@ -13,7 +13,7 @@ using breakfix::testing::kTwoHostScenario;
 
 namespace {
 
-ScenarioPtr load(const std::string& text, const std::filesystem::path& dir = "/nonexistent") {
+ScenarioPtr lab_scenario(const std::string& text, const std::filesystem::path& dir = "/nonexistent") {
   ScenarioLoad load = parse_scenario(text, "scenario.yaml", dir);
   REQUIRE(load.scenario);
   return load.scenario;
@@ -30,7 +30,7 @@ FakeRuntime runtime_with_base() {
 TEST_CASE("A one-host lab is one started container with the scenario's limits and no network") {
   FakeRuntime runtime = runtime_with_base();
   LabProvisioner provisioner(runtime, {});
-  auto lab = provisioner.provision(*load(kOneHostScenario), "s1", nullptr);
+  auto lab = provisioner.provision(*lab_scenario(kOneHostScenario), "s1", nullptr);
   REQUIRE(lab.ok());
   CHECK(lab->network.empty());
   REQUIRE(lab->hosts.size() == 1);
@@ -53,7 +53,7 @@ TEST_CASE("A one-host lab is one started container with the scenario's limits an
 TEST_CASE("Several hosts share an internal network of their own and resolve each other by name") {
   FakeRuntime runtime = runtime_with_base();
   LabProvisioner provisioner(runtime, {});
-  auto lab = provisioner.provision(*load(kTwoHostScenario), "s2", nullptr);
+  auto lab = provisioner.provision(*lab_scenario(kTwoHostScenario), "s2", nullptr);
   REQUIRE(lab.ok());
   CHECK(lab->network == "breakfix-s2");
   CHECK(runtime.network_kinds.at("breakfix-s2") == NetworkKind::Internal);
@@ -68,7 +68,7 @@ TEST_CASE("Several hosts share an internal network of their own and resolve each
 
 TEST_CASE("network: outside is refused unless the daemon allows it") {
   FakeRuntime runtime = runtime_with_base();
-  const ScenarioPtr scenario = load(std::string(kTwoHostScenario) + "network: outside\n");
+  const ScenarioPtr scenario = lab_scenario(std::string(kTwoHostScenario) + "network: outside\n");
   auto refused = LabProvisioner(runtime, {}).provision(*scenario, "s3", nullptr);
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == ErrorCode::PermissionDenied);
@@ -84,7 +84,7 @@ TEST_CASE("A failure half way leaves nothing of the session behind") {
     CAPTURE(failing_create);
     FakeRuntime runtime = runtime_with_base();
     runtime.fail_create_container_at = failing_create;
-    auto lab = LabProvisioner(runtime, {}).provision(*load(kTwoHostScenario), "s4", nullptr);
+    auto lab = LabProvisioner(runtime, {}).provision(*lab_scenario(kTwoHostScenario), "s4", nullptr);
     REQUIRE_FALSE(lab.ok());
     CHECK(lab.error().message == "injected create failure");
     CHECK(runtime.containers.empty());
@@ -92,7 +92,7 @@ TEST_CASE("A failure half way leaves nothing of the session behind") {
   }
   FakeRuntime runtime = runtime_with_base();
   runtime.fail_start_container_at = 2;
-  auto lab = LabProvisioner(runtime, {}).provision(*load(kTwoHostScenario), "s4", nullptr);
+  auto lab = LabProvisioner(runtime, {}).provision(*lab_scenario(kTwoHostScenario), "s4", nullptr);
   REQUIRE_FALSE(lab.ok());
   CHECK(runtime.containers.empty());
   CHECK(runtime.networks.empty());
@@ -100,7 +100,7 @@ TEST_CASE("A failure half way leaves nothing of the session behind") {
 
 TEST_CASE("A missing image is a clear error that says how to get it, before anything is created") {
   FakeRuntime runtime;  // no base image
-  auto lab = LabProvisioner(runtime, {}).provision(*load(kOneHostScenario), "s5", nullptr);
+  auto lab = LabProvisioner(runtime, {}).provision(*lab_scenario(kOneHostScenario), "s5", nullptr);
   REQUIRE_FALSE(lab.ok());
   CHECK(lab.error().code == ErrorCode::NotFound);
   CHECK(lab.error().message.find("'breakfix/base:bookworm'") != std::string::npos);
@@ -110,7 +110,7 @@ TEST_CASE("A missing image is a clear error that says how to get it, before anyt
 
 TEST_CASE("A bad session id is refused") {
   FakeRuntime runtime = runtime_with_base();
-  auto lab = LabProvisioner(runtime, {}).provision(*load(kOneHostScenario), "../etc", nullptr);
+  auto lab = LabProvisioner(runtime, {}).provision(*lab_scenario(kOneHostScenario), "../etc", nullptr);
   REQUIRE_FALSE(lab.ok());
   CHECK(lab.error().code == ErrorCode::Invalid);
 }
@@ -120,7 +120,7 @@ TEST_CASE("A built image is tagged by content and rebuilt only when the content 
   dir.write("image/Dockerfile", "FROM breakfix/base:bookworm\nRUN true\n");
   std::string text = kOneHostScenario;
   text.replace(text.find("image: breakfix/base:bookworm"), 29, "build: ./image");
-  const ScenarioPtr scenario = load(text, dir.path());
+  const ScenarioPtr scenario = lab_scenario(text, dir.path());
   FakeRuntime runtime = runtime_with_base();
   LabProvisioner provisioner(runtime, {});
   std::vector<std::string> progress;
@@ -153,8 +153,8 @@ TEST_CASE("A built image is tagged by content and rebuilt only when the content 
 TEST_CASE("Removing a session removes its hosts and network and nothing else") {
   FakeRuntime runtime = runtime_with_base();
   LabProvisioner provisioner(runtime, {});
-  REQUIRE(provisioner.provision(*load(kTwoHostScenario), "keep", nullptr).ok());
-  REQUIRE(provisioner.provision(*load(kTwoHostScenario), "drop", nullptr).ok());
+  REQUIRE(provisioner.provision(*lab_scenario(kTwoHostScenario), "keep", nullptr).ok());
+  REQUIRE(provisioner.provision(*lab_scenario(kTwoHostScenario), "drop", nullptr).ok());
   REQUIRE(provisioner.remove_session("drop").ok());
   CHECK(runtime.containers.size() == 2);
   CHECK(runtime.networks.size() == 1);
@@ -165,8 +165,8 @@ TEST_CASE("Removing a session removes its hosts and network and nothing else") {
 TEST_CASE("Garbage collection removes what no live session owns; a dry run only lists it") {
   FakeRuntime runtime = runtime_with_base();
   LabProvisioner provisioner(runtime, {});
-  REQUIRE(provisioner.provision(*load(kTwoHostScenario), "live", nullptr).ok());
-  REQUIRE(provisioner.provision(*load(kOneHostScenario), "dead", nullptr).ok());
+  REQUIRE(provisioner.provision(*lab_scenario(kTwoHostScenario), "live", nullptr).ok());
+  REQUIRE(provisioner.provision(*lab_scenario(kOneHostScenario), "dead", nullptr).ok());
   runtime.containers["foreign"] = {"foreign", "someone-elses", "img", ContainerState::Running, {}, {}};
 
   auto dry = provisioner.collect_garbage({"live"}, /*dry_run=*/true);
@@ -184,7 +184,7 @@ TEST_CASE("Garbage collection removes what no live session owns; a dry run only 
 TEST_CASE("A session's lab is found again from its labels") {
   FakeRuntime runtime = runtime_with_base();
   LabProvisioner provisioner(runtime, {});
-  auto made = provisioner.provision(*load(kTwoHostScenario), "s6", nullptr);
+  auto made = provisioner.provision(*lab_scenario(kTwoHostScenario), "s6", nullptr);
   REQUIRE(made.ok());
   auto found = provisioner.find_lab("s6");
   REQUIRE(found.ok());
@@ -203,7 +203,7 @@ TEST_CASE("A host's tmpfs list becomes the container's tmpfs mounts") {
   const auto at = text.find(anchor);
   REQUIRE(at != std::string::npos);
   text.insert(at + anchor.size(), "tmpfs:\n  - {path: /srv/spool, size: 4Mi, inodes: 500, mode: \"0700\"}\n");
-  auto lab = provisioner.provision(*load(text), "s3", nullptr);
+  auto lab = provisioner.provision(*lab_scenario(text), "s3", nullptr);
   REQUIRE(lab.ok());
   const ContainerSpec& spec = runtime.specs.at(lab->entry().container_id);
   REQUIRE(spec.tmpfs.size() == 1);
@@ -218,7 +218,7 @@ TEST_CASE("A host's snapshot is an image of the session: its reader is no host, 
   runtime.image_labels["breakfix/scenario-web:0123"] = {{kLabelManaged, "true"}};  // built from a scenario
   runtime.images["breakfix/scenario-web:0123"] = "sha256:built";
   LabProvisioner provisioner(runtime, {});
-  auto lab = provisioner.provision(*load(kOneHostScenario), "s7", nullptr);
+  auto lab = provisioner.provision(*lab_scenario(kOneHostScenario), "s7", nullptr);
   REQUIRE(lab.ok());
   auto image = provisioner.snapshot_host("s7", lab->entry());
   REQUIRE(image.ok());

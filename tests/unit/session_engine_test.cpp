@@ -22,7 +22,7 @@ using breakfix::testing::FakeRuntime;
 
 namespace {
 
-constexpr const char* kScenario = R"(apiVersion: breakfix/v1
+constexpr const char* kEngineScenario = R"(apiVersion: breakfix/v1
 id: flag
 title: The flag is down
 kind: break-fix
@@ -56,7 +56,7 @@ struct Fixture {
     auto opened = make_sqlite_store(dir.path() / "breakfix.db");
     REQUIRE(opened.ok());
     store = std::move(opened.value());
-    ScenarioLoad load = parse_scenario(kScenario, "scenario.yaml", "/nonexistent");
+    ScenarioLoad load = parse_scenario(kEngineScenario, "scenario.yaml", "/nonexistent");
     REQUIRE(load.scenario);
     scenario = load.scenario;
   }
@@ -97,15 +97,15 @@ TEST_CASE("A session runs from start to report: precheck, warnings, progress tim
 
   auto report = f.store->report(session->id);
   REQUIRE(report.ok());
-  const auto json = nlohmann::json::parse(report->first);
-  CHECK(json["score"] == 1.0);
-  CHECK(json["candidate"] == "Ada");
-  CHECK(json["seed"] == "42");
-  CHECK(json["checks"][0]["name"] == "flag is up");
-  CHECK(json["checks"][0]["passed"] == true);
-  CHECK(json["checks"][0]["first_passed_at"].is_string());  // from the progress checks
+  const auto report_json = nlohmann::json::parse(report->first);
+  CHECK(report_json["score"] == 1.0);
+  CHECK(report_json["candidate"] == "Ada");
+  CHECK(report_json["seed"] == "42");
+  CHECK(report_json["checks"][0]["name"] == "flag is up");
+  CHECK(report_json["checks"][0]["passed"] == true);
+  CHECK(report_json["checks"][0]["first_passed_at"].is_string());  // from the progress checks
   CHECK(report->second.find("**Score: 100%**") != std::string::npos);
-  CHECK(json["recordings"] == nlohmann::json::array({"1795750466-0.cast"}));
+  CHECK(report_json["recordings"] == nlohmann::json::array({"1795750466-0.cast"}));
   CHECK(report->second.find("breakfix session replay " + session->id + " --name 1795750466-0.cast") != std::string::npos);
   // The same report as files in the data dir, for people and tools that read files.
   std::ifstream json_file(f.dir.path() / "reports" / (session->id + ".json"));
@@ -221,10 +221,10 @@ TEST_CASE("A candidate who fakes a tool is graded tampered; the baseline outlive
   CHECK(view->state == SessionState::Graded);
   CHECK(view->tampered == true);
   const auto report = f.store->report(id);
-  const auto json = nlohmann::json::parse(report->first);
-  CHECK(json["score"] == 1.0);  // tampering is flagged, not scored
-  CHECK(json["tampering"]["tampered"] == true);
-  CHECK(json["tampering"]["paths"][0]["path"] == "/usr/bin/curl");
+  const auto report_json = nlohmann::json::parse(report->first);
+  CHECK(report_json["score"] == 1.0);  // tampering is flagged, not scored
+  CHECK(report_json["tampering"]["tampered"] == true);
+  CHECK(report_json["tampering"]["paths"][0]["path"] == "/usr/bin/curl");
   CHECK(report->second.find("## Tampering") != std::string::npos);
   CHECK(report->second.find("`/usr/bin/curl` modified: content") != std::string::npos);
   // A later engine, reading the store only, still knows.
@@ -353,7 +353,7 @@ TEST_CASE("grade-now runs the checks without ending; remove ends without grading
 TEST_CASE("The clock cannot be stopped: access ends at the deadline and at end() while a check hangs") {
   Fixture f;
   // The flag lab with one check, which times out after 1 s.
-  std::string text = kScenario;
+  std::string text = kEngineScenario;
   text.replace(text.find("weight: 3,"), 10, "timeout: 1s,");
   text.erase(text.find("  - {name: data intact"), text.find("solution:") - text.find("  - {name: data intact"));
   ScenarioLoad load = parse_scenario(text, "scenario.yaml", "/nonexistent");

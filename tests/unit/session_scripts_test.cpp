@@ -23,7 +23,7 @@ namespace {
 
 // A lab whose state is one flag: the fault clears it, the solution sets it, the fix
 // check tests it. The fake's exec handler plays the container.
-constexpr const char* kScenario = R"(apiVersion: breakfix/v1
+constexpr const char* kScriptsScenario = R"(apiVersion: breakfix/v1
 id: flag
 title: Flag
 kind: break-fix
@@ -41,7 +41,7 @@ checks:
 solution: [{run: "echo solution"}]
 )";
 
-ScenarioPtr load(const std::string& text = kScenario) {
+ScenarioPtr load_scenario_text(const std::string& text = kScriptsScenario) {
   ScenarioLoad load = parse_scenario(text, "scenario.yaml", "/nonexistent");
   REQUIRE(load.scenario);
   return load.scenario;
@@ -86,7 +86,7 @@ std::string step_names(const ScenarioTestReport& report) {
 }  // namespace
 
 TEST_CASE("Vars are picked from the seed alone, reproducibly, among the declared values") {
-  const ScenarioPtr scenario = load();
+  const ScenarioPtr scenario = load_scenario_text();
   const VarValues first = pick_vars(*scenario, 42);
   CHECK(first == pick_vars(*scenario, 42));
   std::set<std::string> ports;
@@ -102,7 +102,7 @@ TEST_CASE("Vars are picked from the seed alone, reproducibly, among the declared
 
 TEST_CASE("A script reaches its host on stdin with vars, session and host as shell variables") {
   FakeRuntime runtime = fake_with_base();
-  auto lab = LabProvisioner(runtime, {}).provision(*load(), "s1", nullptr);
+  auto lab = LabProvisioner(runtime, {}).provision(*load_scenario_text(), "s1", nullptr);
   REQUIRE(lab.ok());
   ScriptRunner runner(runtime, *lab, {{"PORT", "8082"}});
   runtime.exec_handler = [](const ExecSpec&, const std::string&) { return FakeExecReply{3, "out\n", "err\n"}; };
@@ -131,7 +131,7 @@ TEST_CASE("Checks are graded by weight, serial ones alone, results in scenario o
   FakeRuntime runtime = fake_with_base();
   FlagLab flag_lab;
   runtime.exec_handler = flag_lab.handler();
-  const ScenarioPtr scenario = load();
+  const ScenarioPtr scenario = load_scenario_text();
   auto lab = LabProvisioner(runtime, {}).provision(*scenario, "s2", nullptr);
   REQUIRE(lab.ok());
   ScriptRunner runner(runtime, *lab, {});
@@ -161,13 +161,13 @@ TEST_CASE("scenario test passes a scenario whose fault bites and whose solution 
   runtime.exec_handler = flag_lab.handler();
   std::vector<std::string> progress;
   ScenarioTester tester(runtime, {}, [&](const TestStep& step) { progress.push_back(step.step); });
-  const ScenarioTestReport report = tester.test(*load(), {.seed = 7});
+  const ScenarioTestReport report = tester.test(*load_scenario_text(), {.seed = 7});
   CAPTURE(step_names(report));
   CHECK(report.passed());
   CHECK(step_names(report) ==
         "provision;setup main;fault clear flag;precheck;baseline;solution;checks x3;tamper check;remove;");
   CHECK(progress.size() == report.steps.size());
-  CHECK(report.vars == pick_vars(*load(), 7));
+  CHECK(report.vars == pick_vars(*load_scenario_text(), 7));
   CHECK(flag_lab.fix_checks == 4);  // once in the precheck, three times after the solution
   CHECK(runtime.containers.empty());  // removed
   CHECK(runtime.image_labels.empty());  // the snapshot too
@@ -187,7 +187,7 @@ TEST_CASE("scenario test reports a fault that does not bite, by check name") {
   FlagLab flag_lab;
   flag_lab.fault_bites = false;
   runtime.exec_handler = flag_lab.handler();
-  const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load(), {});
+  const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load_scenario_text(), {});
   CHECK_FALSE(report.passed());
   CHECK(step_names(report) == "provision;setup main;fault clear flag;precheck(FAILED);remove;");
   CHECK(report.steps[3].detail == "fault did not take effect: check 'flag is set' passes before the fix\n");
@@ -199,7 +199,7 @@ TEST_CASE("scenario test reports a solution that does not fix, with the check's 
   FlagLab flag_lab;
   flag_lab.solution_fixes = false;
   runtime.exec_handler = flag_lab.handler();
-  const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load(), {});
+  const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load_scenario_text(), {});
   CHECK_FALSE(report.passed());
   const TestStep& checks = report.steps[6];
   CHECK(checks.step == "checks x3");
@@ -213,7 +213,7 @@ TEST_CASE("scenario test flags a check whose verdict changes between runs as fla
   FlagLab flag_lab;
   flag_lab.flaky_every = 3;  // the 3rd fix check (second run after the solution) fails
   runtime.exec_handler = flag_lab.handler();
-  const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load(), {});
+  const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load_scenario_text(), {});
   CHECK_FALSE(report.passed());
   CHECK(report.steps[6].detail.find("check 'flag is set' is flaky: passed 2 of 3 runs") != std::string::npos);
 }
@@ -232,14 +232,14 @@ TEST_CASE("scenario test fails a solution that changes what checks rely on, unle
     }
     return handler(spec, script);
   };
-  const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load(), {});
+  const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load_scenario_text(), {});
   CHECK_FALSE(report.passed());
   const TestStep& tamper = report.steps[7];
   CHECK(tamper.step == "tamper check");
   CHECK(tamper.detail.find("host main: /usr/bin/tool created looks like tampering; add it to the host's "
                            "expected_changes") != std::string::npos);
 
-  const ScenarioPtr expected = load(std::string(kScenario) + "expected_changes: [/usr/bin/tool]\n");
+  const ScenarioPtr expected = load_scenario_text(std::string(kScriptsScenario) + "expected_changes: [/usr/bin/tool]\n");
   CHECK(ScenarioTester(runtime, {}, nullptr).test(*expected, {}).passed());
 }
 
@@ -248,12 +248,12 @@ TEST_CASE("scenario test stops at a failing setup and still removes the lab, unl
   runtime.exec_handler = [](const ExecSpec&, const std::string& script) {
     return script == "echo setup" ? FakeExecReply{1, "", "apt-get: not found\n"} : FakeExecReply{};
   };
-  ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load(), {});
+  ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load_scenario_text(), {});
   CHECK(step_names(report) == "provision;setup main(FAILED);remove;");
   CHECK(report.steps[1].detail == "exit 1; output:\napt-get: not found\n");
   CHECK(runtime.containers.empty());
 
-  report = ScenarioTester(runtime, {}, nullptr).test(*load(), {.seed = std::nullopt, .keep = true});
+  report = ScenarioTester(runtime, {}, nullptr).test(*load_scenario_text(), {.seed = std::nullopt, .keep = true});
   CHECK(step_names(report) == "provision;setup main(FAILED);");
   CHECK(runtime.containers.size() == 1);
 }
@@ -268,7 +268,7 @@ TEST_CASE("Checks' own commands are the toolbox's; setup and faults use the lab'
   FakeRuntime runtime = fake_with_base();
   FlagLab flag_lab;
   runtime.exec_handler = flag_lab.handler();
-  const ScenarioPtr scenario = load();
+  const ScenarioPtr scenario = load_scenario_text();
   auto lab = LabProvisioner(runtime, {}).provision(*scenario, "s9", nullptr);
   REQUIRE(lab.ok());
   ScriptRunner runner(runtime, *lab, {});
@@ -291,7 +291,7 @@ TEST_CASE("Checks' own commands are the toolbox's; setup and faults use the lab'
 
 TEST_CASE("An exec that hangs is killed at its timeout; one that survives the kill is abandoned, both in bounded time") {
   FakeRuntime runtime = fake_with_base();
-  auto lab = LabProvisioner(runtime, {}).provision(*load(), "s10", nullptr);
+  auto lab = LabProvisioner(runtime, {}).provision(*load_scenario_text(), "s10", nullptr);
   REQUIRE(lab.ok());
   ExecSpec spec;
   spec.container = lab->entry().container_id;
@@ -337,7 +337,7 @@ TEST_CASE("An exec that hangs is killed at its timeout; one that survives the ki
 }
 
 TEST_CASE("A grading ends within its budget whatever the checks do; progress runs skip progress: false") {
-  const ScenarioPtr scenario = load(R"(apiVersion: breakfix/v1
+  const ScenarioPtr scenario = load_scenario_text(R"(apiVersion: breakfix/v1
 id: hang
 title: Hang
 kind: break-fix
@@ -395,7 +395,7 @@ TEST_CASE("The toolbox volume is made once from the toolbox image, by a containe
   REQUIRE(ensure_toolbox_volume(runtime, nullptr).ok());
   CHECK(runtime.count_calls("create_container") == 1);  // already there: nothing made
 
-  auto lab = LabProvisioner(runtime, {}).provision(*load(), "s12", nullptr);
+  auto lab = LabProvisioner(runtime, {}).provision(*load_scenario_text(), "s12", nullptr);
   REQUIRE(lab.ok());
   const ContainerSpec& spec = runtime.specs.at(lab->entry().container_id);
   REQUIRE(spec.volumes.size() == 1);

@@ -52,7 +52,7 @@ struct TarEntry {
 
 std::string text_or_empty(const char* text) { return text ? text : ""; }
 
-TarEntry read_entry(archive* reader, archive_entry* entry) {
+TarEntry read_entry(::archive* reader, archive_entry* entry) {
   TarEntry read;
   read.path = text_or_empty(archive_entry_pathname(entry));
   read.type = archive_entry_filetype(entry);
@@ -78,7 +78,7 @@ TarEntry read_entry(archive* reader, archive_entry* entry) {
 
 // Reads a whole tar back with libarchive, in order; fails the test if it is not one.
 std::vector<TarEntry> read_tar(const std::string& bytes) {
-  archive* reader = archive_read_new();
+  ::archive* reader = archive_read_new();
   archive_read_support_format_tar(reader);
   REQUIRE(archive_read_open_memory(reader, bytes.data(), bytes.size()) == ARCHIVE_OK);
   std::vector<TarEntry> entries;
