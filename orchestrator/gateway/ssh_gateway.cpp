@@ -199,6 +199,8 @@ class Connection {
     const uint64_t one = 1;
     (void)::write(wake_fd_, &one, sizeof one);
   }
+  // From other threads only with gateway_.mutex held: the connection's thread sets both
+  // under it when the login succeeds.
   const Login& login() const { return login_; }
   bool authenticated() const { return authenticated_; }
 
@@ -343,9 +345,13 @@ bool Connection::allowed(const std::string& user, const std::function<bool(const
     spdlog::info("ssh: login as {} from {} denied", user, address_);
     return false;
   }
-  login_ = login;
+  {
+    // broadcast() and mirror() read these from other threads, under the gateway's mutex.
+    std::lock_guard lock(gateway_.mutex);
+    login_ = login;
+    authenticated_ = true;
+  }
   access_ = *access;
-  authenticated_ = true;
   spdlog::info("ssh: {} from {} logged in{}", user, address_, access->open ? "" : " (session over)");
   return true;
 }

@@ -18,7 +18,7 @@ class Test:
         log = os.path.join(self.work, "daemon.log")
         if os.path.exists(log):
             print("--- daemon log (tail) ---", file=sys.stderr)
-            print("".join(open(log).readlines()[-40:]), file=sys.stderr)
+            print("".join(open(log).readlines()[-80:]), file=sys.stderr)
         raise SystemExit(1)
 
     def check(self, condition, message):

@@ -426,9 +426,10 @@ finally:
     leftovers = subprocess.run(["docker", "ps", "-aq", "--filter", "label=breakfix.session"], capture_output=True).stdout
     mine = [s for s in sessions if s.encode() in subprocess.run(
         ["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True).stdout]
-    shutil.rmtree(WORK, ignore_errors=True)
+# Checked before the work dir goes: a failure prints the daemon's log (a sanitizer's report).
 if code != 0:
     fail(f"the daemon exited {code} on SIGTERM")
 if mine:
     fail(f"containers left behind for sessions {mine}")
+shutil.rmtree(WORK, ignore_errors=True)
 test.summary()
