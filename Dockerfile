@@ -7,33 +7,10 @@
 #     -v breakfix-data:/var/lib/breakfix -v /run/breakfix:/run/breakfix -p 2222:2222 breakfix/daemon
 ARG BASE=breakfix/base:bookworm
 
-# --- build: the breakfix binary alone, from Debian 12 packages only -------------------
-FROM ${BASE} AS build
-# doctest is left out: with BUILD_TESTING=OFF nothing looks for it.
-RUN apt-get update \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      cmake ninja-build g++ pkg-config \
-      libssh-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev libspdlog-dev \
-      libsqlite3-dev nlohmann-json3-dev libcli11-dev libarchive-dev libssl-dev libcrypt-dev libdtl-dev \
- && rm -rf /var/lib/apt/lists/*
-
-# Only what the `breakfix` target compiles, so that editing docs, tests or scenarios
-# reuses this stage from the cache (bench/ because CMakeLists.txt declares its target).
-WORKDIR /src
-COPY CMakeLists.txt ./
-COPY include/ include/
-COPY orchestrator/ orchestrator/
-COPY provisioning/ provisioning/
-COPY bench/ bench/
-ARG JOBS=2
-ARG BUILD_TYPE=RelWithDebInfo
-RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DBUILD_TESTING=OFF \
- && cmake --build /build --target breakfix -j ${JOBS} \
- && strip --strip-debug /build/breakfix \
- && /build/breakfix --version
-
-# --- runtime: the binary, its shared libraries, the shipped scenarios and a config -----
-FROM ${BASE}
+# --- runtime: everything but the binary: its shared libraries, the scenarios, a config --
+# The packaging test builds this stage alone (--target runtime) and adds the binary it has
+# already compiled, so CI compiles breakfix once (tests/packaging/container_test.sh).
+FROM ${BASE} AS runtime
 # The libraries `ldd breakfix` names, by their Debian 12 packages (their own
 # dependencies such as libfmt9, libicu72 and libkrb5-3 come with them), and the static
 # bash and busybox that `breakfix image base` packs into the grader's toolbox.
@@ -67,9 +44,7 @@ RUN mkdir -p /etc/breakfix /var/lib/breakfix /run/breakfix /usr/share/breakfix/s
       '  level: info' \
       > /etc/breakfix/config.yaml
 
-COPY --from=build /build/breakfix /usr/local/bin/breakfix
 COPY scenarios/ /usr/share/breakfix/scenarios/
-RUN breakfix serve --check --config /etc/breakfix/config.yaml
 
 VOLUME /var/lib/breakfix
 EXPOSE 2222
@@ -79,3 +54,33 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=10s \
   CMD curl -fsS --max-time 4 --unix-socket /run/breakfix/api.sock http://localhost/healthz >/dev/null || exit 1
 ENTRYPOINT ["breakfix"]
 CMD ["serve"]
+
+# --- build: the breakfix binary alone, from Debian 12 packages only -------------------
+FROM ${BASE} AS build
+# doctest is left out: with BUILD_TESTING=OFF nothing looks for it.
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+      cmake ninja-build g++ pkg-config \
+      libssh-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev libspdlog-dev \
+      libsqlite3-dev nlohmann-json3-dev libcli11-dev libarchive-dev libssl-dev libcrypt-dev libdtl-dev \
+ && rm -rf /var/lib/apt/lists/*
+
+# Only what the `breakfix` target compiles, so that editing docs, tests or scenarios
+# reuses this stage from the cache (bench/ because CMakeLists.txt declares its target).
+WORKDIR /src
+COPY CMakeLists.txt ./
+COPY include/ include/
+COPY orchestrator/ orchestrator/
+COPY provisioning/ provisioning/
+COPY bench/ bench/
+ARG JOBS=2
+ARG BUILD_TYPE=RelWithDebInfo
+RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DBUILD_TESTING=OFF \
+ && cmake --build /build --target breakfix -j ${JOBS} \
+ && strip --strip-debug /build/breakfix \
+ && /build/breakfix --version
+
+# --- the image: the runtime and the binary built above ---------------------------------
+FROM runtime
+COPY --from=build /build/breakfix /usr/local/bin/breakfix
+RUN breakfix serve --check --config /etc/breakfix/config.yaml

@@ -23,26 +23,61 @@ export CCACHE_DIR=${CCACHE_DIR:-/var/cache/ccache-breakfix} CCACHE_BASEDIR=$sour
 ccache --max-size=8G >/dev/null
 generator+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 
+asan=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DBREAKFIX_SANITIZE=ON -DBREAKFIX_WERROR=ON)
+# One translation unit per batch of 8 sources: headers (Boost, CLI11, JSON) are parsed and
+# their templates compiled once a batch instead of once a file, so a new machine builds in
+# about half the time. tests/dev.sh keeps one unit a file for quick incremental builds.
+unity=(-DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=8)
+
+step "build: breakfix (g++, ASan + UBSan, warnings as errors) in $build_root/asan"
+cmake -S . -B "$build_root/asan" "${generator[@]}" "${asan[@]}" "${unity[@]}" \
+  -DBREAKFIX_FUZZER="$source_dir/$build_root/fuzz/scenario_loader_fuzzer" \
+  -DBREAKFIX_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
+cmake --build "$build_root/asan" --target breakfix
+breakfix=$build_root/asan/breakfix
+
+# The images take minutes of network and disk, the tests minutes of CPU: build them side by
+# side. The image log is printed if that build fails.
+images_log=$build_root/images.log
+step "images: breakfix/base:bookworm and the scenarios' own, in the background (log: $images_log)"
+( "$breakfix" image base && "$breakfix" image build scenarios ) >"$images_log" 2>&1 &
+images_pid=$!
+trap 'kill "$images_pid" 2>/dev/null || true' EXIT
+
+step "build: the tests in $build_root/asan"
+cmake --build "$build_root/asan"
+
 step "build: fuzzer (clang, libFuzzer + ASan + UBSan) in $build_root/fuzz"
 CC=clang CXX=clang++ cmake -S . -B "$build_root/fuzz" "${generator[@]}" -DBREAKFIX_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build_root/fuzz"
 
-step "build: breakfix and its tests (g++, ASan + UBSan, warnings as errors) in $build_root/asan"
-cmake -S . -B "$build_root/asan" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-  -DBREAKFIX_SANITIZE=ON -DBREAKFIX_WERROR=ON \
-  -DBREAKFIX_FUZZER="$source_dir/$build_root/fuzz/scenario_loader_fuzzer" \
-  -DBREAKFIX_FUZZ_SECONDS="$fuzz_seconds" >/dev/null
-cmake --build "$build_root/asan"
-
 step "lint: the shipped scenarios"
-"$build_root/asan/breakfix" scenario lint scenarios
+"$breakfix" scenario lint scenarios
 
-step "images: breakfix/base:bookworm (debootstrap on the first run) and the scenarios' own"
-"$build_root/asan/breakfix" image base
-"$build_root/asan/breakfix" image build scenarios
+step "images: waiting for the background build"
+if ! wait "$images_pid"; then
+  tail -n 60 "$images_log" >&2
+  echo "tests/run.sh: building the images failed; the whole log: $images_log" >&2
+  exit 1
+fi
+trap - EXIT
+tail -n 3 "$images_log"
 
 step "test: unit, integration (real Docker engine), schema and fuzz tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir "$build_root/asan" --output-on-failure --parallel 2 --timeout 900
+
+# The gateway serves each connection on its own thread and shares the watch screens, the
+# notices and its counters between them: ThreadSanitizer checks that sharing, on the unit
+# tier and on the gateway test with the real OpenSSH client (labelled tsan).
+step "build: breakfix and the unit tests with ThreadSanitizer in $build_root/tsan"
+cmake -S . -B "$build_root/tsan" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBREAKFIX_TSAN=ON \
+  -DBREAKFIX_WERROR=ON "${unity[@]}" >/dev/null
+cmake --build "$build_root/tsan" --target breakfix breakfix_unit_tests
+
+step "test: the unit tier and the gateway test under ThreadSanitizer"
+unset ASAN_OPTIONS UBSAN_OPTIONS
+export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
+ctest --test-dir "$build_root/tsan" -L 'unit|tsan' --output-on-failure --parallel 2 --timeout 900
