@@ -5,7 +5,7 @@
 
 #include <iostream>
 
-#include "breakfix/daemon_config.h"
+#include "daemon/daemon_config.h"
 #include "cli/exit_codes.h"
 #include "cli/runtime_commands.h"
 #include "daemon/daemon.h"

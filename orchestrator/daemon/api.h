@@ -9,7 +9,7 @@
 #include <memory>
 #include <string>
 
-#include "breakfix/daemon_config.h"
+#include "daemon/daemon_config.h"
 #include "breakfix/runtime.h"
 #include "breakfix/scenario_catalog.h"
 #include "daemon/http_server.h"

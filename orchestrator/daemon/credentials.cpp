@@ -96,19 +96,18 @@ Result<std::string> validate_public_key(const std::string& line) {
   std::istringstream words(line);
   std::string type, base64;
   words >> type >> base64;
-  if (type.empty() || base64.empty()) {
-    return make_error(ErrorCode::Invalid, "not a public key line (\"ssh-ed25519 AAAA... comment\")");
-  }
+  if (type.empty()) return make_error(ErrorCode::Invalid, "not a public key line (\"ssh-ed25519 AAAA... comment\")");
   static const char* const kAccepted[] = {"ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
                                           "ecdsa-sha2-nistp521", "ssh-rsa"};
   bool accepted = false;
   for (const char* name : kAccepted) accepted = accepted || type == name;
   if (!accepted) {
-    return make_error(ErrorCode::Invalid, "key type " + type + " is not accepted (ed25519, ecdsa or rsa of 2048 bits or more)");
+    return make_error(ErrorCode::Invalid, "key type '" + type + "' is not accepted (ed25519, ecdsa or rsa of 2048 bits or more)");
   }
+  if (base64.empty()) return make_error(ErrorCode::Invalid, "has no key data after '" + type + "'");
   ssh_key key = nullptr;
   if (ssh_pki_import_pubkey_base64(base64.c_str(), ssh_key_type_from_name(type.c_str()), &key) != SSH_OK || !key) {
-    return make_error(ErrorCode::Invalid, "the " + type + " key does not decode");
+    return make_error(ErrorCode::Invalid, "the " + type + " key data does not decode; is the key complete?");
   }
   ssh_key_free(key);
   // The blob names its own type, which must agree with the line's.
@@ -116,7 +115,7 @@ Result<std::string> validate_public_key(const std::string& line) {
   std::size_t at = 0;
   std::string blob_type;
   if (!read_ssh_string(blob, at, blob_type) || blob_type != type) {
-    return make_error(ErrorCode::Invalid, "the key's data is of another type than " + type);
+    return make_error(ErrorCode::Invalid, "the key data is not a " + type + " key; is the key complete?");
   }
   if (type == "ssh-rsa") {
     std::string exponent, modulus;
@@ -143,6 +142,18 @@ int match_token(const std::string& given, const std::vector<std::string>& tokens
     if (CRYPTO_memcmp(digest.data(), given_digest.data(), digest.size()) == 0) match = static_cast<int>(i);
   }
   return match;
+}
+
+bool CredentialAuthenticator::password_matches(const std::string& password, const std::string& hash) const {
+  return verify_password(password, hash);
+}
+
+bool CredentialAuthenticator::key_listed(const std::string& offered, const std::vector<std::string>& allowed) const {
+  for (const std::string& line : allowed) {
+    auto normal = validate_public_key(line);
+    if (normal.ok() && *normal == offered) return true;
+  }
+  return false;
 }
 
 }  // namespace breakfix

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "breakfix/error.h"
+#include "gateway/authenticator.h"
 
 namespace breakfix {
 
@@ -27,5 +28,12 @@ Result<std::string> validate_public_key(const std::string& line);
 // Whether `given` equals one of `tokens`, without leaking where they differ by timing.
 // Returns the index of the matching token, or -1.
 int match_token(const std::string& given, const std::vector<std::string>& tokens);
+
+// The gateway's logins checked by the rules above.
+class CredentialAuthenticator final : public Authenticator {
+ public:
+  bool password_matches(const std::string& password, const std::string& hash) const override;
+  bool key_listed(const std::string& offered, const std::vector<std::string>& allowed) const override;
+};
 
 }  // namespace breakfix

@@ -18,6 +18,7 @@
 #include "breakfix/scenario_catalog.h"
 #include "breakfix/version.h"
 #include "daemon/api.h"
+#include "daemon/credentials.h"
 #include "daemon/host_key.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
@@ -201,7 +202,9 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
   for (const Interviewer& interviewer : config.interviewers) {
     for (const std::string& key : interviewer.ssh_keys) gateway_options.watcher_keys.push_back(key);
   }
-  SshGateway gateway(gateway_options, [&engine](const std::string& id) { return engine.access(id); }, *runtime, &metrics);
+  const CredentialAuthenticator authenticator;
+  SshGateway gateway(gateway_options, [&engine](const std::string& id) { return engine.access(id); }, authenticator,
+                     *runtime, &metrics);
   if (Status listening = gateway.listen(); !listening) {
     spdlog::error("{}", listening.error().message);
     return 1;

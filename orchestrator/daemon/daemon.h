@@ -9,7 +9,7 @@
 #include <filesystem>
 #include <functional>
 
-#include "breakfix/daemon_config.h"
+#include "daemon/daemon_config.h"
 
 namespace breakfix {
 

@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "gateway/gateway_metrics.h"
+
 namespace breakfix {
 
 class Histogram {
@@ -31,7 +33,8 @@ class Histogram {
   std::uint64_t count_ = 0;
 };
 
-class Metrics {
+// The daemon's metrics; the gateway counts through its own seam (gateway_metrics.h).
+class Metrics final : public GatewayMetrics {
  public:
   Metrics();
 
@@ -42,11 +45,11 @@ class Metrics {
   void observe_grading(double seconds);  // one final grading
   void count_session_started() { sessions_started_++; }
   void count_session_failed() { sessions_failed_++; }
-  void count_ssh_connection() { ssh_connections_++; }
-  void ssh_connection_opened() { ssh_open_++; }
-  void ssh_connection_closed() { ssh_open_--; }
-  void count_auth_failure() { auth_failures_++; }
-  void count_runtime_error() { runtime_errors_++; }
+  void count_ssh_connection() override { ssh_connections_++; }
+  void ssh_connection_opened() override { ssh_open_++; }
+  void ssh_connection_closed() override { ssh_open_--; }
+  void count_auth_failure() override { auth_failures_++; }
+  void count_runtime_error() override { runtime_errors_++; }
   void count_api_request(int status);
 
   // The whole exposition, with # HELP and # TYPE for every family.

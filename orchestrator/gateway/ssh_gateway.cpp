@@ -22,8 +22,6 @@
 #include <sstream>
 #include <thread>
 
-#include "daemon/credentials.h"
-#include "daemon/metrics.h"
 #include "gateway/asciicast.h"
 #include "gateway/channel_bridge.h"
 #include "gateway/channel_recorder.h"
@@ -128,8 +126,9 @@ class Connection;
 struct SshGateway::Impl {
   GatewayOptions options;
   AccessFn access;
+  const Authenticator& authenticator;
   Runtime& runtime;
-  Metrics* metrics;
+  GatewayMetrics* metrics;
   ssh_bind bind = nullptr;
   int bound_port = 0;
   std::thread accept_thread;
@@ -146,8 +145,8 @@ struct SshGateway::Impl {
   // The last output of each session's terminals, replayed to a watcher when it joins.
   std::map<std::string, std::string> screens;
 
-  Impl(GatewayOptions o, AccessFn a, Runtime& r, Metrics* m)
-      : options(std::move(o)), access(std::move(a)), runtime(r), metrics(m) {}
+  Impl(GatewayOptions o, AccessFn a, const Authenticator& auth, Runtime& r, GatewayMetrics* m)
+      : options(std::move(o)), access(std::move(a)), authenticator(auth), runtime(r), metrics(m) {}
 
   void accept_loop();
   void broadcast(const std::string& session_id, const std::string& text, bool end);
@@ -360,7 +359,7 @@ int Connection::on_auth_password(ssh_session, const char* user, const char* pass
   auto* connection = static_cast<Connection*>(self);
   const std::string given = password ? password : "";
   const bool ok = connection->allowed(user ? user : "", [&](const SessionAccess& access) {
-    return !parse_username(user).watch && verify_password(given, access.password_hash);
+    return !parse_username(user).watch && connection->gateway_.authenticator.password_matches(given, access.password_hash);
   });
   return ok ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
 }
@@ -371,11 +370,7 @@ int Connection::on_auth_pubkey(ssh_session, const char* user, ssh_key key, char 
   const Login login = parse_username(user ? user : "");
   auto listed = [&](const SessionAccess& access) {
     const auto& keys = login.watch ? connection->gateway_.options.watcher_keys : access.public_keys;
-    for (const std::string& allowed : keys) {
-      auto normal = validate_public_key(allowed);
-      if (normal.ok() && *normal == line) return true;
-    }
-    return false;
+    return connection->gateway_.authenticator.key_listed(line, keys);
   };
   if (signature_state == SSH_PUBLICKEY_STATE_NONE) {
     // A probe ("may I use this key?"): no delay and no failure counted, the same answer
@@ -888,8 +883,9 @@ void SshGateway::Impl::mirror(const std::string& session_id, std::string_view ou
   }
 }
 
-SshGateway::SshGateway(GatewayOptions options, AccessFn access, Runtime& runtime, Metrics* metrics)
-    : impl_(std::make_unique<Impl>(std::move(options), std::move(access), runtime, metrics)) {}
+SshGateway::SshGateway(GatewayOptions options, AccessFn access, const Authenticator& authenticator, Runtime& runtime,
+                       GatewayMetrics* metrics)
+    : impl_(std::make_unique<Impl>(std::move(options), std::move(access), authenticator, runtime, metrics)) {}
 
 SshGateway::~SshGateway() {
   stop();

@@ -20,11 +20,11 @@
 
 #include "breakfix/error.h"
 #include "breakfix/runtime.h"
+#include "gateway/authenticator.h"
+#include "gateway/gateway_metrics.h"
 #include "session/session_engine.h"
 
 namespace breakfix {
-
-class Metrics;
 
 struct GatewayOptions {
   std::string listen = "0.0.0.0:2222";  // "host:port"; port 0 picks a free one
@@ -48,7 +48,9 @@ using AccessFn = std::function<Result<SessionAccess>(const std::string& session_
 
 class SshGateway {
  public:
-  SshGateway(GatewayOptions options, AccessFn access, Runtime& runtime, Metrics* metrics);
+  // `authenticator` and `metrics` (which may be null) must outlive the gateway.
+  SshGateway(GatewayOptions options, AccessFn access, const Authenticator& authenticator, Runtime& runtime,
+             GatewayMetrics* metrics);
   ~SshGateway();  // stop()s
 
   Status listen();

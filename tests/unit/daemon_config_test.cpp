@@ -6,7 +6,7 @@
 #include <string>
 #include <vector>
 
-#include "breakfix/daemon_config.h"
+#include "daemon/daemon_config.h"
 #include "temp_dir.h"
 
 using namespace breakfix;
