@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The test command (README, .ci/run): installs what it needs, builds with ASan and UBSan,
-# builds the fuzzer with clang, and runs every test through ctest. Idempotent; build
-# directories are reused, so a second run only rebuilds what changed.
+# builds the images meanwhile, builds the fuzzer with clang, runs every test through ctest,
+# then runs the unit tier and the gateway test again on a ThreadSanitizer build
+# (docs/development.md). Idempotent; build directories are reused, so a second run only
+# rebuilds what changed.
 #   FUZZ_SECONDS=60   how long the fuzz test runs
 #   BUILD_ROOT=build  where the build directories go
 set -euo pipefail
@@ -11,7 +13,15 @@ build_root=${BUILD_ROOT:-build}
 fuzz_seconds=${FUZZ_SECONDS:-60}
 generator=(-G Ninja)
 
-step() { printf '\n==> %s\n' "$*"; }
+# wait_for PID LOG WHAT: a background job's end; on failure the tail of its log.
+wait_for() {
+  if ! wait "$1"; then
+    tail -n 60 "$2" >&2
+    echo "tests/run.sh: $3 failed; the whole log: $2" >&2
+    exit 1
+  fi
+}
+step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "host: packages and the docker engine"
 bash provisioning/setup-host.sh
@@ -56,13 +66,19 @@ step "lint: the shipped scenarios"
 "$breakfix" scenario lint scenarios
 
 step "images: waiting for the background build"
-if ! wait "$images_pid"; then
-  tail -n 60 "$images_log" >&2
-  echo "tests/run.sh: building the images failed; the whole log: $images_log" >&2
-  exit 1
-fi
+wait_for "$images_pid" "$images_log" "building the images"
 trap - EXIT
 tail -n 3 "$images_log"
+
+# The ThreadSanitizer build compiles, at low priority, while the tests below run: much of
+# their time is spent waiting on the Docker engine (docs/development.md).
+tsan_log=$build_root/tsan-build.log
+step "build: breakfix and the unit tests with ThreadSanitizer in $build_root/tsan, in the background (log: $tsan_log)"
+cmake -S . -B "$build_root/tsan" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBREAKFIX_TSAN=ON \
+  -DBREAKFIX_WERROR=ON "${unity[@]}" >/dev/null
+nice -n 10 cmake --build "$build_root/tsan" --target breakfix breakfix_unit_tests >"$tsan_log" 2>&1 &
+tsan_pid=$!
+trap 'kill "$tsan_pid" 2>/dev/null || true' EXIT
 
 step "test: unit, integration (real Docker engine), schema and fuzz tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
@@ -72,12 +88,12 @@ ctest --test-dir "$build_root/asan" --output-on-failure --parallel 2 --timeout 9
 # The gateway serves each connection on its own thread and shares the watch screens, the
 # notices and its counters between them: ThreadSanitizer checks that sharing, on the unit
 # tier and on the gateway test with the real OpenSSH client (labelled tsan).
-step "build: breakfix and the unit tests with ThreadSanitizer in $build_root/tsan"
-cmake -S . -B "$build_root/tsan" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBREAKFIX_TSAN=ON \
-  -DBREAKFIX_WERROR=ON "${unity[@]}" >/dev/null
-cmake --build "$build_root/tsan" --target breakfix breakfix_unit_tests
+step "build: waiting for the ThreadSanitizer build"
+wait_for "$tsan_pid" "$tsan_log" "the ThreadSanitizer build"
+trap - EXIT
 
 step "test: the unit tier and the gateway test under ThreadSanitizer"
 unset ASAN_OPTIONS UBSAN_OPTIONS
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
 ctest --test-dir "$build_root/tsan" -L 'unit|tsan' --output-on-failure --parallel 2 --timeout 900
+step "done"
