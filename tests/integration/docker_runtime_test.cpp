@@ -373,12 +373,19 @@ TEST_CASE("Removal and garbage collection leave nothing behind") {
   provision(kTwoHostScenario, live_id);
   provision(kTwoHostScenario, dead_id);
   LabProvisioner provisioner(docker_runtime(), {});
-  // Everything not live and not another test's: the live set is every session but dead_id.
+  // Everything not live and not another test's: the live set is every session but dead_id
+  // that has a container or an image (another test's, or one a killed run left behind).
   auto all = docker_runtime().list_containers({{kLabelManaged, "true"}});
   REQUIRE(all.ok());
   std::set<std::string> live_sessions;
   for (const ContainerInfo& container : *all) {
     if (container.labels.at(kLabelSession) != dead_id) live_sessions.insert(container.labels.at(kLabelSession));
+  }
+  auto images = docker_runtime().list_images({{kLabelManaged, "true"}});
+  REQUIRE(images.ok());
+  for (const ImageInfo& image : *images) {
+    auto session = image.labels.find(kLabelSession);
+    if (session != image.labels.end() && session->second != dead_id) live_sessions.insert(session->second);
   }
   // Each has a snapshot too, as a ready session has.
   const Lab dead_lab = *provisioner.find_lab(dead_id);
