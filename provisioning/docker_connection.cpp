@@ -10,6 +10,8 @@
 
 #include <limits>
 
+#include "breakfix/socket_timeouts.h"
+
 namespace breakfix::docker {
 namespace {
 
@@ -97,9 +99,7 @@ Result<std::unique_ptr<Connection>> Connection::open(const std::string& socket_p
                       "cannot reach the Docker engine at " + socket_path + " (" + ec.message() +
                           "): start it (e.g. 'dockerd &' or 'systemctl start docker'), or point DOCKER_HOST at it");
   }
-  timeval tv{static_cast<time_t>(io_timeout.count()), 0};
-  setsockopt(impl->socket.native_handle(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(impl->socket.native_handle(), SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+  set_socket_timeouts(impl->socket.native_handle(), io_timeout);
   return std::unique_ptr<Connection>(new Connection(std::move(impl)));
 }
 
@@ -172,9 +172,7 @@ Result<HijackedStream> Connection::hijack(const std::string& target, std::string
   stream.fd = ::dup(impl_->socket.native_handle());
   if (stream.fd < 0) return make_error(ErrorCode::Internal, "dup failed for the exec stream");
   // Reads and writes on the stream are paced by poll(), not by socket timeouts.
-  timeval none{0, 0};
-  setsockopt(stream.fd, SOL_SOCKET, SO_RCVTIMEO, &none, sizeof none);
-  setsockopt(stream.fd, SOL_SOCKET, SO_SNDTIMEO, &none, sizeof none);
+  set_socket_timeouts(stream.fd, std::chrono::milliseconds(0));
   return stream;
 }
 

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstdio>
 
+#include "breakfix/percent_encoding.h"
+
 namespace breakfix::docker {
 
 using nlohmann::json;
@@ -119,25 +121,10 @@ json exec_create_body(const ExecSpec& spec, const std::string& marker) {
   return body;
 }
 
-std::string url_encode(std::string_view text) {
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : text) {
-    if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 std::string label_filter_query(const Labels& match) {
   json labels = json::array();
   for (const auto& [key, value] : match) labels.push_back(key + "=" + value);
-  return "filters=" + url_encode(json{{"label", labels}}.dump());
+  return "filters=" + percent_encode(json{{"label", labels}}.dump());
 }
 
 ContainerState parse_container_state(const std::string& state) {

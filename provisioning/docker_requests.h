@@ -32,7 +32,6 @@ nlohmann::json exec_create_body(const ExecSpec& spec, const std::string& marker)
 
 // ?filters={"label":["k=v",...]} with the JSON percent-encoded.
 std::string label_filter_query(const Labels& match);
-std::string url_encode(std::string_view text);
 
 ContainerInfo parse_container_summary(const nlohmann::json& summary);  // GET /containers/json
 ContainerInfo parse_container_inspect(const nlohmann::json& inspect);  // GET /containers/{id}/json

@@ -16,6 +16,7 @@
 #include <random>
 #include <thread>
 
+#include "breakfix/percent_encoding.h"
 #include "tar_archive.h"
 #include "docker_connection.h"
 #include "docker_requests.h"
@@ -97,8 +98,8 @@ Result<json> parse_answer(const Response& response, const std::string& what) {
 std::string repo_and_tag_query(const std::string& reference) {
   const std::size_t colon = reference.rfind(':');
   const bool has_tag = colon != std::string::npos && reference.find('/', colon) == std::string::npos;
-  return "repo=" + docker::url_encode(has_tag ? reference.substr(0, colon) : reference) +
-         "&tag=" + docker::url_encode(has_tag ? reference.substr(colon + 1) : "latest");
+  return "repo=" + percent_encode(has_tag ? reference.substr(0, colon) : reference) +
+         "&tag=" + percent_encode(has_tag ? reference.substr(colon + 1) : "latest");
 }
 
 // The "Id" of a create answer.
@@ -260,8 +261,8 @@ class DockerRuntime : public Runtime {
     auto connection = connect();
     if (!connection) return connection.error();
     const json labels = {{kLabelManaged, "true"}};
-    const std::string target = api("/build?t=" + docker::url_encode(tag) + "&rm=1&forcerm=1&labels=" +
-                                   docker::url_encode(labels.dump()));
+    const std::string target = api("/build?t=" + percent_encode(tag) + "&rm=1&forcerm=1&labels=" +
+                                   percent_encode(labels.dump()));
     LogTail tail;
     std::string error;
     JsonLines lines;
@@ -297,7 +298,7 @@ class DockerRuntime : public Runtime {
   Status import_image(const std::filesystem::path& rootfs_tar, const std::string& tag,
                       const std::vector<std::string>& changes, const ProgressFn& progress) override {
     std::string target = "/images/create?fromSrc=-&" + repo_and_tag_query(tag);
-    for (const std::string& change : changes) target += "&changes=" + docker::url_encode(change);
+    for (const std::string& change : changes) target += "&changes=" + percent_encode(change);
     auto connection = connect();
     if (!connection) return connection.error();
     std::string error;
@@ -348,7 +349,7 @@ class DockerRuntime : public Runtime {
   }
 
   Result<std::string> create_container(const ContainerSpec& spec) override {
-    auto response = call(Method::Post, "/containers/create?name=" + docker::url_encode(spec.name),
+    auto response = call(Method::Post, "/containers/create?name=" + percent_encode(spec.name),
                          "create container " + spec.name, docker::container_create_body(spec));
     if (!response) {
       Error error = response.error();
@@ -390,7 +391,7 @@ class DockerRuntime : public Runtime {
   }
 
   Result<bool> has_volume(const std::string& name) override {
-    auto response = call(Method::Get, "/volumes/" + docker::url_encode(name), "inspect volume " + name);
+    auto response = call(Method::Get, "/volumes/" + percent_encode(name), "inspect volume " + name);
     if (!response) {
       if (response.error().code == ErrorCode::NotFound) return false;
       return response.error();
@@ -399,7 +400,7 @@ class DockerRuntime : public Runtime {
   }
 
   Status remove_volume(const std::string& name) override {
-    auto response = call(Method::Delete, "/volumes/" + docker::url_encode(name), "remove volume " + name);
+    auto response = call(Method::Delete, "/volumes/" + percent_encode(name), "remove volume " + name);
     if (!response) return response.error();
     return {};
   }
@@ -440,7 +441,7 @@ class DockerRuntime : public Runtime {
   }
 
   Result<std::string> commit_container(const std::string& id, const std::string& tag, const Labels& labels) override {
-    auto response = call(Method::Post, "/commit?container=" + docker::url_encode(id) + "&pause=false&" + repo_and_tag_query(tag),
+    auto response = call(Method::Post, "/commit?container=" + percent_encode(id) + "&pause=false&" + repo_and_tag_query(tag),
                          "commit container " + id + " as " + tag, json{{"Labels", labels}});
     if (!response) return response.error();
     return answer_id(*response, "commit container " + id);
@@ -454,7 +455,7 @@ class DockerRuntime : public Runtime {
                          const WantFn& want, const VisitFn& visit) override {
     auto connection = connect();
     if (!connection) return connection.error();
-    auto body = (*connection)->open_body(Method::Get, api("/containers/" + id + "/archive?path=" + docker::url_encode(path)),
+    auto body = (*connection)->open_body(Method::Get, api("/containers/" + id + "/archive?path=" + percent_encode(path)),
                                          "read " + path + " in container " + id);
     if (!body) return body.error();
     // The engine names the entries from the path's last component on.

@@ -10,6 +10,8 @@
 
 #include <cstdlib>
 
+#include "breakfix/socket_timeouts.h"
+
 namespace breakfix::cli {
 namespace {
 
@@ -17,17 +19,10 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 
-void set_timeouts(int fd, std::chrono::seconds timeout) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(timeout.count());
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-}
-
 template <typename Socket>
 Result<ApiReply> exchange(Socket& socket, const ApiEndpoint& endpoint, const std::string& host, const std::string& method,
                           const std::string& target, const std::string& body, const std::string& accept) {
-  set_timeouts(socket.native_handle(), endpoint.timeout);
+  set_socket_timeouts(socket.native_handle(), endpoint.timeout);
   http::request<http::string_body> request{http::string_to_verb(method), target, 11};
   request.set(http::field::host, host);
   request.set(http::field::user_agent, "breakfix-cli");

@@ -18,6 +18,7 @@
 #include <sstream>
 #include <thread>
 
+#include "breakfix/percent_encoding.h"
 #include "cli/api_call.h"
 #include "cli/exit_codes.h"
 #include "cli/replay.h"
@@ -45,22 +46,6 @@ struct WatchOptions {
   std::optional<int> port;
   std::string identity;
 };
-
-std::string percent_encode(const std::string& text) {
-  static const char* hex = "0123456789ABCDEF";
-  std::string out;
-  for (const char c : text) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (std::isalnum(byte) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += c;
-    } else {
-      out += '%';
-      out += hex[byte >> 4];
-      out += hex[byte & 0xF];
-    }
-  }
-  return out;
-}
 
 int list_recordings(const Connection& connection, const std::string& id) {
   Call listed = call(connection, "GET", "/v1/sessions/" + id + "/recording?list=1");

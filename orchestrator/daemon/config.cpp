@@ -2,14 +2,13 @@
 // Reads YAML through scenario/yaml_reader.h, like the scenario loader, so that every
 // problem is a FILE:LINE:COL diagnostic naming the field, all of a file's at once.
 
-#include "breakfix/daemon_config.h"
+#include "daemon/daemon_config.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
 #include <cctype>
 #include <cerrno>
 #include <charconv>
@@ -22,6 +21,7 @@
 #include <yaml-cpp/eventhandler.h>
 
 #include "breakfix/duration.h"
+#include "daemon/credentials.h"
 #include "scenario/yaml_reader.h"
 
 namespace breakfix {
@@ -39,11 +39,6 @@ constexpr std::size_t kMinTokenLength = 24;
 constexpr std::size_t kMaxInterviewerName = 64;
 constexpr int kMaxSessionsLimit = 1000;
 constexpr int kMaxProvisionWorkers = 64;
-
-constexpr std::array<std::string_view, 7> kSshKeyTypes = {
-    "ssh-ed25519",         "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",        "ecdsa-sha2-nistp521",
-    "ssh-rsa",             "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com",
-};
 
 // --- the YAML stream: one document, and never yaml-cpp's endless LoadAll ---------------
 
@@ -140,73 +135,17 @@ std::optional<std::string> host_port_problem(std::string_view text) {
   return std::nullopt;
 }
 
-// Standard base64 with padding, as in OpenSSH public keys.
-std::optional<std::string> decode_base64(std::string_view text) {
-  auto digit = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  if (text.empty() || text.size() % 4 != 0) return std::nullopt;
-  std::string bytes;
-  for (std::size_t at = 0; at < text.size(); at += 4) {
-    const bool last = at + 4 == text.size();
-    int values[4];
-    int padding = 0;
-    for (int i = 0; i < 4; ++i) {
-      const char c = text[at + static_cast<std::size_t>(i)];
-      if (c == '=' && last && i >= 2) {
-        ++padding;
-        values[i] = 0;
-        continue;
-      }
-      if (padding > 0 || (values[i] = digit(c)) < 0) return std::nullopt;
-    }
-    const std::uint32_t group = (static_cast<std::uint32_t>(values[0]) << 18) |
-                                (static_cast<std::uint32_t>(values[1]) << 12) |
-                                (static_cast<std::uint32_t>(values[2]) << 6) | static_cast<std::uint32_t>(values[3]);
-    bytes += static_cast<char>(group >> 16);
-    if (padding < 2) bytes += static_cast<char>((group >> 8) & 0xff);
-    if (padding < 1) bytes += static_cast<char>(group & 0xff);
-  }
-  return bytes;
-}
-
-// A cheap look at an OpenSSH public key line ("TYPE BASE64 [COMMENT]"): a known type and
-// key data that decodes and starts with that same type, as every OpenSSH key blob does.
-// Enough to catch a truncated paste or a private key; the gateway's libssh has the last
-// word. On success `identity` is "TYPE BASE64", the line without its comment.
+// An interviewer's key line: accepted exactly when the gateway would let it log in
+// (validate_public_key, the one rule for keys). On success `identity` is "TYPE BASE64",
+// the line without its comment.
 std::optional<std::string> ssh_key_problem(std::string_view line, std::string& identity) {
   if (line.find("PRIVATE KEY") != std::string_view::npos) {
     return std::string("is a private key; give the public key (the .pub file)");
   }
   if (line.find_first_of("\r\n") != std::string_view::npos) return std::string("must be a single line");
-  auto next_word = [&line]() {
-    const std::size_t start = std::min(line.find_first_not_of(" \t"), line.size());
-    const std::size_t end = std::min(line.find_first_of(" \t", start), line.size());
-    const std::string_view word = line.substr(start, end - start);
-    line.remove_prefix(end);
-    return word;
-  };
-  const std::string_view type = next_word();
-  const std::string_view data = next_word();
-  if (std::find(kSshKeyTypes.begin(), kSshKeyTypes.end(), type) == kSshKeyTypes.end()) {
-    std::string known;
-    for (auto name : kSshKeyTypes) known += (known.empty() ? "" : ", ") + std::string(name);
-    return "'" + std::string(type) + "' is not a supported key type (" + known + ")";
-  }
-  if (data.empty()) return "has no key data after '" + std::string(type) + "'";
-  const auto blob = decode_base64(data);
-  if (!blob) return std::string("the key data is not valid base64; is the key complete?");
-  std::uint32_t length = 0;
-  for (std::size_t i = 0; i < 4 && i < blob->size(); ++i) length = length << 8 | static_cast<unsigned char>((*blob)[i]);
-  if (blob->size() < 4 || blob->size() - 4 < length || blob->compare(4, length, type) != 0) {
-    return "the key data is not a " + std::string(type) + " key; is the key complete?";
-  }
-  identity = std::string(type) + " " + std::string(data);
+  auto key = validate_public_key(std::string(line));
+  if (!key) return key.error().message;
+  identity = *key;
   return std::nullopt;
 }
 

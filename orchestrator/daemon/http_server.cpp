@@ -17,6 +17,9 @@
 #include <set>
 #include <thread>
 
+#include "breakfix/percent_encoding.h"
+#include "breakfix/socket_timeouts.h"
+
 namespace breakfix {
 namespace {
 
@@ -26,28 +29,6 @@ namespace http = beast::http;
 using local = asio::local::stream_protocol;
 using tcp = asio::ip::tcp;
 
-int hex_value(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-std::string percent_decode(std::string_view text) {
-  std::string out;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '+') {
-      out += ' ';
-    } else if (text[i] == '%' && i + 2 < text.size() && hex_value(text[i + 1]) >= 0 && hex_value(text[i + 2]) >= 0) {
-      out += static_cast<char>(hex_value(text[i + 1]) * 16 + hex_value(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
-}
-
 HttpResponse plain_error(int status, const std::string& message) {
   HttpResponse response;
   response.status = status;
@@ -55,12 +36,6 @@ HttpResponse plain_error(int status, const std::string& message) {
   return response;
 }
 
-void set_read_timeout(int fd, std::chrono::seconds timeout) {
-  timeval tv{};
-  tv.tv_sec = static_cast<time_t>(timeout.count());
-  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-}
 
 }  // namespace
 
@@ -104,7 +79,7 @@ struct HttpServer::Impl {
   template <typename Socket>
   void serve(Socket& socket, bool over_tcp, const std::string& peer) {
     const int fd = socket.native_handle();
-    set_read_timeout(fd, limits.idle_timeout);
+    set_socket_timeouts(fd, limits.idle_timeout);
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
@@ -178,7 +153,7 @@ struct HttpServer::Impl {
     std::unique_lock lock(connections_mutex);
     if (running >= limits.max_connections || stopping.load()) {
       lock.unlock();
-      set_read_timeout(socket.native_handle(), std::chrono::seconds(2));
+      set_socket_timeouts(socket.native_handle(), std::chrono::seconds(2));
       write(socket, plain_error(503, "too many connections to the breakfix API; try again"), false, 11);
       return;
     }

@@ -74,4 +74,17 @@ double score(const std::vector<CheckResult>& results) {
   return total > 0 ? passed / total : 0;
 }
 
+std::vector<PrecheckProblem> precheck_problems(const std::vector<CheckResult>& results) {
+  std::vector<PrecheckProblem> problems;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    const CheckResult& result = results[i];
+    if (result.expect == CheckExpectation::Fix && result.passed) {
+      problems.push_back({i, "fault did not take effect: check '" + result.name + "' passes before the fix"});
+    } else if (result.expect == CheckExpectation::Guard && !result.passed) {
+      problems.push_back({i, "guard '" + result.name + "' fails before the fix"});
+    }
+  }
+  return problems;
+}
+
 }  // namespace breakfix

@@ -41,4 +41,13 @@ Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Sc
 // no fix check passes (guards alone hold in an untouched lab).
 double score(const std::vector<CheckResult>& results);
 
+// The precheck's rule, in `scenario test` and before a session is ready: with the faults
+// in, every fix check fails and every guard passes. One problem per check that breaks
+// it, by its index in `results`; none means the faults bite.
+struct PrecheckProblem {
+  std::size_t check;
+  std::string message;  // "fault did not take effect: check 'X' passes before the fix"
+};
+std::vector<PrecheckProblem> precheck_problems(const std::vector<CheckResult>& results);
+
 }  // namespace breakfix

@@ -99,12 +99,10 @@ ScenarioTestReport ScenarioTester::test(const Scenario& scenario, const Scenario
       auto results = run_checks(runner, scenario);
       if (!results) return results.error().message;
       std::string failures;
-      for (const CheckResult& result : *results) {
-        if (result.expect == CheckExpectation::Fix && result.passed) {
-          failures += "fault did not take effect: check '" + result.name + "' passes before the fix\n";
-        } else if (result.expect == CheckExpectation::Guard && !result.passed) {
-          failures += "guard '" + result.name + "' fails before the fix (" + describe_run(result.run) + ")\n";
-        }
+      for (const PrecheckProblem& problem : precheck_problems(*results)) {
+        const CheckResult& result = (*results)[problem.check];
+        // A guard that fails says why; a fix check that passes has nothing to show.
+        failures += problem.message + (result.passed ? "" : " (" + describe_run(result.run) + ")") + "\n";
       }
       return failures;
     });

@@ -145,6 +145,17 @@ json access_to_json(const std::vector<std::string>& keys, const std::string& pas
   return json{{"keys", keys}, {"password_hash", password_hash}};
 }
 
+// A stored session's vars ({"NAME": "value", ...}); anything else in the text is skipped.
+VarValues vars_from_json(const std::string& text) {
+  VarValues vars;
+  const json parsed = json::parse(text, nullptr, false);
+  if (!parsed.is_object()) return vars;
+  for (const auto& [name, value] : parsed.items()) {
+    if (value.is_string()) vars[name] = value.get<std::string>();
+  }
+  return vars;
+}
+
 void access_from_json(const std::string& text, std::vector<std::string>& keys, std::string& password_hash) {
   const json j = json::parse(text, nullptr, false);
   if (!j.is_object()) return;
@@ -497,12 +508,7 @@ Result<int> SessionEngine::recover() {
     session->scenario = scenario;
     session->machine = SessionMachine(*record);
     access_from_json(entry.access_json, session->public_keys, session->password_hash);
-    const json vars = json::parse(entry.vars_json, nullptr, false);
-    if (vars.is_object()) {
-      for (const auto& [name, value] : vars.items()) {
-        if (value.is_string()) session->vars[name] = value.get<std::string>();
-      }
-    }
+    session->vars = vars_from_json(entry.vars_json);
     // Its hosts are found again by their labels; without them (or its scenario) it cannot go on.
     auto lab = LabProvisioner(runtime_, options_.lab).find_lab(entry.id);
     if (lab) session->lab = *lab;
@@ -600,10 +606,7 @@ std::vector<Action> SessionEngine::inject(Session& session) {
   set_progress(session, "");
   if (!results) return fail("precheck: " + results.error().message);
   (void)store_.add_check_runs(session.stored.id, to_records(*results, "precheck", clock_.now()));
-  for (const CheckResult& result : *results) {
-    if (result.expect == CheckExpectation::Fix && result.passed) return fail("fault did not take effect: " + result.name);
-    if (result.expect == CheckExpectation::Guard && !result.passed) return fail("guard fails before the fix: " + result.name);
-  }
+  if (auto problems = precheck_problems(*results); !problems.empty()) return fail(problems.front().message);
   // Without a snapshot the grading could not tell tampering apart: not ready, then.
   if (!baselines) return fail("baseline: " + baselines.error().message);
   if (Status stored = store_.put_baseline(session.stored.id, baselines_to_json(*baselines)); !stored) {
@@ -766,12 +769,7 @@ SessionView SessionEngine::view_from_stored(const StoredSession& stored) const {
   auto record = record_from_json(stored.record_json);
   if (record) session.machine = SessionMachine(*record);
   access_from_json(stored.access_json, session.public_keys, session.password_hash);
-  const json vars = json::parse(stored.vars_json, nullptr, false);
-  if (vars.is_object()) {
-    for (const auto& [name, value] : vars.items()) {
-      if (value.is_string()) session.vars[name] = value.get<std::string>();
-    }
-  }
+  session.vars = vars_from_json(stored.vars_json);
   if (auto report = store_.report(stored.id)) {
     const json parsed = json::parse(report->first, nullptr, false);
     if (parsed.is_object() && parsed.contains("score") && parsed["score"].is_number()) session.score = parsed["score"].get<double>();

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "breakfix/percent_encoding.h"
 #include "docker_requests.h"
 
 using namespace breakfix;
@@ -113,7 +114,8 @@ TEST_CASE("An exec carries the marker its timeout kill looks for") {
 TEST_CASE("Label filters are percent-encoded JSON") {
   CHECK(label_filter_query({{"breakfix.session", "s1"}}) ==
         "filters=%7B%22label%22%3A%5B%22breakfix.session%3Ds1%22%5D%7D");
-  CHECK(url_encode("a b/c:d") == "a%20b%2Fc%3Ad");
+  CHECK(percent_encode("a b/c:d") == "a%20b%2Fc%3Ad");
+  CHECK(percent_decode("a%20b%2Fc%3Ad+e%zz") == "a b/c:d e%zz");
 }
 
 TEST_CASE("Container answers are parsed from list and inspect forms") {

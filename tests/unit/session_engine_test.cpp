@@ -140,7 +140,7 @@ TEST_CASE("A fault that does not bite fails the session before any candidate see
   CHECK(f.store->get_session(session->id)->state == "removed");
   auto events = f.store->events(session->id);
   bool said_why = false;
-  for (const auto& event : *events) said_why |= event.detail == "failed: fault did not take effect: flag is up";
+  for (const auto& event : *events) said_why |= event.detail == "failed: fault did not take effect: check 'flag is up' passes before the fix";
   CHECK(said_why);
   CHECK(f.runtime.containers.empty());
   CHECK(engine.start({"nope", "Ada", 1, std::nullopt, {}, ""}).error().code == ErrorCode::NotFound);
