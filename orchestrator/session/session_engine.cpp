@@ -127,7 +127,7 @@ struct SessionEngine::Session {
   std::future<void> baseline_listing;  // lists the hosts' changes at ready, then stores them
 
   // Held while the session's actions run; the machine, lab and stored are its.
-  std::timed_mutex work;
+  TimedLock work;
   // Work for this session is queued or running (tick() does not queue more).
   std::atomic<int> pending{0};
   // The candidate's access has ended (deadline, end, removal); set without the work
@@ -473,7 +473,7 @@ int SessionEngine::busy_sessions() const {
 
 void SessionEngine::shutdown() { stopping_ = true; }
 
-std::unique_lock<std::timed_mutex> SessionEngine::lock_work(Session& session) const {
+std::unique_lock<TimedLock> SessionEngine::lock_work(Session& session) const {
   // In slices, so that a daemon that is stopping does not wait out a whole budget.
   const auto give_up = std::chrono::steady_clock::now() + work_wait(session.scenario);
   std::unique_lock lock(session.work, std::defer_lock);

@@ -28,6 +28,7 @@
 #include "session/script_runner.h"
 #include "session/lab_changes.h"
 #include "session/session_machine.h"
+#include "session/timed_lock.h"
 #include "session/vars.h"
 
 namespace breakfix {
@@ -175,7 +176,7 @@ class SessionEngine {
   ScriptRunner script_runner(const Session& session, bool progress_run = false) const;
   // The session's work lock, waiting as long as its work can take (work_wait()); not
   // owned when that ran out or the daemon is stopping.
-  std::unique_lock<std::timed_mutex> lock_work(Session& session) const;
+  std::unique_lock<TimedLock> lock_work(Session& session) const;
   SessionView make_view(const Session& session) const;
   SessionView view_from_stored(const StoredSession& stored) const;
 
