@@ -138,6 +138,7 @@ struct SshGateway::Impl {
   std::mutex mutex;
   std::condition_variable idle;
   std::set<Connection*> connections;
+  int connection_threads = 0;  // started and not yet finished with this Impl
   std::map<std::string, int> per_session;
   std::atomic<int> recording_counter{0};
   std::atomic<int> connection_counter{0};
@@ -841,6 +842,7 @@ void SshGateway::Impl::accept_loop() {
     }
     auto* connection = new Connection(*this, session, address);
     connections.insert(connection);
+    ++connection_threads;
     lock.unlock();
     if (metrics) {
       metrics->count_ssh_connection();
@@ -857,6 +859,10 @@ void SshGateway::Impl::accept_loop() {
       // rather than keep the peak for the daemon's lifetime.
       ::malloc_trim(0);
       if (metrics) metrics->ssh_connection_closed();
+      // The thread's last touch of the gateway, under its lock: stop() waits for this
+      // count, and the gateway may be destroyed as soon as the lock is released.
+      std::lock_guard done(mutex);
+      --connection_threads;
       idle.notify_all();
     }).detach();
   }
@@ -944,7 +950,7 @@ void SshGateway::stop() {
   if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
   std::unique_lock lock(impl_->mutex);
   for (Connection* connection : impl_->connections) connection->wake();
-  impl_->idle.wait_for(lock, std::chrono::seconds(10), [this] { return impl_->connections.empty(); });
+  impl_->idle.wait_for(lock, std::chrono::seconds(10), [this] { return impl_->connection_threads == 0; });
 }
 
 void SshGateway::notice(const std::string& session_id, const std::string& text) {
