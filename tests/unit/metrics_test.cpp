@@ -468,7 +468,10 @@ TEST_CASE("metrics: concurrent observations from several threads are all counted
   });
   std::vector<std::thread> workers;
   for (int t = 0; t < kThreads; ++t) {
-    workers.emplace_back([&metrics, t] {
+    workers.emplace_back([&metrics, &scrapes, t] {
+      // Begin once the scraper is under way: on a busy machine it was once not scheduled
+      // at all before the workers were done.
+      while (scrapes.load() == 0) std::this_thread::yield();
       for (int i = 0; i < kIterations; ++i) {
         metrics.count_session_started();
         metrics.count_session_failed();
