@@ -72,7 +72,7 @@ int main(int argc, char** argv) {
   for (int run = 0; run < runs; ++run) {
     // breakfix
     const std::string session = "bench-" + std::to_string(run);
-    auto start = Clock::now();
+    auto start = SteadyClock::now();
     auto lab = provisioner.provision(*load.scenario, session, nullptr);
     require(lab.ok(), "provision");
     auto setup = run_exec(*runtime, shell(lab->entry().container_id, "true"), "", discard, std::chrono::seconds(30));
@@ -80,7 +80,7 @@ int main(int argc, char** argv) {
     ours_launch.push_back(ms_since(start));
 
     // the docker CLI, the same container settings that matter for start-up
-    start = Clock::now();
+    start = SteadyClock::now();
     std::string id;
     require(docker({"run", "-d", "--network", "none", "--label", "breakfix.managed=true", "--label",
                     "breakfix.session=bench-cli", "--entrypoint", "/bin/sh", "breakfix/base:bookworm", "-c",
@@ -96,7 +96,7 @@ int main(int argc, char** argv) {
     require(run_exec(*runtime, shell(lab->entry().container_id, make_blob), "", discard, std::chrono::seconds(60)).ok(),
             "make blob");
     std::int64_t received = 0;
-    start = Clock::now();
+    start = SteadyClock::now();
     auto cat = run_exec(*runtime, shell(lab->entry().container_id, "cat /tmp/blob"), "",
                         [&](OutputStream, std::string_view data) { received += static_cast<std::int64_t>(data.size()); },
                         std::chrono::seconds(120));
@@ -104,7 +104,7 @@ int main(int argc, char** argv) {
     require(cat.ok() && received == kBulkBytes, "cat through breakfix");
 
     require(docker({"exec", id, "sh", "-c", make_blob}) == 0, "make blob (cli)");
-    start = Clock::now();
+    start = SteadyClock::now();
     bp::child cli_cat(bp::search_path("docker"), "exec", id, "cat", "/tmp/blob", bp::std_out > bp::null);
     cli_cat.wait();
     cli_exec.push_back(ms_since(start));

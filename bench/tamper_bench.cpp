@@ -72,7 +72,7 @@ struct Timings {
 void run_once(Runtime& runtime, const Scenario& scenario, const std::string& session, bool tamper_evidence, Timings& t) {
   LabProvisioner provisioner(runtime, {});
   const VarValues vars = pick_vars(scenario, 1);
-  auto start = Clock::now();
+  auto start = SteadyClock::now();
   auto lab = provisioner.provision(scenario, session, nullptr);
   require(lab.ok(), "provision: " + (lab.ok() ? "" : lab.error().message));
   const ScriptRunner runner(runtime, *lab, vars);
@@ -84,13 +84,13 @@ void run_once(Runtime& runtime, const Scenario& scenario, const std::string& ses
   double snapshot_ms = 0;
   if (tamper_evidence) {
     snapshots = std::async(std::launch::async, [&] {
-      const auto began = Clock::now();
+      const auto began = SteadyClock::now();
       auto taken = snapshot_lab(runtime, *lab, {});
       snapshot_ms = ms_since(began);
       return taken;
     });
   }
-  const auto precheck_start = Clock::now();
+  const auto precheck_start = SteadyClock::now();
   require(run_checks(runner, scenario).ok(), "precheck");
   const double precheck_ms = ms_since(precheck_start);
   std::vector<HostBaseline> baselines;
@@ -100,7 +100,7 @@ void run_once(Runtime& runtime, const Scenario& scenario, const std::string& ses
     require(taken.ok(), "snapshot: " + (taken.ok() ? "" : taken.error().message));
     baselines = *taken;
     listing = std::async(std::launch::async, [&] {
-      const auto began = Clock::now();
+      const auto began = SteadyClock::now();
       require(list_baseline_changes(runtime, *lab, baselines).ok(), "list changes");
       return ms_since(began);
     });
@@ -114,10 +114,10 @@ void run_once(Runtime& runtime, const Scenario& scenario, const std::string& ses
   std::this_thread::sleep_for(std::chrono::seconds(2));  // the interviewer sends the ssh command
   require(runner.run(lab->entry().name, script(kCandidate)).ok(), "the candidate's changes");
 
-  start = Clock::now();
+  start = SteadyClock::now();
   if (tamper_evidence) {
     t.listing.push_back(listing.get());
-    const auto began = Clock::now();
+    const auto began = SteadyClock::now();
     const LabChanges changes = compare_lab(runtime, *lab, scenario, baselines, {});
     t.compare.push_back(ms_since(began));
     require(changes.tampered() == true, "finding /usr/local/bin/curl");

@@ -17,21 +17,22 @@
 
 #include "breakfix/clock.h"
 #include "breakfix/error.h"
+#include "breakfix/session_record.h"
 
 namespace breakfix {
 
+// A session as the store keeps it. The store owns how these fields are written down
+// (JSON columns in SQLite, sqlite_store.cpp); callers see only typed values.
 struct StoredSession {
   std::string id;
   std::string scenario_id;
   std::string candidate;
   std::uint64_t seed = 0;
-  std::string vars_json = "{}";     // the picked values, {"PORT": "9000"}
-  std::string record_json = "{}";   // SessionRecord, serialised by the engine
-  std::string state;                // the record's state, also kept apart for queries
+  VarValues vars;        // the values the seed picked
+  SessionRecord record;  // the state machine's whole state; record.state is kept apart for queries
+  LoginAccess access;
   WallTime created{};
   WallTime updated{};
-  // How the candidate logs in: {"keys": ["ssh-ed25519 AAAA..."], "password_hash": "$y$..."}.
-  std::string access_json = "{}";
 };
 
 struct SessionEvent {
@@ -57,12 +58,13 @@ class Store {
 
   // Conflict if the id exists.
   virtual Status create_session(const StoredSession& session) = 0;
-  // Replaces record_json, state and updated. NotFound if absent.
-  virtual Status update_session(const std::string& id, const std::string& state, const std::string& record_json,
-                                WallTime now) = 0;
-  virtual Result<StoredSession> get_session(const std::string& id) = 0;  // NotFound if absent
-  // Every session whose state is not in `except_states`, oldest first.
-  virtual Result<std::vector<StoredSession>> list_sessions(const std::vector<std::string>& except_states) = 0;
+  // Replaces the record (and so the state) and `updated`. NotFound if absent.
+  virtual Status update_session(const std::string& id, const SessionRecord& record, WallTime now) = 0;
+  // NotFound if absent; Failed, naming the session and the field, if its stored row is damaged.
+  virtual Result<StoredSession> get_session(const std::string& id) = 0;
+  // Every session whose state is not in `except_states`, oldest first. Failed, naming the
+  // session and the field, if a row is damaged: a session is never silently dropped.
+  virtual Result<std::vector<StoredSession>> list_sessions(const std::vector<SessionState>& except_states) = 0;
 
   virtual Status add_event(const std::string& session_id, const SessionEvent& event) = 0;
   virtual Result<std::vector<SessionEvent>> events(const std::string& session_id) = 0;

@@ -70,7 +70,7 @@ int drive(const DriveOptions& options) {
               << (session->failure.empty() ? "" : ": " + session->failure) << std::endl;
   }
   for (;;) {
-    auto live = (*store)->list_sessions({to_string(SessionState::Removed)});
+    auto live = (*store)->list_sessions({SessionState::Removed});
     if (!live) return fail(live.error().message);
     if (live->empty()) return kExitOk;
     std::this_thread::sleep_for(std::chrono::seconds(1));

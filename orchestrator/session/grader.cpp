@@ -13,9 +13,9 @@ std::chrono::seconds grading_budget(const Scenario& scenario) {
 
 Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Scenario& scenario,
                                             CheckSelection selection, std::chrono::milliseconds budget) {
-  using Clock = std::chrono::steady_clock;
+  using SteadyClock = std::chrono::steady_clock;
   if (budget.count() <= 0) budget = grading_budget(scenario);
-  const auto deadline = Clock::now() + budget;
+  const auto deadline = SteadyClock::now() + budget;
   std::vector<std::size_t> selected;
   for (std::size_t i = 0; i < scenario.checks.size(); ++i) {
     if (selection == CheckSelection::All || scenario.checks[i].progress) selected.push_back(i);
@@ -24,7 +24,7 @@ Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Sc
   std::vector<std::optional<Error>> errors(scenario.checks.size());
   auto run_one = [&](std::size_t i) {
     const Check& check = scenario.checks[i];
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - SteadyClock::now());
     if (left.count() <= 0) {
       ScriptRun skipped;
       skipped.timed_out = true;

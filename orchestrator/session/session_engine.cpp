@@ -17,19 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-std::int64_t ms(WallTime time) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-}
-WallTime from_ms(std::int64_t value) { return WallTime(std::chrono::milliseconds(value)); }
-
-SessionState state_from(const std::string& text) {
-  for (SessionState state : {SessionState::Provisioning, SessionState::Injecting, SessionState::Ready,
-                             SessionState::Grading, SessionState::Graded, SessionState::Failed, SessionState::Removed}) {
-    if (text == to_string(state)) return state;
-  }
-  return SessionState::Failed;
-}
-
 std::string new_session_id() {
   static constexpr char kAlphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";  // no look-alikes: it is typed in ssh
   std::uint64_t value = random_seed();
@@ -65,62 +52,12 @@ std::vector<CheckRunRecord> to_records(const std::vector<CheckResult>& results, 
 
 }  // namespace
 
-std::string record_to_json(const SessionRecord& r) {
-  json warnings = json::array();
-  for (int minutes : r.warned_minutes) warnings.push_back(minutes);
-  json policy_warnings = json::array();
-  for (auto minutes : r.policy.warnings) policy_warnings.push_back(minutes.count());
-  return json{{"state", to_string(r.state)},
-              {"failure", r.failure},
-              {"duration_s", r.policy.duration.count()},
-              {"retention_s", r.policy.retention.count()},
-              {"progress_interval_s", r.policy.progress_interval.count()},
-              {"warnings_min", policy_warnings},
-              {"created_ms", ms(r.created)},
-              {"ready_at_ms", ms(r.ready_at)},
-              {"deadline_ms", ms(r.deadline)},
-              {"ended_at_ms", ms(r.ended_at)},
-              {"graded_at_ms", ms(r.graded_at)},
-              {"remove_at_ms", ms(r.remove_at)},
-              {"next_progress_ms", ms(r.next_progress)},
-              {"warned_min", warnings}}
-      .dump();
-}
-
-Result<SessionRecord> record_from_json(const std::string& text) {
-  const json j = json::parse(text, nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return make_error(ErrorCode::Internal, "stored session record is not JSON");
-  try {
-    SessionRecord r;
-    r.state = state_from(j.at("state").get<std::string>());
-    r.failure = j.at("failure").get<std::string>();
-    r.policy.duration = std::chrono::seconds(j.at("duration_s").get<std::int64_t>());
-    r.policy.retention = std::chrono::seconds(j.at("retention_s").get<std::int64_t>());
-    r.policy.progress_interval = std::chrono::seconds(j.at("progress_interval_s").get<std::int64_t>());
-    r.policy.warnings.clear();
-    for (const json& minutes : j.at("warnings_min")) r.policy.warnings.emplace_back(minutes.get<int>());
-    r.created = from_ms(j.at("created_ms").get<std::int64_t>());
-    r.ready_at = from_ms(j.at("ready_at_ms").get<std::int64_t>());
-    r.deadline = from_ms(j.at("deadline_ms").get<std::int64_t>());
-    r.ended_at = from_ms(j.at("ended_at_ms").get<std::int64_t>());
-    r.graded_at = from_ms(j.at("graded_at_ms").get<std::int64_t>());
-    r.remove_at = from_ms(j.at("remove_at_ms").get<std::int64_t>());
-    r.next_progress = from_ms(j.at("next_progress_ms").get<std::int64_t>());
-    for (const json& minutes : j.at("warned_min")) r.warned_minutes.insert(minutes.get<int>());
-    return r;
-  } catch (const json::exception& error) {
-    return make_error(ErrorCode::Internal, std::string("stored session record is incomplete: ") + error.what());
-  }
-}
-
 struct SessionEngine::Session {
+  // Who, which scenario, the vars and the logins; its record is the machine's, not stored.record.
   StoredSession stored;
   ScenarioPtr scenario;
-  VarValues vars;
   SessionMachine machine;
   std::optional<Lab> lab;
-  std::vector<std::string> public_keys;
-  std::string password_hash;
   std::optional<double> score;
   std::optional<bool> tampered;  // once graded
   std::string progress;
@@ -140,32 +77,6 @@ struct SessionEngine::Session {
 };
 
 namespace {
-
-json access_to_json(const std::vector<std::string>& keys, const std::string& password_hash) {
-  return json{{"keys", keys}, {"password_hash", password_hash}};
-}
-
-// A stored session's vars ({"NAME": "value", ...}); anything else in the text is skipped.
-VarValues vars_from_json(const std::string& text) {
-  VarValues vars;
-  const json parsed = json::parse(text, nullptr, false);
-  if (!parsed.is_object()) return vars;
-  for (const auto& [name, value] : parsed.items()) {
-    if (value.is_string()) vars[name] = value.get<std::string>();
-  }
-  return vars;
-}
-
-void access_from_json(const std::string& text, std::vector<std::string>& keys, std::string& password_hash) {
-  const json j = json::parse(text, nullptr, false);
-  if (!j.is_object()) return;
-  if (auto found = j.find("keys"); found != j.end() && found->is_array()) {
-    for (const json& key : *found) {
-      if (key.is_string()) keys.push_back(key.get<std::string>());
-    }
-  }
-  if (auto found = j.find("password_hash"); found != j.end() && found->is_string()) password_hash = found->get<std::string>();
-}
 
 bool is_live(SessionState state) {
   return state == SessionState::Provisioning || state == SessionState::Injecting || state == SessionState::Ready ||
@@ -235,13 +146,9 @@ Result<SessionView> SessionEngine::start(const SessionRequest& request) {
   const std::uint64_t seed = request.seed.value_or(random_seed());
   auto session = std::make_shared<Session>();
   session->scenario = scenario;
-  session->vars = pick_vars(*scenario, seed);
   session->machine = SessionMachine(policy, now);
-  session->public_keys = request.public_keys;
-  session->password_hash = request.password_hash;
-  session->stored = {new_session_id(), scenario->id, request.candidate, seed, json(session->vars).dump(),
-                     record_to_json(session->machine.record()), to_string(SessionState::Provisioning), now, now,
-                     access_to_json(request.public_keys, request.password_hash).dump()};
+  session->stored = {new_session_id(), scenario->id, request.candidate, seed, pick_vars(*scenario, seed),
+                     session->machine.record(), {request.public_keys, request.password_hash}, now, now};
   {
     // The count and the insertion under one lock: two racing starts cannot both take the last place.
     std::lock_guard lock(sessions_mutex_);
@@ -456,8 +363,8 @@ Result<SessionAccess> SessionEngine::access(const std::string& id) const {
   access.state = session->snapshot.state;
   access.open = access.state == SessionState::Ready && !session->access_closed.load() &&
                 clock_.now() < session->snapshot.deadline;
-  access.public_keys = session->public_keys;
-  access.password_hash = session->password_hash;
+  access.public_keys = session->stored.access.public_keys;
+  access.password_hash = session->stored.access.password_hash;
   access.scenario = session->scenario;
   access.deadline = session->snapshot.deadline;
   access.lab = session->lab_snapshot;
@@ -484,8 +391,8 @@ std::unique_lock<TimedLock> SessionEngine::lock_work(Session& session) const {
 }
 
 ScriptRunner SessionEngine::script_runner(const Session& session, bool progress_run) const {
-  if (!progress_run) return ScriptRunner(runtime_, *session.lab, session.vars, [this] { return stopping_.load(); });
-  return ScriptRunner(runtime_, *session.lab, session.vars,
+  if (!progress_run) return ScriptRunner(runtime_, *session.lab, session.stored.vars, [this] { return stopping_.load(); });
+  return ScriptRunner(runtime_, *session.lab, session.stored.vars,
                       [this, &session] { return stopping_.load() || session.access_closed.load(); });
 }
 
@@ -495,20 +402,16 @@ void SessionEngine::close_access(Session& session) {
 }
 
 Result<int> SessionEngine::recover() {
-  auto stored = store_.list_sessions({to_string(SessionState::Removed)});
+  auto stored = store_.list_sessions({SessionState::Removed});
   if (!stored) return stored.error();
   int recovered = 0;
   for (const StoredSession& entry : *stored) {
     if (find(entry.id)) continue;
-    auto record = record_from_json(entry.record_json);
-    if (!record) return record.error();
     ScenarioPtr scenario = scenarios_(entry.scenario_id);
     auto session = std::make_shared<Session>();
     session->stored = entry;
     session->scenario = scenario;
-    session->machine = SessionMachine(*record);
-    access_from_json(entry.access_json, session->public_keys, session->password_hash);
-    session->vars = vars_from_json(entry.vars_json);
+    session->machine = SessionMachine(entry.record);
     // Its hosts are found again by their labels; without them (or its scenario) it cannot go on.
     auto lab = LabProvisioner(runtime_, options_.lab).find_lab(entry.id);
     if (lab) session->lab = *lab;
@@ -527,7 +430,7 @@ Result<int> SessionEngine::recover() {
                                                   : "its hosts are gone from the engine",
                                         clock_.now());
     }
-    persist(*session, state_from(entry.state));
+    persist(*session, entry.record.state);
     run(session, std::move(actions));
     ++recovered;
   }
@@ -647,7 +550,7 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   if (!final) return {};
   auto runs = store_.check_runs(session.stored.id);
   auto events = store_.events(session.stored.id);
-  ReportInput input{session.stored.id, session.scenario.get(), session.stored.candidate, session.stored.seed, session.vars,
+  ReportInput input{session.stored.id, session.scenario.get(), session.stored.candidate, session.stored.seed, session.stored.vars,
                     session.machine.record(), runs ? *runs : std::vector<CheckRunRecord>{},
                     events ? *events : std::vector<SessionEvent>{}, {}, {}, &changes};
   input.record.state = SessionState::Graded;
@@ -704,8 +607,7 @@ LabChanges SessionEngine::lab_changes(Session& session) {
 
 void SessionEngine::persist(Session& session, SessionState before) {
   const SessionState after = session.machine.state();
-  session.stored.state = to_string(after);
-  (void)store_.update_session(session.stored.id, session.stored.state, record_to_json(session.machine.record()), clock_.now());
+  (void)store_.update_session(session.stored.id, session.machine.record(), clock_.now());
   SessionView snapshot = make_view(session);
   {
     std::lock_guard lock(session.snapshot_mutex);
@@ -739,7 +641,7 @@ SessionView SessionEngine::make_view(const Session& session) const {
   view.failure = record.failure;
   view.progress = session.progress;
   view.seed = session.stored.seed;
-  view.vars = session.vars;
+  view.vars = session.stored.vars;
   if (session.scenario) {
     view.scenario_title = session.scenario->title;
     for (const Host& host : session.scenario->hosts) {
@@ -757,8 +659,8 @@ SessionView SessionEngine::make_view(const Session& session) const {
   view.time_left = session.machine.time_left(clock_.now());
   view.score = session.score;
   view.tampered = session.tampered;
-  view.public_keys = static_cast<int>(session.public_keys.size());
-  view.password = !session.password_hash.empty();
+  view.public_keys = static_cast<int>(session.stored.access.public_keys.size());
+  view.password = !session.stored.access.password_hash.empty();
   return view;
 }
 
@@ -766,10 +668,7 @@ SessionView SessionEngine::view_from_stored(const StoredSession& stored) const {
   Session session;
   session.stored = stored;
   session.scenario = scenarios_(stored.scenario_id);
-  auto record = record_from_json(stored.record_json);
-  if (record) session.machine = SessionMachine(*record);
-  access_from_json(stored.access_json, session.public_keys, session.password_hash);
-  session.vars = vars_from_json(stored.vars_json);
+  session.machine = SessionMachine(stored.record);
   if (auto report = store_.report(stored.id)) {
     const json parsed = json::parse(report->first, nullptr, false);
     if (parsed.is_object() && parsed.contains("score") && parsed["score"].is_number()) session.score = parsed["score"].get<double>();

@@ -192,8 +192,4 @@ class SessionEngine {
   std::atomic<bool> stopping_{false};
 };
 
-// SessionRecord <-> JSON (what the store keeps).
-std::string record_to_json(const SessionRecord& record);
-Result<SessionRecord> record_from_json(const std::string& json);
-
 }  // namespace breakfix

@@ -7,19 +7,6 @@ namespace breakfix {
 using std::chrono::duration_cast;
 using std::chrono::seconds;
 
-const char* to_string(SessionState state) {
-  switch (state) {
-    case SessionState::Provisioning: return "provisioning";
-    case SessionState::Injecting: return "injecting";
-    case SessionState::Ready: return "ready";
-    case SessionState::Grading: return "grading";
-    case SessionState::Graded: return "graded";
-    case SessionState::Failed: return "failed";
-    case SessionState::Removed: return "removed";
-  }
-  return "unknown";
-}
-
 SessionMachine::SessionMachine(SessionPolicy policy, WallTime now) {
   record_.policy = std::move(policy);
   record_.created = now;

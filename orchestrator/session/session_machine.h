@@ -4,11 +4,8 @@
 // statesync): the engine feeds it events (provisioned, injected, tick, extend, end,
 // graded, removed, failed, recovered after a restart) with the time, and carries out the
 // actions it returns. Its whole state is the SessionRecord, which the store persists,
-// so a session resumes from it after the daemon is killed at any moment.
-//
-//   provisioning -> injecting -> ready -> grading -> graded -> removed
-//         \              \          \         \ (grading re-run after a restart)
-//          +--------------+----------+---------> failed (with a reason) -> removed
+// so a session resumes from it after the daemon is killed at any moment. The states and
+// the record are in breakfix/session_record.h.
 
 #include <chrono>
 #include <set>
@@ -17,34 +14,9 @@
 
 #include "breakfix/clock.h"
 #include "breakfix/error.h"
+#include "breakfix/session_record.h"
 
 namespace breakfix {
-
-enum class SessionState { Provisioning, Injecting, Ready, Grading, Graded, Failed, Removed };
-const char* to_string(SessionState state);
-
-struct SessionPolicy {
-  std::chrono::seconds duration{90 * 60};          // from the scenario, or the session's override
-  std::chrono::seconds retention{60 * 60};         // hosts kept after grading for inspection
-  std::chrono::seconds progress_interval{2 * 60};  // quiet check runs for the timeline; 0: none
-  std::vector<std::chrono::minutes> warnings = {std::chrono::minutes(15), std::chrono::minutes(5),
-                                                std::chrono::minutes(1)};
-};
-
-// Everything the machine knows; persisted as is.
-struct SessionRecord {
-  SessionState state = SessionState::Provisioning;
-  std::string failure;        // why, when failed
-  SessionPolicy policy;
-  WallTime created{};
-  WallTime ready_at{};        // the deadline counts from here
-  WallTime deadline{};
-  WallTime ended_at{};        // access ended (deadline or end early)
-  WallTime graded_at{};
-  WallTime remove_at{};       // end of retention
-  WallTime next_progress{};   // next quiet check run
-  std::set<int> warned_minutes;  // warnings already given for the current deadline
-};
 
 enum class ActionKind {
   Provision,      // create the hosts

@@ -5,10 +5,9 @@
 #include <string>
 
 #include "breakfix/scenario.h"
+#include "breakfix/session_record.h"
 
 namespace breakfix {
-
-using VarValues = std::map<std::string, std::string>;
 
 // Each variable's value for a session, picked from `seed` alone: the same seed gives the
 // same lab (a session can be reproduced from its report), and a variable's value does

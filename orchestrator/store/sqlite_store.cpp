@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "breakfix/store.h"
+#include "store/record_format.h"
 
 namespace breakfix {
 namespace {
@@ -136,17 +137,16 @@ class SqliteStore : public Store {
     std::lock_guard lock(mutex_);
     Statement insert(db_, "INSERT INTO sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     insert.bind(1, session.id).bind(2, session.scenario_id).bind(3, session.candidate)
-        .bind(4, std::to_string(session.seed)).bind(5, session.vars_json).bind(6, session.record_json)
-        .bind(7, session.state).bind(8, to_ms(session.created)).bind(9, to_ms(session.updated))
-        .bind(10, session.access_json);
+        .bind(4, std::to_string(session.seed)).bind(5, vars_to_json(session.vars)).bind(6, record_to_json(session.record))
+        .bind(7, std::string(to_string(session.record.state))).bind(8, to_ms(session.created))
+        .bind(9, to_ms(session.updated)).bind(10, access_to_json(session.access));
     return done(insert, "create session " + session.id);
   }
 
-  Status update_session(const std::string& id, const std::string& state, const std::string& record_json,
-                        WallTime now) override {
+  Status update_session(const std::string& id, const SessionRecord& record, WallTime now) override {
     std::lock_guard lock(mutex_);
     Statement update(db_, "UPDATE sessions SET state = ?2, record_json = ?3, updated_ms = ?4 WHERE id = ?1");
-    update.bind(1, id).bind(2, state).bind(3, record_json).bind(4, to_ms(now));
+    update.bind(1, id).bind(2, std::string(to_string(record.state))).bind(3, record_to_json(record)).bind(4, to_ms(now));
     if (Status status = done(update, "update session " + id); !status) return status;
     if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::NotFound, "no session " + id);
     return {};
@@ -162,15 +162,16 @@ class SqliteStore : public Store {
     return session_from(select);
   }
 
-  Result<std::vector<StoredSession>> list_sessions(const std::vector<std::string>& except_states) override {
+  Result<std::vector<StoredSession>> list_sessions(const std::vector<SessionState>& except_states) override {
     std::lock_guard lock(mutex_);
     Statement select(db_, "SELECT * FROM sessions ORDER BY created_ms, id");
     std::vector<StoredSession> sessions;
     int code;
     while ((code = select.step()) == SQLITE_ROW) {
-      StoredSession session = session_from(select);
-      if (std::find(except_states.begin(), except_states.end(), session.state) == except_states.end()) {
-        sessions.push_back(std::move(session));
+      auto session = session_from(select);
+      if (!session) return session.error();
+      if (std::find(except_states.begin(), except_states.end(), session->record.state) == except_states.end()) {
+        sessions.push_back(std::move(*session));
       }
     }
     if (code != SQLITE_DONE) return sqlite_error(db_, code, "list sessions");
@@ -271,7 +272,9 @@ class SqliteStore : public Store {
     return {};
   }
 
-  StoredSession session_from(const Statement& row) const {
+  // A row read back into typed fields; Failed, naming the session and the column's field,
+  // when a JSON column is damaged.
+  Result<StoredSession> session_from(const Statement& row) const {
     StoredSession session;
     session.id = row.text(0);
     session.scenario_id = row.text(1);
@@ -280,12 +283,20 @@ class SqliteStore : public Store {
     // only reproduces the vars, which are stored themselves; a bad one reads as 0.
     const std::string seed = row.text(3);
     std::from_chars(seed.data(), seed.data() + seed.size(), session.seed);
-    session.vars_json = row.text(4);
-    session.record_json = row.text(5);
-    session.state = row.text(6);
+    auto damaged = [&](const Error& error) {
+      return make_error(ErrorCode::Failed, "session " + session.id + " in the store: " + error.message);
+    };
+    auto vars = vars_from_json(row.text(4));
+    if (!vars) return damaged(vars.error());
+    session.vars = std::move(*vars);
+    auto record = record_from_json(row.text(5));
+    if (!record) return damaged(record.error());
+    session.record = std::move(*record);
     session.created = from_ms(row.integer(7));
     session.updated = from_ms(row.integer(8));
-    session.access_json = row.text(9);
+    auto access = access_from_json(row.text(9));
+    if (!access) return damaged(access.error());
+    session.access = std::move(*access);
     return session;
   }
 

@@ -34,7 +34,7 @@ TEST_CASE("A session survives SIGKILL of the process running it and is graded af
     auto store = make_sqlite_store(data.path() / "breakfix.db");
     if (!store) continue;
     auto live = (*store)->list_sessions({});
-    if (live && !live->empty() && live->front().state == "ready") session = live->front();
+    if (live && !live->empty() && live->front().record.state == SessionState::Ready) session = live->front();
   }
   REQUIRE_MESSAGE(session.has_value(), "the session did not become ready; see " << log);
   ::kill(first.id(), SIGKILL);
@@ -46,8 +46,7 @@ TEST_CASE("A session survives SIGKILL of the process running it and is graded af
   REQUIRE(run_command({"docker", "inspect", container}).exit_code == 0);
   ScenarioLoad scenario = load_scenario_file(scenarios + "/sudoers-broken/scenario.yaml");
   REQUIRE(scenario.scenario);
-  const auto vars = nlohmann::json::parse(session->vars_json);
-  auto fixed = run_command({"docker", "exec", "-i", "-e", "GROUP=" + vars.at("GROUP").get<std::string>(), container,
+  auto fixed = run_command({"docker", "exec", "-i", "-e", "GROUP=" + session->vars.at("GROUP"), container,
                             "bash", "-e"},
                            scenario.scenario->solution.front().run.text);
   REQUIRE_MESSAGE(fixed.exit_code == 0, fixed.err);
@@ -65,7 +64,7 @@ TEST_CASE("A session survives SIGKILL of the process running it and is graded af
   const auto report_json = nlohmann::json::parse(report->first);
   CHECK(report_json["score"] == 1.0);  // the repair made while the engine was down counts
   CHECK(std::filesystem::exists(data.path() / "reports" / (session->id + ".md")));
-  CHECK((*store)->get_session(session->id)->state == "removed");
+  CHECK((*store)->get_session(session->id)->record.state == SessionState::Removed);
   auto events = (*store)->events(session->id);
   REQUIRE(events.ok());
   bool recovered = false;

@@ -86,7 +86,7 @@ TEST_CASE("A session runs from start to report: precheck, warnings, progress tim
   CHECK(session->state == SessionState::Ready);
   CHECK(session->time_left == 30min);
   CHECK_FALSE(f.flag);  // the fault bit
-  CHECK(f.store->get_session(session->id)->state == "ready");
+  CHECK(f.store->get_session(session->id)->record.state == SessionState::Ready);
 
   f.run_for(engine, 12min);
   f.flag = true;  // the candidate fixes it at minute 12
@@ -137,7 +137,7 @@ TEST_CASE("A fault that does not bite fails the session before any candidate see
   auto session = engine.start({"flag", "Ada", 1, std::nullopt, {}, ""});
   REQUIRE(session.ok());
   CHECK(session->state == SessionState::Removed);  // failed, then its hosts went
-  CHECK(f.store->get_session(session->id)->state == "removed");
+  CHECK(f.store->get_session(session->id)->record.state == SessionState::Removed);
   auto events = f.store->events(session->id);
   bool said_why = false;
   for (const auto& event : *events) said_why |= event.detail == "failed: fault did not take effect: check 'flag is up' passes before the fix";

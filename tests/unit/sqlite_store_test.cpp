@@ -12,9 +12,19 @@ using namespace std::chrono_literals;
 
 namespace {
 
-StoredSession session(const std::string& id, const std::string& state, WallTime created) {
-  return {id, "web-502", "Ada", 18446744073709551615ULL, R"({"PORT":"9000"})", R"({"state":")" + state + "\"}",
-          state, created, created};
+StoredSession session(const std::string& id, SessionState state, WallTime created) {
+  SessionRecord record;
+  record.state = state;
+  record.created = created;
+  return {id, "web-502", "Ada", 18446744073709551615ULL, {{"PORT", "9000"}}, record, {}, created, created};
+}
+
+// Runs `sql` on the store's file behind its back, as damage or an older breakfix would.
+void poke(const std::filesystem::path& file, const char* sql) {
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
+  REQUIRE(sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
 }
 
 std::unique_ptr<Store> open(const std::filesystem::path& file) {
@@ -29,26 +39,33 @@ TEST_CASE("Sessions are created, read, updated and listed by state") {
   breakfix::testing::TempDir dir;
   auto store = open(dir.path() / "breakfix.db");
   const WallTime t0 = WallTime(1'700'000'000'000ms);
-  REQUIRE(store->create_session(session("s1", "ready", t0)).ok());
-  REQUIRE(store->create_session(session("s2", "removed", t0 + 1s)).ok());
-  REQUIRE(store->create_session(session("s3", "grading", t0 + 2s)).ok());
-  CHECK(store->create_session(session("s1", "ready", t0)).error().code == ErrorCode::Conflict);
+  REQUIRE(store->create_session(session("s1", SessionState::Ready, t0)).ok());
+  REQUIRE(store->create_session(session("s2", SessionState::Removed, t0 + 1s)).ok());
+  REQUIRE(store->create_session(session("s3", SessionState::Grading, t0 + 2s)).ok());
+  CHECK(store->create_session(session("s1", SessionState::Ready, t0)).error().code == ErrorCode::Conflict);
 
   auto s1 = store->get_session("s1");
   REQUIRE(s1.ok());
   CHECK(s1->scenario_id == "web-502");
   CHECK(s1->candidate == "Ada");
   CHECK(s1->seed == 18446744073709551615ULL);  // the whole 64 bits survive
-  CHECK(s1->vars_json == R"({"PORT":"9000"})");
+  CHECK(s1->vars == VarValues{{"PORT", "9000"}});
+  CHECK(s1->record.state == SessionState::Ready);
   CHECK(s1->created == t0);
 
-  REQUIRE(store->update_session("s1", "grading", R"({"state":"grading"})", t0 + 5s).ok());
-  CHECK(store->get_session("s1")->state == "grading");
+  SessionRecord grading = s1->record;
+  grading.state = SessionState::Grading;
+  grading.deadline = t0 + 90min;
+  grading.warned_minutes = {15, 5};
+  REQUIRE(store->update_session("s1", grading, t0 + 5s).ok());
+  CHECK(store->get_session("s1")->record.state == SessionState::Grading);
+  CHECK(store->get_session("s1")->record.deadline == t0 + 90min);
+  CHECK(store->get_session("s1")->record.warned_minutes == std::set<int>{5, 15});
   CHECK(store->get_session("s1")->updated == t0 + 5s);
-  CHECK(store->update_session("nope", "ready", "{}", t0).error().code == ErrorCode::NotFound);
+  CHECK(store->update_session("nope", grading, t0).error().code == ErrorCode::NotFound);
   CHECK(store->get_session("nope").error().code == ErrorCode::NotFound);
 
-  auto live = store->list_sessions({"removed", "failed"});
+  auto live = store->list_sessions({SessionState::Removed, SessionState::Failed});
   REQUIRE(live.ok());
   REQUIRE(live->size() == 2);
   CHECK((*live)[0].id == "s1");  // oldest first
@@ -59,7 +76,7 @@ TEST_CASE("Events, check runs and the report of a session are kept in order") {
   breakfix::testing::TempDir dir;
   auto store = open(dir.path() / "breakfix.db");
   const WallTime t0 = WallTime(1'700'000'000'000ms);
-  REQUIRE(store->create_session(session("s1", "ready", t0)).ok());
+  REQUIRE(store->create_session(session("s1", SessionState::Ready, t0)).ok());
   REQUIRE(store->add_event("s1", {t0 + 2s, "login", "from 127.0.0.1"}).ok());
   REQUIRE(store->add_event("s1", {t0 + 1s, "state", "ready"}).ok());
   auto events = store->events("s1");
@@ -91,7 +108,7 @@ TEST_CASE("A committed write survives the process being killed") {
   REQUIRE(child >= 0);
   if (child == 0) {
     auto store = make_sqlite_store(file);
-    if (!store.ok() || !(*store)->create_session(session("survivor", "ready", WallTime(1000ms))).ok()) _exit(3);
+    if (!store.ok() || !(*store)->create_session(session("survivor", SessionState::Ready, WallTime(1000ms))).ok()) _exit(3);
     ::raise(SIGKILL);  // no destructor, no close: as the daemon dies
   }
   int status = 0;
@@ -100,7 +117,7 @@ TEST_CASE("A committed write survives the process being killed") {
   auto store = open(file);
   auto survivor = store->get_session("survivor");
   REQUIRE(survivor.ok());
-  CHECK(survivor->state == "ready");
+  CHECK(survivor->record.state == SessionState::Ready);
 }
 
 TEST_CASE("The schema is migrated once, and a newer schema is refused") {
@@ -133,17 +150,60 @@ TEST_CASE("A damaged seed in a stored row reads as 0 instead of throwing") {
   const auto file = dir.path() / "breakfix.db";
   {
     auto store = open(file);
-    REQUIRE(store->create_session(session("s1", "ready", WallTime(1000ms))).ok());
+    REQUIRE(store->create_session(session("s1", SessionState::Ready, WallTime(1000ms))).ok());
   }
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open(file.c_str(), &db) == SQLITE_OK);
-  REQUIRE(sqlite3_exec(db, "UPDATE sessions SET seed = 'garbage'", nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
+  poke(file, "UPDATE sessions SET seed = 'garbage'");
   auto store = open(file);
   auto read = store->get_session("s1");
   REQUIRE(read.ok());
   CHECK(read->seed == 0);
-  CHECK(read->vars_json == R"({"PORT":"9000"})");
+  CHECK(read->vars == VarValues{{"PORT", "9000"}});
+}
+
+TEST_CASE("A session's typed fields survive the store, and a damaged column is an error naming the session and field") {
+  breakfix::testing::TempDir dir;
+  const auto file = dir.path() / "breakfix.db";
+  const WallTime t0 = WallTime(1'700'000'000'000ms);
+  StoredSession written = session("s1", SessionState::Failed, t0);
+  written.record.failure = "its hosts are gone from the engine";
+  written.record.policy.duration = 45min;
+  written.record.policy.retention = 0s;
+  written.record.policy.warnings = {10min, 2min};
+  written.record.ready_at = t0 + 20s;
+  written.access = {{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0 ada@example"}, "$y$j9T$salt$hash"};
+  {
+    auto store = open(file);
+    REQUIRE(store->create_session(written).ok());
+    auto read = store->get_session("s1");
+    REQUIRE(read.ok());
+    CHECK(read->record.failure == written.record.failure);
+    CHECK(read->record.policy.duration == 45min);
+    CHECK(read->record.policy.retention == 0s);
+    CHECK(read->record.policy.warnings == written.record.policy.warnings);
+    CHECK(read->record.ready_at == t0 + 20s);
+    CHECK(read->access.public_keys == written.access.public_keys);
+    CHECK(read->access.password_hash == written.access.password_hash);
+  }
+  // Rows written before the access column existed read as no logins.
+  poke(file, "UPDATE sessions SET access_json = '{}'");
+  CHECK(open(file)->get_session("s1")->access.public_keys.empty());
+
+  poke(file, R"(UPDATE sessions SET record_json = '{"state":"ready"}')");
+  auto damaged = open(file)->get_session("s1");
+  REQUIRE_FALSE(damaged.ok());
+  CHECK(damaged.error().code == ErrorCode::Failed);
+  CHECK(damaged.error().message.find("session s1") != std::string::npos);
+  CHECK(damaged.error().message.find("record_json.failure") != std::string::npos);
+  auto listed = open(file)->list_sessions({});
+  REQUIRE_FALSE(listed.ok());  // never silently one session fewer
+  CHECK(listed.error().message.find("session s1") != std::string::npos);
+
+  poke(file, R"(UPDATE sessions SET record_json = '[]')");
+  CHECK(open(file)->get_session("s1").error().message.find("record_json is not a JSON object") != std::string::npos);
+  poke(file, R"(UPDATE sessions SET record_json = '{"state":"asleep"}')");
+  CHECK(open(file)->get_session("s1").error().message.find("record_json.state: no such state") != std::string::npos);
+  poke(file, R"(UPDATE sessions SET vars_json = '{"PORT": 9000}')");
+  CHECK(open(file)->get_session("s1").error().message.find("vars_json.PORT is not a string") != std::string::npos);
 }
 
 TEST_CASE("A store that cannot be opened is an error naming the file") {
@@ -158,7 +218,7 @@ TEST_CASE("A session's baseline survives the store being reopened, and is NotFou
   const auto file = dir.path() / "breakfix.db";
   {
     auto store = open(file);
-    REQUIRE(store->create_session(session("s1", "ready", WallTime(1000ms))).ok());
+    REQUIRE(store->create_session(session("s1", SessionState::Ready, WallTime(1000ms))).ok());
     auto none = store->baseline("s1");
     REQUIRE_FALSE(none.ok());
     CHECK(none.error().code == ErrorCode::NotFound);

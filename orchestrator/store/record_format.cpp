@@ -1,0 +1,118 @@
+#include "store/record_format.h"
+
+#include <nlohmann/json.hpp>
+
+namespace breakfix {
+namespace {
+
+using nlohmann::json;
+
+std::int64_t to_ms(WallTime time) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+WallTime from_ms(std::int64_t ms) { return WallTime(std::chrono::milliseconds(ms)); }
+
+// Parses `text` as a JSON object; Failed saying what `what` is otherwise.
+Result<json> object_from(const std::string& text, const char* what) {
+  json parsed = json::parse(text, nullptr, false);
+  if (parsed.is_discarded() || !parsed.is_object()) {
+    return make_error(ErrorCode::Failed, std::string(what) + " is not a JSON object");
+  }
+  return parsed;
+}
+
+}  // namespace
+
+std::string record_to_json(const SessionRecord& r) {
+  json warnings = json::array();
+  for (int minutes : r.warned_minutes) warnings.push_back(minutes);
+  json policy_warnings = json::array();
+  for (auto minutes : r.policy.warnings) policy_warnings.push_back(minutes.count());
+  return json{{"state", to_string(r.state)},
+              {"failure", r.failure},
+              {"duration_s", r.policy.duration.count()},
+              {"retention_s", r.policy.retention.count()},
+              {"progress_interval_s", r.policy.progress_interval.count()},
+              {"warnings_min", policy_warnings},
+              {"created_ms", to_ms(r.created)},
+              {"ready_at_ms", to_ms(r.ready_at)},
+              {"deadline_ms", to_ms(r.deadline)},
+              {"ended_at_ms", to_ms(r.ended_at)},
+              {"graded_at_ms", to_ms(r.graded_at)},
+              {"remove_at_ms", to_ms(r.remove_at)},
+              {"next_progress_ms", to_ms(r.next_progress)},
+              {"warned_min", warnings}}
+      .dump();
+}
+
+Result<SessionRecord> record_from_json(const std::string& text) {
+  auto parsed = object_from(text, "record_json");
+  if (!parsed) return parsed.error();
+  const json& j = *parsed;
+  // The field being read, for the error: json::exception names the problem, not the key.
+  std::string field;
+  auto at = [&](const char* name) -> const json& {
+    field = name;
+    return j.at(name);
+  };
+  try {
+    SessionRecord r;
+    auto state = session_state_from(at("state").get<std::string>());
+    if (!state) return make_error(ErrorCode::Failed, "record_json.state: no such state " + j.at("state").dump());
+    r.state = *state;
+    r.failure = at("failure").get<std::string>();
+    r.policy.duration = std::chrono::seconds(at("duration_s").get<std::int64_t>());
+    r.policy.retention = std::chrono::seconds(at("retention_s").get<std::int64_t>());
+    r.policy.progress_interval = std::chrono::seconds(at("progress_interval_s").get<std::int64_t>());
+    r.policy.warnings.clear();
+    for (const json& minutes : at("warnings_min")) r.policy.warnings.emplace_back(minutes.get<int>());
+    r.created = from_ms(at("created_ms").get<std::int64_t>());
+    r.ready_at = from_ms(at("ready_at_ms").get<std::int64_t>());
+    r.deadline = from_ms(at("deadline_ms").get<std::int64_t>());
+    r.ended_at = from_ms(at("ended_at_ms").get<std::int64_t>());
+    r.graded_at = from_ms(at("graded_at_ms").get<std::int64_t>());
+    r.remove_at = from_ms(at("remove_at_ms").get<std::int64_t>());
+    r.next_progress = from_ms(at("next_progress_ms").get<std::int64_t>());
+    for (const json& minutes : at("warned_min")) r.warned_minutes.insert(minutes.get<int>());
+    return r;
+  } catch (const json::exception& error) {
+    return make_error(ErrorCode::Failed, "record_json." + field + ": " + error.what());
+  }
+}
+
+std::string vars_to_json(const VarValues& vars) { return json(vars).dump(); }
+
+Result<VarValues> vars_from_json(const std::string& text) {
+  auto parsed = object_from(text, "vars_json");
+  if (!parsed) return parsed.error();
+  VarValues vars;
+  for (const auto& [name, value] : parsed->items()) {
+    if (!value.is_string()) return make_error(ErrorCode::Failed, "vars_json." + name + " is not a string");
+    vars[name] = value.get<std::string>();
+  }
+  return vars;
+}
+
+std::string access_to_json(const LoginAccess& access) {
+  return json{{"keys", access.public_keys}, {"password_hash", access.password_hash}}.dump();
+}
+
+Result<LoginAccess> access_from_json(const std::string& text) {
+  auto parsed = object_from(text, "access_json");
+  if (!parsed) return parsed.error();
+  LoginAccess access;
+  if (auto keys = parsed->find("keys"); keys != parsed->end()) {
+    if (!keys->is_array()) return make_error(ErrorCode::Failed, "access_json.keys is not a list");
+    for (const json& key : *keys) {
+      if (!key.is_string()) return make_error(ErrorCode::Failed, "access_json.keys holds a value that is not a string");
+      access.public_keys.push_back(key.get<std::string>());
+    }
+  }
+  if (auto hash = parsed->find("password_hash"); hash != parsed->end()) {
+    if (!hash->is_string()) return make_error(ErrorCode::Failed, "access_json.password_hash is not a string");
+    access.password_hash = hash->get<std::string>();
+  }
+  return access;
+}
+
+}  // namespace breakfix
