@@ -17,7 +17,7 @@ FROM ${BASE} AS runtime
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       libarchive13 libboost-filesystem1.74.0 libcrypt1 libsqlite3-0 libspdlog1.10 \
-      libssh-4 libssl3 libyaml-cpp0.7 \
+      libssh-4 libssl3 libyaml-cpp0.7 libprometheus-cpp-core1.0 \
       bash-static busybox-static \
  && apt-get clean \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
@@ -63,6 +63,7 @@ RUN apt-get update \
       cmake ninja-build g++ pkg-config \
       libssh-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev libspdlog-dev \
       libsqlite3-dev nlohmann-json3-dev libcli11-dev libarchive-dev libssl-dev libcrypt-dev libdtl-dev \
+      prometheus-cpp-dev \
  && rm -rf /var/lib/apt/lists/*
 
 # Only what the `breakfix` target compiles, so that editing docs, tests or scenarios

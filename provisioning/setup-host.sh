@@ -10,6 +10,7 @@ PACKAGES=(
   # libraries (Debian 12 packages only; nothing is downloaded at build time)
   libssh-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev libspdlog-dev
   libsqlite3-dev nlohmann-json3-dev libcli11-dev libarchive-dev doctest-dev libdtl-dev
+  prometheus-cpp-dev
   # the fuzzer needs clang's libFuzzer and sanitizer runtimes
   clang libclang-rt-14-dev
   # runtime: the container engine, the base-image tooling, OpenSSL for hashing

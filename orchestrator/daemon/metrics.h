@@ -1,12 +1,16 @@
 #pragma once
 
-// The daemon's metrics in the Prometheus text exposition format (version 0.0.4), served
-// at GET /metrics. Hand-written: Debian 12 packages no Prometheus client library for C++.
-// Every method is thread-safe; the values are plain atomics and a mutex around the
-// histogram buckets, since updates are rare (a few per session event).
+// The daemon's metrics, served at GET /metrics in the Prometheus text exposition format
+// (0.0.4). prometheus-cpp's core library (Debian's prometheus-cpp-dev) holds the values
+// and writes the text; its HTTP exposer is not used, the API serves the text itself.
+// Every method is thread-safe.
 
-#include <atomic>
-#include <cstdint>
+#include <prometheus/counter.h>
+#include <prometheus/family.h>
+#include <prometheus/gauge.h>
+#include <prometheus/histogram.h>
+#include <prometheus/registry.h>
+
 #include <map>
 #include <mutex>
 #include <string>
@@ -16,57 +20,45 @@
 
 namespace breakfix {
 
-class Histogram {
- public:
-  explicit Histogram(std::vector<double> upper_bounds);  // seconds, ascending; +Inf is implied
-  // Counts value in the first bucket whose bound is >= value (Prometheus' "le"). NaN is
-  // dropped: it would turn _sum into NaN for the rest of the process's life.
-  void observe(double value);
-  // Lines "NAME_bucket{le=\"...\"} N", NAME_sum, NAME_count.
-  void render(const std::string& name, std::string& out) const;
-
- private:
-  std::vector<double> bounds_;
-  mutable std::mutex mutex_;
-  std::vector<std::uint64_t> counts_;  // per bucket, not cumulative; the last is +Inf
-  double sum_ = 0;
-  std::uint64_t count_ = 0;
-};
-
 // The daemon's metrics; the gateway counts through its own seam (gateway_metrics.h).
 class Metrics final : public GatewayMetrics {
  public:
   Metrics();
 
-  // Gauges filled in at scrape time by the caller (sessions by state).
+  // Gauges filled in at scrape time by the caller (sessions by state). Each call
+  // replaces the last: a state missing from `counts` reads 0.
   void set_sessions_by_state(const std::map<std::string, int>& counts);
 
   void observe_launch(double seconds);   // session created -> ready
   void observe_grading(double seconds);  // one final grading
-  void count_session_started() { sessions_started_++; }
-  void count_session_failed() { sessions_failed_++; }
-  void count_ssh_connection() override { ssh_connections_++; }
-  void ssh_connection_opened() override { ssh_open_++; }
-  void ssh_connection_closed() override { ssh_open_--; }
-  void count_auth_failure() override { auth_failures_++; }
-  void count_runtime_error() override { runtime_errors_++; }
+  void count_session_started() { sessions_started_.Increment(); }
+  void count_session_failed() { sessions_failed_.Increment(); }
+  void count_ssh_connection() override { ssh_connections_.Increment(); }
+  void ssh_connection_opened() override { ssh_open_.Increment(); }
+  void ssh_connection_closed() override { ssh_open_.Decrement(); }
+  void count_auth_failure() override { auth_failures_.Increment(); }
+  void count_runtime_error() override { runtime_errors_.Increment(); }
   void count_api_request(int status);
 
   // The whole exposition, with # HELP and # TYPE for every family.
   std::string render() const;
 
  private:
-  mutable std::mutex mutex_;
-  std::map<std::string, int> sessions_by_state_;
-  std::map<int, std::uint64_t> api_requests_by_status_;
-  Histogram launch_;
-  Histogram grading_;
-  std::atomic<std::uint64_t> sessions_started_{0};
-  std::atomic<std::uint64_t> sessions_failed_{0};
-  std::atomic<std::uint64_t> ssh_connections_{0};
-  std::atomic<std::int64_t> ssh_open_{0};
-  std::atomic<std::uint64_t> auth_failures_{0};
-  std::atomic<std::uint64_t> runtime_errors_{0};
+  prometheus::Registry registry_;
+  // Held across a whole set_sessions_by_state and a whole render, so that a scrape never
+  // sees half of one picture of the sessions.
+  mutable std::mutex sessions_mutex_;
+  prometheus::Family<prometheus::Gauge>& sessions_;
+  std::vector<std::string> session_states_;  // every state label shown so far
+  prometheus::Counter& sessions_started_;
+  prometheus::Counter& sessions_failed_;
+  prometheus::Histogram& launch_;
+  prometheus::Histogram& grading_;
+  prometheus::Counter& ssh_connections_;
+  prometheus::Gauge& ssh_open_;
+  prometheus::Counter& auth_failures_;
+  prometheus::Counter& runtime_errors_;
+  prometheus::Family<prometheus::Counter>& api_requests_;
 };
 
 }  // namespace breakfix

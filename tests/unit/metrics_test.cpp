@@ -15,7 +15,6 @@
 #include <utility>
 #include <vector>
 
-using breakfix::Histogram;
 using breakfix::Metrics;
 
 namespace {
@@ -236,14 +235,6 @@ void check_histogram_shape(const Exposition& exposition, const std::string& name
   CHECK(find_sample(exposition, name + "_sum") != nullptr);
 }
 
-Exposition parse_histogram(const Histogram& histogram, const std::string& name) {
-  std::string text = "# HELP " + name + " test\n# TYPE " + name + " histogram\n";
-  histogram.render(name, text);
-  Exposition exposition = parse_exposition(text);
-  REQUIRE_MESSAGE(exposition.error.empty(), exposition.error);
-  return exposition;
-}
-
 const std::vector<std::string> kStates = {"provisioning", "injecting", "ready",  "grading",
                                           "graded",       "failed",    "removed"};
 
@@ -275,6 +266,12 @@ TEST_CASE("metrics: a fresh exposition parses and declares every family with HEL
       {"breakfix_runtime_errors_total", "counter"},
       {"breakfix_api_requests_total", "counter"},
   };
+  // No request answered yet: a family with labels and no sample is left out whole, as
+  // Prometheus' own clients do; it appears with its first request.
+  CHECK(exposition.families.size() == expected.size() - 1);
+  CHECK(exposition.families.count("breakfix_api_requests_total") == 0);
+  metrics.count_api_request(200);
+  exposition = render_and_parse(metrics);
   CHECK(exposition.families.size() == expected.size());
   for (const auto& [name, type] : expected) {
     CAPTURE(name);
@@ -290,8 +287,6 @@ TEST_CASE("metrics: a fresh exposition parses and declares every family with HEL
     CHECK(value_of(exposition, counter) == 0);
     CHECK(find_sample(exposition, counter)->value_text == "0");
   }
-  // No request answered yet: the family is declared but has no samples.
-  CHECK(exposition.families.at("breakfix_api_requests_total").samples.empty());
   check_histogram_shape(exposition, "breakfix_session_launch_seconds");
   check_histogram_shape(exposition, "breakfix_grading_seconds");
   CHECK(find_sample(exposition, "breakfix_grading_seconds_sum")->value_text == "0");
@@ -307,27 +302,24 @@ TEST_CASE("metrics: histogram bounds are printed like Prometheus clients print t
   Les grading;
   for (const auto& [le, count] : buckets(exposition, "breakfix_grading_seconds")) grading.push_back(le);
   CHECK(grading == Les{"0.5", "1", "2", "5", "10", "30", "60", "120", "+Inf"});
-
-  // Very small and very large bounds still come out without an exponent.
-  Histogram wide({0.001, 1e6, 1e21});
-  Les wide_les;
-  for (const auto& [le, count] : buckets(parse_histogram(wide, "wide"), "wide")) wide_les.push_back(le);
-  CHECK(wide_les == Les{"0.001", "1000000", "1000000000000000000000", "+Inf"});
 }
 
 TEST_CASE("metrics: histogram buckets are cumulative and +Inf equals the count") {
   // Given observations below, exactly on, between and above the bounds, each lands in the
   // first bucket whose bound is >= it, and every later bucket includes it too.
-  Histogram histogram({1, 2, 5});
-  for (double value : {0.0, 0.5, 1.0, 1.5, 2.0, 4.0, 5.0, 5.5, 100.0}) histogram.observe(value);
-  histogram.observe(std::nan(""));  // dropped
+  Metrics metrics;
+  for (double value : {0.0, 0.5, 1.0, 1.5, 2.0, 4.0, 5.0, 5.5, 500.0}) metrics.observe_grading(value);
+  metrics.observe_grading(std::nan(""));  // dropped: the sum would be NaN for ever
 
-  Exposition exposition = parse_histogram(histogram, "h");
-  check_histogram_shape(exposition, "h");
+  Exposition exposition = render_and_parse(metrics);
+  const std::string h = "breakfix_grading_seconds";
+  check_histogram_shape(exposition, h);
   using Rows = std::vector<std::pair<std::string, double>>;
-  CHECK(buckets(exposition, "h") == Rows{{"1", 3}, {"2", 5}, {"5", 7}, {"+Inf", 9}});
-  CHECK(value_of(exposition, "h_count") == 9);
-  CHECK(find_sample(exposition, "h_count")->value_text == "9");
+  CHECK(buckets(exposition, h) == Rows{{"0.5", 2}, {"1", 3}, {"2", 5}, {"5", 7}, {"10", 8}, {"30", 8},
+                                       {"60", 8}, {"120", 8}, {"+Inf", 9}});
+  CHECK(value_of(exposition, h + "_count") == 9);
+  CHECK(find_sample(exposition, h + "_count")->value_text == "9");
+  CHECK(value_of(exposition, h + "_sum") == 519.5);
 }
 
 TEST_CASE("metrics: histogram sums add up") {
@@ -351,12 +343,6 @@ TEST_CASE("metrics: histogram sums add up") {
   CHECK(value_of(exposition, "breakfix_grading_seconds_bucket", {{"le", "0.5"}}) == 1);
   CHECK(value_of(exposition, "breakfix_grading_seconds_bucket", {{"le", "1"}}) == 2);
   check_histogram_shape(exposition, "breakfix_grading_seconds");
-
-  // A sum that needs many digits still reads back exactly.
-  Histogram tenths({1});
-  tenths.observe(0.1);
-  tenths.observe(0.2);
-  CHECK(value_of(parse_histogram(tenths, "t"), "t_sum") == 0.1 + 0.2);
 }
 
 TEST_CASE("metrics: the sessions gauge shows every state, zero when absent") {
