@@ -109,55 +109,28 @@ constexpr std::chrono::seconds kShutdownGrace{25};
 // SIGTERM to exit, at the most (systemd's TimeoutStopSec is longer).
 constexpr std::chrono::seconds kShutdownBound{32};
 
-}  // namespace
-
-int serve(const DaemonConfig& config, const ServeOptions& options) {
-  set_up_logging(config);
-  spdlog::info("breakfix {} starting (config {})", kVersion, options.config_file.string());
-
-  // Signals are taken by sigtimedwait in this thread alone: every thread made from here
-  // on inherits the blocked mask.
+// Blocks SIGTERM, SIGINT and SIGHUP for this thread and every thread made after it, so
+// that only sigtimedwait in the main loop takes them; returns that set.
+sigset_t block_daemon_signals() {
   sigset_t signals;
   sigemptyset(&signals);
   for (int signal_number : {SIGTERM, SIGINT, SIGHUP}) sigaddset(&signals, signal_number);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
 
-  std::error_code ec;
-  std::filesystem::create_directories(config.data_dir, ec);
-  if (ec) {
-    spdlog::error("cannot create the data dir {}: {}", config.data_dir.string(), ec.message());
-    return 1;
-  }
-  auto store = make_sqlite_store(config.data_dir / "breakfix.db");
-  if (!store) {
-    spdlog::error("{}", store.error().message);
-    return 1;
-  }
-  auto host_key = ensure_host_key(config.data_dir);
-  if (!host_key) {
-    spdlog::error("{}", host_key.error().message);
-    return 1;
-  }
-  DockerOptions docker;
-  docker.socket_path = config.docker_socket;
-  docker.io_timeout = config.runtime_timeout;
-  std::unique_ptr<Runtime> runtime = make_docker_runtime(docker);
-
-  CatalogHolder catalog;
-  catalog.set(load_catalog(config, nullptr));
-
-  Metrics metrics;
-  SystemClock clock;
-  boost::asio::thread_pool workers(static_cast<std::size_t>(config.provision_workers));
-  EngineOptions engine_options;
-  engine_options.retention = config.retention;
-  engine_options.progress_interval = config.progress_interval;
-  engine_options.lab.allow_outside_network = config.allow_outside_network;
-  engine_options.report_dir = config.data_dir / "reports";
-  engine_options.recordings_dir = config.data_dir / "recordings";
-  engine_options.max_live_sessions = config.max_sessions;
-  engine_options.post = [&workers](WorkFn work) {
+// The engine's options from the config; its work runs on `workers`, and work that
+// throws is logged instead of ending the process.
+EngineOptions engine_options_from(const DaemonConfig& config, boost::asio::thread_pool& workers) {
+  EngineOptions options;
+  options.retention = config.retention;
+  options.progress_interval = config.progress_interval;
+  options.lab.allow_outside_network = config.allow_outside_network;
+  options.report_dir = config.data_dir / "reports";
+  options.recordings_dir = config.data_dir / "recordings";
+  options.max_live_sessions = config.max_sessions;
+  options.post = [&workers](WorkFn work) {
     boost::asio::post(workers, [work = std::move(work)] {
       try {
         work();
@@ -166,7 +139,12 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
       }
     });
   };
-  auto on_change = [&metrics](const SessionView& view, SessionState before) {
+  return options;
+}
+
+// Logs each state change and turns it into metrics.
+StateChangeFn log_and_count_changes(Metrics& metrics) {
+  return [&metrics](const SessionView& view, SessionState before) {
     spdlog::info("session {} ({}, {}): {} -> {}{}", view.id, view.scenario_id, view.candidate, to_string(before),
                  to_string(view.state), view.failure.empty() ? "" : ": " + view.failure);
     if (view.state == SessionState::Ready) {
@@ -178,6 +156,152 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
       metrics.observe_grading(std::chrono::duration<double>(view.graded_at - view.ended_at).count());
     }
   };
+}
+
+GatewayOptions gateway_options_from(const DaemonConfig& config, const HostKeyInfo& host_key) {
+  GatewayOptions options;
+  options.listen = config.ssh_listen;
+  options.host_key = host_key.file;
+  options.recordings_dir = config.data_dir / "recordings";
+  options.max_connections = config.ssh_max_connections;
+  options.max_connections_per_session = config.ssh_max_connections_per_session;
+  options.login_grace = config.ssh_login_grace;
+  options.free_failures = config.ssh_free_failures;
+  options.max_failures = config.ssh_max_failures;
+  options.failure_window = config.ssh_failure_window;
+  options.failure_delay = config.ssh_failure_delay;
+  for (const Interviewer& interviewer : config.interviewers) {
+    for (const std::string& key : interviewer.ssh_keys) {
+      // The config checked each line; the gateway compares "<type> <base64>".
+      if (auto normal = validate_public_key(key)) options.watcher_keys.push_back(*normal);
+    }
+  }
+  return options;
+}
+
+// Opens the API's listeners the config names; the first that fails is the error.
+Status listen_api(HttpServer& http, const DaemonConfig& config) {
+  if (!config.api_socket.empty()) {
+    if (Status listening = http.listen_unix(config.api_socket, config.api_socket_mode, config.api_socket_group); !listening) {
+      return listening;
+    }
+    spdlog::info("API on unix socket {}", config.api_socket.string());
+  }
+  if (!config.api_tcp.empty()) {
+    if (Status listening = http.listen_tcp(config.api_tcp); !listening) return listening;
+    spdlog::info("API on TCP {} (bearer tokens), port {}", config.api_tcp, http.tcp_port());
+  }
+  return {};
+}
+
+// Sessions left by the previous run resume once the engine answers (they need it to find
+// their hosts again); until then /healthz says the runtime is down, and each attempt()
+// tries again.
+class SessionRecovery {
+ public:
+  SessionRecovery(Runtime& runtime, SessionEngine& engine) : runtime_(runtime), engine_(engine) {}
+
+  bool done() const { return done_; }
+
+  void attempt() {
+    if (done_) return;
+    if (Status up = runtime_.ping(); !up) {
+      spdlog::warn("{}; sessions resume when it answers", up.error().message);
+      return;
+    }
+    auto count = engine_.recover();
+    if (!count) {
+      spdlog::error("recovering sessions: {}", count.error().message);
+      return;
+    }
+    done_ = true;
+    if (*count > 0) spdlog::info("resumed {} sessions from the store", *count);
+  }
+
+ private:
+  Runtime& runtime_;
+  SessionEngine& engine_;
+  bool done_ = false;
+};
+
+// The daemon's life once it serves: a tick a second, SIGHUP reloads the scenarios, and
+// SIGTERM or SIGINT returns.
+void run_until_stopped(const sigset_t& signals, const DaemonConfig& config, CatalogHolder& catalog,
+                       SessionRecovery& recovery, SessionEngine& engine) {
+  int ticks = 0;
+  for (;;) {
+    timespec one_second{1, 0};
+    const int received = sigtimedwait(&signals, nullptr, &one_second);
+    if (received == SIGTERM || received == SIGINT) {
+      spdlog::info("{}: stopping; sessions keep running and are resumed at the next start",
+                   received == SIGTERM ? "SIGTERM" : "SIGINT");
+      return;
+    }
+    if (received == SIGHUP) {
+      spdlog::info("SIGHUP: reloading scenarios");
+      catalog.set(load_catalog(config, catalog.get().get()));
+      continue;
+    }
+    if (!recovery.done() && ++ticks % 5 == 0) recovery.attempt();
+    if (recovery.done()) engine.tick();
+  }
+}
+
+// However the labs behave, the daemon is gone within kShutdownBound: scripts are
+// cancelled first, and a watchdog ends the process if anything still blocks. Returns
+// once no session work is left.
+void stop_serving(SessionEngine& engine, HttpServer& http, SshGateway& gateway, boost::asio::thread_pool& workers) {
+  engine.shutdown();
+  std::thread([] {
+    std::this_thread::sleep_for(kShutdownBound);
+    spdlog::warn("still stopping after {}s; exiting now (sessions resume at the next start)", kShutdownBound.count());
+    spdlog::default_logger()->flush();
+    std::_Exit(0);
+  }).detach();
+  http.stop();
+  gateway.stop();
+  const auto give_up = std::chrono::steady_clock::now() + kShutdownGrace;
+  while (engine.busy_sessions() > 0 && std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  if (int busy = engine.busy_sessions(); busy > 0) {
+    // Their state is in the store as of their last event: the next start fails an
+    // interrupted provisioning cleanly and re-runs an interrupted grading.
+    spdlog::warn("{} sessions still busy after {}s; leaving them to the next start", busy, kShutdownGrace.count());
+    spdlog::default_logger()->flush();
+    std::_Exit(0);
+  }
+  workers.join();
+}
+
+}  // namespace
+
+int serve(const DaemonConfig& config, const ServeOptions& options) {
+  set_up_logging(config);
+  spdlog::info("breakfix {} starting (config {})", kVersion, options.config_file.string());
+  const sigset_t signals = block_daemon_signals();
+  auto fail = [](const std::string& message) {
+    spdlog::error("{}", message);
+    return 1;
+  };
+
+  std::error_code ec;
+  std::filesystem::create_directories(config.data_dir, ec);
+  if (ec) return fail("cannot create the data dir " + config.data_dir.string() + ": " + ec.message());
+  auto store = make_sqlite_store(config.data_dir / "breakfix.db");
+  if (!store) return fail(store.error().message);
+  auto host_key = ensure_host_key(config.data_dir);
+  if (!host_key) return fail(host_key.error().message);
+  DockerOptions docker;
+  docker.socket_path = config.docker_socket;
+  docker.io_timeout = config.runtime_timeout;
+  std::unique_ptr<Runtime> runtime = make_docker_runtime(docker);
+
+  CatalogHolder catalog;
+  catalog.set(load_catalog(config, nullptr));
+  Metrics metrics;
+  SystemClock clock;
+  boost::asio::thread_pool workers(static_cast<std::size_t>(config.provision_workers));
   // The gateway is made after the engine (it asks the engine about sessions); until then
   // there is nobody to tell.
   std::atomic<SshGateway*> gateway_for_notices{nullptr};
@@ -186,29 +310,12 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
     if (SshGateway* gateway = gateway_for_notices.load()) gateway->notice(id, notice);
   };
   SessionEngine engine(*runtime, **store, clock, [&catalog](const std::string& id) { return catalog.get()->find(id); },
-                       engine_options, notices, on_change);
+                       engine_options_from(config, workers), notices, log_and_count_changes(metrics));
 
-  GatewayOptions gateway_options;
-  gateway_options.listen = config.ssh_listen;
-  gateway_options.host_key = host_key->file;
-  gateway_options.recordings_dir = config.data_dir / "recordings";
-  gateway_options.max_connections = config.ssh_max_connections;
-  gateway_options.max_connections_per_session = config.ssh_max_connections_per_session;
-  gateway_options.login_grace = config.ssh_login_grace;
-  gateway_options.free_failures = config.ssh_free_failures;
-  gateway_options.max_failures = config.ssh_max_failures;
-  gateway_options.failure_window = config.ssh_failure_window;
-  gateway_options.failure_delay = config.ssh_failure_delay;
-  for (const Interviewer& interviewer : config.interviewers) {
-    for (const std::string& key : interviewer.ssh_keys) gateway_options.watcher_keys.push_back(key);
-  }
   const CredentialAuthenticator authenticator;
-  SshGateway gateway(gateway_options, [&engine](const std::string& id) { return engine.access(id); }, authenticator,
-                     *runtime, &metrics);
-  if (Status listening = gateway.listen(); !listening) {
-    spdlog::error("{}", listening.error().message);
-    return 1;
-  }
+  SshGateway gateway(gateway_options_from(config, *host_key), [&engine](const std::string& id) { return engine.access(id); },
+                     authenticator, *runtime, &metrics);
+  if (Status listening = gateway.listen(); !listening) return fail(listening.error().message);
   gateway.start();
   gateway_for_notices = &gateway;
   spdlog::info("ssh gateway on {} (port {})", config.ssh_listen, gateway.port());
@@ -226,86 +333,18 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
   context.ssh.host_key_line = host_key->public_line;
   Api api(context);
   HttpServer http([&api](const HttpRequest& request) { return api.handle(request); }, HttpLimits{});
-  if (!config.api_socket.empty()) {
-    if (Status listening = http.listen_unix(config.api_socket, config.api_socket_mode, config.api_socket_group); !listening) {
-      spdlog::error("{}", listening.error().message);
-      return 1;
-    }
-    spdlog::info("API on unix socket {}", config.api_socket.string());
-  }
-  if (!config.api_tcp.empty()) {
-    if (Status listening = http.listen_tcp(config.api_tcp); !listening) {
-      spdlog::error("{}", listening.error().message);
-      return 1;
-    }
-    spdlog::info("API on TCP {} (bearer tokens), port {}", config.api_tcp, http.tcp_port());
-  }
+  if (Status listening = listen_api(http, config); !listening) return fail(listening.error().message);
   http.start();
   spdlog::info("ssh host key {} ({})", host_key->fingerprint, host_key->file.string());
 
-  // Sessions left by the previous run resume once the engine answers (they need it to
-  // find their hosts again); until then /healthz says the runtime is down.
-  bool recovered = false;
-  auto try_recover = [&] {
-    if (recovered) return;
-    if (Status up = runtime->ping(); !up) {
-      spdlog::warn("{}; sessions resume when it answers", up.error().message);
-      return;
-    }
-    auto count = engine.recover();
-    if (!count) {
-      spdlog::error("recovering sessions: {}", count.error().message);
-      return;
-    }
-    recovered = true;
-    if (*count > 0) spdlog::info("resumed {} sessions from the store", *count);
-  };
-  try_recover();
+  SessionRecovery recovery(*runtime, engine);
+  recovery.attempt();
   if (options.on_ready) options.on_ready();
   spdlog::info("ready");
+  run_until_stopped(signals, config, catalog, recovery, engine);
 
-  int ticks = 0;
-  for (;;) {
-    timespec one_second{1, 0};
-    const int received = sigtimedwait(&signals, nullptr, &one_second);
-    if (received == SIGTERM || received == SIGINT) {
-      spdlog::info("{}: stopping; sessions keep running and are resumed at the next start",
-                   received == SIGTERM ? "SIGTERM" : "SIGINT");
-      break;
-    }
-    if (received == SIGHUP) {
-      spdlog::info("SIGHUP: reloading scenarios");
-      catalog.set(load_catalog(config, catalog.get().get()));
-      continue;
-    }
-    if (!recovered && ++ticks % 5 == 0) try_recover();
-    if (recovered) engine.tick();
-  }
-
-  // However the labs behave, the daemon is gone within kShutdownBound: scripts are
-  // cancelled first, and a watchdog ends the process if anything still blocks.
-  engine.shutdown();
-  std::thread([] {
-    std::this_thread::sleep_for(kShutdownBound);
-    spdlog::warn("still stopping after {}s; exiting now (sessions resume at the next start)", kShutdownBound.count());
-    spdlog::default_logger()->flush();
-    std::_Exit(0);
-  }).detach();
-  http.stop();
   gateway_for_notices = nullptr;
-  gateway.stop();
-  const auto give_up = std::chrono::steady_clock::now() + kShutdownGrace;
-  while (engine.busy_sessions() > 0 && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  if (int busy = engine.busy_sessions(); busy > 0) {
-    // Their state is in the store as of their last event: the next start fails an
-    // interrupted provisioning cleanly and re-runs an interrupted grading.
-    spdlog::warn("{} sessions still busy after {}s; leaving them to the next start", busy, kShutdownGrace.count());
-    spdlog::default_logger()->flush();
-    std::_Exit(0);
-  }
-  workers.join();
+  stop_serving(engine, http, gateway, workers);
   spdlog::info("stopped");
   return 0;
 }

@@ -15,8 +15,8 @@ class Authenticator {
   virtual ~Authenticator() = default;
   // Whether `password` is the one whose hash a session keeps.
   virtual bool password_matches(const std::string& password, const std::string& hash) const = 0;
-  // Whether the key the client proved it holds, as "<type> <base64>", is one of `allowed`
-  // (authorized_keys lines as configured; a line that is not a valid key never matches).
+  // Whether the key the client proved it holds, as "<type> <base64>", is one of `allowed`,
+  // each in that same form (the daemon normalises keys where they come in).
   virtual bool key_listed(const std::string& offered, const std::vector<std::string>& allowed) const = 0;
 };
 

@@ -30,7 +30,7 @@ struct GatewayOptions {
   std::string listen = "0.0.0.0:2222";  // "host:port"; port 0 picks a free one
   std::filesystem::path host_key;        // the ed25519 private key file
   std::filesystem::path recordings_dir;  // <dir>/<session>/<second>-<n>.cast and .<type>.jsonl
-  std::vector<std::string> watcher_keys;  // interviewers' public key lines (watch+<id>)
+  std::vector<std::string> watcher_keys;  // interviewers' public keys, "<type> <base64>" (watch+<id>)
   int max_connections = 256;
   int max_connections_per_session = 8;
   std::chrono::seconds login_grace{30};  // unauthenticated connections close after this

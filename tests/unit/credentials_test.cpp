@@ -56,6 +56,16 @@ TEST_CASE("credentials: public keys as the gateway will accept them") {
   CHECK_FALSE(validate_public_key(swapped).ok());
 }
 
+TEST_CASE("credentials: a key is listed only in the form the daemon normalised it to") {
+  const CredentialAuthenticator authenticator;
+  const std::vector<std::string> allowed = {*validate_public_key(kEcdsa384 + " bob"), *validate_public_key(kEd25519)};
+  CHECK(authenticator.key_listed(kEd25519, allowed));
+  CHECK(authenticator.key_listed(kEcdsa384, allowed));
+  CHECK_FALSE(authenticator.key_listed(kRsa3072, allowed));
+  CHECK_FALSE(authenticator.key_listed(kEd25519 + "x", allowed));
+  CHECK_FALSE(authenticator.key_listed(kEd25519, {}));
+}
+
 TEST_CASE("credentials: tokens match exactly") {
   const std::vector<std::string> tokens = {"", "first-token-0123456789abcdef", "second-token-0123456789abcdef"};
   CHECK(match_token("second-token-0123456789abcdef", tokens) == 2);
