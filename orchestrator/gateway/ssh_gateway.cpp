@@ -285,6 +285,11 @@ class Connection {
 
   bool allowed(const std::string& user, const std::function<bool(const SessionAccess&)>& proof);
   int start_exec(Channel& channel, ChannelKind kind);
+  static ExecSpec exec_spec(const Channel& channel, ChannelKind kind, const LabHost& host, const Host* scenario_host);
+  // Starts the channel's asciicast; its file name, or "" when it cannot be written.
+  std::string start_terminal_recording(Channel& channel, const std::string& host);
+  // What the exec's output goes to besides the client: the recording, the watchers, the record.
+  ChannelBridge::OutputObserver output_observer(Channel& channel);
   void start_record(Channel& channel, ChannelKind kind, const std::string& host, const std::string& user,
                     const std::string& terminal);
   void take_input(Channel& channel, std::string_view input);
@@ -485,6 +490,24 @@ int Connection::on_subsystem(ssh_session, ssh_channel, const char* subsystem, vo
   return self.start_exec(*channel, ChannelKind::Sftp);
 }
 
+// What to run for a channel of `kind` on `host`: a login shell, the client's command, or
+// the container's own sftp-server (openssh-sftp-server in the base image), as the
+// scenario's user in its workdir.
+ExecSpec Connection::exec_spec(const Channel& channel, ChannelKind kind, const LabHost& host, const Host* scenario_host) {
+  ExecSpec spec;
+  spec.container = host.container_name;
+  spec.command = kind == ChannelKind::Shell     ? std::vector<std::string>{"/bin/bash", "-l"}
+                 : kind == ChannelKind::Command ? std::vector<std::string>{"/bin/sh", "-c", channel.command}
+                                                : std::vector<std::string>{"/usr/lib/openssh/sftp-server"};
+  spec.tty = kind != ChannelKind::Sftp && channel.pty;
+  spec.size = channel.size;
+  spec.user = scenario_host ? scenario_host->user : "root";
+  spec.workdir = scenario_host ? scenario_host->workdir : "";
+  spec.env = channel.env;
+  spec.env.push_back("TERM=" + channel.term);
+  return spec;
+}
+
 int Connection::start_exec(Channel& channel, ChannelKind kind) {
   if (channel.bridge.exec() || channel.closing || !access_ || !access_->lab) return SSH_ERROR;
   had_channel_ = true;
@@ -498,20 +521,7 @@ int Connection::start_exec(Channel& channel, ChannelKind kind) {
   }
   const LabHost* host = login_.host.empty() ? &access_->lab->entry() : access_->lab->find(login_.host);
   const Host* scenario_host = access_->scenario ? access_->scenario->find_host(host->name) : nullptr;
-  ExecSpec spec;
-  spec.container = host->container_name;
-  // The container's own sftp-server (openssh-sftp-server in the base image).
-  spec.command = kind == ChannelKind::Shell     ? std::vector<std::string>{"/bin/bash", "-l"}
-                 : kind == ChannelKind::Command ? std::vector<std::string>{"/bin/sh", "-c", channel.command}
-                                                : std::vector<std::string>{"/usr/lib/openssh/sftp-server"};
-  spec.tty = kind != ChannelKind::Sftp && channel.pty;
-  // A terminal is recorded as asciicast; a command without one, sftp and scp as a channel record.
-  const bool interactive = kind == ChannelKind::Shell || (kind == ChannelKind::Command && channel.pty);
-  spec.size = channel.size;
-  spec.user = scenario_host ? scenario_host->user : "root";
-  spec.workdir = scenario_host ? scenario_host->workdir : "";
-  spec.env = channel.env;
-  spec.env.push_back("TERM=" + channel.term);
+  const ExecSpec spec = exec_spec(channel, kind, *host, scenario_host);
   auto exec = gateway_.runtime.start_exec(spec);
   if (!exec) {
     spdlog::warn("ssh: session {}: exec failed: {}", login_.session_id, exec.error().message);
@@ -519,34 +529,45 @@ int Connection::start_exec(Channel& channel, ChannelKind kind) {
     return SSH_ERROR;
   }
   channel.started = Steady::now();
+  // A terminal is recorded as asciicast; a command without one, sftp and scp as a channel record.
+  const bool interactive = kind == ChannelKind::Shell || (kind == ChannelKind::Command && channel.pty);
   std::string file;
   if (interactive) {
-    file = recording_name(std::chrono::duration_cast<std::chrono::seconds>(
-                              std::chrono::system_clock::now().time_since_epoch()).count(),
-                          gateway_.recording_counter++);
-    auto recording = AsciicastWriter::create(gateway_.options.recordings_dir / login_.session_id / file, channel.size.columns,
-                                             channel.size.rows, login_.session_id + " " + host->name, channel.term);
-    if (recording) channel.recording = std::move(*recording);
-    else spdlog::warn("ssh: {}", recording.error().message);
+    file = start_terminal_recording(channel, host->name);
     if (channel.command.empty()) write(channel, banner(*access_));
   }
   // An exec with a TTY has both: the terminal for its screen, the record for its command
   // and exit status.
-  if (kind != ChannelKind::Shell) start_record(channel, kind, host->name, spec.user, channel.recording ? file : "");
-  ChannelBridge::OutputObserver observer;
-  if (channel.recording || channel.record) {
-    // The bridge drops this observer when the exec is released, before these are reset.
-    observer = [this, recording = channel.recording.get(), record = channel.record.get()](OutputStream stream,
-                                                                                          std::string_view piece) {
-      if (recording) {
-        recording->output(piece);
-        gateway_.mirror(login_.session_id, piece);
-      }
-      if (record) record->output(stream, piece);
-    };
-  }
-  channel.bridge.attach(std::move(*exec), std::move(observer));
+  if (kind != ChannelKind::Shell) start_record(channel, kind, host->name, spec.user, file);
+  channel.bridge.attach(std::move(*exec), output_observer(channel));
   return SSH_OK;
+}
+
+std::string Connection::start_terminal_recording(Channel& channel, const std::string& host) {
+  const std::string file = recording_name(
+      std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(),
+      gateway_.recording_counter++);
+  auto recording = AsciicastWriter::create(gateway_.options.recordings_dir / login_.session_id / file, channel.size.columns,
+                                           channel.size.rows, login_.session_id + " " + host, channel.term);
+  if (!recording) {
+    spdlog::warn("ssh: {}", recording.error().message);
+    return "";
+  }
+  channel.recording = std::move(*recording);
+  return file;
+}
+
+ChannelBridge::OutputObserver Connection::output_observer(Channel& channel) {
+  if (!channel.recording && !channel.record) return {};
+  // The bridge drops this observer when the exec is released, before these are reset.
+  return [this, recording = channel.recording.get(), record = channel.record.get()](OutputStream stream,
+                                                                                   std::string_view piece) {
+    if (recording) {
+      recording->output(piece);
+      gateway_.mirror(login_.session_id, piece);
+    }
+    if (record) record->output(stream, piece);
+  };
 }
 
 void Connection::start_record(Channel& channel, ChannelKind kind, const std::string& host, const std::string& user,

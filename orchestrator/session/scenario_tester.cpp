@@ -53,6 +53,66 @@ class StepLog {
   const ScenarioTester::StepFn& on_step_;
 };
 
+// The precheck's problems, a line each; empty when the faults bite and the guards hold.
+std::string precheck_failures(const ScriptRunner& runner, const Scenario& scenario) {
+  auto results = run_checks(runner, scenario);
+  if (!results) return results.error().message;
+  std::string failures;
+  for (const PrecheckProblem& problem : precheck_problems(*results)) {
+    const CheckResult& result = (*results)[problem.check];
+    // A guard that fails says why; a fix check that passes has nothing to show.
+    failures += problem.message + (result.passed ? "" : " (" + describe_run(result.run) + ")") + "\n";
+  }
+  return failures;
+}
+
+// Runs every check `runs` times after the solution; a line for each check that never
+// passes and each that passes only sometimes (flaky).
+std::string repeated_check_failures(const ScriptRunner& runner, const Scenario& scenario, int runs) {
+  // verdicts[c] collects check c's results over the runs.
+  std::vector<std::vector<bool>> verdicts(scenario.checks.size());
+  std::vector<std::string> last_failure(scenario.checks.size());
+  for (int run = 0; run < runs; ++run) {
+    auto results = run_checks(runner, scenario);
+    if (!results) return results.error().message;
+    for (std::size_t c = 0; c < results->size(); ++c) {
+      verdicts[c].push_back((*results)[c].passed);
+      if (!(*results)[c].passed) last_failure[c] = describe_run((*results)[c].run);
+    }
+  }
+  std::string failures;
+  for (std::size_t c = 0; c < scenario.checks.size(); ++c) {
+    const auto passes = std::count(verdicts[c].begin(), verdicts[c].end(), true);
+    const std::string& name = scenario.checks[c].name;
+    if (passes == 0) {
+      failures += "check '" + name + "' fails after the solution (" + last_failure[c] + ")\n";
+    } else if (passes < static_cast<long>(verdicts[c].size())) {
+      failures += "check '" + name + "' is flaky: passed " + std::to_string(passes) + " of " +
+                  std::to_string(verdicts[c].size()) + " runs (" + last_failure[c] + ")\n";
+    }
+  }
+  return failures;
+}
+
+// The solution and the checks must not look like tampering: a false alarm in the lab
+// would stain every honest candidate's report. A line for each change that would.
+std::string tamper_failures(const LabChanges& changes) {
+  std::string failures;
+  for (const HostChanges& host : changes.hosts) {
+    if (host.error) failures += "host " + host.host + ": " + *host.error + "\n";
+    for (const PathChange& change : host.changes) {
+      if (change.tampering) {
+        failures += "host " + host.host + ": " + change.path + " " + to_string(change.kind) +
+                    (change.what.empty() ? "" : " (" + change.what + ")") +
+                    " looks like tampering; add it to the host's expected_changes if the candidate may change it\n";
+      }
+    }
+    if (host.protected_unexamined > 0) failures += "host " + host.host + ": too many changes under protected paths\n";
+  }
+  if (changes.unchecked) failures += *changes.unchecked + "\n";
+  return failures;
+}
+
 }  // namespace
 
 bool ScenarioTestReport::passed() const {
@@ -95,17 +155,7 @@ ScenarioTestReport ScenarioTester::test(const Scenario& scenario, const Scenario
   std::future<Result<std::vector<HostBaseline>>> snapshots;
   if (ok) snapshots = std::async(std::launch::async, [&] { return snapshot_lab(runtime_, *lab, lab_options_); });
   if (ok) {
-    ok = log.step("precheck", [&]() -> std::string {
-      auto results = run_checks(runner, scenario);
-      if (!results) return results.error().message;
-      std::string failures;
-      for (const PrecheckProblem& problem : precheck_problems(*results)) {
-        const CheckResult& result = (*results)[problem.check];
-        // A guard that fails says why; a fix check that passes has nothing to show.
-        failures += problem.message + (result.passed ? "" : " (" + describe_run(result.run) + ")") + "\n";
-      }
-      return failures;
-    });
+    ok = log.step("precheck", [&] { return precheck_failures(runner, scenario); });
   }
   std::vector<HostBaseline> baselines;
   if (snapshots.valid() && !ok) snapshots.wait();  // nothing to record: the scenario failed already
@@ -126,52 +176,12 @@ ScenarioTestReport ScenarioTester::test(const Scenario& scenario, const Scenario
                   [&] { return run_script(step.host, step.run); });
   }
   if (ok) {
-    log.step("checks x" + std::to_string(options.check_runs), [&]() -> std::string {
-      // verdicts[c] collects check c's results over the runs.
-      std::vector<std::vector<bool>> verdicts(scenario.checks.size());
-      std::vector<std::string> last_failure(scenario.checks.size());
-      for (int run = 0; run < options.check_runs; ++run) {
-        auto results = run_checks(runner, scenario);
-        if (!results) return results.error().message;
-        for (std::size_t c = 0; c < results->size(); ++c) {
-          verdicts[c].push_back((*results)[c].passed);
-          if (!(*results)[c].passed) last_failure[c] = describe_run((*results)[c].run);
-        }
-      }
-      std::string failures;
-      for (std::size_t c = 0; c < scenario.checks.size(); ++c) {
-        const auto passes = std::count(verdicts[c].begin(), verdicts[c].end(), true);
-        const std::string& name = scenario.checks[c].name;
-        if (passes == 0) {
-          failures += "check '" + name + "' fails after the solution (" + last_failure[c] + ")\n";
-        } else if (passes < static_cast<long>(verdicts[c].size())) {
-          failures += "check '" + name + "' is flaky: passed " + std::to_string(passes) + " of " +
-                      std::to_string(verdicts[c].size()) + " runs (" + last_failure[c] + ")\n";
-        }
-      }
-      return failures;
-    });
+    log.step("checks x" + std::to_string(options.check_runs),
+             [&] { return repeated_check_failures(runner, scenario, options.check_runs); });
   }
-  // The solution and the checks must not look like tampering: a false alarm in the lab
-  // would stain every honest candidate's report.
   if (ok) {
-    log.step("tamper check", [&]() -> std::string {
-      const LabChanges changes = compare_lab(runtime_, *lab, scenario, baselines, lab_options_);
-      std::string failures;
-      for (const HostChanges& host : changes.hosts) {
-        if (host.error) failures += "host " + host.host + ": " + *host.error + "\n";
-        for (const PathChange& change : host.changes) {
-          if (change.tampering) {
-            failures += "host " + host.host + ": " + change.path + " " + to_string(change.kind) +
-                        (change.what.empty() ? "" : " (" + change.what + ")") +
-                        " looks like tampering; add it to the host's expected_changes if the candidate may change it\n";
-          }
-        }
-        if (host.protected_unexamined > 0) failures += "host " + host.host + ": too many changes under protected paths\n";
-      }
-      if (changes.unchecked) failures += *changes.unchecked + "\n";
-      return failures;
-    });
+    log.step("tamper check",
+             [&] { return tamper_failures(compare_lab(runtime_, *lab, scenario, baselines, lab_options_)); });
   }
   if (!options.keep) {
     log.step("remove", [&]() -> std::string {
