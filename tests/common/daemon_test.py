@@ -59,6 +59,25 @@ def api_call(socket_path, method, path, body=None):
     return response.status, data
 
 
+def write_config(work, source, ssh_port, extra="", progress_interval="0s"):
+    """A daemon config in `work` for a test: the API on work/api.sock, ssh on 127.0.0.1:ssh_port,
+    the shipped scenarios, sessions removed at once after grading. `extra` is more YAML,
+    top-level sections that these defaults leave out (gateway:, interviewers:)."""
+    path = os.path.join(work, "config.yaml")
+    with open(path, "w") as out:
+        out.write(f"""listen:
+  api_socket: {work}/api.sock
+  ssh: 127.0.0.1:{ssh_port}
+  ssh_public_host: 127.0.0.1
+data_dir: {work}/data
+scenario_dirs: [{source}/scenarios]
+sessions:
+  retention: 0s
+  progress_interval: {progress_interval}
+""" + extra + ("\n" if extra and not extra.endswith("\n") else ""))
+    return path
+
+
 def start_daemon(test, binary, config, api):
     """`breakfix serve` with `config`, its log in the test's work dir, once /healthz answers
     through `api` (a (method, path) -> (status, body) function); fails the test otherwise."""

@@ -30,7 +30,7 @@ import time
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="breakfix-gateway-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port, start_daemon  # noqa: E402
+from daemon_test import Test, api_call, free_port, start_daemon, write_config  # noqa: E402
 
 test = Test("gateway_test", WORK)
 fail, check = test.fail, test.check
@@ -154,25 +154,13 @@ SSH_PORT = free_port()
 candidate_key, candidate_pub = keygen("candidate")
 stranger_key, _ = keygen("stranger")
 interviewer_key, interviewer_pub = keygen("interviewer")
-config = os.path.join(WORK, "config.yaml")
-with open(config, "w") as out:
-    out.write(f"""listen:
-  api_socket: {WORK}/api.sock
-  ssh: 127.0.0.1:{SSH_PORT}
-  ssh_public_host: 127.0.0.1
-data_dir: {WORK}/data
-scenario_dirs: [{SOURCE}/scenarios]
-sessions:
-  retention: 0s
-  progress_interval: 0s
-gateway:
+config = write_config(WORK, SOURCE, SSH_PORT, f"""gateway:
   free_failures: 2
   max_failures: 5
   failure_delay: 1s
 interviewers:
   - name: interviewer
-    ssh_keys: ["{interviewer_pub}"]
-""")
+    ssh_keys: ["{interviewer_pub}"]""")
 daemon = start_daemon(test, BINARY, config, api)
 sessions = []
 try:

@@ -31,7 +31,7 @@ BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 PARTS = {int(part) for part in (sys.argv[3] if len(sys.argv) > 3 else "1,2,3,4").split(",")}
 WORK = tempfile.mkdtemp(prefix="breakfix-hostile-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port, start_daemon  # noqa: E402
+from daemon_test import Test, api_call, free_port, start_daemon, write_config  # noqa: E402
 
 test = Test("hostile_candidate_test", WORK)
 fail, check = test.fail, test.check
@@ -187,18 +187,7 @@ SSH_PORT = free_port()
 key = os.path.join(WORK, "candidate")
 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
 pub = open(key + ".pub").read().strip()
-config = os.path.join(WORK, "config.yaml")
-with open(config, "w") as out:
-    out.write(f"""listen:
-  api_socket: {WORK}/api.sock
-  ssh: 127.0.0.1:{SSH_PORT}
-  ssh_public_host: 127.0.0.1
-data_dir: {WORK}/data
-scenario_dirs: [{SOURCE}/scenarios]
-sessions:
-  retention: 0s
-  progress_interval: 5s
-""")
+config = write_config(WORK, SOURCE, SSH_PORT, progress_interval="5s")
 daemon = start_daemon(test, BINARY, config, api)
 sessions = []
 try:
