@@ -22,7 +22,10 @@ bash provisioning/setup-host.sh
 step "build: breakfix in build/release"
 export CCACHE_DIR=${CCACHE_DIR:-/var/cache/ccache-breakfix} CCACHE_BASEDIR=$(pwd)
 # A unity build, as tests/run.sh does: a new machine compiles the daemon in far less time.
+# -g1 (line tables, enough for a backtrace) instead of -g: the daemon's largest unity batch
+# compiles in 57 s instead of 85 s.
 cmake -S . -B build/release -G Ninja -DBUILD_TESTING=OFF -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O2 -g1 -DNDEBUG" \
   -DCMAKE_UNITY_BUILD=ON -DCMAKE_UNITY_BUILD_BATCH_SIZE=8 -DCMAKE_CXX_COMPILER_LAUNCHER=ccache >/dev/null
 cmake --build build/release --target breakfix
 

@@ -21,6 +21,14 @@ wait_for() {
     exit 1
   fi
 }
+# in_background LOG COMMAND...: COMMAND in a process group of its own (setsid), so that
+# stop_background can end it with everything it started (breakfix, ninja, compilers).
+in_background() {
+  local log=$1
+  shift
+  setsid "$@" >"$log" 2>&1 &
+}
+stop_background() { kill -- "-$1" 2>/dev/null || true; }
 step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"; }
 
 step "host: packages and the docker engine"
@@ -33,7 +41,7 @@ export CCACHE_DIR=${CCACHE_DIR:-/var/cache/ccache-breakfix} CCACHE_BASEDIR=$sour
 ccache --max-size=8G >/dev/null
 generator+=(-DCMAKE_CXX_COMPILER_LAUNCHER=ccache -DCMAKE_C_COMPILER_LAUNCHER=ccache)
 
-asan=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DBREAKFIX_SANITIZE=ON -DBREAKFIX_WERROR=ON)
+asan=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DBREAKFIX_SANITIZE=ON -DBREAKFIX_WERROR=ON -DBREAKFIX_BENCH=OFF)
 # One translation unit per batch of 8 sources: headers (Boost, CLI11, JSON) are parsed and
 # their templates compiled once a batch instead of once a file (a clean ASan build: 425 s
 # instead of 623 s here). tests/dev.sh keeps one unit a file for quick incremental builds.
@@ -50,9 +58,9 @@ breakfix=$build_root/asan/breakfix
 # side. The image log is printed if that build fails.
 images_log=$build_root/images.log
 step "images: breakfix/base:bookworm and the scenarios' own, in the background (log: $images_log)"
-( "$breakfix" image base && "$breakfix" image build scenarios ) >"$images_log" 2>&1 &
+in_background "$images_log" bash -c '"$0" image base && "$0" image build scenarios' "$breakfix"
 images_pid=$!
-trap 'kill "$images_pid" 2>/dev/null || true' EXIT
+trap 'stop_background "$images_pid"' EXIT
 
 step "build: the tests in $build_root/asan"
 cmake --build "$build_root/asan"
@@ -75,10 +83,10 @@ tail -n 3 "$images_log"
 tsan_log=$build_root/tsan-build.log
 step "build: breakfix and the unit tests with ThreadSanitizer in $build_root/tsan, in the background (log: $tsan_log)"
 cmake -S . -B "$build_root/tsan" "${generator[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBREAKFIX_TSAN=ON \
-  -DBREAKFIX_WERROR=ON "${unity[@]}" >/dev/null
-nice -n 10 cmake --build "$build_root/tsan" --target breakfix breakfix_unit_tests >"$tsan_log" 2>&1 &
+  -DBREAKFIX_WERROR=ON -DBREAKFIX_BENCH=OFF "${unity[@]}" >/dev/null
+in_background "$tsan_log" nice -n 10 cmake --build "$build_root/tsan" --target breakfix breakfix_unit_tests
 tsan_pid=$!
-trap 'kill "$tsan_pid" 2>/dev/null || true' EXIT
+trap 'stop_background "$tsan_pid"' EXIT
 
 step "test: unit, integration (real Docker engine), schema and fuzz tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
