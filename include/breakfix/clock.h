@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 
 namespace breakfix {
 
@@ -8,6 +9,14 @@ namespace breakfix {
 // on the system clock, not on a monotonic one. Behind an interface so that the session
 // engine's tests run a 90-minute session in milliseconds.
 using WallTime = std::chrono::system_clock::time_point;
+
+// Milliseconds since the Unix epoch: how the store and the records write a WallTime.
+inline std::int64_t unix_ms(WallTime time) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+inline WallTime from_unix_ms(std::int64_t ms) {
+  return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::milliseconds(ms)));
+}
 
 class Clock {
  public:

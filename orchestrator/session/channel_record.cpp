@@ -86,13 +86,6 @@ std::string cut_text(std::string_view text, std::size_t bytes) {
   return std::string(text.substr(0, end)) + "...";
 }
 
-std::int64_t unix_ms(WallTime time) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-}
-
-WallTime from_unix_ms(std::int64_t ms) {
-  return WallTime(std::chrono::duration_cast<WallTime::duration>(std::chrono::milliseconds(ms)));
-}
 
 std::string channel_start_line(const ChannelRecord& record) {
   json line = {{"event", "start"},

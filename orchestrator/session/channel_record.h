@@ -87,8 +87,5 @@ Result<ChannelRecord> parse_channel_record(std::string_view text, const std::str
 // `text` cut to at most `bytes` bytes (and "..." added) without splitting a UTF-8 sequence.
 std::string cut_text(std::string_view text, std::size_t bytes);
 
-// Milliseconds since the Unix epoch, and back (the precision of the record's times).
-std::int64_t unix_ms(WallTime time);
-WallTime from_unix_ms(std::int64_t ms);
 
 }  // namespace breakfix

@@ -7,10 +7,6 @@ namespace {
 
 using nlohmann::json;
 
-std::int64_t to_ms(WallTime time) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-}
-WallTime from_ms(std::int64_t ms) { return WallTime(std::chrono::milliseconds(ms)); }
 
 // Parses `text` as a JSON object; Failed saying what `what` is otherwise.
 Result<json> object_from(const std::string& text, const char* what) {
@@ -34,13 +30,13 @@ std::string record_to_json(const SessionRecord& r) {
               {"retention_s", r.policy.retention.count()},
               {"progress_interval_s", r.policy.progress_interval.count()},
               {"warnings_min", policy_warnings},
-              {"created_ms", to_ms(r.created)},
-              {"ready_at_ms", to_ms(r.ready_at)},
-              {"deadline_ms", to_ms(r.deadline)},
-              {"ended_at_ms", to_ms(r.ended_at)},
-              {"graded_at_ms", to_ms(r.graded_at)},
-              {"remove_at_ms", to_ms(r.remove_at)},
-              {"next_progress_ms", to_ms(r.next_progress)},
+              {"created_ms", unix_ms(r.created)},
+              {"ready_at_ms", unix_ms(r.ready_at)},
+              {"deadline_ms", unix_ms(r.deadline)},
+              {"ended_at_ms", unix_ms(r.ended_at)},
+              {"graded_at_ms", unix_ms(r.graded_at)},
+              {"remove_at_ms", unix_ms(r.remove_at)},
+              {"next_progress_ms", unix_ms(r.next_progress)},
               {"warned_min", warnings}}
       .dump();
 }
@@ -66,13 +62,13 @@ Result<SessionRecord> record_from_json(const std::string& text) {
     r.policy.progress_interval = std::chrono::seconds(at("progress_interval_s").get<std::int64_t>());
     r.policy.warnings.clear();
     for (const json& minutes : at("warnings_min")) r.policy.warnings.emplace_back(minutes.get<int>());
-    r.created = from_ms(at("created_ms").get<std::int64_t>());
-    r.ready_at = from_ms(at("ready_at_ms").get<std::int64_t>());
-    r.deadline = from_ms(at("deadline_ms").get<std::int64_t>());
-    r.ended_at = from_ms(at("ended_at_ms").get<std::int64_t>());
-    r.graded_at = from_ms(at("graded_at_ms").get<std::int64_t>());
-    r.remove_at = from_ms(at("remove_at_ms").get<std::int64_t>());
-    r.next_progress = from_ms(at("next_progress_ms").get<std::int64_t>());
+    r.created = from_unix_ms(at("created_ms").get<std::int64_t>());
+    r.ready_at = from_unix_ms(at("ready_at_ms").get<std::int64_t>());
+    r.deadline = from_unix_ms(at("deadline_ms").get<std::int64_t>());
+    r.ended_at = from_unix_ms(at("ended_at_ms").get<std::int64_t>());
+    r.graded_at = from_unix_ms(at("graded_at_ms").get<std::int64_t>());
+    r.remove_at = from_unix_ms(at("remove_at_ms").get<std::int64_t>());
+    r.next_progress = from_unix_ms(at("next_progress_ms").get<std::int64_t>());
     for (const json& minutes : at("warned_min")) r.warned_minutes.insert(minutes.get<int>());
     return r;
   } catch (const json::exception& error) {

@@ -41,10 +41,6 @@ const std::vector<const char*>& migrations() {
   return steps;
 }
 
-std::int64_t to_ms(WallTime time) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-}
-WallTime from_ms(std::int64_t ms) { return WallTime(std::chrono::milliseconds(ms)); }
 
 // The one place that turns SQLite result codes into Errors.
 Error sqlite_error(sqlite3* db, int code, const std::string& what) {
@@ -138,15 +134,15 @@ class SqliteStore : public Store {
     Statement insert(db_, "INSERT INTO sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
     insert.bind(1, session.id).bind(2, session.scenario_id).bind(3, session.candidate)
         .bind(4, std::to_string(session.seed)).bind(5, vars_to_json(session.vars)).bind(6, record_to_json(session.record))
-        .bind(7, std::string(to_string(session.record.state))).bind(8, to_ms(session.created))
-        .bind(9, to_ms(session.updated)).bind(10, access_to_json(session.access));
+        .bind(7, std::string(to_string(session.record.state))).bind(8, unix_ms(session.created))
+        .bind(9, unix_ms(session.updated)).bind(10, access_to_json(session.access));
     return done(insert, "create session " + session.id);
   }
 
   Status update_session(const std::string& id, const SessionRecord& record, WallTime now) override {
     std::lock_guard lock(mutex_);
     Statement update(db_, "UPDATE sessions SET state = ?2, record_json = ?3, updated_ms = ?4 WHERE id = ?1");
-    update.bind(1, id).bind(2, std::string(to_string(record.state))).bind(3, record_to_json(record)).bind(4, to_ms(now));
+    update.bind(1, id).bind(2, std::string(to_string(record.state))).bind(3, record_to_json(record)).bind(4, unix_ms(now));
     if (Status status = done(update, "update session " + id); !status) return status;
     if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::NotFound, "no session " + id);
     return {};
@@ -181,7 +177,7 @@ class SqliteStore : public Store {
   Status add_event(const std::string& session_id, const SessionEvent& event) override {
     std::lock_guard lock(mutex_);
     Statement insert(db_, "INSERT INTO events VALUES (?1, ?2, ?3, ?4)");
-    insert.bind(1, session_id).bind(2, to_ms(event.time)).bind(3, event.kind).bind(4, event.detail);
+    insert.bind(1, session_id).bind(2, unix_ms(event.time)).bind(3, event.kind).bind(4, event.detail);
     return done(insert, "record event of session " + session_id);
   }
 
@@ -191,7 +187,7 @@ class SqliteStore : public Store {
     select.bind(1, session_id);
     std::vector<SessionEvent> events;
     int code;
-    while ((code = select.step()) == SQLITE_ROW) events.push_back({from_ms(select.integer(0)), select.text(1), select.text(2)});
+    while ((code = select.step()) == SQLITE_ROW) events.push_back({from_unix_ms(select.integer(0)), select.text(1), select.text(2)});
     if (code != SQLITE_DONE) return sqlite_error(db_, code, "read events of session " + session_id);
     return events;
   }
@@ -202,7 +198,7 @@ class SqliteStore : public Store {
     if (Status status = execute("BEGIN IMMEDIATE", "begin"); !status) return status;
     for (const CheckRunRecord& run : runs) {
       Statement insert(db_, "INSERT INTO check_runs VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)");
-      insert.bind(1, session_id).bind(2, to_ms(run.time)).bind(3, run.phase).bind(4, run.check)
+      insert.bind(1, session_id).bind(2, unix_ms(run.time)).bind(3, run.phase).bind(4, run.check)
           .bind(5, std::int64_t{run.passed}).bind(6, std::int64_t{run.exit_code}).bind(7, std::int64_t{run.timed_out})
           .bind(8, static_cast<std::int64_t>(run.duration.count())).bind(9, run.output);
       if (Status status = done(insert, "record check runs of session " + session_id); !status) {
@@ -221,7 +217,7 @@ class SqliteStore : public Store {
     std::vector<CheckRunRecord> runs;
     int code;
     while ((code = select.step()) == SQLITE_ROW) {
-      runs.push_back({from_ms(select.integer(0)), select.text(1), select.text(2), select.integer(3) != 0,
+      runs.push_back({from_unix_ms(select.integer(0)), select.text(1), select.text(2), select.integer(3) != 0,
                       static_cast<int>(select.integer(4)), select.integer(5) != 0,
                       std::chrono::milliseconds(select.integer(6)), select.text(7)});
     }
@@ -292,8 +288,8 @@ class SqliteStore : public Store {
     auto record = record_from_json(row.text(5));
     if (!record) return damaged(record.error());
     session.record = std::move(*record);
-    session.created = from_ms(row.integer(7));
-    session.updated = from_ms(row.integer(8));
+    session.created = from_unix_ms(row.integer(7));
+    session.updated = from_unix_ms(row.integer(8));
     auto access = access_from_json(row.text(9));
     if (!access) return damaged(access.error());
     session.access = std::move(*access);
