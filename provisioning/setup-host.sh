@@ -19,7 +19,7 @@ PACKAGES=(
   # the grader's toolbox in every lab (docs/security.md): static bash and busybox
   bash-static busybox-static
   # tools the tests drive for real
-  openssh-client ssh-audit curl python3 python3-yaml python3-jsonschema
+  openssh-client ssh-audit curl python3 python3-yaml python3-jsonschema python3-paramiko
 )
 
 log() { printf '[setup-host] %s\n' "$*"; }

@@ -346,14 +346,24 @@ class ConfigParser {
   void read_gateway(const Mapping& root, DaemonConfig& config) {
     auto value = root.get("gateway");
     if (!value) return;
-    auto gateway = value->as_record({"max_connections", "max_connections_per_session", "login_grace", "free_failures",
-                                     "max_failures", "failure_window", "failure_delay"});
+    auto gateway = value->as_record({"max_connections", "max_connections_per_session", "max_unauthenticated_per_address",
+                                     "key_exchange_timeout", "login_grace", "free_failures", "max_failures",
+                                     "failure_window", "failure_delay", "max_password_checks"});
     if (!gateway) return;
     if (auto number = gateway->get("max_connections")) {
       if (auto n = integer_between(*number, 1, 10000)) config.ssh_max_connections = *n;
     }
     if (auto number = gateway->get("max_connections_per_session")) {
       if (auto n = integer_between(*number, 1, 1000)) config.ssh_max_connections_per_session = *n;
+    }
+    if (auto number = gateway->get("max_unauthenticated_per_address")) {
+      if (auto n = integer_between(*number, 1, 10000)) config.ssh_max_unauthenticated_per_address = *n;
+    }
+    if (auto number = gateway->get("max_password_checks")) {
+      if (auto n = integer_between(*number, 1, 64)) config.ssh_max_password_checks = *n;
+    }
+    if (auto timeout = gateway->get("key_exchange_timeout")) {
+      if (auto duration = positive_duration(*timeout)) config.ssh_key_exchange_timeout = *duration;
     }
     if (auto number = gateway->get("free_failures")) {
       if (auto n = integer_between(*number, 0, 1000)) config.ssh_free_failures = *n;

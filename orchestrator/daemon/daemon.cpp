@@ -165,11 +165,14 @@ GatewayOptions gateway_options_from(const DaemonConfig& config, const HostKeyInf
   options.recordings_dir = config.data_dir / "recordings";
   options.max_connections = config.ssh_max_connections;
   options.max_connections_per_session = config.ssh_max_connections_per_session;
+  options.max_unauthenticated_per_address = config.ssh_max_unauthenticated_per_address;
+  options.key_exchange_timeout = config.ssh_key_exchange_timeout;
   options.login_grace = config.ssh_login_grace;
-  options.free_failures = config.ssh_free_failures;
-  options.max_failures = config.ssh_max_failures;
-  options.failure_window = config.ssh_failure_window;
-  options.failure_delay = config.ssh_failure_delay;
+  options.logins.free_failures = config.ssh_free_failures;
+  options.logins.max_failures = config.ssh_max_failures;
+  options.logins.window = config.ssh_failure_window;
+  options.logins.first_delay = config.ssh_failure_delay;
+  options.logins.max_password_checks = config.ssh_max_password_checks;
   for (const Interviewer& interviewer : config.interviewers) {
     for (const std::string& key : interviewer.ssh_keys) {
       // The config checked each line; the gateway compares "<type> <base64>".

@@ -56,9 +56,12 @@ struct DaemonConfig {
   // gateway: the SSH gateway's limits
   int ssh_max_connections = 256;             // open at once; more are refused
   int ssh_max_connections_per_session = 8;   // a candidate's connections to one session
+  int ssh_max_unauthenticated_per_address = 8;     // connections not logged in yet, per source address
+  std::chrono::seconds ssh_key_exchange_timeout{10};  // a connection must finish the key exchange within this
   std::chrono::seconds ssh_login_grace{30};  // unauthenticated connections close after this
   int ssh_free_failures = 3;                 // failed logins (per address, per session) without delay
-  int ssh_max_failures = 20;                 // beyond: refused until the window passes
+  int ssh_max_failures = 20;                 // beyond, that address is refused until the window passes
+  int ssh_max_password_checks = 4;           // passwords hashed at once; more attempts are refused
   std::chrono::seconds ssh_failure_window{300};
   std::chrono::seconds ssh_failure_delay{1};  // the first delay; doubles per failure, up to 16x
 

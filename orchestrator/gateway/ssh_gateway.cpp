@@ -51,16 +51,34 @@ struct Login {
   bool watch = false;
 };
 
-Login parse_username(const std::string& user) {
+bool all_of_alphabet(std::string_view text, std::string_view alphabet) {
+  return std::all_of(text.begin(), text.end(), [&](char c) { return alphabet.find(c) != std::string_view::npos; });
+}
+
+// "<id>", "<id>+<host>" or "watch+<id>"; nullopt for any other shape, checked before the
+// gateway keeps anything for a login attempt. Session ids are lower-case letters and
+// digits (the engine's are 10), host names are a scenario's (a-z first, up to 31 of a-z,
+// 0-9, '-').
+std::optional<Login> parse_username(std::string_view user) {
+  constexpr std::string_view kIdAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
+  constexpr std::string_view kHostAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789-";
   Login login;
-  std::string rest = user;
-  if (rest.rfind("watch+", 0) == 0) {
+  if (user.rfind("watch+", 0) == 0) {
     login.watch = true;
-    rest = rest.substr(6);
+    user.remove_prefix(6);
   }
-  const std::size_t plus = rest.find('+');
-  login.session_id = rest.substr(0, plus);
-  if (plus != std::string::npos) login.host = rest.substr(plus + 1);
+  const std::size_t plus = user.find('+');
+  const std::string_view id = user.substr(0, plus);
+  if (id.empty() || id.size() > 32 || !all_of_alphabet(id, kIdAlphabet)) return std::nullopt;
+  login.session_id = std::string(id);
+  if (plus != std::string_view::npos) {
+    const std::string_view host = user.substr(plus + 1);
+    if (login.watch || host.empty() || host.size() > 31 || !all_of_alphabet(host, kHostAlphabet) ||
+        !(host[0] >= 'a' && host[0] <= 'z')) {
+      return std::nullopt;
+    }
+    login.host = std::string(host);
+  }
   return login;
 }
 
@@ -89,38 +107,6 @@ std::string crlf(const std::string& text) {
 
 }  // namespace
 
-// Counts failed logins per address and per session in a sliding window.
-class FailureLimiter {
- public:
-  explicit FailureLimiter(const GatewayOptions& options) : options_(options) {}
-
-  // How long to wait before answering the next attempt from `address` for `session`;
-  // nullopt: refuse outright (too many).
-  std::optional<std::chrono::milliseconds> delay(const std::string& address, const std::string& session) {
-    std::lock_guard lock(mutex_);
-    const int failures = std::max(count(by_address_[address]), count(by_session_[session]));
-    if (failures >= options_.max_failures) return std::nullopt;
-    if (failures < options_.free_failures) return std::chrono::milliseconds(0);
-    const int doublings = std::min(failures - options_.free_failures, 4);
-    return std::chrono::duration_cast<std::chrono::milliseconds>(options_.failure_delay) * (1 << doublings);
-  }
-  void failed(const std::string& address, const std::string& session) {
-    std::lock_guard lock(mutex_);
-    by_address_[address].push_back(Steady::now());
-    by_session_[session].push_back(Steady::now());
-  }
-
- private:
-  int count(std::deque<Steady::time_point>& times) {
-    const auto oldest = Steady::now() - options_.failure_window;
-    while (!times.empty() && times.front() < oldest) times.pop_front();
-    return static_cast<int>(times.size());
-  }
-  const GatewayOptions& options_;
-  std::mutex mutex_;
-  std::map<std::string, std::deque<Steady::time_point>> by_address_, by_session_;
-};
-
 class Connection;
 
 struct SshGateway::Impl {
@@ -133,7 +119,7 @@ struct SshGateway::Impl {
   int bound_port = 0;
   std::thread accept_thread;
   std::atomic<bool> stopping{false};
-  FailureLimiter failures{options};
+  LoginLimiter logins{options.logins};
 
   std::mutex mutex;
   std::condition_variable idle;
@@ -203,6 +189,7 @@ class Connection {
   // under it when the login succeeds.
   const Login& login() const { return login_; }
   bool authenticated() const { return authenticated_; }
+  const std::string& address() const { return address_; }
 
  private:
   static constexpr std::size_t kWatchBacklog = 1024 * 1024;
@@ -283,7 +270,7 @@ class Connection {
     return 0;
   }
 
-  bool allowed(const std::string& user, const std::function<bool(const SessionAccess&)>& proof);
+  bool allowed(const std::string& user, LoginMethod method, const std::function<bool(const SessionAccess&)>& proof);
   int start_exec(Channel& channel, ChannelKind kind);
   static ExecSpec exec_spec(const Channel& channel, ChannelKind kind, const LabHost& host, const Host* scenario_host);
   // Starts the channel's asciicast; its file name, or "" when it cannot be written.
@@ -328,64 +315,76 @@ class Connection {
   bool ended_ = false;
 };
 
-bool Connection::allowed(const std::string& user, const std::function<bool(const SessionAccess&)>& proof) {
-  const Login login = parse_username(user);
-  auto wait = gateway_.failures.delay(address_, login.session_id);
-  if (!wait) {
+bool Connection::allowed(const std::string& user, LoginMethod method,
+                         const std::function<bool(const SessionAccess&)>& proof) {
+  const std::optional<Login> login = parse_username(user);
+  auto refuse = [&](const char* why) {
     if (gateway_.metrics) gateway_.metrics->count_auth_failure();
+    spdlog::info("ssh: login as {} from {} denied{}", loggable_username(user), address_, why);
     return false;
+  };
+  if (!login) {
+    gateway_.logins.failed(address_, "");  // the address's own failure; no state for the name
+    return refuse(" (not a session's username)");
   }
+  auto wait = gateway_.logins.admit(address_, login->session_id, method);
+  if (!wait) return refuse(" (too many failures from this address)");
   if (wait->count() > 0) std::this_thread::sleep_for(*wait);
-  auto access = gateway_.access(login.session_id);
+  auto access = gateway_.access(login->session_id);
   // Unknown, not ready yet, wrong host or wrong credentials: all the same answer. An
   // ended session lets valid credentials in only to say that it is over.
-  bool ok = access.ok() && access->state != SessionState::Provisioning && access->state != SessionState::Injecting &&
-            proof(*access);
-  if (ok && !login.watch && !login.host.empty()) {
-    ok = access->lab && access->lab->find(login.host) != nullptr;
-  }
-  if (!ok) {
-    gateway_.failures.failed(address_, login.session_id);
-    if (gateway_.metrics) gateway_.metrics->count_auth_failure();
-    spdlog::info("ssh: login as {} from {} denied", user, address_);
-    return false;
-  }
+  const bool known =
+      access.ok() && access->state != SessionState::Provisioning && access->state != SessionState::Injecting;
+  // Counted before the proof is checked, so a burst of guesses is bounded before the
+  // hashing costs anything; a session's table only has sessions that exist.
+  const std::string counted_session = known ? login->session_id : "";
+  gateway_.logins.failed(address_, counted_session);
+  bool ok = known && proof(*access);
+  if (ok && !login->watch && !login->host.empty()) ok = access->lab && access->lab->find(login->host) != nullptr;
+  if (!ok) return refuse("");
+  gateway_.logins.succeeded(address_, counted_session);
   {
     // broadcast() and mirror() read these from other threads, under the gateway's mutex.
     std::lock_guard lock(gateway_.mutex);
-    login_ = login;
+    login_ = *login;
     authenticated_ = true;
   }
   access_ = *access;
-  spdlog::info("ssh: {} from {} logged in{}", user, address_, access->open ? "" : " (session over)");
+  spdlog::info("ssh: {} from {} logged in{}", loggable_username(user), address_, access->open ? "" : " (session over)");
   return true;
 }
 
 int Connection::on_auth_password(ssh_session, const char* user, const char* password, void* self) {
   auto* connection = static_cast<Connection*>(self);
+  const std::string name = user ? user : "";
   const std::string given = password ? password : "";
-  const bool ok = connection->allowed(user ? user : "", [&](const SessionAccess& access) {
-    return !parse_username(user).watch && connection->gateway_.authenticator.password_matches(given, access.password_hash);
+  const bool ok = connection->allowed(name, LoginMethod::Password, [&](const SessionAccess& access) {
+    if (parse_username(name)->watch || access.password_hash.empty()) return false;
+    // yescrypt is costly on purpose: only so many hashes at once, the rest are refused.
+    LoginLimiter::PasswordSlot slot = connection->gateway_.logins.password_slot();
+    return slot && connection->gateway_.authenticator.password_matches(given, access.password_hash);
   });
   return ok ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
 }
 
 int Connection::on_auth_pubkey(ssh_session, const char* user, ssh_key key, char signature_state, void* self) {
   auto* connection = static_cast<Connection*>(self);
+  const std::string name = user ? user : "";
+  const std::optional<Login> login = parse_username(name);
+  if (!login) return SSH_AUTH_DENIED;
   const std::string line = key_line(key);
-  const Login login = parse_username(user ? user : "");
   auto listed = [&](const SessionAccess& access) {
-    const auto& keys = login.watch ? connection->gateway_.options.watcher_keys : access.public_keys;
+    const auto& keys = login->watch ? connection->gateway_.options.watcher_keys : access.public_keys;
     return connection->gateway_.authenticator.key_listed(line, keys);
   };
   if (signature_state == SSH_PUBLICKEY_STATE_NONE) {
     // A probe ("may I use this key?"): no delay and no failure counted, the same answer
     // for a wrong key as for an unknown session.
-    auto access = connection->gateway_.access(login.session_id);
+    auto access = connection->gateway_.access(login->session_id);
     return access.ok() && listed(*access) ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
   }
   if (signature_state != SSH_PUBLICKEY_STATE_VALID) return SSH_AUTH_DENIED;
-  return connection->allowed(user ? user : "", listed) ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
+  return connection->allowed(name, LoginMethod::Key, listed) ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
 }
 
 ssh_channel Connection::on_channel_open(ssh_session session, void* self) {
@@ -779,7 +778,9 @@ void Connection::serve() {
   ssh_callbacks_init(&server_callbacks_);
   ssh_set_server_callbacks(session_, &server_callbacks_);
   const auto login_deadline = Steady::now() + gateway_.options.login_grace;
-  long timeout = static_cast<long>(gateway_.options.login_grace.count());
+  // The key exchange blocks this thread; a client that stalls in it is dropped sooner
+  // than one that is slow to log in.
+  long timeout = static_cast<long>(std::min(gateway_.options.key_exchange_timeout, gateway_.options.login_grace).count());
   ssh_options_set(session_, SSH_OPTIONS_TIMEOUT, &timeout);
   if (ssh_handle_key_exchange(session_) != SSH_OK) {
     spdlog::debug("ssh: key exchange with {} failed: {}", address_, ssh_get_error(session_));
@@ -854,9 +855,14 @@ void SshGateway::Impl::accept_loop() {
       address = text;
     }
     std::unique_lock lock(mutex);
-    if (static_cast<int>(connections.size()) >= options.max_connections) {
+    const auto pending = std::count_if(connections.begin(), connections.end(), [&](const Connection* other) {
+      return !other->authenticated() && other->address() == address;
+    });
+    const bool full = static_cast<int>(connections.size()) >= options.max_connections;
+    if (full || pending >= options.max_unauthenticated_per_address) {
       lock.unlock();
-      spdlog::warn("ssh: connection from {} refused: {} connections open", address, options.max_connections);
+      if (full) spdlog::warn("ssh: connection from {} refused: {} connections open", address, options.max_connections);
+      else spdlog::info("ssh: connection from {} refused: {} from it not logged in yet", address, pending);
       ssh_disconnect(session);
       ssh_free(session);
       continue;

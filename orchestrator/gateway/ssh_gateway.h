@@ -22,6 +22,7 @@
 #include "breakfix/runtime.h"
 #include "gateway/authenticator.h"
 #include "gateway/gateway_metrics.h"
+#include "gateway/login_limiter.h"
 #include "session/session_engine.h"
 
 namespace breakfix {
@@ -33,14 +34,12 @@ struct GatewayOptions {
   std::vector<std::string> watcher_keys;  // interviewers' public keys, "<type> <base64>" (watch+<id>)
   int max_connections = 256;
   int max_connections_per_session = 8;
-  std::chrono::seconds login_grace{30};  // unauthenticated connections close after this
-  // Failed logins: after `free_failures` from one address (or against one session) in
-  // `failure_window`, each further attempt waits `failure_delay` (doubling) and beyond
-  // `max_failures` the address is refused until the window passes.
-  int free_failures = 3;
-  int max_failures = 20;
-  std::chrono::seconds failure_window{300};
-  std::chrono::seconds failure_delay{1};
+  // Connections from one address that have not logged in yet; more are refused at once,
+  // so one address cannot take the slots every candidate needs.
+  int max_unauthenticated_per_address = 8;
+  std::chrono::seconds key_exchange_timeout{10};  // a client silent in the key exchange is dropped
+  std::chrono::seconds login_grace{30};           // unauthenticated connections close after this
+  LoginLimits logins;                             // failed logins and password hashing (login_limiter.h)
 };
 
 // How the gateway learns of a session (the engine's access(), or a fake in tests).

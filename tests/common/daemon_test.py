@@ -78,13 +78,14 @@ sessions:
     return path
 
 
-def start_daemon(test, binary, config, api):
+def start_daemon(test, binary, config, api, env=None):
     """`breakfix serve` with `config`, its log in the test's work dir, once /healthz answers
-    through `api` (a (method, path) -> (status, body) function); fails the test otherwise."""
+    through `api` (a (method, path) -> (status, body) function); fails the test otherwise.
+    `env`: the daemon's environment, when not this process's."""
     import subprocess
     import time
     log = open(os.path.join(test.work, "daemon.log"), "w")
-    daemon = subprocess.Popen([binary, "serve", "--config", config], stdout=log, stderr=subprocess.STDOUT)
+    daemon = subprocess.Popen([binary, "serve", "--config", config], stdout=log, stderr=subprocess.STDOUT, env=env)
     for _ in range(200):
         if os.path.exists(os.path.join(test.work, "api.sock")):
             try:

@@ -456,7 +456,8 @@ TEST_CASE("daemon config: regression: a stray comma does not hang the loader (ya
 
 TEST_CASE("daemon config: the gateway's limits") {
   auto result = parse("gateway:\n  max_connections: 10\n  max_connections_per_session: 2\n  login_grace: 5s\n"
-                      "  free_failures: 0\n  max_failures: 4\n  failure_window: 1m\n  failure_delay: 0s\n");
+                      "  free_failures: 0\n  max_failures: 4\n  failure_window: 1m\n  failure_delay: 0s\n"
+                      "  max_unauthenticated_per_address: 3\n  key_exchange_timeout: 4s\n  max_password_checks: 2\n");
   CAPTURE(messages(result));
   REQUIRE(result.diagnostics.empty());
   CHECK(result.config.ssh_max_connections == 10);
@@ -466,6 +467,9 @@ TEST_CASE("daemon config: the gateway's limits") {
   CHECK(result.config.ssh_max_failures == 4);
   CHECK(result.config.ssh_failure_window == seconds(60));
   CHECK(result.config.ssh_failure_delay == seconds(0));
+  CHECK(result.config.ssh_max_unauthenticated_per_address == 3);
+  CHECK(result.config.ssh_key_exchange_timeout == seconds(4));
+  CHECK(result.config.ssh_max_password_checks == 2);
   auto bad = parse("gateway:\n  max_failure: 4\n  login_grace: 0s\n");
   CHECK(messages(bad).find("/etc/breakfix/config.yaml:2:3: gateway: unknown key 'max_failure' (did you mean 'max_failures'?)") !=
         std::string::npos);
