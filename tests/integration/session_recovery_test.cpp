@@ -24,7 +24,7 @@ TEST_CASE("A session survives SIGKILL of the process running it and is graded af
   const std::string scenarios = std::string(BREAKFIX_SOURCE_DIR) + "/scenarios";
   const auto log = data.path() / "drive.log";
   bp::child first(BREAKFIX_BINARY, "session", "drive", "sudoers-broken", "--data-dir", data.path().string(),
-                  "--scenarios", scenarios, "--duration", "45s", "--progress-interval", "5s", "--retention", "0s",
+                  "--scenarios", scenarios, "--duration", "25s", "--progress-interval", "5s", "--retention", "0s",
                   (bp::std_out & bp::std_err) > log.string());
 
   // Wait until the session is ready, reading the store as the interviewer's tools will.
