@@ -197,9 +197,16 @@ class ConfigParser {
   void read_listen(const Mapping& root, DaemonConfig& config) {
     auto value = root.get("listen");
     if (!value) return;
-    auto listen = value->as_record({"api_socket", "api_socket_mode", "api_socket_group", "api_tcp", "ssh",
-                                    "ssh_public_host", "ssh_public_port"});
+    auto listen = value->as_record({"api_socket", "api_socket_mode", "api_socket_group", "api_tcp",
+                                    "api_max_connections", "api_request_timeout", "ssh", "ssh_public_host",
+                                    "ssh_public_port"});
     if (!listen) return;
+    if (auto number = listen->get("api_max_connections")) {
+      if (auto n = integer_between(*number, 1, 10000)) config.api_max_connections = *n;
+    }
+    if (auto timeout = listen->get("api_request_timeout")) {
+      if (auto duration = positive_duration(*timeout)) config.api_request_timeout = *duration;
+    }
     if (auto socket = listen->get("api_socket")) {
       api_socket_value_ = socket;
       if (auto text = string_or_empty(*socket, "api_socket")) {

@@ -335,7 +335,10 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
   context.ssh.host_key_fingerprint = host_key->fingerprint;
   context.ssh.host_key_line = host_key->public_line;
   Api api(context);
-  HttpServer http([&api](const HttpRequest& request) { return api.handle(request); }, HttpLimits{});
+  HttpLimits http_limits;
+  http_limits.max_connections = config.api_max_connections;
+  http_limits.request_timeout = config.api_request_timeout;
+  HttpServer http([&api](const HttpRequest& request) { return api.handle(request); }, http_limits);
   if (Status listening = listen_api(http, config); !listening) return fail(listening.error().message);
   http.start();
   spdlog::info("ssh host key {} ({})", host_key->fingerprint, host_key->file.string());

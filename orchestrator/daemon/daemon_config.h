@@ -33,6 +33,8 @@ struct DaemonConfig {
   std::uint32_t api_socket_mode = 0660;                          // octal string in YAML: "0660"
   std::string api_socket_group;                                  // "" keeps the daemon's group
   std::string api_tcp;             // "host:port" or "" (off). Needs at least one interviewer token.
+  int api_max_connections = 64;    // open at once on each listener (the unix socket, TCP)
+  std::chrono::seconds api_request_timeout{30};  // a request's first byte to its last
   std::string ssh_listen = "0.0.0.0:2222";
   std::string ssh_public_host;     // host name printed in ssh commands; "" = this machine's hostname
   int ssh_public_port = 0;         // port printed in ssh commands; 0 = the listen port

@@ -11,9 +11,12 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -74,28 +77,83 @@ struct HttpServer::Impl {
   std::mutex connections_mutex;
   std::condition_variable connections_done;
   std::set<int> open_fds;  // to shut them down on stop()
-  int running = 0;
+  int running = 0;          // connection threads, both listeners
+  int running_tcp = 0;      // of which over TCP
+
+  // Reads one request into `parser`. Waiting for its first byte may take `idle_timeout`
+  // (a keep-alive connection between requests); from then on the whole request must
+  // arrive by `request_timeout`, each read bounded by the time left. The bytes are fed
+  // to the parser here, not through http::read: that reads until the whole header is in,
+  // with no bound on how long a client may trickle it.
+  template <typename Socket>
+  beast::error_code read_request(Socket& socket, beast::flat_buffer& buffer,
+                                 http::request_parser<http::string_body>& parser) {
+    using Steady = std::chrono::steady_clock;
+    const int fd = socket.native_handle();
+    std::optional<Steady::time_point> deadline;
+    if (buffer.size() > 0) deadline = Steady::now() + limits.request_timeout;
+    beast::error_code ec;
+    while (!parser.is_done()) {
+      if (buffer.size() > 0) {
+        const std::size_t used = parser.put(buffer.data(), ec);
+        buffer.consume(used);
+        if (ec && ec != http::error::need_more) return ec;
+        ec = {};
+        if (parser.is_done()) break;
+        if (used > 0 && buffer.size() > 0) continue;
+      }
+      if (deadline) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Steady::now());
+        if (left.count() <= 0) return asio::error::timed_out;
+        set_socket_timeouts(fd, left);
+      } else {
+        set_socket_timeouts(fd, limits.idle_timeout);
+      }
+      const std::size_t read = socket.read_some(buffer.prepare(16 * 1024), ec);
+      if (ec == asio::error::eof) return parser.got_some() ? http::error::partial_message : http::error::end_of_stream;
+      if (ec) return ec;
+      buffer.commit(read);
+      if (!deadline) deadline = Steady::now() + limits.request_timeout;
+    }
+    return ec;
+  }
+
+  // After an error answer to a request still arriving (a body over the limit): reads and
+  // drops what the client goes on sending, for a bounded time and amount, so that closing
+  // does not reset the connection before the client has read the answer.
+  template <typename Socket>
+  void discard_rest(Socket& socket) {
+    beast::error_code ec;
+    socket.shutdown(Socket::shutdown_send, ec);
+    set_socket_timeouts(socket.native_handle(), std::chrono::seconds(2));
+    char sink[16 * 1024];
+    std::size_t dropped = 0;
+    while (dropped < 4 * limits.max_body) {
+      const std::size_t read = socket.read_some(asio::buffer(sink), ec);
+      if (ec) break;
+      dropped += read;
+    }
+  }
 
   template <typename Socket>
   void serve(Socket& socket, bool over_tcp, const std::string& peer) {
-    const int fd = socket.native_handle();
-    set_socket_timeouts(fd, limits.idle_timeout);
     beast::flat_buffer buffer;
     for (;;) {
       http::request_parser<http::string_body> parser;
       parser.body_limit(limits.max_body);
       parser.header_limit(16 * 1024);
-      beast::error_code ec;
-      http::read(socket, buffer, parser, ec);
+      const beast::error_code ec = read_request(socket, buffer, parser);
       if (ec == http::error::end_of_stream || ec == asio::error::eof || ec == asio::error::connection_reset) break;
       if (ec) {
         // A body too large or a request that is not HTTP: say so once, then hang up.
         const int status = ec == http::error::body_limit ? 413 : ec == http::error::header_limit ? 431 : 400;
+        // A silent or trickling client is not answered: nobody is reading.
         if (ec == asio::error::would_block || ec == asio::error::try_again || ec == asio::error::timed_out) break;
         HttpResponse error = status == 413 ? plain_error(413, "request body larger than " +
                                                                   std::to_string(limits.max_body) + " bytes")
                                            : plain_error(status, "malformed HTTP request: " + ec.message());
         write(socket, error, false, 11);
+        discard_rest(socket);
         break;
       }
       auto& message = parser.get();
@@ -113,6 +171,8 @@ struct HttpServer::Impl {
       request.body = std::move(message.body());
       request.over_tcp = over_tcp;
       request.peer = peer;
+      // The response goes out within the idle bound of each write.
+      set_socket_timeouts(socket.native_handle(), limits.idle_timeout);
       HttpResponse response;
       try {
         response = handler(request);
@@ -151,23 +211,31 @@ struct HttpServer::Impl {
   template <typename Socket>
   void spawn(Socket socket, bool over_tcp, std::string peer) {
     std::unique_lock lock(connections_mutex);
-    if (running >= limits.max_connections || stopping.load()) {
+    const int on_this_listener = over_tcp ? running_tcp : running - running_tcp;
+    if (on_this_listener >= limits.max_connections || stopping.load()) {
       lock.unlock();
       set_socket_timeouts(socket.native_handle(), std::chrono::seconds(2));
       write(socket, plain_error(503, "too many connections to the breakfix API; try again"), false, 11);
       return;
     }
     ++running;
+    if (over_tcp) ++running_tcp;
     open_fds.insert(socket.native_handle());
     lock.unlock();
     std::thread([this, s = std::move(socket), over_tcp, peer = std::move(peer)]() mutable {
       const int fd = s.native_handle();
-      serve(s, over_tcp, peer);
+      try {
+        serve(s, over_tcp, peer);
+      } catch (const std::exception& error) {
+        // The thread ends the connection, never the daemon.
+        spdlog::error("api: connection from {}: {}", peer, error.what());
+      }
       std::lock_guard done_lock(connections_mutex);
       open_fds.erase(fd);
       beast::error_code ignored;
       s.close(ignored);
       --running;
+      if (over_tcp) --running_tcp;
       connections_done.notify_all();
     }).detach();
   }

@@ -4,9 +4,13 @@
 // TCP, and hands each request to one handler. A connection is served by a thread of its
 // own with blocking reads: requests are few (an interviewer's clicks, a CLI polling),
 // and a handler may block for seconds (grade-now runs the checks), which a thread per
-// connection absorbs without starving the others. Connections beyond `max_connections`
-// get 503 at once; a connection idle for `idle_timeout` is closed; a body beyond
-// `max_body` gets 413 and the connection is closed.
+// connection absorbs without starving the others.
+//
+// Bounds, so that anybody who reaches the TCP port cannot hold the API: the unix socket
+// and TCP each have `max_connections` of their own, and more get 503 at once (a flood on
+// TCP leaves the local CLI its places); a connection idle for `idle_timeout` between
+// requests is closed; once a request has begun, all of it must arrive within
+// `request_timeout` however slowly it trickles; a body beyond `max_body` gets 413.
 
 #include <chrono>
 #include <filesystem>
@@ -42,9 +46,10 @@ struct HttpResponse {
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;
 
 struct HttpLimits {
-  int max_connections = 128;
+  int max_connections = 64;  // on each listener: the unix socket, TCP
   std::size_t max_body = 256 * 1024;
-  std::chrono::seconds idle_timeout{60};
+  std::chrono::milliseconds idle_timeout{60'000};
+  std::chrono::milliseconds request_timeout{30'000};  // from a request's first byte to its last
 };
 
 class HttpServer {

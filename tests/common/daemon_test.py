@@ -59,14 +59,16 @@ def api_call(socket_path, method, path, body=None):
     return response.status, data
 
 
-def write_config(work, source, ssh_port, extra="", progress_interval="0s"):
-    """A daemon config in `work` for a test: the API on work/api.sock, ssh on 127.0.0.1:ssh_port,
-    the shipped scenarios, sessions removed at once after grading. `extra` is more YAML,
-    top-level sections that these defaults leave out (gateway:, interviewers:)."""
+def write_config(work, source, ssh_port, extra="", progress_interval="0s", api_tcp=""):
+    """A daemon config in `work` for a test: the API on work/api.sock (and on `api_tcp` when
+    given), ssh on 127.0.0.1:ssh_port, the shipped scenarios, sessions removed at once after
+    grading. `extra` is more YAML, top-level sections that these defaults leave out
+    (gateway:, interviewers:)."""
     path = os.path.join(work, "config.yaml")
     with open(path, "w") as out:
         out.write(f"""listen:
   api_socket: {work}/api.sock
+  api_tcp: "{api_tcp}"
   ssh: 127.0.0.1:{ssh_port}
   ssh_public_host: 127.0.0.1
 data_dir: {work}/data

@@ -175,6 +175,15 @@ try:
     check(run.returncode == 0 and run.stdout == b"main\nroot\n", f"password login lands on the entry host ({run.returncode}, {run.stdout}, {run.stderr})")
     run = ssh(session, "cat | tr a-z A-Z", identity=candidate_key, stdin=b"hello\n")
     check(run.stdout == b"HELLO\n", "stdin reaches the command and its end-of-file is passed on")
+    # Piped into a terminal, every byte sent before the client's end-of-file runs, as with
+    # OpenSSH's sshd, even while the first command still runs when the EOF comes (issue 14
+    # reported this input lost).
+    piped = subprocess.run(["ssh", "-tt", *ssh_options(candidate_key), "-p", str(SSH_PORT), f"{session}@127.0.0.1"],
+                           input=b"sleep 1; echo piped-$((6*7)) > /tmp/piped\nexit\n", capture_output=True, timeout=120,
+                           start_new_session=True)
+    run = ssh(session, "cat /tmp/piped", identity=candidate_key)
+    check(run.stdout == b"piped-42\n",
+          f"input piped into ssh -tt runs before its end-of-file ({piped.returncode}, {run.stdout}, {piped.stdout[-200:]})")
     run = ssh(session, "true", identity=stranger_key)
     check(run.returncode == 255 and b"Permission denied" in run.stderr, "a key not given for the session is denied")
     run = ssh("nosuchsession", "true", identity=candidate_key)

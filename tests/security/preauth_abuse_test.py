@@ -1,21 +1,25 @@
 #!/usr/bin/env python3
-"""An anonymous attacker against the gateway's port, from other loopback addresses, while a
-candidate holds a real session (issue 14, docs/security.md).
+"""An anonymous attacker against the gateway's port and the TCP API, from other loopback
+addresses, while a candidate holds a real session (issue 14, docs/security.md).
 
 Usage: preauth_abuse_test.py BREAKFIX_BINARY SOURCE_DIR [PARTS]
 
-PARTS (default 1,2,3,4) picks the attacks, to show one failing on an older binary alone:
+PARTS (default 1,2,3,4,5,6) picks the attacks, to show one failing on an older binary alone:
   1. lock-out: 30 wrong passwords for the candidate's session id from 127.0.0.2; the
      candidate's key login from 127.0.0.1 must still work, and so must their password;
   2. slots: 256 idle TCP connections from 127.0.0.3; the candidate must still get in;
   3. memory: 600 login attempts with random 60 KB usernames from 127.0.0.4 must add under 16 MiB
      to the daemon's RSS, and no log line may carry such a name;
   4. hashing: 120 wrong passwords at once, from 120 addresses, must raise the daemon's
-     peak RSS by under 150 MiB, and the candidate must still get in.
+     peak RSS by under 150 MiB, and the candidate must still get in;
+  5. the API: 130 idle connections to its TCP port must leave the unix socket answering;
+  6. a request trickled to the API's TCP port a byte every 2 s must be hung up on within
+     its 30 s.
 The daemon runs with ASan's quarantine off, so that its RSS counts live memory only.
 Needs paramiko (Debian's python3-paramiko) and the OpenSSH client."""
 
 import os
+import select
 import shutil
 import socket
 import subprocess
@@ -27,7 +31,7 @@ import time
 import paramiko
 
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-PARTS = {int(part) for part in (sys.argv[3] if len(sys.argv) > 3 else "1,2,3,4").split(",")}
+PARTS = {int(part) for part in (sys.argv[3] if len(sys.argv) > 3 else "1,2,3,4,5,6").split(",")}
 WORK = tempfile.mkdtemp(prefix="breakfix-preauth-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from daemon_test import Test, api_call, free_port, start_daemon, write_config  # noqa: E402
@@ -198,7 +202,51 @@ def part4():
     check(ok, f"the candidate's key still logs in ({why})")
 
 
+def part5():
+    idle = []
+    try:
+        for _ in range(130):
+            sock = socket.socket()
+            sock.settimeout(10)
+            sock.bind(("127.0.0.6", 0))
+            sock.connect(("127.0.0.1", API_PORT))
+            idle.append(sock)
+        time.sleep(1)
+        status = api("GET", "/healthz")[0]
+        check(status == 200, f"with 130 connections open on the API's TCP port, the unix socket answers ({status})")
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def part6():
+    slow = socket.socket()
+    slow.settimeout(5)
+    slow.bind(("127.0.0.7", 0))
+    slow.connect(("127.0.0.1", API_PORT))
+    started = time.monotonic()
+    request = b"GET /v1/sessions HTTP/1.1\r\nHost: x\r\nX-Padding: " + b"a" * 100
+    closed_after = None
+    for byte in request:
+        try:
+            slow.sendall(bytes([byte]))
+        except OSError:
+            closed_after = time.monotonic() - started
+            break
+        time.sleep(2)
+        # Readable before the request is whole: the server hung up (or answered, which it must not).
+        if select.select([slow], [], [], 0)[0]:
+            closed_after = time.monotonic() - started
+            break
+        if time.monotonic() - started > 60:
+            break
+    slow.close()
+    check(closed_after is not None and closed_after < 40,
+          f"a request trickled a byte every 2 s is hung up on within its 30 s ({closed_after})")
+
+
 SSH_PORT = free_port()
+API_PORT = free_port()
 KEY = os.path.join(WORK, "candidate")
 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", KEY], check=True)
 PUB = open(KEY + ".pub").read().strip()
@@ -206,7 +254,10 @@ config = write_config(WORK, SOURCE, SSH_PORT, """gateway:
   free_failures: 3
   max_failures: 20
   failure_delay: 0s
-""")
+interviewers:
+  - name: ops
+    token: 0123456789abcdef0123456789abcdef
+""", api_tcp=f"127.0.0.1:{API_PORT}")
 env = dict(os.environ)
 env["ASAN_OPTIONS"] = env.get("ASAN_OPTIONS", "") + ":quarantine_size_mb=0:detect_leaks=0"
 daemon = start_daemon(test, BINARY, config, api, env=env)

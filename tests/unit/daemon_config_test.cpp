@@ -96,6 +96,8 @@ listen:
   api_socket_mode: 0640
   api_socket_group: interviewers
   api_tcp: "[::1]:8470"
+  api_max_connections: 5
+  api_request_timeout: 7s
   ssh: 127.0.0.1:2200
   ssh_public_host: labs.example.com
   ssh_public_port: 22
@@ -138,6 +140,8 @@ interviewers:
   CHECK(config.api_socket_mode == 0640);
   CHECK(config.api_socket_group == "interviewers");
   CHECK(config.api_tcp == "[::1]:8470");
+  CHECK(config.api_max_connections == 5);
+  CHECK(config.api_request_timeout == seconds(7));
   CHECK(config.ssh_listen == "127.0.0.1:2200");
   CHECK(config.ssh_public_host == "labs.example.com");
   CHECK(config.ssh_public_port == 22);
