@@ -203,14 +203,14 @@ std::string iso_time(WallTime time) {
   return text;
 }
 
-Report build_report(const ReportInput& input) {
-  const Scenario& scenario = *input.scenario;
-  const auto finals = final_results(input.check_runs);
-  const auto progress = progress_of(input.check_runs);
-  Report report;
-  std::vector<CheckResult> verdicts;  // for score(): the same rule as the live grade
+namespace {
+
+// Each check's final verdict, with its run and when it first passed and regressed; the
+// verdicts also go to `verdicts`, for score(), the same rule as the live grade.
+json checks_json(const ReportInput& input, const std::map<std::string, const CheckRunRecord*>& finals,
+                 const std::map<std::string, Progress>& progress, std::vector<CheckResult>& verdicts) {
   json checks = json::array();
-  for (const Check& check : scenario.checks) {
+  for (const Check& check : input.scenario->checks) {
     const auto found = finals.find(check.name);
     const CheckRunRecord* run = found == finals.end() ? nullptr : found->second;
     const bool passed = run && run->passed;
@@ -231,34 +231,15 @@ Report build_report(const ReportInput& input) {
     entry["regressed_at"] = regressions;
     checks.push_back(entry);
   }
-  report.score = score(verdicts);
-  json events = json::array();
-  for (const SessionEvent& event : input.events) {
-    events.push_back({{"time", iso_time(event.time)}, {"kind", event.kind}, {"detail", event.detail}});
-  }
-  const SessionRecord& r = input.record;
-  const json document = {
-      {"session", input.session_id},
-      {"scenario", {{"id", scenario.id}, {"title", scenario.title}}},
-      {"candidate", input.candidate},
-      {"seed", std::to_string(input.seed)},
-      {"vars", input.vars},
-      {"state", to_string(r.state)},
-      {"ready_at", iso_time(r.ready_at)},
-      {"deadline", iso_time(r.deadline)},
-      {"ended_at", iso_time(r.ended_at)},
-      {"score", report.score},
-      {"checks", checks},
-      {"events", events},
-      {"recordings", input.recordings},
-      {"channels", channel_timeline_json(input.channels)},
-      {"tampering", tampering_json(input.changes)},
-      {"changes", changes_json(input.changes)},
-  };
-  report.json = document.dump(2);
+  return checks;
+}
 
+std::string report_markdown(const ReportInput& input, const json& checks, const std::map<std::string, Progress>& progress,
+                            double score_value) {
+  const Scenario& scenario = *input.scenario;
+  const SessionRecord& r = input.record;
   char score_text[16];
-  std::snprintf(score_text, sizeof score_text, "%.0f%%", report.score * 100);
+  std::snprintf(score_text, sizeof score_text, "%.0f%%", score_value * 100);
   std::string md = "# " + scenario.title + "\n\n";
   md += "- Candidate: " + input.candidate + "\n- Session: `" + input.session_id + "` (scenario `" + scenario.id +
         "`, seed " + std::to_string(input.seed) + ")\n";
@@ -291,7 +272,45 @@ Report build_report(const ReportInput& input) {
     md += "- `" + name + "`: `breakfix session replay " + input.session_id + " --name " + name + "`\n";
   }
   md += channel_timeline_markdown(input.channels, r.ready_at, input.session_id);
-  report.markdown = md;
+  return md;
+}
+
+}  // namespace
+
+Report build_report(const ReportInput& input) {
+  const auto finals = final_results(input.check_runs);
+  const auto progress = progress_of(input.check_runs);
+  Report report;
+  std::vector<CheckResult> verdicts;
+  const json checks = checks_json(input, finals, progress, verdicts);
+  report.score = score(verdicts);
+  json events = json::array();
+  for (const SessionEvent& event : input.events) {
+    events.push_back({{"time", iso_time(event.time)}, {"kind", event.kind}, {"detail", event.detail}});
+  }
+  const SessionRecord& r = input.record;
+  const json document = {
+      {"session", input.session_id},
+      {"scenario", {{"id", input.scenario->id}, {"title", input.scenario->title}}},
+      {"candidate", input.candidate},
+      {"seed", std::to_string(input.seed)},
+      {"vars", input.vars},
+      {"state", to_string(r.state)},
+      {"ready_at", iso_time(r.ready_at)},
+      {"deadline", iso_time(r.deadline)},
+      {"ended_at", iso_time(r.ended_at)},
+      {"score", report.score},
+      {"checks", checks},
+      {"events", events},
+      {"recordings", input.recordings},
+      {"channels", channel_timeline_json(input.channels)},
+      {"tampering", tampering_json(input.changes)},
+      {"changes", changes_json(input.changes)},
+  };
+  // A check's output is whatever the lab printed, cut at a byte count: bytes that are not
+  // UTF-8 are replaced (U+FFFD) instead of failing the whole report.
+  report.json = document.dump(2, ' ', false, json::error_handler_t::replace);
+  report.markdown = report_markdown(input, checks, progress, report.score);
   return report;
 }
 

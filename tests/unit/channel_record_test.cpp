@@ -250,4 +250,23 @@ TEST_CASE("report: without channels the section says so") {
   CHECK(report.markdown.find("No command, sftp or scp outside a terminal.") != std::string::npos);
 }
 
+TEST_CASE("report: a check's output cut inside a UTF-8 character does not break the report") {
+  // Found by issue 14: the kept tail of an output starts wherever the byte count falls,
+  // and the JSON dump threw on it, so the grading never finished.
+  const ScenarioPtr scenario = one_host_scenario();
+  ReportInput input;
+  input.session_id = "s1";
+  input.scenario = scenario.get();
+  REQUIRE_FALSE(scenario->checks.empty());
+  const std::string cut = std::string("\xa9t\xc3 ok\xff\xfe") + "\xe2\x82";  // a lone tail, a lone lead, bytes no UTF-8 has
+  input.check_runs.push_back({WallTime{}, "final", scenario->checks.front().name, false, 1, false, std::chrono::milliseconds(5), cut});
+  Report report;
+  REQUIRE_NOTHROW(report = build_report(input));
+  const json parsed = json::parse(report.json);
+  const std::string output = parsed["checks"][0]["output"];
+  CHECK(output.find(" ok") != std::string::npos);
+  CHECK(output.find("\xef\xbf\xbd") != std::string::npos);  // U+FFFD where the bytes were
+  CHECK(report.markdown.find("# ") == 0);
+}
+
 }  // namespace breakfix
