@@ -59,7 +59,7 @@ def api_call(socket_path, method, path, body=None):
     return response.status, data
 
 
-def write_config(work, source, ssh_port, extra="", progress_interval="0s", api_tcp=""):
+def write_config(work, source, ssh_port, extra="", progress_interval="0s", api_tcp="", api_request_timeout="30s"):
     """A daemon config in `work` for a test: the API on work/api.sock (and on `api_tcp` when
     given), ssh on 127.0.0.1:ssh_port, the shipped scenarios, sessions removed at once after
     grading. `extra` is more YAML, top-level sections that these defaults leave out
@@ -69,6 +69,7 @@ def write_config(work, source, ssh_port, extra="", progress_interval="0s", api_t
         out.write(f"""listen:
   api_socket: {work}/api.sock
   api_tcp: "{api_tcp}"
+  api_request_timeout: {api_request_timeout}
   ssh: 127.0.0.1:{ssh_port}
   ssh_public_host: 127.0.0.1
 data_dir: {work}/data
