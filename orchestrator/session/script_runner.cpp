@@ -11,20 +11,37 @@ class TailBuffer {
   explicit TailBuffer(std::size_t capacity) : capacity_(capacity) {}
   void append(std::string_view data) {
     if (data.size() >= capacity_) {
+      dropped_ = dropped_ || data.size() > capacity_ || !text_.empty();
       text_.assign(data.substr(data.size() - capacity_));
       return;
     }
     text_.append(data);
-    if (text_.size() > 2 * capacity_) text_.erase(0, text_.size() - capacity_);
+    if (text_.size() > 2 * capacity_) {
+      text_.erase(0, text_.size() - capacity_);
+      dropped_ = true;
+    }
   }
+  // The last `capacity` bytes at most, starting on a character: a UTF-8 sequence the
+  // cut fell into is dropped whole (continuation bytes are 10xxxxxx, at most 3 of them).
   std::string take() {
-    if (text_.size() > capacity_) text_.erase(0, text_.size() - capacity_);
+    if (text_.size() > capacity_) {
+      text_.erase(0, text_.size() - capacity_);
+      dropped_ = true;
+    }
+    if (dropped_) {
+      std::size_t start = 0;
+      for (int i = 0; i < 3 && start < text_.size() && (static_cast<unsigned char>(text_[start]) & 0xC0) == 0x80; ++i) {
+        ++start;
+      }
+      text_.erase(0, start);
+    }
     return std::move(text_);
   }
 
  private:
   std::size_t capacity_;
   std::string text_;
+  bool dropped_ = false;  // the start was cut off
 };
 
 }  // namespace

@@ -404,3 +404,22 @@ TEST_CASE("The toolbox volume is made once from the toolbox image, by a containe
   CHECK(spec.volumes[0].read_only);
   CHECK(spec.command.front() == kToolboxBusybox);  // PID 1 is the toolbox's too
 }
+
+TEST_CASE("A script's output is kept from its end, cut on a character boundary") {
+  FakeRuntime runtime = fake_with_base();
+  auto lab = LabProvisioner(runtime, {}).provision(*load_scenario_text(), "s1", nullptr);
+  REQUIRE(lab.ok());
+  ScriptRunner runner(runtime, *lab, {});
+  // "é" is two bytes: with one ASCII byte before them and one after, the cut at
+  // kScriptOutputKept (even) from the end falls in the middle of one.
+  std::string printed = "x";
+  while (printed.size() < kScriptOutputKept + 100) printed += "\xc3\xa9";
+  printed += "\n";
+  runtime.exec_handler = [&](const ExecSpec&, const std::string&) { return FakeExecReply{0, printed, ""}; };
+  auto run = runner.run("main", Script{"cat", {}, std::chrono::seconds(5)});
+  REQUIRE(run.ok());
+  REQUIRE_FALSE(run->output.empty());
+  CHECK(run->output.size() == kScriptOutputKept - 1);
+  CHECK(static_cast<unsigned char>(run->output.front()) == 0xc3);  // starts on a whole "é"
+  CHECK(printed.compare(printed.size() - run->output.size(), std::string::npos, run->output) == 0);
+}
