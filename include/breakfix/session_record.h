@@ -70,6 +70,11 @@ struct SessionRecord {
   WallTime remove_at{};       // end of retention
   WallTime next_progress{};   // next quiet check run
   std::set<int> warned_minutes;  // warnings already given for the current deadline
+  // A grading or a removal that failed is tried again by tick() at retry_at, with a
+  // backoff that grows with failed_attempts; 0 once it succeeds.
+  int failed_attempts = 0;
+  WallTime retry_at{};
+  std::string last_error;  // why the last attempt failed
 };
 
 // Each variable's value for one session: {"PORT": "9000"}.

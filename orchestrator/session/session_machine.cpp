@@ -7,6 +7,11 @@ namespace breakfix {
 using std::chrono::duration_cast;
 using std::chrono::seconds;
 
+std::chrono::seconds retry_delay(int failed_attempts) {
+  const int doublings = std::clamp(failed_attempts - 1, 0, 5);
+  return std::min(seconds(30) * (1 << doublings), seconds(10 * 60));
+}
+
 SessionMachine::SessionMachine(SessionPolicy policy, WallTime now) {
   record_.policy = std::move(policy);
   record_.created = now;
@@ -76,8 +81,12 @@ std::vector<Action> SessionMachine::tick(WallTime now) {
       }
       return actions;
     }
+    case SessionState::Grading:
+      if (record_.failed_attempts > 0 && now >= record_.retry_at) actions.push_back({ActionKind::Grade});
+      return actions;
     case SessionState::Graded:
-      if (now >= record_.remove_at) actions.push_back({ActionKind::Remove});
+    case SessionState::Failed:
+      if (removal_due(now)) actions.push_back({ActionKind::Remove});
       return actions;
     default:
       return actions;
@@ -108,6 +117,7 @@ Result<std::vector<Action>> SessionMachine::end_now(WallTime now) {
 
 std::vector<Action> SessionMachine::graded(WallTime now) {
   if (record_.state != SessionState::Grading) return {};
+  clear_retry();
   record_.state = SessionState::Graded;
   record_.graded_at = now;
   record_.remove_at = now + record_.policy.retention;
@@ -116,8 +126,46 @@ std::vector<Action> SessionMachine::graded(WallTime now) {
 }
 
 std::vector<Action> SessionMachine::removed(WallTime) {
-  if (record_.state == SessionState::Graded || record_.state == SessionState::Failed) record_.state = SessionState::Removed;
+  if (record_.state == SessionState::Graded || record_.state == SessionState::Failed) {
+    record_.state = SessionState::Removed;
+    clear_retry();
+  }
   return {};
+}
+
+std::vector<Action> SessionMachine::grading_failed(const std::string& reason, WallTime now) {
+  if (record_.state != SessionState::Grading) return {};
+  schedule_retry(reason, now);
+  if (record_.failed_attempts < kMaxGradingAttempts) return {};
+  // Access has ended already; the hosts stay for the retention, as a graded session's do.
+  record_.state = SessionState::Failed;
+  record_.failure = "grading failed " + std::to_string(record_.failed_attempts) + " times: " + reason;
+  clear_retry();
+  record_.remove_at = now + record_.policy.retention;
+  return {};
+}
+
+std::vector<Action> SessionMachine::removal_failed(const std::string& reason, WallTime now) {
+  if (record_.state != SessionState::Graded && record_.state != SessionState::Failed) return {};
+  schedule_retry(reason, now);
+  return {};
+}
+
+void SessionMachine::schedule_retry(const std::string& reason, WallTime now) {
+  ++record_.failed_attempts;
+  record_.retry_at = now + retry_delay(record_.failed_attempts);
+  record_.last_error = reason;
+}
+
+void SessionMachine::clear_retry() {
+  record_.failed_attempts = 0;
+  record_.retry_at = {};
+  record_.last_error.clear();
+}
+
+bool SessionMachine::removal_due(WallTime now) const {
+  if (record_.failed_attempts > 0) return now >= record_.retry_at;
+  return now >= record_.remove_at;
 }
 
 std::vector<Action> SessionMachine::recovered(WallTime now) {

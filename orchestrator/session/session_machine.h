@@ -18,6 +18,11 @@
 
 namespace breakfix {
 
+// How often a final grading is tried before the session fails, and the wait after the
+// Nth failed attempt of a grading or a removal: 30 s, doubling, at most 10 minutes.
+inline constexpr int kMaxGradingAttempts = 5;
+std::chrono::seconds retry_delay(int failed_attempts);
+
 enum class ActionKind {
   Provision,      // create the hosts
   Inject,         // run setup, faults and the precheck
@@ -60,6 +65,12 @@ class SessionMachine {
   // Grading finished and its results are stored.
   std::vector<Action> graded(WallTime now);
   std::vector<Action> removed(WallTime now);
+  // The final grading could not run or its results could not be stored: tick() runs it
+  // again after a backoff; after kMaxGradingAttempts the session fails, its hosts kept
+  // for the retention so that the interviewer can still look.
+  std::vector<Action> grading_failed(const std::string& reason, WallTime now);
+  // Removing the hosts failed: tick() tries again after a backoff, as long as it takes.
+  std::vector<Action> removal_failed(const std::string& reason, WallTime now);
   // The daemon restarted and found this session in the store: what to do about it.
   // An interrupted provisioning or injection fails (its lab is half made, its faults
   // half in); an interrupted grading runs again; a ready session keeps its deadline in
@@ -70,6 +81,10 @@ class SessionMachine {
 
  private:
   std::vector<Action> begin_grading(WallTime now);
+  void schedule_retry(const std::string& reason, WallTime now);
+  void clear_retry();
+  // Graded or failed: the hosts go at the end of retention, or at the next retry.
+  bool removal_due(WallTime now) const;
 
   SessionRecord record_;
 };

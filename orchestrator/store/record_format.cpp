@@ -37,7 +37,10 @@ std::string record_to_json(const SessionRecord& r) {
               {"graded_at_ms", unix_ms(r.graded_at)},
               {"remove_at_ms", unix_ms(r.remove_at)},
               {"next_progress_ms", unix_ms(r.next_progress)},
-              {"warned_min", warnings}}
+              {"warned_min", warnings},
+              {"failed_attempts", r.failed_attempts},
+              {"retry_at_ms", unix_ms(r.retry_at)},
+              {"last_error", r.last_error}}
       .dump();
 }
 
@@ -70,6 +73,12 @@ Result<SessionRecord> record_from_json(const std::string& text) {
     r.remove_at = from_unix_ms(at("remove_at_ms").get<std::int64_t>());
     r.next_progress = from_unix_ms(at("next_progress_ms").get<std::int64_t>());
     for (const json& minutes : at("warned_min")) r.warned_minutes.insert(minutes.get<int>());
+    // Rows written before retries existed have none pending.
+    if (j.contains("failed_attempts")) {
+      r.failed_attempts = at("failed_attempts").get<int>();
+      r.retry_at = from_unix_ms(at("retry_at_ms").get<std::int64_t>());
+      r.last_error = at("last_error").get<std::string>();
+    }
     return r;
   } catch (const json::exception& error) {
     return make_error(ErrorCode::Failed, "record_json." + field + ": " + error.what());

@@ -205,3 +205,59 @@ TEST_CASE("After a restart each state resumes correctly from its stored record")
   removed_session.removed(clock.now());
   CHECK(restart(removed_session).recovered(clock.now()).empty());
 }
+
+TEST_CASE("A final grading that fails is tried again with backoff, then fails the session and keeps its hosts") {
+  FakeClock clock;
+  SessionMachine machine = ready_session(clock);
+  REQUIRE(machine.end_now(clock.now()).ok());
+  CHECK(machine.grading_failed("store down", clock.now()).empty());
+  CHECK(machine.state() == SessionState::Grading);
+  CHECK(machine.record().failed_attempts == 1);
+  CHECK(machine.record().last_error == "store down");
+  CHECK(machine.tick(clock.now() + 29s).empty());  // not before the backoff
+  CHECK(machine.tick(clock.now() + 30s) == std::vector<Action>{{ActionKind::Grade}});
+  clock.advance(30s);
+  machine.grading_failed("store down", clock.now());
+  CHECK(machine.record().retry_at == clock.now() + 60s);  // doubled
+  for (int attempt = 3; attempt < kMaxGradingAttempts; ++attempt) machine.grading_failed("store down", clock.now());
+  CHECK(machine.state() == SessionState::Grading);
+  machine.grading_failed("store down", clock.now());
+  CHECK(machine.state() == SessionState::Failed);
+  CHECK(machine.record().failure == "grading failed 5 times: store down");
+  // The interviewer can still look at the hosts for the retention.
+  CHECK(machine.tick(clock.now() + 59min).empty());
+  CHECK(machine.tick(clock.now() + 60min) == std::vector<Action>{{ActionKind::Remove}});
+
+  SessionMachine recovered(machine.record());
+  CHECK(recovered.graded(clock.now()).empty());  // a late result changes nothing
+}
+
+TEST_CASE("A removal that fails is tried again from tick, backing off to 10 minutes, for as long as it fails") {
+  FakeClock clock;
+  SessionMachine machine({}, clock.now());
+  CHECK(machine.failed("image missing", clock.now()) == std::vector<Action>{{ActionKind::Remove}});
+  std::vector<std::chrono::seconds> waits;
+  for (int attempt = 1; attempt <= 8; ++attempt) {
+    machine.removal_failed("engine down", clock.now());
+    const auto wait = std::chrono::duration_cast<std::chrono::seconds>(machine.record().retry_at - clock.now());
+    waits.push_back(wait);
+    CHECK(machine.tick(clock.now() + wait - 1s).empty());
+    clock.advance(wait);
+    CHECK(machine.tick(clock.now()) == std::vector<Action>{{ActionKind::Remove}});
+  }
+  CHECK(waits == std::vector<std::chrono::seconds>{30s, 60s, 120s, 240s, 480s, 600s, 600s, 600s});
+  machine.removed(clock.now());
+  CHECK(machine.state() == SessionState::Removed);
+  CHECK(machine.record().failed_attempts == 0);
+
+  // A graded session's removal backs off the same way, and not before its retention.
+  SessionMachine graded = ready_session(clock);
+  REQUIRE(graded.end_now(clock.now()).ok());
+  graded.graded(clock.now());
+  CHECK(graded.tick(clock.now()).empty());
+  clock.advance(graded.record().policy.retention);
+  CHECK(graded.tick(clock.now()) == std::vector<Action>{{ActionKind::Remove}});
+  graded.removal_failed("engine down", clock.now());
+  CHECK(graded.tick(clock.now()).empty());
+  CHECK(graded.tick(clock.now() + 30s) == std::vector<Action>{{ActionKind::Remove}});
+}

@@ -170,6 +170,9 @@ TEST_CASE("A session's typed fields survive the store, and a damaged column is a
   written.record.policy.retention = 0s;
   written.record.policy.warnings = {10min, 2min};
   written.record.ready_at = t0 + 20s;
+  written.record.failed_attempts = 2;
+  written.record.retry_at = t0 + 90s;
+  written.record.last_error = "removing the hosts failed: engine down";
   written.access = {{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0 ada@example"}, "$y$j9T$salt$hash"};
   {
     auto store = open(file);
@@ -181,6 +184,9 @@ TEST_CASE("A session's typed fields survive the store, and a damaged column is a
     CHECK(read->record.policy.retention == 0s);
     CHECK(read->record.policy.warnings == written.record.policy.warnings);
     CHECK(read->record.ready_at == t0 + 20s);
+    CHECK(read->record.failed_attempts == 2);
+    CHECK(read->record.retry_at == t0 + 90s);
+    CHECK(read->record.last_error == written.record.last_error);
     CHECK(read->access.public_keys == written.access.public_keys);
     CHECK(read->access.password_hash == written.access.password_hash);
   }
