@@ -139,6 +139,9 @@ EngineOptions engine_options_from(const DaemonConfig& config, boost::asio::threa
       }
     });
   };
+  options.log_error = [](const std::string& session, const std::string& message) {
+    spdlog::error("session {}: {}", session, message);
+  };
   return options;
 }
 

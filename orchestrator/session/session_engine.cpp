@@ -6,6 +6,7 @@
 #include <atomic>
 #include <fstream>
 #include <future>
+#include <utility>
 
 #include "session/grader.h"
 #include "session/recordings.h"
@@ -65,8 +66,18 @@ struct SessionEngine::Session {
 
   // Held while the session's actions run; the machine, lab and stored are its.
   TimedLock work;
-  // Work for this session is queued or running (tick() does not queue more).
+  // Work for this session is queued or running (tick() does not queue more); counted
+  // by PendingWork.
   std::atomic<int> pending{0};
+  // The store refused the record after an event: it is kept here, unsaved and
+  // unpublished, with the actions that wait for it, until resume() saves it.
+  struct Unsaved {
+    bool waiting = false;
+    std::vector<Action> actions;
+    int failures = 0;
+    WallTime retry_at{};
+    std::string error;
+  } unsaved;
   // The candidate's access has ended (deadline, end, removal); set without the work
   // lock, so that a busy session's access still ends on time.
   std::atomic<bool> access_closed{false};
@@ -93,6 +104,26 @@ constexpr std::chrono::seconds kEarlyWorkWait{10};
 
 std::chrono::seconds work_wait(const ScenarioPtr& scenario) {
   return scenario ? grading_budget(*scenario) + kExecSlack : kEarlyWorkWait;
+}
+
+// One piece of a session's work, counted in `pending` from when it is queued until it
+// ends, however it ends: returns, throws, or is dropped unrun by a pool that stops.
+class PendingWork {
+ public:
+  explicit PendingWork(std::atomic<int>& pending) : pending_(pending) { ++pending_; }
+  PendingWork(const PendingWork&) = delete;
+  PendingWork& operator=(const PendingWork&) = delete;
+  ~PendingWork() { --pending_; }
+
+ private:
+  std::atomic<int>& pending_;
+};
+
+// A work item that holds its session (and so its PendingWork) alive until it is done.
+template <typename Fn>
+WorkFn counted_work(const std::shared_ptr<void>& owner, std::atomic<int>& pending, Fn fn) {
+  auto token = std::make_shared<PendingWork>(pending);
+  return [owner, token, fn = std::move(fn)]() mutable { fn(); };
 }
 
 }  // namespace
@@ -123,14 +154,10 @@ Error SessionEngine::not_loaded(const std::string& id) const {
 
 void SessionEngine::run(const SessionPtr& session, std::vector<Action> actions) {
   if (actions.empty()) return;
-  auto work = [this, session, actions = std::move(actions)]() mutable {
-    {
-      std::lock_guard lock(session->work);
-      carry_out(*session, std::move(actions));
-    }
-    session->pending--;
-  };
-  session->pending++;
+  WorkFn work = counted_work(session, session->pending, [this, session, actions = std::move(actions)]() mutable {
+    std::lock_guard lock(session->work);
+    carry_out(*session, std::move(actions));
+  });
   if (options_.post) options_.post(std::move(work));
   else work();
 }
@@ -195,14 +222,10 @@ void SessionEngine::tick() {
       std::lock_guard lock(session->snapshot_mutex);
       if (session->snapshot.state == SessionState::Removed) continue;
     }
-    session->pending++;
-    auto work = [this, session] {
-      {
-        std::lock_guard lock(session->work);
-        carry_out(*session, session->machine.tick(clock_.now()));
-      }
-      session->pending--;
-    };
+    WorkFn work = counted_work(session, session->pending, [this, session] {
+      std::lock_guard lock(session->work);
+      resume(*session);
+    });
     if (options_.post) options_.post(std::move(work));
     else work();
   }
@@ -229,13 +252,16 @@ Result<SessionView> SessionEngine::extend(const std::string& id, std::chrono::se
   if (session->access_closed.load()) {
     return make_error(ErrorCode::Conflict, "session " + id + " has ended; its access cannot be extended");
   }
-  const SessionState before = session->machine.state();
   auto actions = session->machine.extend(by, clock_.now());
   if (!actions) return actions.error();
-  persist(*session, before);
+  auto ready = save_then(*session, std::move(*actions));
+  if (!ready) return ready.error();
   note(*session, "extend",
        "by " + std::to_string(by.count() / 60) + " min, deadline " + iso_time(session->machine.record().deadline));
-  return make_view(*session);
+  SessionView result = make_view(*session);
+  lock.unlock();
+  run(session, std::move(*ready));
+  return result;
 }
 
 Result<SessionView> SessionEngine::end(const std::string& id) {
@@ -255,11 +281,12 @@ Result<SessionView> SessionEngine::end(const std::string& id) {
     close_access(*session);
     std::unique_lock lock = lock_work(*session);
     if (!lock) return make_error(ErrorCode::Conflict, "session " + id + " is busy; try again");
-    const SessionState before = session->machine.state();
     auto ended = session->machine.end_now(clock_.now());
     if (!ended) return ended.error();
-    actions = std::move(*ended);
-    persist(*session, before);
+    // Access is closed already; the grading waits for the save.
+    auto ready = save_then(*session, std::move(*ended));
+    if (!ready) return ready.error();
+    actions = std::move(*ready);
     note(*session, "end", "ended early by the interviewer");
     result = make_view(*session);
   }
@@ -320,9 +347,10 @@ Result<SessionView> SessionEngine::remove(const std::string& id) {
       return make_error(ErrorCode::Conflict, std::string("cannot remove a session that is ") + to_string(state) +
                                                  "; try again when it is ready, graded or failed");
   }
-  persist(*session, state);
+  auto ready = save_then(*session, std::move(actions));
+  if (!ready) return ready.error();
   note(*session, "remove", "hosts removed by the interviewer");
-  carry_out(*session, actions);
+  carry_out(*session, std::move(*ready));
   return make_view(*session);
 }
 
@@ -430,11 +458,19 @@ Result<int> SessionEngine::recover() {
                                                   : "its hosts are gone from the engine",
                                         clock_.now());
     }
-    persist(*session, entry.record.state);
-    run(session, std::move(actions));
+    if (auto ready = save_then(*session, std::move(actions))) run(session, std::move(*ready));
     ++recovered;
   }
   return recovered;
+}
+
+void SessionEngine::resume(Session& session) {
+  if (session.unsaved.waiting) {
+    if (clock_.now() < session.unsaved.retry_at || !persist(session)) return;
+    carry_out(session, std::exchange(session.unsaved.actions, {}));
+    return;
+  }
+  carry_out(session, session.machine.tick(clock_.now()));
 }
 
 void SessionEngine::carry_out(Session& session, std::vector<Action> actions) {
@@ -442,36 +478,66 @@ void SessionEngine::carry_out(Session& session, std::vector<Action> actions) {
   for (std::size_t i = 0; i < actions.size(); ++i) {
     // Stopping: the store keeps the session as of its last event; the next start resumes it.
     if (stopping_) return;
-    const SessionState before = session.machine.state();
     std::vector<Action> next;
-    switch (actions[i].kind) {
-      case ActionKind::Provision: next = provision(session); break;
-      case ActionKind::Inject: next = inject(session); break;
-      case ActionKind::OpenAccess: note(session, "access", "candidate access opened"); break;
-      case ActionKind::Warn:
-      {
-        const int minutes = actions[i].minutes_left;
-        const std::string text = std::to_string(minutes) + (minutes == 1 ? " minute left" : " minutes left");
-        note(session, "warning", text);
-        if (notices_) notices_(session.stored.id, text);
-      }
-        break;
-      case ActionKind::ProgressCheck: grade(session, "progress"); break;
-      case ActionKind::EndAccess:
-        note(session, "access", "candidate access ended");
-        close_access(session);
-        break;
-      case ActionKind::Grade: next = grade(session, "final"); break;
-      case ActionKind::Remove: {
-        Status removed = LabProvisioner(runtime_, options_.lab).remove_session(session.stored.id);
-        if (removed) next = session.machine.removed(clock_.now());
-        else note(session, "error", "removing the hosts failed: " + removed.error().message);
-        break;
-      }
+    try {
+      next = act(session, actions[i]);
+    } catch (const std::exception& error) {
+      next = action_threw(session, actions[i], error.what());
     }
-    persist(session, before);
     actions.insert(actions.end(), next.begin(), next.end());
+    if (!persist(session)) {
+      // Nothing acts on a record the store does not have: what follows waits for the save.
+      session.unsaved.actions.insert(session.unsaved.actions.begin(),
+                                     actions.begin() + static_cast<std::ptrdiff_t>(i) + 1, actions.end());
+      return;
+    }
   }
+}
+
+std::vector<Action> SessionEngine::act(Session& session, const Action& action) {
+  switch (action.kind) {
+    case ActionKind::Provision: return provision(session);
+    case ActionKind::Inject: return inject(session);
+    case ActionKind::OpenAccess: note(session, "access", "candidate access opened"); return {};
+    case ActionKind::Warn: {
+      const int minutes = action.minutes_left;
+      const std::string text = std::to_string(minutes) + (minutes == 1 ? " minute left" : " minutes left");
+      note(session, "warning", text);
+      if (notices_) notices_(session.stored.id, text);
+      return {};
+    }
+    case ActionKind::ProgressCheck: grade(session, "progress"); return {};
+    case ActionKind::EndAccess:
+      note(session, "access", "candidate access ended");
+      close_access(session);
+      return {};
+    case ActionKind::Grade: return grade(session, "final");
+    case ActionKind::Remove: return remove_hosts(session);
+  }
+  return {};
+}
+
+std::vector<Action> SessionEngine::action_threw(Session& session, const Action& action, const std::string& what) {
+  const std::string reason = std::string("internal error: ") + what;
+  log_error(session, reason);
+  note(session, "error", reason);
+  const WallTime now = clock_.now();
+  switch (action.kind) {
+    case ActionKind::Provision:
+    case ActionKind::Inject: return session.machine.failed(reason, now);
+    case ActionKind::Grade: return grading_failed(session, reason);
+    case ActionKind::Remove: return session.machine.removal_failed(reason, now);
+    default: return {};
+  }
+}
+
+std::vector<Action> SessionEngine::remove_hosts(Session& session) {
+  Status removed = LabProvisioner(runtime_, options_.lab).remove_session(session.stored.id);
+  if (removed) return session.machine.removed(clock_.now());
+  const std::string reason = "removing the hosts failed: " + removed.error().message;
+  std::vector<Action> next = session.machine.removal_failed(reason, clock_.now());
+  note(session, "error", reason + " (again at " + iso_time(session.machine.record().retry_at) + ")");
+  return next;
 }
 
 std::vector<Action> SessionEngine::provision(Session& session) {
@@ -528,6 +594,12 @@ std::vector<Action> SessionEngine::inject(Session& session) {
 std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   const bool final = std::string(phase) == "final";
   if (!session.lab) return final ? session.machine.failed("grading: the session has no hosts", clock_.now()) : std::vector<Action>{};
+  // A final grading tried again after a failure says so in the timeline.
+  if (final && session.machine.record().failed_attempts > 0) {
+    note(session, "grading", "attempt " + std::to_string(session.machine.record().failed_attempts + 1) + " of " +
+                                 std::to_string(kMaxGradingAttempts) + " (the last failed: " +
+                                 session.machine.record().last_error + ")");
+  }
   // What the candidate changed, before the final checks run (their traces are not the candidate's).
   LabChanges changes;
   if (final) changes = lab_changes(session);
@@ -538,14 +610,15 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
     return {};
   }
   if (!results) {
-    note(session, "error", std::string(phase) + " checks could not run: " + results.error().message);
-    // A final grading that cannot run stays in grading: recover() or the next attempt re-runs it.
-    return {};
+    const std::string reason = std::string(phase) + " checks could not run: " + results.error().message;
+    note(session, "error", reason);
+    return final ? grading_failed(session, reason) : std::vector<Action>{};
   }
   // Results are stored before anything is removed (Remove only follows graded()).
   if (Status stored = store_.add_check_runs(session.stored.id, to_records(*results, phase, clock_.now())); !stored) {
-    note(session, "error", "storing check results failed: " + stored.error().message);
-    return {};
+    const std::string reason = "storing check results failed: " + stored.error().message;
+    note(session, "error", reason);
+    return final ? grading_failed(session, reason) : std::vector<Action>{};
   }
   if (!final) return {};
   auto runs = store_.check_runs(session.stored.id);
@@ -562,8 +635,9 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   }
   const Report report = build_report(input);
   if (Status stored = store_.put_report(session.stored.id, report.json, report.markdown); !stored) {
-    note(session, "error", "storing the report failed: " + stored.error().message);
-    return {};
+    const std::string reason = "storing the report failed: " + stored.error().message;
+    note(session, "error", reason);
+    return grading_failed(session, reason);
   }
   if (!options_.report_dir.empty()) {
     for (const auto& [extension, text] : {std::pair{".json", &report.json}, std::pair{".md", &report.markdown}}) {
@@ -605,20 +679,61 @@ LabChanges SessionEngine::lab_changes(Session& session) {
   return changes;
 }
 
-void SessionEngine::persist(Session& session, SessionState before) {
-  const SessionState after = session.machine.state();
-  (void)store_.update_session(session.stored.id, session.machine.record(), clock_.now());
+bool SessionEngine::persist(Session& session) {
+  const WallTime now = clock_.now();
+  if (Status saved = store_.update_session(session.stored.id, session.machine.record(), now); !saved) {
+    Session::Unsaved& unsaved = session.unsaved;
+    unsaved.waiting = true;
+    ++unsaved.failures;
+    unsaved.retry_at = now + retry_delay(unsaved.failures);
+    unsaved.error = "saving session " + session.stored.id + " failed: " + saved.error().message +
+                    " (its last change waits; saved again at " + iso_time(unsaved.retry_at) + ")";
+    log_error(session, unsaved.error);
+    return false;
+  }
+  if (session.unsaved.failures > 0) {
+    note(session, "error", "saving the session failed " + std::to_string(session.unsaved.failures) +
+                               " time(s) (" + session.unsaved.error + "); saved now");
+  }
+  session.unsaved.waiting = false;
+  session.unsaved.failures = 0;
+  // The snapshot holds what the store has: its state is the one before this event.
   SessionView snapshot = make_view(session);
+  SessionState before;
   {
     std::lock_guard lock(session.snapshot_mutex);
+    before = session.snapshot.state;
     session.snapshot = snapshot;
     session.lab_snapshot = session.lab;
   }
+  const SessionState after = snapshot.state;
   if (after != before && on_change_) on_change_(snapshot, before);
   if (after != before) {
     note(session, "state", std::string(to_string(after)) +
                                (after == SessionState::Failed ? ": " + session.machine.record().failure : ""));
   }
+  return true;
+}
+
+Result<std::vector<Action>> SessionEngine::save_then(Session& session, std::vector<Action> actions) {
+  std::vector<Action>& waiting = session.unsaved.actions;
+  waiting.insert(waiting.end(), actions.begin(), actions.end());
+  if (!persist(session)) return make_error(ErrorCode::Unavailable, session.unsaved.error);
+  return std::exchange(waiting, {});
+}
+
+void SessionEngine::log_error(const Session& session, const std::string& message) const {
+  if (options_.log_error) options_.log_error(session.stored.id, message);
+}
+
+std::vector<Action> SessionEngine::grading_failed(Session& session, const std::string& reason) {
+  std::vector<Action> next = session.machine.grading_failed(reason, clock_.now());
+  const SessionRecord& record = session.machine.record();
+  if (record.state == SessionState::Grading) {
+    note(session, "error", "grading attempt " + std::to_string(record.failed_attempts) + " of " +
+                               std::to_string(kMaxGradingAttempts) + " failed; again at " + iso_time(record.retry_at));
+  }
+  return next;
 }
 
 void SessionEngine::note(Session& session, const std::string& kind, const std::string& detail) {

@@ -56,6 +56,8 @@ struct EngineOptions {
   std::function<void(WorkFn)> post;
   // Sessions not yet graded, failed or removed at once; more: Conflict. 0: no limit.
   int max_live_sessions = 0;
+  // Told what went wrong where the store cannot be (saving a session failed, work threw).
+  std::function<void(const std::string& session_id, const std::string& message)> log_error;
 };
 
 // What the gateway needs to hear (warnings, end of access): session id and a line.
@@ -161,12 +163,29 @@ class SessionEngine {
   SessionPtr find(const std::string& id) const;
   Error not_loaded(const std::string& id) const;
   void run(const SessionPtr& session, std::vector<Action> actions);
+  // tick()'s work for one session: a record that failed to save is saved first, and
+  // only then do its actions and the time that passed go on.
+  void resume(Session& session);
   void carry_out(Session& session, std::vector<Action> actions);
+  std::vector<Action> act(Session& session, const Action& action);
+  // An action threw (a bug, bad_alloc): it counts as that action's failure.
+  std::vector<Action> action_threw(Session& session, const Action& action, const std::string& what);
+  std::vector<Action> remove_hosts(Session& session);
   std::vector<Action> provision(Session& session);
   std::vector<Action> inject(Session& session);
   std::vector<Action> grade(Session& session, const char* phase);
+  // The final grading failed: again after a backoff, or the session fails (SessionMachine).
+  std::vector<Action> grading_failed(Session& session, const std::string& reason);
   LabChanges lab_changes(Session& session);
-  void persist(Session& session, SessionState before);
+  // Saves the record after an event and publishes it to readers (views, the gateway).
+  // False when the store failed: the record stays in memory unsaved and unpublished,
+  // nothing acts on it, and resume() saves it again after a backoff.
+  bool persist(Session& session);
+  // After an interviewer's change or a recovery: saves the record, then hands back the
+  // actions to carry out, with any that still waited for an earlier save. Unavailable
+  // while the store refuses; the actions then wait for resume().
+  Result<std::vector<Action>> save_then(Session& session, std::vector<Action> actions);
+  void log_error(const Session& session, const std::string& message) const;
   void note(Session& session, const std::string& kind, const std::string& detail);
   void set_progress(Session& session, std::string progress);
   // Ends the candidate's access now (once): the gateway closes their terminals.

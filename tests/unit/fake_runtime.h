@@ -69,19 +69,22 @@ class FakeRuntime : public Runtime {
   int fail_start_container_at = 0;
   std::optional<Error> build_error;
   std::optional<Error> exec_error;  // every start_exec fails with it (the engine is gone)
+  // Asked with each call as `calls` names it ("start_exec c1"): an error fails that call.
+  // For failures at any step, by call number or kind.
+  std::function<std::optional<Error>(const std::string& call)> fail_call;
 
   Status ping() override { return record("ping"); }
 
   Result<std::optional<std::string>> image_id(const std::string& reference) override {
     std::lock_guard lock(*mutex);
-    calls.push_back("image_id " + reference);
+    if (auto injected = call_made("image_id " + reference)) return *injected;
     auto found = images.find(reference);
     if (found == images.end()) return std::optional<std::string>();
     return std::optional<std::string>(found->second);
   }
   Status build_image(const std::filesystem::path& dir, const std::string& tag, const ProgressFn& progress) override {
     std::lock_guard lock(*mutex);
-    calls.push_back("build_image " + tag + " " + dir.string());
+    if (auto injected = call_made("build_image " + tag + " " + dir.string())) return *injected;
     if (build_error) return *build_error;
     if (progress) progress("Step 1/1 : FROM breakfix/base:bookworm");
     images[tag] = "sha256:built-" + tag;
@@ -110,7 +113,7 @@ class FakeRuntime : public Runtime {
 
   Result<std::string> create_network(const NetworkSpec& spec) override {
     std::lock_guard lock(*mutex);
-    calls.push_back("create_network " + spec.name);
+    if (auto injected = call_made("create_network " + spec.name)) return *injected;
     const std::string id = "net" + std::to_string(++next_id_);
     networks[id] = {id, spec.name, spec.labels};
     network_kinds[spec.name] = spec.kind;
@@ -119,7 +122,7 @@ class FakeRuntime : public Runtime {
   std::map<std::string, NetworkKind> network_kinds;
   Status remove_network(const std::string& id) override {
     std::lock_guard lock(*mutex);
-    calls.push_back("remove_network " + id);
+    if (auto injected = call_made("remove_network " + id)) return *injected;
     if (!networks.erase(id)) return make_error(ErrorCode::NotFound, "no network " + id);
     return {};
   }
@@ -134,7 +137,7 @@ class FakeRuntime : public Runtime {
 
   Result<std::string> create_container(const ContainerSpec& spec) override {
     std::lock_guard lock(*mutex);
-    calls.push_back("create_container " + spec.name);
+    if (auto injected = call_made("create_container " + spec.name)) return *injected;
     if (++create_calls_ == fail_create_container_at) return make_error(ErrorCode::Failed, "injected create failure");
     // By tag or by id, as the engine takes either; an image the fake has no files of is empty.
     std::string image = spec.image;
@@ -155,7 +158,7 @@ class FakeRuntime : public Runtime {
   }
   Status start_container(const std::string& id) override {
     std::lock_guard lock(*mutex);
-    calls.push_back("start_container " + id);
+    if (auto injected = call_made("start_container " + id)) return *injected;
     if (++start_calls_ == fail_start_container_at) return make_error(ErrorCode::Failed, "injected start failure");
     return set_state(id, ContainerState::Running);
   }
@@ -163,7 +166,7 @@ class FakeRuntime : public Runtime {
   Status unpause_container(const std::string& id) override { return set_state(id, ContainerState::Running); }
   Status remove_container(const std::string& id) override {
     std::lock_guard lock(*mutex);
-    calls.push_back("remove_container " + id);
+    if (auto injected = call_made("remove_container " + id)) return *injected;
     if (!containers.erase(id)) return make_error(ErrorCode::NotFound, "no container " + id);
     files.erase(id);
     return {};
@@ -190,7 +193,7 @@ class FakeRuntime : public Runtime {
   }
   Status remove_volume(const std::string& name) override {
     std::lock_guard lock(*mutex);
-    calls.push_back("remove_volume " + name);
+    if (auto injected = call_made("remove_volume " + name)) return *injected;
     if (!volumes.erase(name)) return make_error(ErrorCode::NotFound, "no volume " + name);
     return {};
   }
@@ -210,7 +213,7 @@ class FakeRuntime : public Runtime {
     std::vector<FsChange> changes;
     {
       std::lock_guard lock(*mutex);
-      calls.push_back("container_changes " + id);
+      if (auto injected = call_made("container_changes " + id)) return *injected;
       if (changes_error) return *changes_error;
       if (!containers.count(id)) return make_error(ErrorCode::NotFound, "no container " + id);
       const FakeFs& now = files[id];
@@ -241,7 +244,7 @@ class FakeRuntime : public Runtime {
 
   Result<std::string> commit_container(const std::string& id, const std::string& tag, const Labels& labels) override {
     std::lock_guard lock(*mutex);
-    calls.push_back("commit_container " + id + " " + tag);
+    if (auto injected = call_made("commit_container " + id + " " + tag)) return *injected;
     if (commit_error) return *commit_error;
     if (!containers.count(id)) return make_error(ErrorCode::NotFound, "no container " + id);
     images[tag] = "sha256:committed-" + tag;
@@ -266,7 +269,7 @@ class FakeRuntime : public Runtime {
     FakeFs tree;
     {
       std::lock_guard lock(*mutex);
-      calls.push_back("read_tree " + id + " " + path);
+      if (auto injected = call_made("read_tree " + id + " " + path)) return *injected;
       if (!containers.count(id)) return make_error(ErrorCode::NotFound, "no container " + id);
       const FakeFs& fs = files[id];
       if (!fs.count(path)) return make_error(ErrorCode::NotFound, "no " + path + " in " + id);
@@ -319,9 +322,15 @@ class FakeRuntime : public Runtime {
     }
     return true;
   }
+  // Records a call (the mutex is held) and says whether fail_call fails it.
+  std::optional<Error> call_made(std::string call) {
+    calls.push_back(call);
+    if (fail_call) return fail_call(call);
+    return std::nullopt;
+  }
   Status record(std::string call) {
     std::lock_guard lock(*mutex);
-    calls.push_back(std::move(call));
+    if (auto injected = call_made(std::move(call))) return *injected;
     return {};
   }
   Status set_state(const std::string& id, ContainerState state) {
@@ -405,7 +414,7 @@ class FakeExecStream : public ExecStream {
 
 inline Result<std::unique_ptr<ExecStream>> FakeRuntime::start_exec(const ExecSpec& spec) {
   std::lock_guard lock(*mutex);
-  calls.push_back("start_exec " + spec.container);
+  if (auto injected = call_made("start_exec " + spec.container)) return *injected;
   if (exec_error) return *exec_error;
   if (!containers.count(spec.container)) return make_error(ErrorCode::NotFound, "no container " + spec.container);
   return std::unique_ptr<ExecStream>(std::make_unique<FakeExecStream>(*this, spec));

@@ -12,6 +12,7 @@
 
 #include "breakfix/scenario_loader.h"
 #include "fake_runtime.h"
+#include "flaky_store.h"
 #include "session/session_engine.h"
 #include "temp_dir.h"
 
@@ -41,6 +42,7 @@ struct Fixture {
   FakeRuntime runtime;
   FakeClock clock;
   std::unique_ptr<Store> store;
+  std::unique_ptr<breakfix::testing::FlakyStore> flaky;  // the engine's store: `store`, failing when told
   ScenarioPtr scenario;
   std::atomic<bool> flag{true};  // atomic: sessions on worker threads share it
   std::atomic<bool> fault_bites{true};
@@ -56,15 +58,16 @@ struct Fixture {
     auto opened = make_sqlite_store(dir.path() / "breakfix.db");
     REQUIRE(opened.ok());
     store = std::move(opened.value());
+    flaky = std::make_unique<breakfix::testing::FlakyStore>(*store);
     ScenarioLoad load = parse_scenario(kEngineScenario, "scenario.yaml", "/nonexistent");
     REQUIRE(load.scenario);
     scenario = load.scenario;
   }
 
   SessionEngine engine() {
-    return SessionEngine(runtime, *store, clock, [this](const std::string& id) { return id == "flag" ? scenario : nullptr; },
+    return SessionEngine(runtime, *flaky, clock, [this](const std::string& id) { return id == "flag" ? scenario : nullptr; },
                          {.retention = 10min, .progress_interval = 2min, .lab = {}, .report_dir = dir.path() / "reports", .recordings_dir = dir.path() / "recordings",
-                          .post = {}, .max_live_sessions = 0},
+                          .post = {}, .max_live_sessions = 0, .log_error = {}},
                          [this](const std::string&, const std::string& notice) { notices.push_back(notice); });
   }
 
@@ -278,7 +281,7 @@ TEST_CASE("With a worker pool, start answers at once and sessions provision side
     return original(spec, script);
   };
   EngineOptions options{.retention = 10min, .progress_interval = 0s, .lab = {}, .report_dir = {}, .recordings_dir = {},
-                        .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 2};
+                        .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 2, .log_error = {}};
   SessionEngine engine(f.runtime, *f.store, f.clock, [&](const std::string&) { return f.scenario; }, options, nullptr);
   auto first = engine.start({"flag", "Ada", 1, std::nullopt, {}, ""});
   auto second = engine.start({"flag", "Bob", 2, std::nullopt, {}, ""});
@@ -361,7 +364,7 @@ TEST_CASE("The clock cannot be stopped: access ends at the deadline and at end()
   f.scenario = load.scenario;
   ThreadPoster poster;
   EngineOptions options{.retention = 10min, .progress_interval = 2min, .lab = {}, .report_dir = {}, .recordings_dir = {},
-                        .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 0};
+                        .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 0, .log_error = {}};
   SessionEngine engine(f.runtime, *f.store, f.clock, [&](const std::string&) { return f.scenario; }, options,
                        [&](const std::string&, const std::string& notice) { f.notices.push_back(notice); });
   auto session = engine.start({"flag", "Ada", 1, std::nullopt, {}, ""});
@@ -400,4 +403,156 @@ TEST_CASE("The clock cannot be stopped: access ends at the deadline and at end()
   CHECK(engine.view(session->id)->state == SessionState::Graded);
   CHECK(engine.view(session->id)->score == 0);
   CHECK(std::count(f.notices.begin(), f.notices.end(), "time is up") == 1);
+}
+
+namespace {
+
+// One session from start to removal with failures armed by the caller, and what must
+// hold however it failed: it ends removed, nothing of its lab is left, no work is
+// pending and the store agrees with the engine. Returns false if start() refused it.
+bool survives(Fixture& f, int* store_calls = nullptr, int* runtime_calls = nullptr) {
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 42, 5min, {}, ""});
+  if (!session) {
+    CHECK(f.runtime.containers.empty());
+    return false;
+  }
+  f.run_for(engine, 2min);
+  f.flag = true;  // the candidate fixes it
+  // The deadline, 10 minutes of retention and time for every retry to come round.
+  f.run_for(engine, 3min + 10min + 30min);
+  if (store_calls) *store_calls = f.flaky->calls();
+  if (runtime_calls) *runtime_calls = static_cast<int>(f.runtime.calls.size());
+  // What follows reads; the failures were for the run.
+  f.flaky->fail = nullptr;
+  f.runtime.fail_call = nullptr;
+  auto view = engine.view(session->id);
+  REQUIRE(view.ok());
+  CHECK(view->state == SessionState::Removed);
+  CHECK(f.store->get_session(session->id)->record.state == SessionState::Removed);
+  CHECK(f.runtime.containers.empty());
+  CHECK(f.runtime.image_labels.empty());
+  CHECK(engine.busy_sessions() == 0);
+  return true;
+}
+
+int calls_in_a_clean_run(bool count_store) {
+  Fixture f;
+  int store_calls = 0, runtime_calls = 0;
+  CHECK(survives(f, &store_calls, &runtime_calls));
+  return count_store ? store_calls : runtime_calls;
+}
+
+}  // namespace
+
+TEST_CASE("A store that fails at any one call, or for three minutes from any call, loses no session") {
+  const int calls = calls_in_a_clean_run(true);
+  REQUIRE(calls > 20);
+  for (int outage : {0, 3}) {
+    for (int at = 1; at <= calls; ++at) {
+      CAPTURE(at);
+      CAPTURE(outage);
+      Fixture f;
+      std::optional<WallTime> down_since;
+      f.flaky->fail = [&](const std::string&, int call) {
+        if (call == at) down_since = f.clock.now();
+        return call == at || (down_since && f.clock.now() < *down_since + std::chrono::minutes(outage));
+      };
+      const bool started = survives(f);
+      CHECK((started || at == 1));  // only a refused create_session stops it at the door
+    }
+  }
+}
+
+TEST_CASE("A runtime that fails or throws at any one call, or is down for three minutes, loses no session") {
+  const int calls = calls_in_a_clean_run(false);
+  REQUIRE(calls > 10);
+  enum class Mode { FailOnce, ThrowOnce, DownThreeMinutes };
+  for (Mode mode : {Mode::FailOnce, Mode::ThrowOnce, Mode::DownThreeMinutes}) {
+    for (int at = 1; at <= calls; ++at) {
+      CAPTURE(at);
+      CAPTURE(static_cast<int>(mode));
+      Fixture f;
+      int call = 0;
+      std::optional<WallTime> down_since;
+      f.runtime.fail_call = [&](const std::string& name) -> std::optional<Error> {
+        if (++call == at) down_since = f.clock.now();
+        const bool failing = call == at || (mode == Mode::DownThreeMinutes && down_since && f.clock.now() < *down_since + 3min);
+        if (!failing) return std::nullopt;
+        if (mode == Mode::ThrowOnce) throw std::runtime_error("injected throw in " + name);
+        return make_error(ErrorCode::Unavailable, "injected runtime failure in " + name);
+      };
+      CHECK(survives(f));
+    }
+  }
+}
+
+TEST_CASE("Nothing acts on a record the store refused: access opens only once 'ready' is saved") {
+  Fixture f;
+  std::atomic<bool> refuse{true};
+  f.flaky->fail = [&](const std::string& method, int) { return refuse && method == "update_session"; };
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  REQUIRE(session.ok());
+  // Provisioned, but 'injecting' could not be saved: no fault goes in, nobody gets in.
+  CHECK(session->state == SessionState::Provisioning);
+  CHECK(f.flag);
+  CHECK_FALSE(engine.access(session->id)->open);
+  CHECK(f.store->get_session(session->id)->record.state == SessionState::Provisioning);
+  f.run_for(engine, 2min);  // the store still refuses: the saves back off, nothing moves
+  CHECK(f.flag);
+  CHECK(engine.view(session->id)->state == SessionState::Provisioning);
+
+  refuse = false;
+  f.run_for(engine, 5min);
+  CHECK(engine.view(session->id)->state == SessionState::Ready);
+  CHECK_FALSE(f.flag);
+  CHECK(engine.access(session->id)->open);
+  CHECK(f.store->get_session(session->id)->record.state == SessionState::Ready);
+  bool told = false;
+  auto events = f.store->events(session->id);
+  REQUIRE(events.ok());
+  for (const SessionEvent& event : *events) {
+    told = told || (event.kind == "error" && event.detail.find("saved now") != std::string::npos);
+  }
+  CHECK(told);
+
+  // So is an extension: the new deadline is saved, and shown, once the store is back.
+  const WallTime deadline = engine.view(session->id)->deadline;
+  refuse = true;
+  auto extended = engine.extend(session->id, 10min);
+  REQUIRE_FALSE(extended.ok());
+  CHECK(extended.error().code == ErrorCode::Unavailable);
+  CHECK(engine.view(session->id)->deadline == deadline);
+  refuse = false;
+  f.run_for(engine, 1min);
+  CHECK(engine.view(session->id)->deadline == deadline + 10min);
+  CHECK(f.store->get_session(session->id)->record.deadline == deadline + 10min);
+
+  // An end the store refuses is an error to the interviewer; the grading waits for the save.
+  refuse = true;
+  auto ended = engine.end(session->id);
+  REQUIRE_FALSE(ended.ok());
+  CHECK(ended.error().code == ErrorCode::Unavailable);
+  CHECK_FALSE(f.store->report(session->id).ok());
+  refuse = false;
+  f.run_for(engine, 2min);
+  CHECK(engine.view(session->id)->state == SessionState::Graded);
+  CHECK(f.store->report(session->id).ok());
+}
+
+TEST_CASE("A final grading whose report cannot be stored is tried again, and graded when the store is back") {
+  Fixture f;
+  std::atomic<int> refused{0};
+  f.flaky->fail = [&](const std::string& method, int) { return method == "put_report" && refused++ < 2; };
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  REQUIRE(session.ok());
+  REQUIRE(engine.end(session->id).ok());
+  CHECK(engine.view(session->id)->state == SessionState::Grading);  // not stuck: a retry is due
+  CHECK(f.store->get_session(session->id)->record.failed_attempts == 1);
+  f.run_for(engine, 2min);
+  CHECK(engine.view(session->id)->state == SessionState::Graded);
+  CHECK(refused.load() == 3);
+  CHECK(f.store->get_session(session->id)->record.failed_attempts == 0);
 }
