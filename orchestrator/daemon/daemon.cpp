@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -253,17 +254,40 @@ void run_until_stopped(const sigset_t& signals, const DaemonConfig& config, Cata
   }
 }
 
+// Ends the process if the shutdown it watches takes longer than `bound`; joined when
+// the shutdown finishes in time, as it does unless something blocks that should not.
+class ShutdownWatchdog {
+ public:
+  explicit ShutdownWatchdog(std::chrono::seconds bound)
+      : thread_([this, bound] {
+          std::unique_lock lock(mutex_);
+          if (done_.wait_for(lock, bound, [this] { return finished_; })) return;
+          spdlog::warn("still stopping after {}s; exiting now (sessions resume at the next start)", bound.count());
+          spdlog::default_logger()->flush();
+          std::_Exit(0);
+        }) {}
+  ~ShutdownWatchdog() {
+    {
+      std::lock_guard lock(mutex_);
+      finished_ = true;
+    }
+    done_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  std::mutex mutex_;
+  std::condition_variable done_;
+  bool finished_ = false;
+  std::thread thread_;  // last: it starts once the rest is built
+};
+
 // However the labs behave, the daemon is gone within kShutdownBound: scripts are
 // cancelled first, and a watchdog ends the process if anything still blocks. Returns
-// once no session work is left.
+// once no session work is left and every thread is joined.
 void stop_serving(SessionEngine& engine, HttpServer& http, SshGateway& gateway, boost::asio::thread_pool& workers) {
   engine.shutdown();
-  std::thread([] {
-    std::this_thread::sleep_for(kShutdownBound);
-    spdlog::warn("still stopping after {}s; exiting now (sessions resume at the next start)", kShutdownBound.count());
-    spdlog::default_logger()->flush();
-    std::_Exit(0);
-  }).detach();
+  ShutdownWatchdog watchdog(kShutdownBound);
   http.stop();
   gateway.stop();
   const auto give_up = std::chrono::steady_clock::now() + kShutdownGrace;

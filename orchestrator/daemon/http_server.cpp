@@ -20,6 +20,7 @@
 #include <set>
 #include <thread>
 
+#include "breakfix/owned_threads.h"
 #include "breakfix/percent_encoding.h"
 #include "breakfix/socket_timeouts.h"
 
@@ -75,10 +76,11 @@ struct HttpServer::Impl {
   std::atomic<bool> stopping{false};
 
   std::mutex connections_mutex;
-  std::condition_variable connections_done;
   std::set<int> open_fds;  // to shut them down on stop()
   int running = 0;          // connection threads, both listeners
   int running_tcp = 0;      // of which over TCP
+  // One per connection; stop() joins them all.
+  OwnedThreads threads{[](const std::string& what) { spdlog::error("api: a connection thread failed: {}", what); }};
 
   // Reads one request into `parser`. Waiting for its first byte may take `idle_timeout`
   // (a keep-alive connection between requests); from then on the whole request must
@@ -222,7 +224,10 @@ struct HttpServer::Impl {
     if (over_tcp) ++running_tcp;
     open_fds.insert(socket.native_handle());
     lock.unlock();
-    std::thread([this, s = std::move(socket), over_tcp, peer = std::move(peer)]() mutable {
+    // std::function needs a copyable callable: the socket travels in a shared_ptr.
+    auto shared = std::make_shared<Socket>(std::move(socket));
+    threads.spawn([this, shared, over_tcp, peer = std::move(peer)] {
+      Socket& s = *shared;
       const int fd = s.native_handle();
       try {
         serve(s, over_tcp, peer);
@@ -236,8 +241,7 @@ struct HttpServer::Impl {
       s.close(ignored);
       --running;
       if (over_tcp) --running_tcp;
-      connections_done.notify_all();
-    }).detach();
+    });
   }
 
   void accept_unix() {
@@ -338,7 +342,17 @@ int HttpServer::tcp_port() const {
 void HttpServer::start() {
   if (impl_->unix_acceptor) impl_->accept_unix();
   if (impl_->tcp_acceptor) impl_->accept_tcp();
-  impl_->io_thread = std::thread([this] { impl_->io.run(); });
+  impl_->io_thread = std::thread([this] {
+    // A handler that throws is logged, and the loop goes on accepting.
+    while (!impl_->stopping.load()) {
+      try {
+        impl_->io.run();
+        return;
+      } catch (const std::exception& error) {
+        spdlog::error("api: accept loop: {}", error.what());
+      }
+    }
+  });
 }
 
 void HttpServer::stop() {
@@ -350,11 +364,13 @@ void HttpServer::stop() {
   });
   if (impl_->io_thread.joinable()) impl_->io_thread.join();
   impl_->io.stop();
-  std::unique_lock lock(impl_->connections_mutex);
-  // Idle keep-alive connections wake from their read and end; a handler at work finishes first.
-  for (int fd : impl_->open_fds) ::shutdown(fd, SHUT_RD);
-  impl_->connections_done.wait_for(lock, std::chrono::seconds(30), [this] { return impl_->running == 0; });
-  lock.unlock();
+  {
+    // Idle keep-alive connections wake from their read and end; a handler at work
+    // finishes first (its reads and writes are bounded by the request deadline).
+    std::lock_guard lock(impl_->connections_mutex);
+    for (int fd : impl_->open_fds) ::shutdown(fd, SHUT_RD);
+  }
+  impl_->threads.join_all();
   if (!impl_->unix_path.empty()) {
     std::error_code ignored;
     std::filesystem::remove(impl_->unix_path, ignored);

@@ -8,6 +8,7 @@
 #include <malloc.h>
 #include <poll.h>
 #include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <spdlog/spdlog.h>
 
@@ -22,6 +23,7 @@
 #include <sstream>
 #include <thread>
 
+#include "breakfix/owned_threads.h"
 #include "gateway/asciicast.h"
 #include "gateway/channel_bridge.h"
 #include "gateway/channel_recorder.h"
@@ -109,6 +111,25 @@ std::string crlf(const std::string& text) {
 
 class Connection;
 
+// libssh calls the handlers below from C, where an exception must not go. Guarded<H, R>
+// is H with every exception caught and logged; the callback then answers R (a refusal:
+// SSH_AUTH_DENIED, no channel, a denied request).
+template <auto Handler, auto Refusal>
+struct Guarded;
+template <typename Result, typename... Args, Result (*Handler)(Args...), auto Refusal>
+struct Guarded<Handler, Refusal> {
+  static Result call(Args... args) {
+    try {
+      return Handler(args...);
+    } catch (const std::exception& error) {
+      spdlog::error("ssh: a callback failed: {}", error.what());
+    } catch (...) {
+      spdlog::error("ssh: a callback failed");
+    }
+    if constexpr (!std::is_void_v<Result>) return static_cast<Result>(Refusal);
+  }
+};
+
 struct SshGateway::Impl {
   GatewayOptions options;
   AccessFn access;
@@ -122,9 +143,9 @@ struct SshGateway::Impl {
   LoginLimiter logins{options.logins};
 
   std::mutex mutex;
-  std::condition_variable idle;
   std::set<Connection*> connections;
-  int connection_threads = 0;  // started and not yet finished with this Impl
+  // One per connection; stop() wakes the connections and joins them all.
+  OwnedThreads connection_threads{[](const std::string& what) { spdlog::error("ssh: a connection thread failed: {}", what); }};
   std::map<std::string, int> per_session;
   std::atomic<int> recording_counter{0};
   std::atomic<int> connection_counter{0};
@@ -150,7 +171,11 @@ struct SshGateway::Impl {
 class Connection {
  public:
   Connection(SshGateway::Impl& gateway, ssh_session session, std::string address)
-      : gateway_(gateway), session_(session), address_(std::move(address)), number_(++gateway.connection_counter) {}
+      : gateway_(gateway),
+        session_(session),
+        socket_fd_(ssh_get_fd(session)),
+        address_(std::move(address)),
+        number_(++gateway.connection_counter) {}
   ~Connection() {
     if (event_) {
       for (auto& channel : channels_) unpoll(*channel);
@@ -184,6 +209,11 @@ class Connection {
   void wake() {
     const uint64_t one = 1;
     (void)::write(wake_fd_, &one, sizeof one);
+  }
+  // From stop(): a client still in its key exchange, where libssh blocks this thread
+  // and no wake reaches it, is cut off at once instead of at the exchange's deadline.
+  void cut_if_exchanging_keys() {
+    if (exchanging_keys_.load()) ::shutdown(socket_fd_, SHUT_RDWR);
   }
   // From other threads only with gateway_.mutex held: the connection's thread sets both
   // under it when the login succeeds.
@@ -260,6 +290,15 @@ class Connection {
   static int on_subsystem(ssh_session, ssh_channel, const char* subsystem, void* channel);
   static int on_env(ssh_session, ssh_channel, const char* name, const char* value, void* channel);
   static int on_data(ssh_session, ssh_channel, void* data, uint32_t length, int is_stderr, void* channel);
+  static int on_data_guarded(ssh_session session, ssh_channel channel, void* data, uint32_t length, int is_stderr,
+                             void* self) {
+    try {
+      return on_data(session, channel, data, length, is_stderr, self);
+    } catch (const std::exception& error) {
+      spdlog::error("ssh: a data callback failed: {}", error.what());
+      return static_cast<int>(length);
+    }
+  }
   static void on_eof(ssh_session, ssh_channel, void* channel);
   static void on_close(ssh_session, ssh_channel, void* channel);
   // The loop only needs to wake up: pump_channels() does the reading and writing.
@@ -297,6 +336,8 @@ class Connection {
 
   SshGateway::Impl& gateway_;
   ssh_session session_;
+  const int socket_fd_;                        // the client's socket, for cut_if_exchanging_keys()
+  std::atomic<bool> exchanging_keys_{true};
   std::string address_;
   const int number_;  // the gateway's count of connections, for the channel records
   const WallTime opened_ = std::chrono::system_clock::now();
@@ -398,15 +439,18 @@ ssh_channel Connection::on_channel_open(ssh_session session, void* self) {
   if (!channel->channel) return nullptr;
   auto& callbacks = channel->callbacks;
   callbacks.userdata = channel.get();
-  callbacks.channel_pty_request_function = on_pty;
-  callbacks.channel_pty_window_change_function = on_window_change;
-  callbacks.channel_shell_request_function = on_shell;
-  callbacks.channel_exec_request_function = on_exec;
-  callbacks.channel_subsystem_request_function = on_subsystem;
-  callbacks.channel_env_request_function = on_env;
-  callbacks.channel_data_function = on_data;
-  callbacks.channel_eof_function = on_eof;
-  callbacks.channel_close_function = on_close;
+  // A request handler's non-zero answer denies the request.
+  callbacks.channel_pty_request_function = Guarded<on_pty, -1>::call;
+  callbacks.channel_pty_window_change_function = Guarded<on_window_change, -1>::call;
+  callbacks.channel_shell_request_function = Guarded<on_shell, -1>::call;
+  callbacks.channel_exec_request_function = Guarded<on_exec, -1>::call;
+  callbacks.channel_subsystem_request_function = Guarded<on_subsystem, -1>::call;
+  callbacks.channel_env_request_function = Guarded<on_env, -1>::call;
+  // Data a failed handler did not take is dropped (counted as taken) rather than offered
+  // again in a loop; the handler itself only appends to a bounded queue.
+  callbacks.channel_data_function = on_data_guarded;
+  callbacks.channel_eof_function = Guarded<on_eof, 0>::call;
+  callbacks.channel_close_function = Guarded<on_close, 0>::call;
   ssh_callbacks_init(&callbacks);
   ssh_set_channel_callbacks(channel->channel, &callbacks);
   ssh_channel result = channel->channel;
@@ -772,9 +816,9 @@ void Connection::drain_and_hang_up() {
 
 void Connection::serve() {
   server_callbacks_.userdata = this;
-  server_callbacks_.auth_password_function = on_auth_password;
-  server_callbacks_.auth_pubkey_function = on_auth_pubkey;
-  server_callbacks_.channel_open_request_session_function = on_channel_open;
+  server_callbacks_.auth_password_function = Guarded<on_auth_password, SSH_AUTH_DENIED>::call;
+  server_callbacks_.auth_pubkey_function = Guarded<on_auth_pubkey, SSH_AUTH_DENIED>::call;
+  server_callbacks_.channel_open_request_session_function = Guarded<on_channel_open, nullptr>::call;
   ssh_callbacks_init(&server_callbacks_);
   ssh_set_server_callbacks(session_, &server_callbacks_);
   const auto login_deadline = Steady::now() + gateway_.options.login_grace;
@@ -782,7 +826,9 @@ void Connection::serve() {
   // than one that is slow to log in.
   long timeout = static_cast<long>(std::min(gateway_.options.key_exchange_timeout, gateway_.options.login_grace).count());
   ssh_options_set(session_, SSH_OPTIONS_TIMEOUT, &timeout);
-  if (ssh_handle_key_exchange(session_) != SSH_OK) {
+  const bool exchanged = ssh_handle_key_exchange(session_) == SSH_OK;
+  exchanging_keys_ = false;
+  if (!exchanged) {
     spdlog::debug("ssh: key exchange with {} failed: {}", address_, ssh_get_error(session_));
     return;
   }
@@ -869,14 +915,18 @@ void SshGateway::Impl::accept_loop() {
     }
     auto* connection = new Connection(*this, session, address);
     connections.insert(connection);
-    ++connection_threads;
     lock.unlock();
     if (metrics) {
       metrics->count_ssh_connection();
       metrics->ssh_connection_opened();
     }
-    std::thread([this, connection] {
-      connection->serve();
+    connection_threads.spawn([this, connection] {
+      try {
+        connection->serve();
+      } catch (const std::exception& error) {
+        // The connection ends, never the daemon; what follows still cleans up.
+        spdlog::error("ssh: connection from {}: {}", connection->address(), error.what());
+      }
       {
         std::lock_guard done(mutex);
         connections.erase(connection);
@@ -886,12 +936,7 @@ void SshGateway::Impl::accept_loop() {
       // rather than keep the peak for the daemon's lifetime.
       ::malloc_trim(0);
       if (metrics) metrics->ssh_connection_closed();
-      // The thread's last touch of the gateway, under its lock: stop() waits for this
-      // count, and the gateway may be destroyed as soon as the lock is released.
-      std::lock_guard done(mutex);
-      --connection_threads;
-      idle.notify_all();
-    }).detach();
+    });
   }
 }
 
@@ -969,15 +1014,30 @@ Status SshGateway::listen() {
 int SshGateway::port() const { return impl_->bound_port; }
 
 void SshGateway::start() {
-  impl_->accept_thread = std::thread([this] { impl_->accept_loop(); });
+  impl_->accept_thread = std::thread([this] {
+    // A throw from one accept (out of memory) is logged; the gateway keeps accepting.
+    while (!impl_->stopping.load()) {
+      try {
+        impl_->accept_loop();
+      } catch (const std::exception& error) {
+        spdlog::error("ssh: accept loop: {}", error.what());
+      }
+    }
+  });
 }
 
 void SshGateway::stop() {
   if (impl_->stopping.exchange(true)) return;
   if (impl_->accept_thread.joinable()) impl_->accept_thread.join();
-  std::unique_lock lock(impl_->mutex);
-  for (Connection* connection : impl_->connections) connection->wake();
-  impl_->idle.wait_for(lock, std::chrono::seconds(10), [this] { return impl_->connection_threads == 0; });
+  {
+    std::lock_guard lock(impl_->mutex);
+    for (Connection* connection : impl_->connections) {
+      connection->wake();
+      connection->cut_if_exchanging_keys();
+    }
+  }
+  // Each loop sees `stopping` when woken; one in its key exchange fails it now.
+  impl_->connection_threads.join_all();
 }
 
 void SshGateway::notice(const std::string& session_id, const std::string& text) {
