@@ -84,6 +84,8 @@ struct Connection::Impl {
 Connection::Connection(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Connection::~Connection() = default;
 
+int Connection::native_handle() const { return impl_->socket.native_handle(); }
+
 Result<std::unique_ptr<Connection>> Connection::open(const std::string& socket_path, std::chrono::seconds io_timeout) {
   auto impl = std::make_unique<Impl>();
   impl->socket_path = socket_path;

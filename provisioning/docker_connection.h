@@ -71,6 +71,9 @@ class Connection {
   // does, and on 101 or 200 hands over the socket. Consumes the connection.
   Result<HijackedStream> hijack(const std::string& target, std::string body);
 
+  // The socket, for a shutdown() from another thread that must cut a long call short.
+  int native_handle() const;
+
   struct Impl;  // public only so that a BodyStream can own it
 
  private:

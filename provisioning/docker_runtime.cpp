@@ -13,6 +13,10 @@
 #include <cstring>
 #include <cstdlib>
 #include <deque>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <utility>
 #include <random>
 #include <thread>
 
@@ -204,9 +208,64 @@ class DockerExecStream : public ExecStream {
   docker::StreamDemux demux_;
 };
 
+// The sockets of the builds and imports under way, which can take minutes of silence
+// (a RUN step): cancel_all() shuts them down so that a stopping daemon need not wait
+// for io_timeout.
+class LongCalls {
+ public:
+  // Counts `connection` as a long call until the guard goes; nullopt once cancelled.
+  class Guard {
+   public:
+    Guard(LongCalls& calls, int fd) : calls_(&calls), fd_(fd) {}
+    Guard(Guard&& other) noexcept : calls_(std::exchange(other.calls_, nullptr)), fd_(other.fd_) {}
+    Guard(const Guard&) = delete;
+    Guard& operator=(const Guard&) = delete;
+    Guard& operator=(Guard&&) = delete;
+    ~Guard() {
+      if (calls_) calls_->end(fd_);
+    }
+
+   private:
+    LongCalls* calls_;
+    int fd_;
+  };
+
+  std::optional<Guard> begin(const Connection& connection) {
+    std::lock_guard lock(mutex_);
+    if (cancelled_) return std::nullopt;
+    fds_.insert(connection.native_handle());
+    return std::optional<Guard>(std::in_place, *this, connection.native_handle());
+  }
+  bool cancelled() {
+    std::lock_guard lock(mutex_);
+    return cancelled_;
+  }
+  void cancel_all() {
+    std::lock_guard lock(mutex_);
+    cancelled_ = true;
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+  }
+
+ private:
+  void end(int fd) {
+    std::lock_guard lock(mutex_);
+    fds_.erase(fd);
+  }
+
+  std::mutex mutex_;
+  std::set<int> fds_;
+  bool cancelled_ = false;
+};
+
+Error stopping_error(const std::string& what) {
+  return make_error(ErrorCode::Unavailable, what + ": cancelled, the daemon is stopping");
+}
+
 class DockerRuntime : public Runtime {
  public:
   explicit DockerRuntime(DockerOptions options) : options_(std::move(options)) {}
+
+  void cancel_long_calls() override { long_calls_.cancel_all(); }
 
   Result<std::unique_ptr<Connection>> connect() { return Connection::open(options_.socket_path, options_.io_timeout); }
   std::string api(const std::string& path) const { return "/" + options_.api_version + path; }
@@ -260,6 +319,8 @@ class DockerRuntime : public Runtime {
     if (!context) return context.error();
     auto connection = connect();
     if (!connection) return connection.error();
+    auto long_call = long_calls_.begin(**connection);
+    if (!long_call) return stopping_error("build " + tag);
     const json labels = {{kLabelManaged, "true"}};
     const std::string target = api("/build?t=" + percent_encode(tag) + "&rm=1&forcerm=1&labels=" +
                                    percent_encode(labels.dump()));
@@ -286,6 +347,7 @@ class DockerRuntime : public Runtime {
     };
     auto response = (*connection)->send_streaming(Method::Post, target, std::move(context.value()), "application/x-tar",
                                                   [&](std::string_view piece) { lines.feed(piece, on_message); });
+    if (!response && long_calls_.cancelled()) return stopping_error("build " + tag);
     if (!response) return response.error();
     if (response->status >= 400) return docker::engine_error(*response, "build " + tag);
     if (!error.empty()) {
@@ -301,6 +363,8 @@ class DockerRuntime : public Runtime {
     for (const std::string& change : changes) target += "&changes=" + percent_encode(change);
     auto connection = connect();
     if (!connection) return connection.error();
+    auto long_call = long_calls_.begin(**connection);
+    if (!long_call) return stopping_error("import " + tag);
     std::string error;
     std::string imported_id;  // the last status naming an image id
     JsonLines lines;
@@ -492,6 +556,7 @@ class DockerRuntime : public Runtime {
   }
 
   DockerOptions options_;
+  LongCalls long_calls_;
 };
 
 Status DockerExecStream::resize(TerminalSize size) { return runtime_.resize_exec(exec_id_, size); }

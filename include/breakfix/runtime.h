@@ -229,6 +229,10 @@ class Runtime {
   // Whether the engine answers; Unavailable names the endpoint and how to start it.
   virtual Status ping() = 0;
 
+  // The daemon is stopping: image builds and imports under way end now with an error,
+  // and new ones fail at once. Other calls are short, and execs have their own cancel.
+  virtual void cancel_long_calls() {}
+
   // The image's id ("sha256:..."), or nullopt when the engine does not have it.
   virtual Result<std::optional<std::string>> image_id(const std::string& reference) = 0;
   // Builds `context_dir` (holding a Dockerfile) and tags the image `tag`. Progress is

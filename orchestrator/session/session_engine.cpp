@@ -406,7 +406,12 @@ int SessionEngine::busy_sessions() const {
   return busy;
 }
 
-void SessionEngine::shutdown() { stopping_ = true; }
+void SessionEngine::shutdown() {
+  stopping_ = true;
+  // An image build under way (a session provisioning) would otherwise hold its worker
+  // for as long as the build is silent.
+  runtime_.cancel_long_calls();
+}
 
 std::unique_lock<TimedLock> SessionEngine::lock_work(Session& session) const {
   // In slices, so that a daemon that is stopping does not wait out a whole budget.
@@ -484,6 +489,9 @@ void SessionEngine::carry_out(Session& session, std::vector<Action> actions) {
     } catch (const std::exception& error) {
       next = action_threw(session, actions[i], error.what());
     }
+    // Stopping cut the action short (its exec was cancelled): the result is not the
+    // lab's, so nothing of it is saved; the next start resumes from the last event.
+    if (stopping_) return;
     actions.insert(actions.end(), next.begin(), next.end());
     if (!persist(session)) {
       // Nothing acts on a record the store does not have: what follows waits for the save.

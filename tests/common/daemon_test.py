@@ -59,11 +59,13 @@ def api_call(socket_path, method, path, body=None):
     return response.status, data
 
 
-def write_config(work, source, ssh_port, extra="", progress_interval="0s", api_tcp="", api_request_timeout="30s"):
+def write_config(work, source, ssh_port, extra="", progress_interval="0s", api_tcp="", api_request_timeout="30s",
+                 scenario_dirs=None):
     """A daemon config in `work` for a test: the API on work/api.sock (and on `api_tcp` when
     given), ssh on 127.0.0.1:ssh_port, the shipped scenarios, sessions removed at once after
     grading. `extra` is more YAML, top-level sections that these defaults leave out
-    (gateway:, interviewers:)."""
+    (gateway:, interviewers:). `scenario_dirs`: other scenario libraries instead."""
+    dirs = ", ".join(scenario_dirs or [f"{source}/scenarios"])
     path = os.path.join(work, "config.yaml")
     with open(path, "w") as out:
         out.write(f"""listen:
@@ -73,7 +75,7 @@ def write_config(work, source, ssh_port, extra="", progress_interval="0s", api_t
   ssh: 127.0.0.1:{ssh_port}
   ssh_public_host: 127.0.0.1
 data_dir: {work}/data
-scenario_dirs: [{source}/scenarios]
+scenario_dirs: [{dirs}]
 sessions:
   retention: 0s
   progress_interval: {progress_interval}
