@@ -717,8 +717,11 @@ void Connection::pull_input(Channel& channel) {
     }
     take_input(channel, std::string_view(buffer, static_cast<std::size_t>(n)));
   }
-  // EOF comes after the data: not before libssh has handed all of it over.
-  if (channel.eof_received && !channel.input_throttled) channel.bridge.input_eof();
+  // EOF comes after the data: not before libssh has handed all of it over. A terminal
+  // never sees it, as with OpenSSH's sshd, which cannot half-close a pty either: Docker
+  // ends a TTY exec's output when its stdin closes, so `printf 'cmd\nexit\n' | ssh -tt`
+  // ran the commands but lost everything they printed. The shell ends at its `exit`.
+  if (channel.eof_received && !channel.input_throttled && !channel.pty) channel.bridge.input_eof();
 }
 
 bool Connection::pump_channels() {

@@ -184,6 +184,13 @@ try:
     run = ssh(session, "cat /tmp/piped", identity=candidate_key)
     check(run.stdout == b"piped-42\n",
           f"input piped into ssh -tt runs before its end-of-file ({piped.returncode}, {run.stdout}, {piped.stdout[-200:]})")
+    # ...and what it prints reaches the client: closing a TTY exec's stdin at the EOF made
+    # Docker end its output, so the commands ran unseen.
+    piped = subprocess.run(["ssh", "-tt", *ssh_options(candidate_key), "-p", str(SSH_PORT), f"{session}@127.0.0.1"],
+                           input=b"echo seen-$((6*7)); head -c 300000 /dev/zero | wc -c\nexit\n", capture_output=True,
+                           timeout=120, start_new_session=True)
+    check(b"seen-42\r\n" in piped.stdout and b"300000\r\n" in piped.stdout and piped.returncode == 0,
+          f"the output of input piped into ssh -tt reaches the client ({piped.returncode}, {piped.stdout[-200:]})")
     run = ssh(session, "true", identity=stranger_key)
     check(run.returncode == 255 and b"Permission denied" in run.stderr, "a key not given for the session is denied")
     run = ssh("nosuchsession", "true", identity=candidate_key)
