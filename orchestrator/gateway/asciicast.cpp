@@ -64,6 +64,19 @@ void AsciicastWriter::resize(int columns, int rows) {
 }
 
 void AsciicastWriter::write_line(const std::string& line) {
+  if (stopped_) return;
+  if (budget_ && !budget_->take_bytes(line.size() + 1)) {
+    stopped_ = true;
+    // The one line past the budget: a player shows why the recording ends here.
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
+    const std::string notice = json::array({std::round(seconds * 1e6) / 1e6, "o",
+                                            std::string("\r\n[breakfix: ") + kRecordingLimitNotice + "]\r\n"})
+                                   .dump();
+    std::fputs(notice.c_str(), file_);
+    std::fputc('\n', file_);
+    flush();
+    return;
+  }
   std::fputs(line.c_str(), file_);
   std::fputc('\n', file_);
   // Every event reaches the file at once: interactive output comes in few, small

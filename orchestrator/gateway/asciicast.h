@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "breakfix/error.h"
+#include "gateway/recording_budget.h"
 
 namespace breakfix {
 
@@ -24,6 +25,9 @@ class AsciicastWriter {
   void input(std::string_view data) { event("i", data, pending_input_); }
   void resize(int columns, int rows);
   void flush();
+  // Counts every event against `budget` from now on; past it, one notice event closes
+  // the recording and nothing more is written.
+  void set_budget(std::shared_ptr<RecordingBudget> budget) { budget_ = std::move(budget); }
 
  private:
   AsciicastWriter() = default;
@@ -35,6 +39,8 @@ class AsciicastWriter {
   std::chrono::steady_clock::time_point start_;
   std::chrono::steady_clock::time_point last_flush_;
   std::string pending_output_, pending_input_;
+  std::shared_ptr<RecordingBudget> budget_;
+  bool stopped_ = false;  // by the budget
 };
 
 // How many bytes at the end of `data` start a UTF-8 sequence that is not complete yet.

@@ -122,6 +122,11 @@ void ChannelRecorder::finish(std::optional<int> exit_status, const std::string& 
 
 void ChannelRecorder::write_line(const std::string& line) {
   if (!file_) return;
+  if (budget_ && !budget_->take_bytes(line.size())) {
+    std::fclose(file_);
+    file_ = nullptr;
+    return;
+  }
   // Flushed at once, as the terminal recordings are: a crash loses nothing written.
   if (std::fputs(line.c_str(), file_) == EOF || std::fflush(file_) != 0) {
     spdlog::warn("ssh: writing the channel record {} failed; it stops here", record_.file);

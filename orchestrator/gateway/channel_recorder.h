@@ -24,6 +24,7 @@
 
 #include "breakfix/error.h"
 #include "breakfix/runtime.h"
+#include "gateway/recording_budget.h"
 #include "gateway/transfer_observer.h"
 #include "session/channel_record.h"
 
@@ -71,6 +72,9 @@ class ChannelRecorder {
   // Writes the end line: `exit_status` when the process's came back, and why it ended.
   // Only the first call counts.
   void finish(std::optional<int> exit_status, const std::string& reason) noexcept;
+  // Counts every line against `budget` from now on; past it the record stops (as a
+  // record cut by a crash does: no end line).
+  void set_budget(std::shared_ptr<RecordingBudget> budget) { budget_ = std::move(budget); }
 
  private:
   ChannelRecorder(std::FILE* file, ChannelRecord record, std::unique_ptr<TransferObserver> observer);
@@ -86,6 +90,7 @@ class ChannelRecorder {
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
   std::uint64_t operations_ = 0;
   bool finished_ = false;
+  std::shared_ptr<RecordingBudget> budget_;
 };
 
 }  // namespace breakfix

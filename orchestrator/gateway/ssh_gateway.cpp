@@ -141,6 +141,7 @@ struct SshGateway::Impl {
   std::thread accept_thread;
   std::atomic<bool> stopping{false};
   LoginLimiter logins{options.logins};
+  RecordingBudgets recording_budgets{options.recordings, options.recordings_dir};
 
   std::mutex mutex;
   std::set<Connection*> connections;
@@ -313,6 +314,8 @@ class Connection {
   int start_exec(Channel& channel, ChannelKind kind);
   static ExecSpec exec_spec(const Channel& channel, ChannelKind kind, const LabHost& host, const Host* scenario_host);
   // Starts the channel's asciicast; its file name, or "" when it cannot be written.
+  // The session's recording budget, shared with its other connections (made at first use).
+  std::shared_ptr<RecordingBudget> recording_budget();
   std::string start_terminal_recording(Channel& channel, const std::string& host);
   // What the exec's output goes to besides the client: the recording, the watchers, the record.
   ChannelBridge::OutputObserver output_observer(Channel& channel);
@@ -338,6 +341,7 @@ class Connection {
   ssh_session session_;
   const int socket_fd_;                        // the client's socket, for cut_if_exchanging_keys()
   std::atomic<bool> exchanging_keys_{true};
+  std::shared_ptr<RecordingBudget> budget_;  // see recording_budget()
   std::string address_;
   const int number_;  // the gateway's count of connections, for the channel records
   const WallTime opened_ = std::chrono::system_clock::now();
@@ -586,7 +590,20 @@ int Connection::start_exec(Channel& channel, ChannelKind kind) {
   return SSH_OK;
 }
 
+std::shared_ptr<RecordingBudget> Connection::recording_budget() {
+  if (!budget_) {
+    budget_ = gateway_.recording_budgets.for_session(
+        login_.session_id, [gateway = &gateway_, id = login_.session_id, limits = gateway_.options.recordings] {
+          spdlog::warn("ssh: session {}: recordings reached their limit ({} bytes, {} files); no more is recorded", id,
+                       limits.max_bytes, limits.max_files);
+          gateway->broadcast(id, kRecordingLimitNotice, false);
+        });
+  }
+  return budget_;
+}
+
 std::string Connection::start_terminal_recording(Channel& channel, const std::string& host) {
+  if (!recording_budget()->take_file()) return "";
   const std::string file = recording_name(
       std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count(),
       gateway_.recording_counter++);
@@ -597,6 +614,7 @@ std::string Connection::start_terminal_recording(Channel& channel, const std::st
     return "";
   }
   channel.recording = std::move(*recording);
+  channel.recording->set_budget(recording_budget());
   return file;
 }
 
@@ -616,6 +634,7 @@ ChannelBridge::OutputObserver Connection::output_observer(Channel& channel) {
 void Connection::start_record(Channel& channel, ChannelKind kind, const std::string& host, const std::string& user,
                               const std::string& terminal) {
   if (gateway_.options.recordings_dir.empty()) return;  // recording is off (tests without a data dir)
+  if (!recording_budget()->take_file()) return;
   ChannelRecord start;
   std::unique_ptr<TransferObserver> observer;
   start.type = "exec";
@@ -638,8 +657,12 @@ void Connection::start_record(Channel& channel, ChannelKind kind, const std::str
                                           gateway_.recording_counter++, start.type);
   auto record = ChannelRecorder::create(gateway_.options.recordings_dir / login_.session_id / name, std::move(start),
                                         std::move(observer));
-  if (record) channel.record = std::move(*record);
-  else spdlog::warn("ssh: {}", record.error().message);
+  if (!record) {
+    spdlog::warn("ssh: {}", record.error().message);
+    return;
+  }
+  channel.record = std::move(*record);
+  channel.record->set_budget(recording_budget());
 }
 
 void Connection::take_input(Channel& channel, std::string_view input) {

@@ -23,6 +23,7 @@
 #include "gateway/authenticator.h"
 #include "gateway/gateway_metrics.h"
 #include "gateway/login_limiter.h"
+#include "gateway/recording_budget.h"
 #include "session/session_engine.h"
 
 namespace breakfix {
@@ -40,6 +41,7 @@ struct GatewayOptions {
   std::chrono::seconds key_exchange_timeout{10};  // a client silent in the key exchange is dropped
   std::chrono::seconds login_grace{30};           // unauthenticated connections close after this
   LoginLimits logins;                             // failed logins and password hashing (login_limiter.h)
+  RecordingLimits recordings;                     // bytes and files per session (recording_budget.h)
 };
 
 // How the gateway learns of a session (the engine's access(), or a fake in tests).
