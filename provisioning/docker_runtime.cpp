@@ -449,6 +449,18 @@ class DockerRuntime : public Runtime {
     return docker::parse_container_inspect(*answer);
   }
 
+  Result<std::uint64_t> writable_layer_bytes(const std::string& id) override {
+    auto response = call(Method::Get, "/containers/" + id + "/json?size=1", "measure container " + id);
+    if (!response) return response.error();
+    auto answer = parse_answer(*response, "measure container " + id);
+    if (!answer) return answer.error();
+    if (!answer->is_object() || !(*answer)["SizeRw"].is_number()) {
+      return make_error(ErrorCode::Internal, "measure container " + id + ": the engine gave no SizeRw");
+    }
+    const double bytes = (*answer)["SizeRw"].get<double>();
+    return static_cast<std::uint64_t>(bytes < 0 ? 0 : bytes);
+  }
+
   Result<std::vector<ContainerInfo>> list_containers(const Labels& match) override {
     return list<ContainerInfo>("/containers/json?all=1&" + docker::label_filter_query(match), "list containers",
                                docker::parse_container_summary);

@@ -257,6 +257,9 @@ class Runtime {
   // Kills and removes the container with its anonymous volumes. NotFound if absent.
   virtual Status remove_container(const std::string& id) = 0;
   virtual Result<ContainerInfo> inspect_container(const std::string& id) = 0;
+  // What the container has written to its own writable layer, in bytes: the disk a
+  // candidate fills. The engine has to walk the layer for it, so it is not cheap.
+  virtual Result<std::uint64_t> writable_layer_bytes(const std::string& id) = 0;
   // Containers (any state) whose labels include every pair in `match`.
   virtual Result<std::vector<ContainerInfo>> list_containers(const Labels& match) = 0;
 

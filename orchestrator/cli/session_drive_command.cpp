@@ -55,7 +55,7 @@ int drive(const DriveOptions& options) {
   SessionEngine engine(*runtime, **store, clock, [&](const std::string& id) { return catalog.find(id); },
                        {.retention = *retention, .progress_interval = *progress, .lab = {}, .report_dir = options.data_dir / "reports",
                         .recordings_dir = options.data_dir / "recordings",
-                        .post = {}, .max_live_sessions = 0, .log_error = {}},
+                        .post = {}, .max_live_sessions = 0, .log_error = {}, .max_disk_bytes = 0, .disk_check_interval = {}},
                        [](const std::string& id, const std::string& notice) {
                          std::cout << id << ": " << notice << std::endl;
                        });

@@ -317,7 +317,8 @@ class ConfigParser {
     auto value = root.get("sessions");
     if (!value) return;
     auto sessions = value->as_record({"default_duration", "max_duration", "max_sessions", "retention",
-                                      "progress_interval", "allow_outside_network", "provision_workers"});
+                                      "progress_interval", "allow_outside_network", "provision_workers",
+                                      "max_disk_mib", "disk_check_interval"});
     if (!sessions) return;
     auto default_value = sessions->get("default_duration");
     auto max_value = sessions->get("max_duration");
@@ -345,6 +346,12 @@ class ConfigParser {
     if (auto outside = sessions->get("allow_outside_network")) {
       if (auto flag = outside->as_bool()) config.allow_outside_network = *flag;
     }
+    if (auto limit = sessions->get("max_disk_mib")) {
+      if (auto number = integer_between(*limit, 0, 1024 * 1024)) config.max_disk_mib = *number;
+    }
+    if (auto interval = sessions->get("disk_check_interval")) {
+      if (auto duration = positive_duration(*interval)) config.disk_check_interval = *duration;
+    }
     if (auto workers = sessions->get("provision_workers")) {
       if (auto number = integer_between(*workers, 1, kMaxProvisionWorkers)) config.provision_workers = *number;
     }
@@ -355,7 +362,8 @@ class ConfigParser {
     if (!value) return;
     auto gateway = value->as_record({"max_connections", "max_connections_per_session", "max_unauthenticated_per_address",
                                      "key_exchange_timeout", "login_grace", "free_failures", "max_failures",
-                                     "failure_window", "failure_delay", "max_password_checks"});
+                                     "failure_window", "failure_delay", "max_password_checks", "max_recording_mib",
+                                     "max_recording_files"});
     if (!gateway) return;
     if (auto number = gateway->get("max_connections")) {
       if (auto n = integer_between(*number, 1, 10000)) config.ssh_max_connections = *n;
@@ -368,6 +376,12 @@ class ConfigParser {
     }
     if (auto number = gateway->get("max_password_checks")) {
       if (auto n = integer_between(*number, 1, 64)) config.ssh_max_password_checks = *n;
+    }
+    if (auto number = gateway->get("max_recording_mib")) {
+      if (auto n = integer_between(*number, 1, 1024 * 1024)) config.ssh_max_recording_mib = *n;
+    }
+    if (auto number = gateway->get("max_recording_files")) {
+      if (auto n = integer_between(*number, 1, 1000000)) config.ssh_max_recording_files = *n;
     }
     if (auto timeout = gateway->get("key_exchange_timeout")) {
       if (auto duration = positive_duration(*timeout)) config.ssh_key_exchange_timeout = *duration;

@@ -131,6 +131,8 @@ EngineOptions engine_options_from(const DaemonConfig& config, boost::asio::threa
   options.report_dir = config.data_dir / "reports";
   options.recordings_dir = config.data_dir / "recordings";
   options.max_live_sessions = config.max_sessions;
+  options.max_disk_bytes = static_cast<std::uint64_t>(config.max_disk_mib) * 1024 * 1024;
+  options.disk_check_interval = config.disk_check_interval;
   options.post = [&workers](WorkFn work) {
     boost::asio::post(workers, [work = std::move(work)] {
       try {
@@ -177,6 +179,8 @@ GatewayOptions gateway_options_from(const DaemonConfig& config, const HostKeyInf
   options.logins.window = config.ssh_failure_window;
   options.logins.first_delay = config.ssh_failure_delay;
   options.logins.max_password_checks = config.ssh_max_password_checks;
+  options.recordings.max_bytes = static_cast<std::uint64_t>(config.ssh_max_recording_mib) * 1024 * 1024;
+  options.recordings.max_files = config.ssh_max_recording_files;
   for (const Interviewer& interviewer : config.interviewers) {
     for (const std::string& key : interviewer.ssh_keys) {
       // The config checked each line; the gateway compares "<type> <base64>".

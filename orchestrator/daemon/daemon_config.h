@@ -54,6 +54,8 @@ struct DaemonConfig {
   std::chrono::seconds progress_interval{120};            // 0s: no progress check runs
   bool allow_outside_network = false;                     // may scenarios use `network: outside`?
   int provision_workers = 8;                              // sessions provisioned/graded at once
+  int max_disk_mib = 4096;                                // a host's writable layer; past it the session ends (0: no limit)
+  std::chrono::seconds disk_check_interval{30};           // how often the disk watchdog measures
 
   // gateway: the SSH gateway's limits
   int ssh_max_connections = 256;             // open at once; more are refused
@@ -64,6 +66,8 @@ struct DaemonConfig {
   int ssh_free_failures = 3;                 // failed logins (per address, per session) without delay
   int ssh_max_failures = 20;                 // beyond, that address is refused until the window passes
   int ssh_max_password_checks = 4;           // passwords hashed at once; more attempts are refused
+  int ssh_max_recording_mib = 512;           // a session's recordings; past it nothing more is recorded
+  int ssh_max_recording_files = 2000;        // a session's recordings: one per channel
   std::chrono::seconds ssh_failure_window{300};
   std::chrono::seconds ssh_failure_delay{1};  // the first delay; doubles per failure, up to 16x
 

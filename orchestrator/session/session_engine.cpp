@@ -63,6 +63,7 @@ struct SessionEngine::Session {
   std::optional<bool> tampered;  // once graded
   std::string progress;
   std::future<void> baseline_listing;  // lists the hosts' changes at ready, then stores them
+  WallTime next_disk_check{};          // the disk watchdog's (not stored: a restart measures at once)
 
   // Held while the session's actions run; the machine, lab and stored are its.
   TimedLock work;
@@ -475,7 +476,37 @@ void SessionEngine::resume(Session& session) {
     carry_out(session, std::exchange(session.unsaved.actions, {}));
     return;
   }
-  carry_out(session, session.machine.tick(clock_.now()));
+  std::vector<Action> actions = session.machine.tick(clock_.now());
+  if (auto over = disk_over_limit(session)) {
+    // Access ends and the grading runs, as at `session end`: the work done so far counts.
+    note(session, "disk", *over + "; the session ends now");
+    log_error(session, *over);
+    close_access(session);
+    if (auto ended = session.machine.end_now(clock_.now())) actions = std::move(*ended);
+  }
+  carry_out(session, std::move(actions));
+}
+
+std::optional<std::string> SessionEngine::disk_over_limit(Session& session) {
+  const WallTime now = clock_.now();
+  if (options_.max_disk_bytes == 0 || session.machine.state() != SessionState::Ready || !session.lab ||
+      now < session.next_disk_check) {
+    return std::nullopt;
+  }
+  session.next_disk_check = now + options_.disk_check_interval;
+  for (const LabHost& host : session.lab->hosts) {
+    auto bytes = runtime_.writable_layer_bytes(host.container_id);
+    if (!bytes) {
+      log_error(session, "measuring the disk of host " + host.name + " failed: " + bytes.error().message);
+      continue;
+    }
+    if (*bytes > options_.max_disk_bytes) {
+      constexpr std::uint64_t kMiB = 1024 * 1024;
+      return "host " + host.name + " wrote " + std::to_string(*bytes / kMiB) + " MiB to its disk, over the limit of " +
+             std::to_string(options_.max_disk_bytes / kMiB) + " MiB (sessions.max_disk_mib)";
+    }
+  }
+  return std::nullopt;
 }
 
 void SessionEngine::carry_out(Session& session, std::vector<Action> actions) {

@@ -58,6 +58,10 @@ struct EngineOptions {
   int max_live_sessions = 0;
   // Told what went wrong where the store cannot be (saving a session failed, work threw).
   std::function<void(const std::string& session_id, const std::string& message)> log_error;
+  // A ready session whose host has written more than this to its writable layer ends
+  // now and is graded (the disk watchdog; 0: none). Measured every disk_check_interval.
+  std::uint64_t max_disk_bytes = 0;
+  std::chrono::seconds disk_check_interval{30};
 };
 
 // What the gateway needs to hear (warnings, end of access): session id and a line.
@@ -166,6 +170,8 @@ class SessionEngine {
   // tick()'s work for one session: a record that failed to save is saved first, and
   // only then do its actions and the time that passed go on.
   void resume(Session& session);
+  // The disk watchdog: when a check is due, what a host wrote past max_disk_bytes, if any.
+  std::optional<std::string> disk_over_limit(Session& session);
   void carry_out(Session& session, std::vector<Action> actions);
   std::vector<Action> act(Session& session, const Action& action);
   // An action threw (a bug, bad_alloc): it counts as that action's failure.

@@ -102,3 +102,32 @@ def start_daemon(test, binary, config, api, env=None):
     daemon.kill()
     daemon.wait()
     test.fail("the daemon did not start")
+
+
+FLAG_SCENARIO = """apiVersion: breakfix/v1
+id: {id}
+title: {id}
+kind: break-fix
+description: A lab for a test of the daemon.
+duration: 30m
+{image}
+{setup}
+faults: [{{name: lower the flag, run: "rm -f /etc/flag"}}]
+checks: [{{name: the flag is up, run: "test -f /etc/flag"}}]
+solution: [{{run: "touch /etc/flag"}}]
+"""
+
+
+def write_flag_scenario(library, scenario_id, image="image: breakfix/base:bookworm", setup="setup: touch /etc/flag",
+                        dockerfile=None):
+    """A small scenario on the base image in `library`/`scenario_id` (a flag file the fault
+    removes), for tests that need a lab and not a story. `dockerfile`: built from an
+    image/ directory instead (then pass image="build: ./image")."""
+    directory = os.path.join(library, scenario_id)
+    os.makedirs(directory)
+    with open(os.path.join(directory, "scenario.yaml"), "w") as out:
+        out.write(FLAG_SCENARIO.format(id=scenario_id, image=image, setup=setup))
+    if dockerfile:
+        os.makedirs(os.path.join(directory, "image"))
+        with open(os.path.join(directory, "image", "Dockerfile"), "w") as out:
+            out.write(dockerfile)

@@ -26,36 +26,10 @@ import time
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="breakfix-shutdown-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port, start_daemon, write_config  # noqa: E402
+from daemon_test import Test, api_call, free_port, start_daemon, write_config, write_flag_scenario  # noqa: E402
 
 test = Test("shutdown_test", WORK)
 fail, check = test.fail, test.check
-
-SCENARIO = """apiVersion: breakfix/v1
-id: {id}
-title: {id}
-kind: break-fix
-description: A lab for the shutdown test.
-duration: 30m
-{image}
-{setup}
-faults: [{{name: lower the flag, run: "rm -f /etc/flag"}}]
-checks: [{{name: the flag is up, run: "test -f /etc/flag"}}]
-solution: [{{run: "touch /etc/flag"}}]
-"""
-
-
-def write_scenario(library, scenario_id, image="image: breakfix/base:bookworm", setup="setup: touch /etc/flag",
-                   dockerfile=None):
-    directory = os.path.join(library, scenario_id)
-    os.makedirs(directory)
-    with open(os.path.join(directory, "scenario.yaml"), "w") as out:
-        out.write(SCENARIO.format(id=scenario_id, image=image, setup=setup))
-    if dockerfile:
-        os.makedirs(os.path.join(directory, "image"))
-        with open(os.path.join(directory, "image", "Dockerfile"), "w") as out:
-            out.write(dockerfile)
-
 
 def api(method, path, body=None):
     status, data = api_call(os.path.join(WORK, "api.sock"), method, path, body)
@@ -91,10 +65,10 @@ def ssh_argv(key, user, *extra):
 
 
 library = os.path.join(WORK, "scenarios")
-write_scenario(library, "stop-ready")
-write_scenario(library, "stop-hung-setup", setup="setup: sleep 3600")
+write_flag_scenario(library, "stop-ready")
+write_flag_scenario(library, "stop-hung-setup", setup="setup: sleep 3600")
 # Each run builds anew: the tag holds the scenario's content, and this line changes it.
-write_scenario(library, "stop-hung-build", image="build: ./image",
+write_flag_scenario(library, "stop-hung-build", image="build: ./image",
                dockerfile=f"FROM breakfix/base:bookworm\nRUN echo {time.time_ns()} && sleep 3600\n")
 
 SSH_PORT = free_port()

@@ -66,6 +66,7 @@ void check_defaults(const DaemonConfig& config) {
   CHECK(config.progress_interval == seconds(120));
   CHECK_FALSE(config.allow_outside_network);
   CHECK(config.provision_workers == 8);
+  CHECK(config.max_disk_mib == 4096);
   CHECK(config.log_format == "text");
   CHECK(config.log_level == "info");
   CHECK(config.interviewers.empty());
@@ -116,6 +117,8 @@ sessions:
   progress_interval: 0s
   allow_outside_network: true
   provision_workers: 3
+  max_disk_mib: 0
+  disk_check_interval: 5s
 log:
   format: json
   level: debug
@@ -461,7 +464,8 @@ TEST_CASE("daemon config: regression: a stray comma does not hang the loader (ya
 TEST_CASE("daemon config: the gateway's limits") {
   auto result = parse("gateway:\n  max_connections: 10\n  max_connections_per_session: 2\n  login_grace: 5s\n"
                       "  free_failures: 0\n  max_failures: 4\n  failure_window: 1m\n  failure_delay: 0s\n"
-                      "  max_unauthenticated_per_address: 3\n  key_exchange_timeout: 4s\n  max_password_checks: 2\n");
+                      "  max_unauthenticated_per_address: 3\n  key_exchange_timeout: 4s\n  max_password_checks: 2\n"
+                      "  max_recording_mib: 64\n  max_recording_files: 10\n");
   CAPTURE(messages(result));
   REQUIRE(result.diagnostics.empty());
   CHECK(result.config.ssh_max_connections == 10);
@@ -474,6 +478,8 @@ TEST_CASE("daemon config: the gateway's limits") {
   CHECK(result.config.ssh_max_unauthenticated_per_address == 3);
   CHECK(result.config.ssh_key_exchange_timeout == seconds(4));
   CHECK(result.config.ssh_max_password_checks == 2);
+  CHECK(result.config.ssh_max_recording_mib == 64);
+  CHECK(result.config.ssh_max_recording_files == 10);
   auto bad = parse("gateway:\n  max_failure: 4\n  login_grace: 0s\n");
   CHECK(messages(bad).find("/etc/breakfix/config.yaml:2:3: gateway: unknown key 'max_failure' (did you mean 'max_failures'?)") !=
         std::string::npos);

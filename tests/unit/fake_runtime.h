@@ -177,6 +177,14 @@ class FakeRuntime : public Runtime {
     if (found == containers.end()) return make_error(ErrorCode::NotFound, "no container " + id);
     return found->second;
   }
+  std::map<std::string, std::uint64_t> layer_bytes;  // by container id; absent: 0
+  Result<std::uint64_t> writable_layer_bytes(const std::string& id) override {
+    std::lock_guard lock(*mutex);
+    if (auto injected = call_made("writable_layer_bytes " + id)) return *injected;
+    if (!containers.count(id)) return make_error(ErrorCode::NotFound, "no container " + id);
+    auto found = layer_bytes.find(id);
+    return found == layer_bytes.end() ? std::uint64_t{0} : found->second;
+  }
   Result<std::vector<ContainerInfo>> list_containers(const Labels& match) override {
     std::lock_guard lock(*mutex);
     std::vector<ContainerInfo> out;

@@ -47,6 +47,7 @@ struct Fixture {
   std::atomic<bool> flag{true};  // atomic: sessions on worker threads share it
   std::atomic<bool> fault_bites{true};
   std::vector<std::string> notices;
+  std::uint64_t max_disk_bytes = 0;  // the disk watchdog's limit; 0: off
 
   Fixture() {
     runtime.images["breakfix/base:bookworm"] = "sha256:base";
@@ -67,7 +68,8 @@ struct Fixture {
   SessionEngine engine() {
     return SessionEngine(runtime, *flaky, clock, [this](const std::string& id) { return id == "flag" ? scenario : nullptr; },
                          {.retention = 10min, .progress_interval = 2min, .lab = {}, .report_dir = dir.path() / "reports", .recordings_dir = dir.path() / "recordings",
-                          .post = {}, .max_live_sessions = 0, .log_error = {}},
+                          .post = {}, .max_live_sessions = 0, .log_error = {}, .max_disk_bytes = max_disk_bytes,
+                          .disk_check_interval = 30s},
                          [this](const std::string&, const std::string& notice) { notices.push_back(notice); });
   }
 
@@ -281,7 +283,7 @@ TEST_CASE("With a worker pool, start answers at once and sessions provision side
     return original(spec, script);
   };
   EngineOptions options{.retention = 10min, .progress_interval = 0s, .lab = {}, .report_dir = {}, .recordings_dir = {},
-                        .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 2, .log_error = {}};
+                        .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 2, .log_error = {}, .max_disk_bytes = 0, .disk_check_interval = {}};
   SessionEngine engine(f.runtime, *f.store, f.clock, [&](const std::string&) { return f.scenario; }, options, nullptr);
   auto first = engine.start({"flag", "Ada", 1, std::nullopt, {}, ""});
   auto second = engine.start({"flag", "Bob", 2, std::nullopt, {}, ""});
@@ -364,7 +366,7 @@ TEST_CASE("The clock cannot be stopped: access ends at the deadline and at end()
   f.scenario = load.scenario;
   ThreadPoster poster;
   EngineOptions options{.retention = 10min, .progress_interval = 2min, .lab = {}, .report_dir = {}, .recordings_dir = {},
-                        .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 0, .log_error = {}};
+                        .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 0, .log_error = {}, .max_disk_bytes = 0, .disk_check_interval = {}};
   SessionEngine engine(f.runtime, *f.store, f.clock, [&](const std::string&) { return f.scenario; }, options,
                        [&](const std::string&, const std::string& notice) { f.notices.push_back(notice); });
   auto session = engine.start({"flag", "Ada", 1, std::nullopt, {}, ""});
@@ -555,4 +557,30 @@ TEST_CASE("A final grading whose report cannot be stored is tried again, and gra
   CHECK(engine.view(session->id)->state == SessionState::Graded);
   CHECK(refused.load() == 3);
   CHECK(f.store->get_session(session->id)->record.failed_attempts == 0);
+}
+
+TEST_CASE("The disk watchdog ends a session whose host fills its disk, and grades it") {
+  Fixture f;
+  f.max_disk_bytes = 100 * 1024 * 1024;
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  REQUIRE(session.ok());
+  REQUIRE(session->state == SessionState::Ready);
+  const std::string container = f.runtime.containers.begin()->first;
+  f.runtime.layer_bytes[container] = 90 * 1024 * 1024;  // under the limit: nothing happens
+  f.run_for(engine, 2min);
+  CHECK(engine.view(session->id)->state == SessionState::Ready);
+  f.runtime.layer_bytes[container] = 200 * 1024 * 1024;  // `fallocate -l 200M /var/big`
+  f.run_for(engine, 1min);
+  CHECK(engine.view(session->id)->state == SessionState::Graded);
+  CHECK_FALSE(engine.access(session->id)->open);
+  CHECK(std::find(f.notices.begin(), f.notices.end(), "time is up") != f.notices.end());
+  std::string said;
+  auto events = f.store->events(session->id);
+  REQUIRE(events.ok());
+  for (const SessionEvent& event : *events) {
+    if (event.kind == "disk") said = event.detail;
+  }
+  CHECK(said == "host main wrote 200 MiB to its disk, over the limit of 100 MiB (sessions.max_disk_mib); the session ends now");
+  CHECK(f.store->report(session->id).ok());
 }

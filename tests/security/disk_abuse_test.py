@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""A candidate who tries to fill the host's disk, over ssh, against the real daemon.
+
+Usage: disk_abuse_test.py BREAKFIX_BINARY SOURCE_DIR
+
+With the session's recordings capped at 1 MiB and 6 files and its hosts at 40 MiB of
+writable layer, the candidate:
+  1. pours 3 MB of random text through a terminal (`cat /dev/urandom`, bounded): the
+     recordings stay under their cap, the terminal says the rest is not recorded, and
+     the terminal keeps working;
+  2. opens 10 command channels: at most 6 recording files exist, and every command runs;
+  3. writes 80 MiB to the lab's disk: the session ends within seconds, is graded, and its
+     report says why (event `disk`).
+Standard library only. Exits 1 on the first failed check."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
+WORK = tempfile.mkdtemp(prefix="breakfix-disk-test-")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from daemon_test import Test, api_call, free_port, start_daemon, write_config, write_flag_scenario  # noqa: E402
+
+test = Test("disk_abuse_test", WORK)
+fail, check = test.fail, test.check
+NOTICE = b"reached their size limit"
+
+
+def api(method, path, body=None):
+    status, data = api_call(os.path.join(WORK, "api.sock"), method, path, body)
+    return status, json.loads(data) if data else None
+
+
+def ssh(key, user, command=None, tty=False, stdin=None, timeout=120):
+    argv = ["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+            "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", key, "-p", str(SSH_PORT)]
+    if tty:
+        argv.append("-tt")
+    argv.append(f"{user}@127.0.0.1")
+    if command:
+        argv.append(command)
+    return subprocess.run(argv, input=stdin, capture_output=True, timeout=timeout)
+
+
+def recordings(session):
+    directory = os.path.join(WORK, "data", "recordings", session)
+    names = os.listdir(directory) if os.path.isdir(directory) else []
+    return names, sum(os.path.getsize(os.path.join(directory, name)) for name in names)
+
+
+library = os.path.join(WORK, "scenarios")
+write_flag_scenario(library, "disk-lab")
+SSH_PORT = free_port()
+key = os.path.join(WORK, "candidate")
+subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+pub = open(key + ".pub").read().strip()
+# `extra` follows the config's sessions: section, so its indented lines go on with it.
+config = write_config(WORK, SOURCE, SSH_PORT, scenario_dirs=[library],
+                      extra="  max_disk_mib: 40\n  disk_check_interval: 2s\n"
+                            "gateway:\n  max_recording_mib: 1\n  max_recording_files: 6\n")
+daemon = start_daemon(test, BINARY, config, api)
+session = None
+try:
+    status, created = api("POST", "/v1/sessions", {"scenario": "disk-lab", "candidate": "filler", "public_keys": [pub]})
+    check(status == 202, f"session created ({status})")
+    session = created["id"]
+    for _ in range(300):
+        _, view = api("GET", "/v1/sessions/" + session)
+        if view["state"] == "ready":
+            break
+        time.sleep(0.2)
+    check(view["state"] == "ready", "the session is ready")
+
+    # 1. A terminal flooded with random text.
+    run = ssh(key, session, tty=True,
+              stdin=b"head -c 2300000 /dev/urandom | base64 -w 200; echo flood-$((6*7))\nexit\n")
+    names, size = recordings(session)
+    flooded = b"flood-42" in run.stdout
+    check(flooded, "the flood ran to its end in the terminal" +
+          ("" if flooded else f" ({run.returncode}, {run.stdout[-300:]!r}, {run.stderr[-300:]!r})"))
+    check(size <= 1024 * 1024 + 64 * 1024, f"the recordings hold {size} bytes, within the 1 MiB cap (+ closing lines)")
+    check(NOTICE in run.stdout, "the terminal was told that the rest is not recorded")
+    cast = [name for name in names if name.endswith(".cast")]
+    check(cast and NOTICE in open(os.path.join(WORK, "data", "recordings", session, cast[0]), "rb").read(),
+          "the recording ends with a line saying why")
+
+    # 2. Channel after channel.
+    answers = [ssh(key, session, f"echo channel-{n}") for n in range(10)]
+    check(all(f"channel-{n}".encode() in answer.stdout for n, answer in enumerate(answers)),
+          "every command ran, recorded or not")
+    names, size = recordings(session)
+    check(len(names) <= 6, f"{len(names)} recording files, within the cap of 6")
+
+    # 3. The lab's disk.
+    ssh(key, session, "dd if=/dev/zero of=/var/tmp/fill bs=1M count=80 status=none; sync")
+    started = time.monotonic()
+    while time.monotonic() - started < 60:
+        _, view = api("GET", "/v1/sessions/" + session)
+        if view["state"] in ("graded", "removed"):
+            break
+        time.sleep(0.5)
+    check(view["state"] in ("graded", "removed"),
+          f"the session ended and was graded {time.monotonic() - started:.1f}s after the disk filled ({view['state']})")
+    status, report = api("GET", f"/v1/sessions/{session}/report")
+    disk = [event["detail"] for event in (report or {}).get("events", []) if event.get("kind") == "disk"]
+    check(status == 200 and disk and "over the limit of 40 MiB" in disk[0], f"the report says why: {disk}")
+finally:
+    if daemon.poll() is None:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+    if session:
+        subprocess.run(["docker", "rm", "-f", f"breakfix-{session}-main"], capture_output=True)
+shutil.rmtree(WORK, ignore_errors=True)
+test.summary()
