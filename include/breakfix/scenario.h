@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "breakfix/diagnostic.h"
@@ -53,6 +54,16 @@ struct Tmpfs {
   std::int64_t inodes = 0;      // 0: the kernel's default (half the pages of RAM)
   std::uint32_t mode = 01777;   // of the mount's root directory
 };
+
+// A host's name: ^[a-z][a-z0-9-]{0,30}$. The loader checks scenarios with it, and the
+// gateway checks the "<id>+<host>" a client asks for with it before keeping any state.
+inline bool is_valid_host_name(std::string_view name) {
+  if (name.empty() || name.size() > 31 || name[0] < 'a' || name[0] > 'z') return false;
+  for (char c : name) {
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  }
+  return true;
+}
 
 struct Host {
   std::string name;                   // also the container's hostname

@@ -63,7 +63,6 @@ bool all_of_alphabet(std::string_view text, std::string_view alphabet) {
 // 0-9, '-').
 std::optional<Login> parse_username(std::string_view user) {
   constexpr std::string_view kIdAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789";
-  constexpr std::string_view kHostAlphabet = "abcdefghijklmnopqrstuvwxyz0123456789-";
   Login login;
   if (user.rfind("watch+", 0) == 0) {
     login.watch = true;
@@ -75,10 +74,7 @@ std::optional<Login> parse_username(std::string_view user) {
   login.session_id = std::string(id);
   if (plus != std::string_view::npos) {
     const std::string_view host = user.substr(plus + 1);
-    if (login.watch || host.empty() || host.size() > 31 || !all_of_alphabet(host, kHostAlphabet) ||
-        !(host[0] >= 'a' && host[0] <= 'z')) {
-      return std::nullopt;
-    }
+    if (login.watch || !is_valid_host_name(host)) return std::nullopt;
     login.host = std::string(host);
   }
   return login;
@@ -310,7 +306,9 @@ class Connection {
     return 0;
   }
 
-  bool allowed(const std::string& user, LoginMethod method, const std::function<bool(const SessionAccess&)>& proof);
+  // `proof` sees the username as parsed here, once.
+  bool allowed(const std::string& user, LoginMethod method,
+               const std::function<bool(const Login&, const SessionAccess&)>& proof);
   int start_exec(Channel& channel, ChannelKind kind);
   static ExecSpec exec_spec(const Channel& channel, ChannelKind kind, const LabHost& host, const Host* scenario_host);
   // Starts the channel's asciicast; its file name, or "" when it cannot be written.
@@ -361,7 +359,7 @@ class Connection {
 };
 
 bool Connection::allowed(const std::string& user, LoginMethod method,
-                         const std::function<bool(const SessionAccess&)>& proof) {
+                         const std::function<bool(const Login&, const SessionAccess&)>& proof) {
   const std::optional<Login> login = parse_username(user);
   auto refuse = [&](const char* why) {
     if (gateway_.metrics) gateway_.metrics->count_auth_failure();
@@ -384,7 +382,7 @@ bool Connection::allowed(const std::string& user, LoginMethod method,
   // hashing costs anything; a session's table only has sessions that exist.
   const std::string counted_session = known ? login->session_id : "";
   gateway_.logins.failed(address_, counted_session);
-  bool ok = known && proof(*access);
+  bool ok = known && proof(*login, *access);
   if (ok && !login->watch && !login->host.empty()) ok = access->lab && access->lab->find(login->host) != nullptr;
   if (!ok) return refuse("");
   gateway_.logins.succeeded(address_, counted_session);
@@ -403,8 +401,8 @@ int Connection::on_auth_password(ssh_session, const char* user, const char* pass
   auto* connection = static_cast<Connection*>(self);
   const std::string name = user ? user : "";
   const std::string given = password ? password : "";
-  const bool ok = connection->allowed(name, LoginMethod::Password, [&](const SessionAccess& access) {
-    if (parse_username(name)->watch || access.password_hash.empty()) return false;
+  const bool ok = connection->allowed(name, LoginMethod::Password, [&](const Login& login, const SessionAccess& access) {
+    if (login.watch || access.password_hash.empty()) return false;
     // yescrypt is costly on purpose: only so many hashes at once, the rest are refused.
     LoginLimiter::PasswordSlot slot = connection->gateway_.logins.password_slot();
     return slot && connection->gateway_.authenticator.password_matches(given, access.password_hash);
@@ -415,18 +413,18 @@ int Connection::on_auth_password(ssh_session, const char* user, const char* pass
 int Connection::on_auth_pubkey(ssh_session, const char* user, ssh_key key, char signature_state, void* self) {
   auto* connection = static_cast<Connection*>(self);
   const std::string name = user ? user : "";
-  const std::optional<Login> login = parse_username(name);
-  if (!login) return SSH_AUTH_DENIED;
   const std::string line = key_line(key);
-  auto listed = [&](const SessionAccess& access) {
-    const auto& keys = login->watch ? connection->gateway_.options.watcher_keys : access.public_keys;
+  auto listed = [&](const Login& login, const SessionAccess& access) {
+    const auto& keys = login.watch ? connection->gateway_.options.watcher_keys : access.public_keys;
     return connection->gateway_.authenticator.key_listed(line, keys);
   };
   if (signature_state == SSH_PUBLICKEY_STATE_NONE) {
     // A probe ("may I use this key?"): no delay and no failure counted, the same answer
     // for a wrong key as for an unknown session.
+    const std::optional<Login> login = parse_username(name);
+    if (!login) return SSH_AUTH_DENIED;
     auto access = connection->gateway_.access(login->session_id);
-    return access.ok() && listed(*access) ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
+    return access.ok() && listed(*login, *access) ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
   }
   if (signature_state != SSH_PUBLICKEY_STATE_VALID) return SSH_AUTH_DENIED;
   return connection->allowed(name, LoginMethod::Key, listed) ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;

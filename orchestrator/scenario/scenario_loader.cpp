@@ -47,12 +47,6 @@ bool is_valid_id(std::string_view id) {
          std::all_of(id.begin(), id.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
 }
 
-// ^[a-z][a-z0-9-]{0,30}$
-bool is_valid_host_name(std::string_view name) {
-  return !name.empty() && name.size() <= 31 && name[0] >= 'a' && name[0] <= 'z' &&
-         std::all_of(name.begin(), name.end(), [](char c) { return is_lower_alnum(c) || c == '-'; });
-}
-
 // ^[A-Z_][A-Z0-9_]{0,63}$, the names a shell exports without fuss.
 bool is_valid_var_name(std::string_view name) {
   auto upper = [](char c) { return (c >= 'A' && c <= 'Z') || c == '_'; };
