@@ -57,8 +57,8 @@ std::size_t LoginLimiter::tracked_sessions() const {
 }
 
 int LoginLimiter::count(Table& table, const std::string& key, std::chrono::steady_clock::time_point now) {
-  auto found = table.find(key);
-  if (found == table.end()) return 0;
+  auto found = table.entries.find(key);
+  if (found == table.entries.end()) return 0;
   auto& times = found->second.times;
   while (!times.empty() && times.front() <= now - limits_.window) times.pop_front();
   if (times.empty()) {
@@ -69,19 +69,14 @@ int LoginLimiter::count(Table& table, const std::string& key, std::chrono::stead
 }
 
 void LoginLimiter::record(Table& table, const std::string& key, std::chrono::steady_clock::time_point now) {
-  auto found = table.find(key);
-  if (found == table.end()) {
-    // Make room: first what has expired, then the entry whose last failure is oldest.
-    if (table.size() >= limits_.max_tracked) {
-      std::erase_if(table, [&](const auto& entry) { return entry.second.times.back() <= now - limits_.window; });
-    }
-    if (table.size() >= limits_.max_tracked) {
-      auto oldest = std::min_element(table.begin(), table.end(), [](const auto& a, const auto& b) {
-        return a.second.times.back() < b.second.times.back();
-      });
-      table.erase(oldest);
-    }
-    found = table.emplace(key, Failures{}).first;
+  auto found = table.entries.find(key);
+  if (found == table.entries.end()) {
+    // Make room: the entry whose last failure is oldest (expired ones are older still).
+    if (table.size() >= limits_.max_tracked) table.erase(table.entries.find(table.by_last_failure.front()));
+    found = table.entries.emplace(key, Failures{}).first;
+    found->second.place = table.by_last_failure.insert(table.by_last_failure.end(), key);
+  } else {
+    table.by_last_failure.splice(table.by_last_failure.end(), table.by_last_failure, found->second.place);
   }
   auto& times = found->second.times;
   times.push_back(now);
@@ -90,8 +85,8 @@ void LoginLimiter::record(Table& table, const std::string& key, std::chrono::ste
 }
 
 void LoginLimiter::forget_one(Table& table, const std::string& key) {
-  auto found = table.find(key);
-  if (found == table.end()) return;
+  auto found = table.entries.find(key);
+  if (found == table.entries.end()) return;
   found->second.times.pop_back();
   if (found->second.times.empty()) table.erase(found);
 }

@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstddef>
 #include <deque>
+#include <list>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -75,8 +76,19 @@ class LoginLimiter {
  private:
   struct Failures {
     std::deque<std::chrono::steady_clock::time_point> times;
+    std::list<std::string>::iterator place;  // in Table::by_last_failure
   };
-  using Table = std::map<std::string, Failures>;
+  // Failures by key, and the keys in the order of their last failure (oldest first), so
+  // that a full table drops its stalest entry in constant time.
+  struct Table {
+    std::map<std::string, Failures> entries;
+    std::list<std::string> by_last_failure;
+    std::size_t size() const { return entries.size(); }
+    void erase(std::map<std::string, Failures>::iterator entry) {
+      by_last_failure.erase(entry->second.place);
+      entries.erase(entry);
+    }
+  };
 
   int count(Table& table, const std::string& key, std::chrono::steady_clock::time_point now);
   void record(Table& table, const std::string& key, std::chrono::steady_clock::time_point now);
