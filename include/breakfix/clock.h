@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 
@@ -29,15 +30,16 @@ class SystemClock : public Clock {
   WallTime now() const override { return std::chrono::system_clock::now(); }
 };
 
-// A clock that moves only when told to.
+// A clock that moves only when told to. Atomic: the engine's background work (a
+// baseline listing, a session's worker) reads it while a test moves it.
 class FakeClock : public Clock {
  public:
   explicit FakeClock(WallTime start = WallTime(std::chrono::hours(24 * 365 * 56))) : now_(start) {}
-  WallTime now() const override { return now_; }
-  void advance(std::chrono::system_clock::duration by) { now_ += by; }
+  WallTime now() const override { return now_.load(); }
+  void advance(std::chrono::system_clock::duration by) { now_.store(now_.load() + by); }
 
  private:
-  WallTime now_;
+  std::atomic<WallTime> now_;
 };
 
 }  // namespace breakfix
