@@ -52,6 +52,11 @@ struct CheckRunRecord {
   std::string output;  // the kept tail
 };
 
+struct SessionList {
+  std::vector<StoredSession> sessions;
+  std::vector<Error> damaged;
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -62,9 +67,10 @@ class Store {
   virtual Status update_session(const std::string& id, const SessionRecord& record, WallTime now) = 0;
   // NotFound if absent; Failed, naming the session and the field, if its stored row is damaged.
   virtual Result<StoredSession> get_session(const std::string& id) = 0;
-  // Every session whose state is not in `except_states`, oldest first. Failed, naming the
-  // session and the field, if a row is damaged: a session is never silently dropped.
-  virtual Result<std::vector<StoredSession>> list_sessions(const std::vector<SessionState>& except_states) = 0;
+  // Every session whose state is not in `except_states`, oldest first. A damaged row
+  // is no reason to hide the others: it is left out of `sessions` and named in `damaged`
+  // (an error naming the session and the field), so that the caller says so.
+  virtual Result<SessionList> list_sessions(const std::vector<SessionState>& except_states) = 0;
 
   virtual Status add_event(const std::string& session_id, const SessionEvent& event) = 0;
   virtual Result<std::vector<SessionEvent>> events(const std::string& session_id) = 0;

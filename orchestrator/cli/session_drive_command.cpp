@@ -72,7 +72,8 @@ int drive(const DriveOptions& options) {
   for (;;) {
     auto live = (*store)->list_sessions({SessionState::Removed});
     if (!live) return fail(live.error().message);
-    if (live->empty()) return kExitOk;
+    for (const Error& damaged : live->damaged) std::cerr << "breakfix: " << damaged.message << std::endl;
+    if (live->sessions.empty()) return kExitOk;
     std::this_thread::sleep_for(std::chrono::seconds(1));
     engine.tick();
   }

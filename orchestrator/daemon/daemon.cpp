@@ -143,7 +143,8 @@ EngineOptions engine_options_from(const DaemonConfig& config, boost::asio::threa
     });
   };
   options.log_error = [](const std::string& session, const std::string& message) {
-    spdlog::error("session {}: {}", session, message);
+    if (session.empty()) spdlog::error("sessions: {}", message);
+    else spdlog::error("session {}: {}", session, message);
   };
   return options;
 }

@@ -372,8 +372,9 @@ Result<SessionView> SessionEngine::view(const std::string& id) const {
 Result<std::vector<SessionView>> SessionEngine::list() const {
   auto stored = store_.list_sessions({});
   if (!stored) return stored.error();
+  for (const Error& damaged : stored->damaged) log_error(damaged.message);
   std::vector<SessionView> views;
-  for (const StoredSession& entry : *stored) {
+  for (const StoredSession& entry : stored->sessions) {
     if (find(entry.id)) {
       auto live = view(entry.id);
       if (live) views.push_back(*live);
@@ -438,8 +439,10 @@ void SessionEngine::close_access(Session& session) {
 Result<int> SessionEngine::recover() {
   auto stored = store_.list_sessions({SessionState::Removed});
   if (!stored) return stored.error();
+  // A row that cannot be read cannot be resumed; every other session still is.
+  for (const Error& damaged : stored->damaged) log_error("not resumed: " + damaged.message);
   int recovered = 0;
-  for (const StoredSession& entry : *stored) {
+  for (const StoredSession& entry : stored->sessions) {
     if (find(entry.id)) continue;
     ScenarioPtr scenario = scenarios_(entry.scenario_id);
     auto session = std::make_shared<Session>();
@@ -763,6 +766,10 @@ Result<std::vector<Action>> SessionEngine::save_then(Session& session, std::vect
 
 void SessionEngine::log_error(const Session& session, const std::string& message) const {
   if (options_.log_error) options_.log_error(session.stored.id, message);
+}
+
+void SessionEngine::log_error(const std::string& message) const {
+  if (options_.log_error) options_.log_error("", message);
 }
 
 std::vector<Action> SessionEngine::grading_failed(Session& session, const std::string& reason) {

@@ -146,13 +146,15 @@ class SessionEngine {
   Result<SessionView> remove(const std::string& id);
   // A session in memory, or else as the store last saw it. NotFound if neither knows it.
   Result<SessionView> view(const std::string& id) const;
-  // Every session in the store, oldest first (those in memory as they are now).
+  // Every session in the store, oldest first (those in memory as they are now). A row
+  // the store cannot read is left out and logged (EngineOptions::log_error).
   Result<std::vector<SessionView>> list() const;
   Result<SessionAccess> access(const std::string& id) const;
   // The report (JSON, Markdown); NotFound until the session is graded.
   Result<std::pair<std::string, std::string>> report(const std::string& id) const { return store_.report(id); }
   // After a restart: every session in the store that is not removed is loaded again and
-  // resumes (see SessionMachine::recovered). Returns how many were recovered.
+  // resumes (see SessionMachine::recovered). Returns how many were recovered; a row the
+  // store cannot read is logged and skipped, never a reason to resume nobody.
   Result<int> recover();
   // Sessions whose work is queued or running now.
   int busy_sessions() const;
@@ -192,6 +194,7 @@ class SessionEngine {
   // while the store refuses; the actions then wait for resume().
   Result<std::vector<Action>> save_then(Session& session, std::vector<Action> actions);
   void log_error(const Session& session, const std::string& message) const;
+  void log_error(const std::string& message) const;  // about no one session
   void note(Session& session, const std::string& kind, const std::string& detail);
   void set_progress(Session& session, std::string progress);
   // Ends the candidate's access now (once): the gateway closes their terminals.

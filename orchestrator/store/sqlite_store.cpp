@@ -158,20 +158,23 @@ class SqliteStore : public Store {
     return session_from(select);
   }
 
-  Result<std::vector<StoredSession>> list_sessions(const std::vector<SessionState>& except_states) override {
+  Result<SessionList> list_sessions(const std::vector<SessionState>& except_states) override {
     std::lock_guard lock(mutex_);
     Statement select(db_, "SELECT * FROM sessions ORDER BY created_ms, id");
-    std::vector<StoredSession> sessions;
+    SessionList list;
     int code;
     while ((code = select.step()) == SQLITE_ROW) {
       auto session = session_from(select);
-      if (!session) return session.error();
+      if (!session) {
+        list.damaged.push_back(session.error());
+        continue;
+      }
       if (std::find(except_states.begin(), except_states.end(), session->record.state) == except_states.end()) {
-        sessions.push_back(std::move(*session));
+        list.sessions.push_back(std::move(*session));
       }
     }
     if (code != SQLITE_DONE) return sqlite_error(db_, code, "list sessions");
-    return sessions;
+    return list;
   }
 
   Status add_event(const std::string& session_id, const SessionEvent& event) override {

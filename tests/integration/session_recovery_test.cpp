@@ -34,7 +34,9 @@ TEST_CASE("A session survives SIGKILL of the process running it and is graded af
     auto store = make_sqlite_store(data.path() / "breakfix.db");
     if (!store) continue;
     auto live = (*store)->list_sessions({});
-    if (live && !live->empty() && live->front().record.state == SessionState::Ready) session = live->front();
+    if (live && !live->sessions.empty() && live->sessions.front().record.state == SessionState::Ready) {
+      session = live->sessions.front();
+    }
   }
   REQUIRE_MESSAGE(session.has_value(), "the session did not become ready; see " << log);
   ::kill(first.id(), SIGKILL);

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <mutex>
+#include <set>
 #include <string>
 
 #include "breakfix/store.h"
@@ -37,9 +38,19 @@ class FlakyStore : public Store {
     if (failing("get_session")) return injected();
     return inner_.get_session(id);
   }
-  Result<std::vector<StoredSession>> list_sessions(const std::vector<SessionState>& except_states) override {
+  // Sessions listed as damaged rows, as a store whose row cannot be read lists them.
+  std::set<std::string> damaged;
+
+  Result<SessionList> list_sessions(const std::vector<SessionState>& except_states) override {
     if (failing("list_sessions")) return injected();
-    return inner_.list_sessions(except_states);
+    auto list = inner_.list_sessions(except_states);
+    if (!list) return list;
+    std::erase_if(list->sessions, [&](const StoredSession& session) {
+      if (!damaged.count(session.id)) return false;
+      list->damaged.push_back(make_error(ErrorCode::Failed, "session " + session.id + ": record_json.state: damaged"));
+      return true;
+    });
+    return list;
   }
   Status add_event(const std::string& session_id, const SessionEvent& event) override {
     if (failing("add_event")) return injected();

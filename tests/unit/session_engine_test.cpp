@@ -48,6 +48,8 @@ struct Fixture {
   std::atomic<bool> fault_bites{true};
   std::vector<std::string> notices;
   std::uint64_t max_disk_bytes = 0;  // the disk watchdog's limit; 0: off
+  std::mutex errors_mutex;
+  std::vector<std::string> errors;  // what the engine logged (EngineOptions::log_error)
 
   Fixture() {
     runtime.images["breakfix/base:bookworm"] = "sha256:base";
@@ -68,7 +70,12 @@ struct Fixture {
   SessionEngine engine() {
     return SessionEngine(runtime, *flaky, clock, [this](const std::string& id) { return id == "flag" ? scenario : nullptr; },
                          {.retention = 10min, .progress_interval = 2min, .lab = {}, .report_dir = dir.path() / "reports", .recordings_dir = dir.path() / "recordings",
-                          .post = {}, .max_live_sessions = 0, .log_error = {}, .max_disk_bytes = max_disk_bytes,
+                          .post = {}, .max_live_sessions = 0,
+                          .log_error = [this](const std::string&, const std::string& message) {
+                            std::lock_guard lock(errors_mutex);
+                            errors.push_back(message);
+                          },
+                          .max_disk_bytes = max_disk_bytes,
                           .disk_check_interval = 30s},
                          [this](const std::string&, const std::string& notice) { notices.push_back(notice); });
   }
@@ -583,4 +590,26 @@ TEST_CASE("The disk watchdog ends a session whose host fills its disk, and grade
   }
   CHECK(said == "host main wrote 200 MiB to its disk, over the limit of 100 MiB (sessions.max_disk_mib); the session ends now");
   CHECK(f.store->report(session->id).ok());
+}
+
+TEST_CASE("A damaged row in the store is logged and skipped: every other session is resumed") {
+  Fixture f;
+  std::string damaged_id, good_id;
+  {
+    SessionEngine first = f.engine();
+    damaged_id = first.start({"flag", "Ada", 1, std::nullopt, {}, ""})->id;
+    good_id = first.start({"flag", "Bob", 2, std::nullopt, {}, ""})->id;
+  }
+  f.flaky->damaged = {damaged_id};
+  SessionEngine restarted = f.engine();
+  auto recovered = restarted.recover();
+  REQUIRE(recovered.ok());
+  CHECK(*recovered == 1);
+  CHECK(restarted.view(good_id)->state == SessionState::Ready);
+  CHECK(restarted.access(good_id)->open);
+  REQUIRE(f.errors.size() == 1);
+  CHECK(f.errors[0].find("not resumed: session " + damaged_id) == 0);
+  auto listed = restarted.list();
+  REQUIRE(listed.ok());
+  CHECK(listed->size() == 1);
 }
