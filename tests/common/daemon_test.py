@@ -113,7 +113,7 @@ duration: 30m
 {image}
 {setup}
 faults: [{{name: lower the flag, run: "rm -f /etc/flag"}}]
-checks: [{{name: the flag is up, run: "test -f /etc/flag"}}]
+checks: [{{name: the flag is up, run: "cat /etc/flag-note 2>/dev/null || true; test -f /etc/flag"}}]
 solution: [{{run: "touch /etc/flag"}}]
 """
 
@@ -121,7 +121,8 @@ solution: [{{run: "touch /etc/flag"}}]
 def write_flag_scenario(library, scenario_id, image="image: breakfix/base:bookworm", setup="setup: touch /etc/flag",
                         dockerfile=None):
     """A small scenario on the base image in `library`/`scenario_id` (a flag file the fault
-    removes), for tests that need a lab and not a story. `dockerfile`: built from an
+    removes), for tests that need a lab and not a story. Its check prints /etc/flag-note,
+    which the candidate may fill with any bytes. `dockerfile`: built from an
     image/ directory instead (then pass image="build: ./image")."""
     directory = os.path.join(library, scenario_id)
     os.makedirs(directory)

@@ -9,8 +9,11 @@ writable layer, the candidate:
      recordings stay under their cap, the terminal says the rest is not recorded, and
      the terminal keeps working;
   2. opens 10 command channels: at most 6 recording files exist, and every command runs;
-  3. writes 80 MiB to the lab's disk: the session ends within seconds, is graded, and its
-     report says why (event `disk`).
+  3. fills the file the check prints with 18 KB of two-byte characters and bytes that are
+     not UTF-8, so that the grader's cut of the output falls inside a character;
+  4. writes 80 MiB to the lab's disk: the session ends within seconds, is graded, and its
+     report says why (event `disk`), its JSON valid and the check's output cut on a
+     character with the bad bytes replaced.
 Standard library only. Exits 1 on the first failed check."""
 
 import json
@@ -96,7 +99,10 @@ try:
     names, size = recordings(session)
     check(len(names) <= 6, f"{len(names)} recording files, within the cap of 6")
 
-    # 3. The lab's disk.
+    # 3. Output that is not UTF-8, and a cut inside a character.
+    ssh(key, session, "{ printf x; for i in $(seq 1 9000); do printf '\\303\\251'; done; "
+                      "printf '\\377\\376 raw bytes\\n'; } > /etc/flag-note")
+    # 4. The lab's disk.
     ssh(key, session, "dd if=/dev/zero of=/var/tmp/fill bs=1M count=80 status=none; sync")
     started = time.monotonic()
     while time.monotonic() - started < 60:
@@ -109,6 +115,11 @@ try:
     status, report = api("GET", f"/v1/sessions/{session}/report")
     disk = [event["detail"] for event in (report or {}).get("events", []) if event.get("kind") == "disk"]
     check(status == 200 and disk and "over the limit of 40 MiB" in disk[0], f"the report says why: {disk}")
+    output = report["checks"][0].get("output", "")
+    # 16 KiB kept; each of the two bad bytes became a 3-byte U+FFFD.
+    check(output.startswith("\u00e9\u00e9") and "\ufffd\ufffd raw bytes" in output and len(output.encode()) <= 16384 + 4,
+          f"the check's output in the report starts on a whole character and replaces the bad bytes "
+          f"({len(output.encode())} bytes, {output[:4]!r} ... {output[-16:]!r})")
 finally:
     if daemon.poll() is None:
         daemon.terminate()
