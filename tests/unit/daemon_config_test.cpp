@@ -296,7 +296,8 @@ TEST_CASE("daemon config: listen addresses and socket modes in the forms people 
   }
   for (const auto& [written, mode] : std::vector<std::pair<std::string, std::uint32_t>>{
            {"0660", 0660}, {"\"0660\"", 0660}, {"'0600'", 0600}, {"660", 0660}, {"2770", 02770}}) {
-    CAPTURE(written);
+    const std::string value = written;  // a binding: clang 14 cannot capture it
+    CAPTURE(value);
     DaemonConfigResult result = parse("listen:\n  api_socket_mode: " + written + "\n");
     CAPTURE(messages(result));
     CHECK(result.diagnostics.empty());

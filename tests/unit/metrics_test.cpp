@@ -221,7 +221,8 @@ void check_histogram_shape(const Exposition& exposition, const std::string& name
   double previous_le = -std::numeric_limits<double>::infinity();
   double previous_count = 0;
   for (const auto& [le, count] : rows) {
-    CAPTURE(le);
+    const auto bound_text = le;  // a binding: clang 14 cannot capture it
+    CAPTURE(bound_text);
     auto bound = parse_value(le);
     REQUIRE(bound.has_value());
     CHECK(*bound > previous_le);
@@ -274,7 +275,8 @@ TEST_CASE("metrics: a fresh exposition parses and declares every family with HEL
   exposition = render_and_parse(metrics);
   CHECK(exposition.families.size() == expected.size());
   for (const auto& [name, type] : expected) {
-    CAPTURE(name);
+    const auto family_name = name;  // a binding: clang 14 cannot capture it
+    CAPTURE(family_name);
     auto family = exposition.families.find(name);
     REQUIRE(family != exposition.families.end());
     CHECK(family->second.type == type);
