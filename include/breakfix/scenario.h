@@ -110,6 +110,13 @@ struct Check {
   // Also run every few minutes while the candidate works (the report's timeline). Off
   // for a check with side effects or one the candidate should not see run.
   bool progress = true;
+  // A guard whose failure means harm (data lost, a service removed, security dropped):
+  // while it fails the score is at most `cap`, whatever else passes.
+  bool critical = false;
+  double cap = 0;
+  // A guard counts only beside the fix checks it protects (names of `expect: fix`
+  // checks); empty: beside any passing fix check.
+  std::vector<std::string> required_fixes;
   Script run;
 };
 
@@ -118,9 +125,23 @@ struct SolutionStep {
   Script run;
 };
 
+// Another way through the lab, applied by `scenario test` to a fresh lab with the faults
+// in: a shortcut (what an impatient candidate would try) must score at most `max_score`
+// and fail every check in `must_fail`; an alternative (another correct repair) must
+// score 100%.
+struct Attempt {
+  std::string name;
+  SolutionStep step;
+  std::optional<double> max_score;
+  std::vector<std::string> must_fail;
+};
+
+// Released in order by the interviewer (`session hint`), or on its own `after` the
+// session became ready. Each one given takes `cost` (a fraction of 1) off the score.
 struct Hint {
-  std::chrono::seconds after{0};
+  std::optional<std::chrono::seconds> after;  // none: only when the interviewer gives it
   std::string text;
+  double cost = 0;
 };
 
 struct Scenario {
@@ -138,6 +159,8 @@ struct Scenario {
   std::vector<Check> checks;
   std::vector<SolutionStep> solution;
   std::vector<Hint> hints;
+  std::vector<Attempt> shortcuts;
+  std::vector<Attempt> alternatives;
 
   std::filesystem::path source_file;  // the scenario.yaml it came from
   SourcePosition id_position;         // where `id:` stands, for duplicate-id messages

@@ -55,6 +55,9 @@ struct SessionPolicy {
   std::chrono::seconds progress_interval{2 * 60};  // quiet check runs for the timeline; 0: none
   std::vector<std::chrono::minutes> warnings = {std::chrono::minutes(15), std::chrono::minutes(5),
                                                 std::chrono::minutes(1)};
+  // The scenario's hints, in order: when each is given on its own after ready (none:
+  // only when the interviewer gives it).
+  std::vector<std::optional<std::chrono::seconds>> hints;
 };
 
 // Everything the state machine (session/session_machine.h) knows; persisted as is.
@@ -75,6 +78,7 @@ struct SessionRecord {
   int failed_attempts = 0;
   WallTime retry_at{};
   std::string last_error;  // why the last attempt failed
+  std::set<int> hints_given;  // indexes into policy.hints
 };
 
 // Each variable's value for one session: {"PORT": "9000"}.

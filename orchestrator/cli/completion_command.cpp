@@ -97,7 +97,7 @@ ValueSpec value_spec(const CLI::Option& option, bool positional) {
     return std::any_of(parts.begin(), parts.end(), [&name](const char* part) { return contains(name, part); });
   };
   if (positional && name == "id") {
-    spec.kind = ValueKind::Sessions;  // session show|extend|end|grade|report|rm ID
+    spec.kind = ValueKind::Sessions;  // session show|extend|hint|end|grade|report|rm ID
   } else if (positional && name == "scenario") {
     spec.kind = ValueKind::Scenarios;  // session start|drive SCENARIO
   } else if (positional && name == "scenarios") {

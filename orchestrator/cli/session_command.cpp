@@ -70,6 +70,10 @@ void print_session(const json& session) {
   table.add_row({"time_left", minutes_left(session)});
   table.add_row({"score", score_text(session)});
   table.add_row({"tampered", tampered_text(session)});
+  if (session.contains("hints") && session["hints"]["total"].get<int>() > 0) {
+    table.add_row({"hints", std::to_string(session["hints"]["given"].get<int>()) + " of " +
+                                std::to_string(session["hints"]["total"].get<int>()) + " given"});
+  }
   std::string hosts;
   for (const json& host : session["hosts"]) hosts += (hosts.empty() ? "" : ", ") + host.get<std::string>();
   table.add_row({"hosts", hosts});
@@ -233,6 +237,27 @@ void add_session_client_commands(CLI::App* session, int& exit_code) {
   extend_command->callback([connection, id, by, &exit_code] {
     if (!parse_duration(*by)) throw CLI::ValidationError("by", "not a duration: " + *by + " (e.g. 15m, 1h30m)");
     exit_code = show_result(*connection, call(*connection, "POST", "/v1/sessions/" + *id + "/extend", json{{"by", *by}}.dump()));
+  });
+
+  auto hint_number = std::make_shared<int>(0);
+  CLI::App* hint_command = session->add_subcommand(
+      "hint", "Give the candidate the next hint (or hint N): every open terminal shows it");
+  hint_command->add_option("id", *id, "Session id")->required();
+  hint_command->add_option("number", *hint_number, "Which hint, from 1 (default: the next not given)")
+      ->check(CLI::Range(1, 1000));
+  connection->add_to(hint_command, true);
+  hint_command->callback([connection, id, hint_number, &exit_code] {
+    const json body = *hint_number > 0 ? json{{"number", *hint_number}} : json::object();
+    Call given = call(*connection, "POST", "/v1/sessions/" + *id + "/hint", body.dump());
+    exit_code = given.exit_code;
+    if (!given.ok()) return;
+    if (connection->json_output()) {
+      std::cout << given.body.dump(2) << "\n";
+      return;
+    }
+    std::cout << "hint " << given.body["number"].get<int>() << " of " << given.body["of"].get<int>() << " given";
+    if (given.body["cost"].get<double>() > 0) std::cout << " (costs " << given.body["cost"].get<double>() * 100 << "% of the score)";
+    std::cout << ":\n" << given.body["text"].get<std::string>() << "\n";
   });
 
   CLI::App* end_command = session->add_subcommand("end", "End a session now; grading follows");

@@ -89,7 +89,8 @@ json parse_body(const HttpRequest& request, std::initializer_list<const char*> k
   json body = json::parse(request.body, nullptr, false);
   if (body.is_discarded()) throw ApiError{400, "the body is not valid JSON", ""};
   if (!body.is_object()) throw ApiError{400, "the body must be a JSON object", ""};
-  for (const auto& [key, value] : body.items()) {
+  for (const auto& item : body.items()) {
+    const std::string& key = item.key();
     if (std::find_if(known.begin(), known.end(), [&](const char* name) { return key == name; }) == known.end()) {
       std::string names;
       for (const char* name : known) names += (names.empty() ? "" : ", ") + std::string(name);
@@ -114,7 +115,7 @@ std::string string_field(const json& body, const char* name, std::size_t max_len
 }
 
 const std::regex& session_path() {
-  static const std::regex pattern("^/v1/sessions/([a-z0-9]{1,32})(/(extend|end|grade|report|recording))?$");
+  static const std::regex pattern("^/v1/sessions/([a-z0-9]{1,32})(/(extend|end|grade|hint|report|recording))?$");
   return pattern;
 }
 
@@ -144,7 +145,8 @@ std::string session_json(const SessionView& view, const SshEndpoint& ssh) {
             {"time_left_s", view.time_left.count()},
             {"score", view.score ? json(*view.score) : json(nullptr)},
             {"tampered", view.tampered ? json(*view.tampered) : json(nullptr)},
-            {"access", {{"public_keys", view.public_keys}, {"password", view.password}}}};
+            {"access", {{"public_keys", view.public_keys}, {"password", view.password}}},
+            {"hints", {{"given", view.hints_given}, {"total", view.hints_total}}}};
   const std::string port = ssh.port == 22 ? "" : "-p " + std::to_string(ssh.port) + " ";
   body["ssh"] = {{"host", ssh.host},
                  {"port", ssh.port},
@@ -223,6 +225,7 @@ HttpResponse Api::route(const HttpRequest& request) {
       return action == "report" ? report(request, id) : recording(request, id);
     }
     if (method != "POST") throw ApiError{405, "use POST", "", "POST"};
+    if (action == "hint") return give_hint(request, id);
     return session_action(request, id, action);
   }
   throw ApiError{404, "no such endpoint: " + method + " " + path + " (see docs/openapi.yaml)", ""};
@@ -318,6 +321,22 @@ HttpResponse Api::list_sessions(const HttpRequest& request) {
     out.push_back(json::parse(session_json(view, context_.ssh)));
   }
   return json_response(200, json{{"sessions", out}});
+}
+
+HttpResponse Api::give_hint(const HttpRequest& request, const std::string& id) {
+  const json body = parse_body(request, {"number"});
+  std::optional<int> number;
+  if (body.contains("number")) {
+    const json& value = body.at("number");
+    if (!value.is_number_integer() || value.get<std::int64_t>() < 1 || value.get<std::int64_t>() > 1000) {
+      throw ApiError{400, "number: must be a whole number from 1 (the first hint)", "number"};
+    }
+    number = value.get<int>();
+  }
+  auto given = context_.engine->give_hint(id, number);
+  if (!given) return engine_error(given.error());
+  return json_response(200, json{{"session", id}, {"number", given->number}, {"of", given->of},
+                                 {"text", given->text}, {"cost", given->cost}});
 }
 
 HttpResponse Api::session_action(const HttpRequest& request, const std::string& id, const std::string& action) {

@@ -118,7 +118,7 @@ class ScenarioParser {
     auto root = root_value.as_record({"apiVersion", "id", "title", "kind", "difficulty", "duration", "tags",
                                       "description", "vars", "hosts", "image", "build", "user", "workdir",
                                       "resources", "tmpfs", "capabilities", "setup", "network", "faults", "checks", "solution",
-                                      "hints", "expected_changes"});
+                                      "hints", "expected_changes", "shortcuts", "alternatives"});
     if (!root) return nullptr;
     if (root->entries().empty()) {
       root->error("the file has no scenario in it; it should start with 'apiVersion: breakfix/v1'");
@@ -133,6 +133,8 @@ class ScenarioParser {
     read_checks(*root, *scenario);
     read_solution(*root, *scenario);
     read_hints(*root, *scenario);
+    read_attempts(*root, "shortcuts", *scenario, scenario->shortcuts);
+    read_attempts(*root, "alternatives", *scenario, scenario->alternatives);
     if (log_.has_errors()) return nullptr;
     // Only now: a script that failed to load may well be the one using the variable.
     warn_unused_vars(*root, *scenario);
@@ -635,7 +637,8 @@ class ScenarioParser {
     std::set<std::string> names;
     bool all_read = true;
     for (const Value& item : *items) {
-      auto map = item.as_record({"name", "host", "weight", "timeout", "expect", "serial", "progress", "run"});
+      auto map = item.as_record(
+          {"name", "host", "weight", "timeout", "expect", "serial", "progress", "critical", "cap", "requires", "run"});
       if (!map) {
         all_read = false;
         continue;
@@ -669,6 +672,7 @@ class ScenarioParser {
         if (auto flag = progress->as_bool()) check.progress = *flag;
         else ok = false;
       }
+      ok = read_guard_rules(*map, check) && ok;
       if (!ok) {
         all_read = false;
         continue;
@@ -682,6 +686,68 @@ class ScenarioParser {
                                      [](const Check& check) { return check.expect == CheckExpectation::Fix; });
     if (all_read && !any_fix) {
       value->error("needs at least one check with 'expect: fix' (guards alone would grade an untouched lab 100%)");
+    }
+    if (all_read) check_required_fixes(*items, scenario);
+  }
+
+  // critical, cap and requires: what a guard protects and what its failure costs. Only
+  // guards have them; a fix check that fails already earns nothing.
+  bool read_guard_rules(const Mapping& map, Check& check) {
+    bool ok = true;
+    const bool guard = check.expect == CheckExpectation::Guard;
+    auto only_on_guards = [&](const Value& value, const char* key) {
+      if (guard) return true;
+      value.error(std::string("'") + key + "' applies to guards (expect: guard); a failing fix check already earns nothing");
+      return false;
+    };
+    if (auto critical = map.get("critical")) {
+      if (auto flag = critical->as_bool(); !flag) ok = false;
+      else if (!only_on_guards(*critical, "critical")) ok = false;
+      else check.critical = *flag;
+    }
+    if (auto cap = map.get("cap")) {
+      if (auto number = cap->as_number(); !number) {
+        ok = false;
+      } else if (!only_on_guards(*cap, "cap")) {
+        ok = false;
+      } else if (!check.critical) {
+        cap->error("needs 'critical: true': the cap is what a failing critical guard limits the score to");
+        ok = false;
+      } else if (*number < 0 || *number >= 1) {
+        cap->error("must be at least 0 and below 1 (got " + weight_text(*number) + ")");
+        ok = false;
+      } else {
+        check.cap = *number;
+      }
+    }
+    if (auto requires_value = map.get("requires")) {
+      if (!only_on_guards(*requires_value, "requires")) return false;
+      auto names = requires_value->as_nonempty_list("check name");
+      if (!names) return false;
+      for (const Value& name : *names) {
+        if (auto text = name.as_string()) check.required_fixes.push_back(*text);
+        else ok = false;
+      }
+    }
+    return ok;
+  }
+
+  // Every name under a guard's `requires:` is a fix check of this scenario.
+  void check_required_fixes(const std::vector<Value>& items, const Scenario& scenario) {
+    for (std::size_t i = 0; i < items.size() && i < scenario.checks.size(); ++i) {
+      const Check& check = scenario.checks[i];
+      if (check.required_fixes.empty()) continue;
+      auto names = items[i].as_map()->get("requires")->as_list();
+      for (std::size_t n = 0; n < check.required_fixes.size(); ++n) {
+        const std::string& wanted = check.required_fixes[n];
+        auto found = std::find_if(scenario.checks.begin(), scenario.checks.end(),
+                                  [&](const Check& other) { return other.name == wanted; });
+        if (found == scenario.checks.end()) {
+          (*names)[n].error("unknown check '" + wanted + "' (requires names the fix checks this guard protects)");
+        } else if (found->expect != CheckExpectation::Fix) {
+          (*names)[n].error("'" + wanted + "' is a guard; requires names fix checks");
+        }
+      }
     }
   }
 
@@ -711,22 +777,94 @@ class ScenarioParser {
     auto items = value->as_list();
     if (!items) return;
     for (const Value& item : *items) {
-      auto map = item.as_record({"after", "text"});
+      auto map = item.as_record({"after", "text", "cost"});
       if (!map) continue;
       Hint hint;
-      auto after = map->required("after");
-      auto text = map->required("text");
-      std::optional<seconds> delay = after ? after->as_duration() : std::nullopt;
-      std::optional<std::string> words = text ? text->as_text() : std::nullopt;
-      if (delay && *delay >= scenario.duration) {
-        after->error("is not before the end of the session (" + format_duration(scenario.duration) +
-                     "), so the hint would never be shown");
-        continue;
+      bool ok = true;
+      if (auto after = map->get("after")) {
+        hint.after = after->as_duration();
+        ok = hint.after.has_value();
+        if (hint.after && *hint.after >= scenario.duration) {
+          after->error("is not before the end of the session (" + format_duration(scenario.duration) +
+                       "), so the hint would never be shown");
+          ok = false;
+        }
       }
-      if (delay && words) scenario.hints.push_back({*delay, *words});
+      if (auto cost = map->get("cost")) {
+        auto number = cost->as_number();
+        if (number && (*number < 0 || *number > 1)) {
+          cost->error("must be between 0 and 1, the fraction of the score a hint costs (got " + weight_text(*number) + ")");
+        }
+        if (!number || *number < 0 || *number > 1) ok = false;
+        else hint.cost = *number;
+      }
+      auto text = map->required("text");
+      std::optional<std::string> words = text ? text->as_text() : std::nullopt;
+      if (!words) ok = false;
+      if (ok) {
+        hint.text = *words;
+        scenario.hints.push_back(std::move(hint));
+      }
     }
-    std::stable_sort(scenario.hints.begin(), scenario.hints.end(),
-                     [](const Hint& a, const Hint& b) { return a.after < b.after; });
+    // Given in order: timed hints by their time, the interviewer's own after them.
+    std::stable_sort(scenario.hints.begin(), scenario.hints.end(), [](const Hint& a, const Hint& b) {
+      return a.after.has_value() != b.after.has_value() ? a.after.has_value() : a.after < b.after;
+    });
+  }
+
+  // shortcuts: and alternatives: each a named script (host, run, timeout); a shortcut
+  // also says what it may earn: max_score, fails (checks it must fail), or both.
+  void read_attempts(const Mapping& root, const char* key, const Scenario& scenario, std::vector<Attempt>& attempts) {
+    const bool shortcuts = std::string_view(key) == "shortcuts";
+    auto value = root.get(key);
+    if (!value) return;
+    auto items = value->as_list();
+    if (!items) return;
+    std::set<std::string> names;
+    for (const Value& item : *items) {
+      auto map = shortcuts ? item.as_record({"name", "host", "run", "timeout", "max_score", "fails"})
+                           : item.as_record({"name", "host", "run", "timeout"});
+      if (!map) continue;
+      auto name = read_unique_name(*map, names, shortcuts ? "shortcut" : "alternative");
+      auto host = read_host_ref(*map, scenario);
+      auto run = read_run(*map, kDefaultScriptTimeout, kMaxScriptTimeout);
+      Attempt attempt;
+      bool ok = name && host && run;
+      if (auto max_score = map->get("max_score")) {
+        auto number = max_score->as_number();
+        if (number && (*number < 0 || *number >= 1)) {
+          max_score->error("must be at least 0 and below 1 (got " + weight_text(*number) + ")");
+        }
+        if (!number || *number < 0 || *number >= 1) ok = false;
+        else attempt.max_score = *number;
+      }
+      if (auto fails = map->get("fails")) {
+        if (auto list = fails->as_nonempty_list("check name")) {
+          for (const Value& check_name : *list) {
+            auto text = check_name.as_string();
+            if (!text) {
+              ok = false;
+            } else if (std::none_of(scenario.checks.begin(), scenario.checks.end(),
+                                    [&](const Check& check) { return check.name == *text; })) {
+              check_name.error("unknown check '" + *text + "'");
+              ok = false;
+            } else {
+              attempt.must_fail.push_back(*text);
+            }
+          }
+        } else {
+          ok = false;
+        }
+      }
+      if (shortcuts && !map->get("max_score") && !map->get("fails")) {
+        map->error("a shortcut needs 'max_score:' (the most it may score), 'fails:' (checks it must fail), or both");
+        ok = false;
+      }
+      if (!ok) continue;
+      attempt.name = *name;
+      attempt.step = {*host, *run};
+      attempts.push_back(std::move(attempt));
+    }
   }
 
   void warn_unused_vars(const Mapping& root, const Scenario& scenario) {

@@ -1,7 +1,9 @@
 #include "session/grader.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <future>
+#include <map>
 
 namespace breakfix {
 
@@ -60,18 +62,67 @@ Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Sc
   return chosen;
 }
 
-double score(const std::vector<CheckResult>& results) {
-  double passed = 0, total = 0;
+std::string percent_text(double fraction) {
+  char text[16];
+  std::snprintf(text, sizeof text, "%.0f%%", fraction * 100);
+  return text;
+}
+
+Grade grade(const Scenario& scenario, const std::vector<CheckResult>& results, double hint_cost) {
+  std::map<std::string, bool> passed;
+  for (const CheckResult& result : results) passed[result.name] = result.passed;
+  auto passes = [&](const std::string& name) {
+    const auto found = passed.find(name);
+    return found != passed.end() && found->second;
+  };
   bool any_fix = false;
-  for (const CheckResult& result : results) {
-    total += result.weight;
-    if (result.passed) passed += result.weight;
-    any_fix = any_fix || (result.passed && result.expect == CheckExpectation::Fix);
+  for (const Check& check : scenario.checks) any_fix = any_fix || (check.expect == CheckExpectation::Fix && passes(check.name));
+
+  Grade grade;
+  double earned = 0, total = 0;
+  for (const Check& check : scenario.checks) {
+    total += check.weight;
+    if (!passes(check.name)) {
+      if (check.critical && (!grade.cap || check.cap < *grade.cap)) grade.cap = check.cap;
+      if (check.critical) grade.capped_by.push_back(check.name);
+      continue;
+    }
+    if (check.expect == CheckExpectation::Fix) {
+      earned += check.weight;
+      continue;
+    }
+    // Guards hold in a lab nobody touched: they earn only beside the repair they protect.
+    std::vector<std::string> missing;
+    for (const std::string& fix : check.required_fixes) {
+      if (!passes(fix)) missing.push_back(fix);
+    }
+    if (check.required_fixes.empty() && !any_fix) {
+      grade.uncounted.push_back(check.name + ": no fix check passes");
+    } else if (!missing.empty()) {
+      std::string names;
+      for (const std::string& fix : missing) names += (names.empty() ? "'" : ", '") + fix + "'";
+      grade.uncounted.push_back(check.name + ": it protects " + names + ", which failed");
+    } else {
+      earned += check.weight;
+    }
   }
-  // Guards hold in a lab nobody touched: they earn their weight only beside a repair,
-  // so that doing nothing scores 0, not the guards' share.
-  if (!any_fix) return 0;
-  return total > 0 ? passed / total : 0;
+  grade.earned = total > 0 ? earned / total : 0;
+  grade.hint_cost = hint_cost;
+  grade.score = std::max(0.0, std::min(grade.earned, grade.cap.value_or(1.0)) - hint_cost);
+  return grade;
+}
+
+std::vector<std::string> Grade::explanation() const {
+  std::vector<std::string> lines;
+  lines.push_back("the checks earned " + percent_text(earned) + " of their weight");
+  for (const std::string& why : uncounted) lines.push_back("guard " + why + ", so it earned nothing");
+  if (cap && *cap < earned) {
+    std::string names;
+    for (const std::string& name : capped_by) names += (names.empty() ? "'" : ", '") + name + "'";
+    lines.push_back("capped at " + percent_text(*cap) + ": critical guard " + names + " failed");
+  }
+  if (hint_cost > 0) lines.push_back("hints taken cost " + percent_text(hint_cost));
+  return lines;
 }
 
 std::vector<PrecheckProblem> precheck_problems(const std::vector<CheckResult>& results) {

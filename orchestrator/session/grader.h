@@ -1,6 +1,8 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
+#include <string>
 #include <vector>
 
 #include "breakfix/scenario.h"
@@ -37,9 +39,27 @@ Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Sc
                                             CheckSelection selection = CheckSelection::All,
                                             std::chrono::milliseconds budget = std::chrono::milliseconds(0));
 
-// Sum of the weights of passing checks over the sum of all weights, in [0, 1]; 0 while
-// no fix check passes (guards alone hold in an untouched lab).
-double score(const std::vector<CheckResult>& results);
+// The score and why it is what it is. The rule (docs/scenario-format.md, "Score"):
+//   1. a fix check that passes earns its weight;
+//   2. a guard that passes earns its weight only beside a repair: beside every check it
+//      `requires`, or, without `requires`, beside any passing fix check;
+//   3. a critical guard that fails caps the score at its `cap` (the lowest such cap);
+//   4. the costs of the hints given are taken off last, never below 0.
+// earned = (sum of 1 and 2) / (sum of all weights). A check without a result counts as failed.
+struct Grade {
+  double score = 0;                     // in [0, 1]
+  double earned = 0;                    // before the cap and the hint costs
+  std::optional<double> cap;            // from the failing critical guards, if any
+  std::vector<std::string> capped_by;   // those guards
+  std::vector<std::string> uncounted;   // passing guards that earned nothing: "name: why"
+  double hint_cost = 0;
+  // One line a fact, for the report: "capped at 0% by critical guard 'x', which failed".
+  std::vector<std::string> explanation() const;
+};
+Grade grade(const Scenario& scenario, const std::vector<CheckResult>& results, double hint_cost = 0);
+
+// A score or fraction as people read it: 0.756 -> "76%".
+std::string percent_text(double fraction);
 
 // The precheck's rule, in `scenario test` and before a session is ready: with the faults
 // in, every fix check fails and every guard passes. One problem per check that breaks

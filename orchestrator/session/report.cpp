@@ -215,7 +215,10 @@ json checks_json(const ReportInput& input, const std::map<std::string, const Che
     const CheckRunRecord* run = found == finals.end() ? nullptr : found->second;
     const bool passed = run && run->passed;
     verdicts.push_back({check.name, check.expect, check.weight, passed, {}});
-    json entry = {{"name", check.name}, {"expect", to_string(check.expect)}, {"weight", check.weight}, {"passed", passed}};
+    json entry = {{"name", check.name}, {"expect", to_string(check.expect)}, {"weight", check.weight}, {"passed", passed},
+                  {"critical", check.critical}};
+    if (check.critical) entry["cap"] = check.cap;
+    if (!check.required_fixes.empty()) entry["requires"] = check.required_fixes;
     if (run) {
       entry["exit_code"] = run->exit_code;
       entry["timed_out"] = run->timed_out;
@@ -235,16 +238,17 @@ json checks_json(const ReportInput& input, const std::map<std::string, const Che
 }
 
 std::string report_markdown(const ReportInput& input, const json& checks, const std::map<std::string, Progress>& progress,
-                            double score_value) {
+                            const Grade& grade_value) {
+  const double score_value = grade_value.score;
   const Scenario& scenario = *input.scenario;
   const SessionRecord& r = input.record;
-  char score_text[16];
-  std::snprintf(score_text, sizeof score_text, "%.0f%%", score_value * 100);
+  const std::string score_text = percent_text(score_value);
   std::string md = "# " + scenario.title + "\n\n";
   md += "- Candidate: " + input.candidate + "\n- Session: `" + input.session_id + "` (scenario `" + scenario.id +
         "`, seed " + std::to_string(input.seed) + ")\n";
   md += "- Started " + iso_time(r.ready_at) + ", deadline " + iso_time(r.deadline) + ", ended " + iso_time(r.ended_at) + "\n";
-  md += "- **Score: " + std::string(score_text) + "**\n";
+  md += "- **Score: " + score_text + "**\n";
+  for (const std::string& line : grade_value.explanation()) md += "  - " + escape_cell(line) + "\n";
   const std::optional<bool> tampered = input.changes ? input.changes->tampered() : std::nullopt;
   md += std::string("- Tampered: ") + (tampered ? (*tampered ? "**yes** (see Tampering)" : "no") : "not known") + "\n\n";
   md += tampering_markdown(input.changes);
@@ -258,7 +262,8 @@ std::string report_markdown(const ReportInput& input, const json& checks, const 
     }
     char weight[16];
     std::snprintf(weight, sizeof weight, "%g", check["weight"].get<double>());
-    md += "| " + escape_cell(check["name"].get<std::string>()) + " | " + check["expect"].get<std::string>() + " | " + weight +
+    const std::string kind = check["expect"].get<std::string>() + (check["critical"].get<bool>() ? " (critical)" : "");
+    md += "| " + escape_cell(check["name"].get<std::string>()) + " | " + kind + " | " + weight +
           " | " + (check["passed"].get<bool>() ? "pass" : "**fail**") + " | " + first + " |\n";
   }
   md += "\n" + changes_markdown(input.changes);
@@ -283,7 +288,16 @@ Report build_report(const ReportInput& input) {
   Report report;
   std::vector<CheckResult> verdicts;
   const json checks = checks_json(input, finals, progress, verdicts);
-  report.score = score(verdicts);
+  double hint_cost = 0;
+  json hints = json::array();
+  for (std::size_t i = 0; i < input.scenario->hints.size(); ++i) {
+    const Hint& hint = input.scenario->hints[i];
+    const bool given = input.record.hints_given.count(static_cast<int>(i)) > 0;
+    if (given) hint_cost += hint.cost;
+    hints.push_back({{"number", i + 1}, {"text", hint.text}, {"cost", hint.cost}, {"given", given}});
+  }
+  const Grade graded = grade(*input.scenario, verdicts, hint_cost);
+  report.score = graded.score;
   json events = json::array();
   for (const SessionEvent& event : input.events) {
     events.push_back({{"time", iso_time(event.time)}, {"kind", event.kind}, {"detail", event.detail}});
@@ -300,7 +314,14 @@ Report build_report(const ReportInput& input) {
       {"deadline", iso_time(r.deadline)},
       {"ended_at", iso_time(r.ended_at)},
       {"score", report.score},
+      {"grade", {{"earned", graded.earned},
+                 {"cap", graded.cap ? json(*graded.cap) : json(nullptr)},
+                 {"capped_by", graded.capped_by},
+                 {"uncounted", graded.uncounted},
+                 {"hint_cost", graded.hint_cost},
+                 {"explanation", graded.explanation()}}},
       {"checks", checks},
+      {"hints", hints},
       {"events", events},
       {"recordings", input.recordings},
       {"channels", channel_timeline_json(input.channels)},
@@ -310,7 +331,7 @@ Report build_report(const ReportInput& input) {
   // A check's output is whatever the lab printed, cut at a byte count: bytes that are not
   // UTF-8 are replaced (U+FFFD) instead of failing the whole report.
   report.json = document.dump(2, ' ', false, json::error_handler_t::replace);
-  report.markdown = report_markdown(input, checks, progress, report.score);
+  report.markdown = report_markdown(input, checks, progress, graded);
   return report;
 }
 

@@ -1,6 +1,7 @@
 #include "session/scenario_tester.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <future>
 
 #include "breakfix/duration.h"
@@ -113,6 +114,33 @@ std::string tamper_failures(const LabChanges& changes) {
   return failures;
 }
 
+// What an attempt's checks say against what it may score: "" when within its bounds.
+std::string attempt_failures(const Scenario& scenario, const Attempt& attempt, bool shortcut,
+                             const std::vector<CheckResult>& results) {
+  const Grade graded = grade(scenario, results);
+  std::string failures;
+  if (!shortcut && graded.score < 1.0) {
+    failures += "scored " + percent_text(graded.score) + ", not 100%:\n";
+    for (const CheckResult& result : results) {
+      if (!result.passed) failures += "  check '" + result.name + "' fails (" + describe_run(result.run) + ")\n";
+    }
+    for (const std::string& line : graded.explanation()) failures += "  " + line + "\n";
+    return failures;
+  }
+  if (!shortcut) return "";
+  const double bound = attempt.max_score.value_or(1.0);
+  if (attempt.max_score && graded.score > bound + 1e-9) {
+    failures += "scored " + percent_text(graded.score) + ", more than its max_score " + percent_text(bound) + ":\n";
+    for (const std::string& line : graded.explanation()) failures += "  " + line + "\n";
+  }
+  for (const std::string& name : attempt.must_fail) {
+    for (const CheckResult& result : results) {
+      if (result.name == name && result.passed) failures += "check '" + name + "' passes, but the shortcut must fail it\n";
+    }
+  }
+  return failures;
+}
+
 }  // namespace
 
 bool ScenarioTestReport::passed() const {
@@ -176,11 +204,11 @@ ScenarioTestReport ScenarioTester::test(const Scenario& scenario, const Scenario
                   [&] { return run_script(step.host, step.run); });
   }
   if (ok) {
-    log.step("checks x" + std::to_string(options.check_runs),
-             [&] { return repeated_check_failures(runner, scenario, options.check_runs); });
+    ok = log.step("checks x" + std::to_string(options.check_runs),
+                  [&] { return repeated_check_failures(runner, scenario, options.check_runs); });
   }
   if (ok) {
-    log.step("tamper check",
+    ok = log.step("tamper check",
              [&] { return tamper_failures(compare_lab(runtime_, *lab, scenario, baselines, lab_options_)); });
   }
   if (!options.keep) {
@@ -189,7 +217,50 @@ ScenarioTestReport ScenarioTester::test(const Scenario& scenario, const Scenario
       return removed ? "" : removed.error().message;
     });
   }
+  // Shortcuts and alternatives only once the reference solution is proven: a lab whose
+  // faults do not bite says nothing about what a shortcut earns.
+  if (ok) {
+    for (const Attempt& shortcut : scenario.shortcuts) {
+      log.step("shortcut " + shortcut.name, [&] { return try_attempt(scenario, shortcut, true, report); });
+    }
+    for (const Attempt& alternative : scenario.alternatives) {
+      log.step("alternative " + alternative.name, [&] { return try_attempt(scenario, alternative, false, report); });
+    }
+  }
   return report;
+}
+
+std::string ScenarioTester::try_attempt(const Scenario& scenario, const Attempt& attempt, bool shortcut,
+                                        const ScenarioTestReport& report) const {
+  // A lab of its own, as a candidate would find it: set up, the faults in.
+  const std::string session_id = report.session_id + "-" + std::to_string(++attempts_);
+  LabProvisioner provisioner(runtime_, lab_options_);
+  auto lab = provisioner.provision(scenario, session_id, nullptr);
+  if (!lab) return "provision: " + lab.error().message;
+  const ScriptRunner runner(runtime_, *lab, report.vars);
+  std::string failure;
+  // `must_succeed`: setup and faults. The attempt's own exit status does not matter (a
+  // shortcut may well fail half way): what the checks then say does.
+  auto run_script = [&](const std::string& what, const std::string& host, const Script& script, bool must_succeed) {
+    if (!failure.empty()) return;
+    auto run = runner.run(host, script);
+    if (!run) failure = what + ": " + run.error().message;
+    else if (must_succeed && !run->succeeded()) failure = what + ": " + describe_run(*run);
+  };
+  for (const Host& host : scenario.hosts) {
+    if (host.setup) run_script("setup " + host.name, host.name, *host.setup, true);
+  }
+  for (const Fault& fault : scenario.faults) run_script("fault " + fault.name, fault.host, fault.run, true);
+  run_script("run", attempt.step.host, attempt.step.run, false);
+  if (failure.empty()) {
+    auto results = run_checks(runner, scenario);
+    if (!results) failure = results.error().message;
+    else failure = attempt_failures(scenario, attempt, shortcut, *results);
+  }
+  if (Status removed = provisioner.remove_session(session_id); !removed && failure.empty()) {
+    failure = "remove: " + removed.error().message;
+  }
+  return failure;
 }
 
 }  // namespace breakfix

@@ -7,6 +7,7 @@
 // changes is caught as flaky), check that neither the solution nor the checks look like
 // tampering (lab_changes.h), remove.
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <optional>
@@ -52,9 +53,15 @@ class ScenarioTester {
   ScenarioTestReport test(const Scenario& scenario, const ScenarioTestOptions& options) const;
 
  private:
+  // Applies a shortcut or an alternative to a fresh lab: "" when it scored within its
+  // bounds (a shortcut) or 100% (an alternative), else why not.
+  std::string try_attempt(const Scenario& scenario, const Attempt& attempt, bool shortcut,
+                          const ScenarioTestReport& report) const;
+
   Runtime& runtime_;
   LabOptions lab_options_;
   StepFn on_step_;
+  mutable std::atomic<int> attempts_{0};  // numbers the attempts' labs
 };
 
 }  // namespace breakfix

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <cstdio>
 #include <fstream>
 #include <future>
 #include <utility>
@@ -170,6 +171,7 @@ Result<SessionView> SessionEngine::start(const SessionRequest& request) {
   policy.duration = request.duration.value_or(scenario->duration);
   policy.retention = options_.retention;
   policy.progress_interval = options_.progress_interval;
+  for (const Hint& hint : scenario->hints) policy.hints.push_back(hint.after);
   const WallTime now = clock_.now();
   const std::uint64_t seed = request.seed.value_or(random_seed());
   auto session = std::make_shared<Session>();
@@ -260,6 +262,29 @@ Result<SessionView> SessionEngine::extend(const std::string& id, std::chrono::se
   note(*session, "extend",
        "by " + std::to_string(by.count() / 60) + " min, deadline " + iso_time(session->machine.record().deadline));
   SessionView result = make_view(*session);
+  lock.unlock();
+  run(session, std::move(*ready));
+  return result;
+}
+
+Result<GivenHint> SessionEngine::give_hint(const std::string& id, std::optional<int> number) {
+  SessionPtr session = find(id);
+  if (!session) return not_loaded(id);
+  std::unique_lock lock = lock_work(*session);
+  if (!lock) return make_error(ErrorCode::Conflict, "session " + id + " is busy; try again");
+  if (session->access_closed.load()) {
+    return make_error(ErrorCode::Conflict, "session " + id + " has ended; hints go to a candidate at work");
+  }
+  std::optional<int> index;
+  if (number) index = *number - 1;
+  auto actions = session->machine.give_hint(index);
+  if (!actions) return actions.error();
+  const int given = actions->front().hint;
+  // Saved first: a hint the store does not know of would be given again after a restart.
+  auto ready = save_then(*session, std::move(*actions));
+  if (!ready) return ready.error();
+  const Hint& hint = session->scenario->hints.at(static_cast<std::size_t>(given));
+  GivenHint result{given + 1, static_cast<int>(session->scenario->hints.size()), hint.text, hint.cost};
   lock.unlock();
   run(session, std::move(*ready));
   return result;
@@ -555,8 +580,20 @@ std::vector<Action> SessionEngine::act(Session& session, const Action& action) {
       return {};
     case ActionKind::Grade: return grade(session, "final");
     case ActionKind::Remove: return remove_hosts(session);
+    case ActionKind::GiveHint: give_hint_now(session, action.hint); return {};
   }
   return {};
+}
+
+void SessionEngine::give_hint_now(Session& session, int index) {
+  const auto& hints = session.scenario->hints;
+  if (index < 0 || static_cast<std::size_t>(index) >= hints.size()) return;
+  const Hint& hint = hints[static_cast<std::size_t>(index)];
+  const std::string number = std::to_string(index + 1) + " of " + std::to_string(hints.size());
+  char cost[48] = "";
+  if (hint.cost > 0) std::snprintf(cost, sizeof cost, " (costs %.0f%% of the score)", hint.cost * 100);
+  note(session, "hint", number + cost + ": " + hint.text);
+  if (notices_) notices_(session.stored.id, "hint " + number + ": " + hint.text);
 }
 
 std::vector<Action> SessionEngine::action_threw(Session& session, const Action& action, const std::string& what) {
@@ -822,6 +859,8 @@ SessionView SessionEngine::make_view(const Session& session) const {
   view.tampered = session.tampered;
   view.public_keys = static_cast<int>(session.stored.access.public_keys.size());
   view.password = !session.stored.access.password_hash.empty();
+  view.hints_given = static_cast<int>(record.hints_given.size());
+  view.hints_total = static_cast<int>(record.policy.hints.size());
   return view;
 }
 

@@ -92,6 +92,16 @@ struct SessionView {
   std::optional<bool> tampered;  // once graded; nullopt also when it could not be known
   int public_keys = 0;
   bool password = false;
+  int hints_given = 0;
+  int hints_total = 0;
+};
+
+// A hint as the interviewer gave it (and the candidate's terminals showed it).
+struct GivenHint {
+  int number = 0;  // 1-based
+  int of = 0;
+  std::string text;
+  double cost = 0;
 };
 
 // How a candidate may log in to a session (for the gateway).
@@ -137,6 +147,9 @@ class SessionEngine {
   Result<SessionView> extend(const std::string& id, std::chrono::seconds by);
   // Ends access now; grading follows (inline, or posted). Conflict unless ready.
   Result<SessionView> end(const std::string& id);
+  // Gives hint `number` (1-based), or the next one not given yet: every open terminal
+  // shows it and the report's events list it. Conflict unless ready, or when it was given.
+  Result<GivenHint> give_hint(const std::string& id, std::optional<int> number);
   // Runs every check now without ending the session; the results join the timeline.
   // Conflict unless ready.
   Result<std::vector<CheckOutcome>> grade_now(const std::string& id);
@@ -197,6 +210,8 @@ class SessionEngine {
   void log_error(const std::string& message) const;  // about no one session
   void note(Session& session, const std::string& kind, const std::string& detail);
   void set_progress(Session& session, std::string progress);
+  // Carries out a GiveHint action: the terminals and the events hear of it.
+  void give_hint_now(Session& session, int index);
   // Ends the candidate's access now (once): the gateway closes their terminals.
   void close_access(Session& session);
   // Scripts stop when the daemon stops; a progress run's also when the candidate's

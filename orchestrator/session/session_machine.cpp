@@ -74,6 +74,12 @@ std::vector<Action> SessionMachine::tick(WallTime now) {
         }
       }
       if (warn > 0) actions.push_back({ActionKind::Warn, warn});
+      for (int i = 0; i < static_cast<int>(record_.policy.hints.size()); ++i) {
+        const auto& after = record_.policy.hints[static_cast<std::size_t>(i)];
+        if (after && now >= record_.ready_at + *after && record_.hints_given.insert(i).second) {
+          actions.push_back({ActionKind::GiveHint, 0, i});
+        }
+      }
       if (record_.policy.progress_interval.count() > 0 && now >= record_.next_progress) {
         actions.push_back({ActionKind::ProgressCheck});
         // Skipped runs (the daemon was down) are not caught up: one run, then on schedule.
@@ -113,6 +119,30 @@ Result<std::vector<Action>> SessionMachine::end_now(WallTime now) {
   }
   record_.deadline = now;
   return begin_grading(now);
+}
+
+Result<std::vector<Action>> SessionMachine::give_hint(std::optional<int> index) {
+  if (record_.state != SessionState::Ready) {
+    return make_error(ErrorCode::Conflict, std::string("cannot give a hint in a session that is ") + to_string(record_.state));
+  }
+  const int count = static_cast<int>(record_.policy.hints.size());
+  if (!index) {
+    for (int i = 0; i < count && !index; ++i) {
+      if (!record_.hints_given.count(i)) index = i;
+    }
+    if (!index) {
+      return make_error(ErrorCode::Conflict, count == 0 ? std::string("the scenario has no hints")
+                                                        : "all " + std::to_string(count) + " hints were given");
+    }
+  }
+  if (*index < 0 || *index >= count) {
+    return make_error(ErrorCode::NotFound, "no hint " + std::to_string(*index + 1) + " (the scenario has " +
+                                               std::to_string(count) + ")");
+  }
+  if (!record_.hints_given.insert(*index).second) {
+    return make_error(ErrorCode::Conflict, "hint " + std::to_string(*index + 1) + " was given already");
+  }
+  return std::vector<Action>{{ActionKind::GiveHint, 0, *index}};
 }
 
 std::vector<Action> SessionMachine::graded(WallTime now) {

@@ -8,6 +8,7 @@
 // the record are in breakfix/session_record.h.
 
 #include <chrono>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -32,11 +33,13 @@ enum class ActionKind {
   EndAccess,      // close the candidates' connections, refuse new logins
   Grade,          // run every check, store results before anything is removed
   Remove,         // remove the hosts
+  GiveHint,       // tell every open terminal hint number `hint` (0-based), and the report
 };
 
 struct Action {
   ActionKind kind;
   int minutes_left = 0;  // for Warn
+  int hint = -1;         // for GiveHint
   bool operator==(const Action&) const = default;
 };
 
@@ -62,6 +65,9 @@ class SessionMachine {
   // Interviewer actions; Conflict unless the session is ready.
   Result<std::vector<Action>> extend(std::chrono::seconds by, WallTime now);
   Result<std::vector<Action>> end_now(WallTime now);
+  // The interviewer gives hint `index` (0-based), or the first not given yet. Conflict
+  // unless ready, for a hint given already, or when none is left; NotFound past the last.
+  Result<std::vector<Action>> give_hint(std::optional<int> index);
   // Grading finished and its results are stored.
   std::vector<Action> graded(WallTime now);
   std::vector<Action> removed(WallTime now);

@@ -24,6 +24,8 @@ std::string record_to_json(const SessionRecord& r) {
   for (int minutes : r.warned_minutes) warnings.push_back(minutes);
   json policy_warnings = json::array();
   for (auto minutes : r.policy.warnings) policy_warnings.push_back(minutes.count());
+  json hints = json::array();
+  for (const auto& after : r.policy.hints) hints.push_back(after ? json(after->count()) : json(nullptr));
   return json{{"state", to_string(r.state)},
               {"failure", r.failure},
               {"duration_s", r.policy.duration.count()},
@@ -40,7 +42,9 @@ std::string record_to_json(const SessionRecord& r) {
               {"warned_min", warnings},
               {"failed_attempts", r.failed_attempts},
               {"retry_at_ms", unix_ms(r.retry_at)},
-              {"last_error", r.last_error}}
+              {"last_error", r.last_error},
+              {"hints_after_s", hints},
+              {"hints_given", r.hints_given}}
       .dump();
 }
 
@@ -78,6 +82,14 @@ Result<SessionRecord> record_from_json(const std::string& text) {
       r.failed_attempts = at("failed_attempts").get<int>();
       r.retry_at = from_unix_ms(at("retry_at_ms").get<std::int64_t>());
       r.last_error = at("last_error").get<std::string>();
+    }
+    // Rows written before hints were given have none.
+    if (j.contains("hints_after_s")) {
+      for (const json& after : at("hints_after_s")) {
+        r.policy.hints.push_back(after.is_null() ? std::nullopt
+                                                 : std::optional<std::chrono::seconds>(after.get<std::int64_t>()));
+      }
+      for (const json& index : at("hints_given")) r.hints_given.insert(index.get<int>());
     }
     return r;
   } catch (const json::exception& error) {

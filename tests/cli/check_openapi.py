@@ -38,6 +38,7 @@ JSON_SHAPES = {
     "scenarios": (["Scenario"], ("/v1/scenarios", "get", "200")),
     "health": (["Health"], None),
     "session_action": (["GradeResult", "CheckOutcome"], None),
+    "give_hint": (["GivenHint"], None),
     "recording": (["RecordingList"], None),
     "list_sessions": ([], ("/v1/sessions", "get", "200")),
 }

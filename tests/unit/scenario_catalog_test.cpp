@@ -28,6 +28,15 @@ TEST_CASE("The shipped scenario library loads without errors or warnings") {
   CHECK(catalog.diagnostics.empty());
   CHECK(catalog.scenarios.size() >= 2);
   CHECK(catalog.files_read == static_cast<int>(catalog.scenarios.size()));
+  // Every lab proves, in scenario test, that its signature shortcut scores at most 0.3.
+  for (const ScenarioPtr& scenario : catalog.scenarios) {
+    CAPTURE(scenario->id);
+    REQUIRE_FALSE(scenario->shortcuts.empty());
+    for (const Attempt& shortcut : scenario->shortcuts) {
+      CAPTURE(shortcut.name);
+      CHECK(shortcut.max_score.value_or(0) <= 0.3);
+    }
+  }
 }
 
 TEST_CASE("A library, a scenario directory and a scenario file are all accepted") {

@@ -159,6 +159,7 @@ TEST_CASE("Several hosts get an internal network, named hosts and every field as
   REQUIRE(scenario.hints.size() == 2);
   CHECK(scenario.hints[0].text == "first");  // sorted by time
   CHECK(scenario.hints[1].after == seconds(1800));
+  CHECK(scenario.hints[1].cost == 0);
 }
 
 TEST_CASE("An unknown key is reported at its line and column with the nearest known key") {
@@ -234,9 +235,10 @@ TEST_CASE("A build directory is resolved against the scenario directory and need
 }
 
 TEST_CASE("Memory limits accept binary and decimal suffixes") {
-  for (auto [text, bytes] : std::vector<std::pair<std::string, std::int64_t>>{
+  for (const auto& size : std::vector<std::pair<std::string, std::int64_t>>{
            {"512Mi", 512LL << 20}, {"1Gi", 1LL << 30}, {"800M", 800'000'000}, {"1.5Gi", 3LL << 29}, {"67108864", 1LL << 26}}) {
-    CAPTURE(text);
+    const auto& [text, bytes] = size;
+    CAPTURE(size.first);
     ScenarioLoad load = parse(std::string(kMinimal) + "resources: {memory: " + text + "}\n");
     REQUIRE(load.scenario);
     CHECK(load.scenario->hosts[0].resources.memory_bytes == bytes);

@@ -53,7 +53,8 @@ struct Fixture {
 
   // `store_file`: ":memory:" for the many short runs of the failure tests, where the
   // fsyncs of a file would be most of their time.
-  explicit Fixture(const std::string& store_file = "breakfix.db") {
+  // `more_yaml`: keys added to the scenario (hints).
+  explicit Fixture(const std::string& store_file = "breakfix.db", const std::string& more_yaml = "") {
     runtime.images["breakfix/base:bookworm"] = "sha256:base";
     runtime.exec_handler = [this](const ExecSpec&, const std::string& script) -> FakeExecReply {
       if (script == "echo fault" && fault_bites) flag = false;
@@ -64,7 +65,7 @@ struct Fixture {
     REQUIRE(opened.ok());
     store = std::move(opened.value());
     flaky = std::make_unique<breakfix::testing::FlakyStore>(*store);
-    ScenarioLoad load = parse_scenario(kEngineScenario, "scenario.yaml", "/nonexistent");
+    ScenarioLoad load = parse_scenario(std::string(kEngineScenario) + more_yaml, "scenario.yaml", "/nonexistent");
     REQUIRE(load.scenario);
     scenario = load.scenario;
   }
@@ -617,4 +618,56 @@ TEST_CASE("A damaged row in the store is logged and skipped: every other session
   auto listed = restarted.list();
   REQUIRE(listed.ok());
   CHECK(listed->size() == 1);
+}
+
+TEST_CASE("Hints reach the terminals when given and at their time, survive a restart and cost their score") {
+  Fixture f("breakfix.db", R"(hints:
+  - {after: 10m, text: Look at the flag., cost: 0.1}
+  - {text: The fault is in echo., cost: 0.25}
+  - {text: Run the solution.}
+)");
+  std::string id;
+  {
+    SessionEngine engine = f.engine();
+    auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+    REQUIRE(session.ok());
+    id = session->id;
+    CHECK(session->hints_total == 3);
+    // The interviewer gives the next one: the first not given, which is the timed one.
+    auto given = engine.give_hint(id, std::nullopt);
+    REQUIRE(given.ok());
+    CHECK(given->number == 1);
+    CHECK(given->of == 3);
+    CHECK(f.notices.back() == "hint 1 of 3: Look at the flag.");
+    CHECK(engine.give_hint(id, 1).error().code == ErrorCode::Conflict);  // given already
+    CHECK(engine.give_hint(id, 4).error().code == ErrorCode::NotFound);
+    // At 10 minutes the timed hint is not given a second time.
+    f.run_for(engine, 11min);
+    CHECK(std::count_if(f.notices.begin(), f.notices.end(), [](const std::string& n) { return n.rfind("hint", 0) == 0; }) == 1);
+    REQUIRE(engine.give_hint(id, 2).ok());
+    CHECK(engine.view(id)->hints_given == 2);
+  }
+  // A restart: the store knows which hints were given.
+  SessionEngine engine = f.engine();
+  REQUIRE(engine.recover().ok());
+  CHECK(engine.view(id)->hints_given == 2);
+  auto third = engine.give_hint(id, std::nullopt);
+  REQUIRE(third.ok());
+  CHECK(third->number == 3);
+  CHECK(engine.give_hint(id, std::nullopt).error().message == "all 3 hints were given");
+  f.flag = true;  // the candidate fixes it
+  REQUIRE(engine.end(id).ok());
+  CHECK(engine.give_hint(id, std::nullopt).error().code == ErrorCode::Conflict);
+  auto report = f.store->report(id);
+  REQUIRE(report.ok());
+  const auto report_json = nlohmann::json::parse(report->first);
+  // Repaired in full, less the hints' 0.1 + 0.25.
+  CHECK(report_json["grade"]["hint_cost"].get<double>() == doctest::Approx(0.35));
+  CHECK(report_json["grade"]["earned"].get<double>() == doctest::Approx(1.0));
+  CHECK(report_json["score"].get<double>() == doctest::Approx(0.65));
+  int hint_events = 0;
+  for (const auto& event : report_json["events"]) hint_events += event["kind"] == "hint";
+  CHECK(hint_events == 3);
+  CHECK(report->second.find("hint: 2 of 3 (costs 25% of the score): The fault is in echo.") != std::string::npos);
+  CHECK(report->second.find("hints taken cost 35%") != std::string::npos);
 }

@@ -261,3 +261,27 @@ TEST_CASE("A removal that fails is tried again from tick, backing off to 10 minu
   CHECK(graded.tick(clock.now()).empty());
   CHECK(graded.tick(clock.now() + 30s) == std::vector<Action>{{ActionKind::Remove}});
 }
+
+TEST_CASE("Timed hints are given once at their time after ready; the interviewer's in order, each once") {
+  FakeClock clock;
+  SessionPolicy policy;
+  policy.hints = {std::chrono::seconds(10 * 60), std::nullopt, std::chrono::seconds(20 * 60)};
+  SessionMachine machine = ready_session(clock, policy);
+  const WallTime ready = clock.now();
+  Timeline timeline{machine, clock, {}, ready};
+  timeline.run_until(15min);
+  REQUIRE(timeline.count(ActionKind::GiveHint) == 1);
+  // The interviewer's next: the first not given, hint 2 (index 1), which has no time.
+  auto next = machine.give_hint(std::nullopt);
+  REQUIRE(next.ok());
+  CHECK(*next == std::vector<Action>{{ActionKind::GiveHint, 0, 1}});
+  CHECK(machine.give_hint(1).error().code == ErrorCode::Conflict);
+  CHECK(machine.give_hint(7).error().code == ErrorCode::NotFound);
+  REQUIRE(machine.give_hint(2).ok());  // ahead of its time
+  timeline.run_until(25min);
+  CHECK(timeline.count(ActionKind::GiveHint) == 1);  // not again at 20 minutes
+  CHECK(machine.give_hint(std::nullopt).error().message == "all 3 hints were given");
+  CHECK(machine.record().hints_given == std::set<int>{0, 1, 2});
+  REQUIRE(machine.end_now(clock.now()).ok());
+  CHECK(machine.give_hint(std::nullopt).error().code == ErrorCode::Conflict);
+}

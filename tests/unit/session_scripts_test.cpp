@@ -55,17 +55,24 @@ struct FlagLab {
   bool guard_holds = true;
   std::atomic<int> fix_checks{0};
   int flaky_every = 0;  // > 0: every Nth fix check fails regardless
+  std::atomic<bool> harmed{false};  // the shortcut destroyed the data
 
   FakeRuntime::ExecHandler handler() {
     return [this](const ExecSpec&, const std::string& script) -> FakeExecReply {
       if (script.find("echo fault") == 0 && fault_bites) flag = false;
+      if (script.find("echo fault") == 0) harmed = false;  // a fresh lab
       if (script == "echo solution" && solution_fixes) flag = true;
+      if (script == "echo other-fix") flag = true;
+      if (script == "echo shortcut") flag = harmed = true;  // fixes, by destroying the data
       if (script == "echo check-fix") {
         const int n = ++fix_checks;
         if (flaky_every > 0 && n % flaky_every == 0) return {1, "", "flaked\n"};
         return {flag ? 0 : 1, "", flag ? "" : "flag is not set\n"};
       }
-      if (script == "echo check-guard") return {guard_holds ? 0 : 1, "", guard_holds ? "" : "data lost\n"};
+      if (script == "echo check-guard") {
+        const bool holds = guard_holds && !harmed;
+        return {holds ? 0 : 1, "", holds ? "" : "data lost\n"};
+      }
       return {0, "ok\n", ""};
     };
   }
@@ -144,14 +151,14 @@ TEST_CASE("Checks are graded by weight, serial ones alone, results in scenario o
   CHECK((*results)[0].run.output == "flag is not set\n");
   CHECK((*results)[1].passed);
   CHECK((*results)[2].passed);
-  CHECK(score(*results) == 0);  // the guards hold, but nothing is repaired yet
+  CHECK(grade(*scenario, *results).score == 0);  // the guards hold, but nothing is repaired yet
   // Weights 3, 1, 1: with the fix passing and one guard broken, 4 of 5.
   std::vector<CheckResult> repaired_but_broke_a_guard = *results;
   repaired_but_broke_a_guard[0].passed = true;
   repaired_but_broke_a_guard[1].passed = false;
-  CHECK(score(repaired_but_broke_a_guard) == doctest::Approx(4.0 / 5.0));
+  CHECK(grade(*scenario, repaired_but_broke_a_guard).score == doctest::Approx(4.0 / 5.0));
   flag_lab.flag = true;
-  CHECK(score(*run_checks(runner, *scenario)) == doctest::Approx(1.0));
+  CHECK(grade(*scenario, *run_checks(runner, *scenario)).score == doctest::Approx(1.0));
   CHECK(runtime.execs.back().input == "echo check-serial");  // the serial check ran after the others
 }
 
@@ -422,4 +429,70 @@ TEST_CASE("A script's output is kept from its end, cut on a character boundary")
   CHECK(run->output.size() == kScriptOutputKept - 1);
   CHECK(static_cast<unsigned char>(run->output.front()) == 0xc3);  // starts on a whole "é"
   CHECK(printed.compare(printed.size() - run->output.size(), std::string::npos, run->output) == 0);
+}
+
+namespace {
+
+// The flag lab with its data guard critical, a shortcut and an alternative.
+std::string with_attempts(const std::string& shortcut_bound, const std::string& alternative_run = "echo other-fix") {
+  std::string text = kScriptsScenario;
+  const std::string plain_guard = "{name: data intact, expect: guard, run: \"echo check-guard\"}";
+  text.replace(text.find(plain_guard), plain_guard.size(),
+               "{name: data intact, expect: guard, critical: true, run: \"echo check-guard\"}");
+  return text + "shortcuts:\n  - {name: wipe the data, run: echo shortcut, " + shortcut_bound + "}\n" +
+         "alternatives:\n  - {name: the other fix, run: " + alternative_run + "}\n";
+}
+
+}  // namespace
+
+TEST_CASE("scenario test applies each shortcut and alternative to a fresh lab and holds them to their bounds") {
+  FakeRuntime runtime = fake_with_base();
+  FlagLab flag_lab;
+  runtime.exec_handler = flag_lab.handler();
+  ScenarioTestReport report =
+      ScenarioTester(runtime, {}, nullptr).test(*load_scenario_text(with_attempts("max_score: 0.3")), {.seed = 7});
+  CAPTURE(step_names(report));
+  CHECK(report.passed());
+  CHECK(step_names(report) == "provision;setup main;fault clear flag;precheck;baseline;solution;checks x3;tamper check;"
+                              "remove;shortcut wipe the data;alternative the other fix;");
+  CHECK(runtime.containers.empty());  // every attempt's lab removed
+
+  // Without the critical guard the shortcut earns 3 of 5 (the fix and the serial guard):
+  // over its bound, and the step says by how much and why.
+  std::string uncapped = with_attempts("max_score: 0.3");
+  uncapped.replace(uncapped.find(", critical: true"), std::string(", critical: true").size(), "");
+  report = ScenarioTester(runtime, {}, nullptr).test(*load_scenario_text(uncapped), {.seed = 7});
+  CHECK_FALSE(report.passed());
+  const TestStep& shortcut = report.steps[9];
+  CHECK(shortcut.step == "shortcut wipe the data");
+  CHECK(shortcut.detail.rfind("scored 80%, more than its max_score 30%:\n", 0) == 0);
+  CHECK(shortcut.detail.find("guard data intact") == std::string::npos);  // it failed; nothing to explain
+
+  // `fails:` names a check the shortcut must fail: the fix check passes, so that is reported.
+  report = ScenarioTester(runtime, {}, nullptr).test(*load_scenario_text(with_attempts("fails: [flag is set]")), {});
+  CHECK_FALSE(report.passed());
+  CHECK(report.steps[9].detail == "check 'flag is set' passes, but the shortcut must fail it\n");
+
+  // An alternative that does not repair fails, naming the check.
+  report = ScenarioTester(runtime, {}, nullptr).test(*load_scenario_text(with_attempts("max_score: 0", "echo nothing")), {});
+  CHECK_FALSE(report.passed());
+  CHECK(report.steps[10].step == "alternative the other fix");
+  CHECK(report.steps[10].detail.rfind("scored 0%, not 100%:\n  check 'flag is set' fails (exit 1; output:\nflag is not set", 0) == 0);
+  CHECK(runtime.containers.empty());
+}
+
+TEST_CASE("A shortcut needs a bound; its fails name checks") {
+  const std::string base = kScriptsScenario;
+  auto errors = [](const std::string& text) {
+    std::string all;
+    for (const Diagnostic& d : parse_scenario(text, "scenario.yaml", "/nonexistent").diagnostics) all += d.message + "\n";
+    return all;
+  };
+  CHECK(errors(base + "shortcuts: [{name: s, run: 'true'}]\n") ==
+        "shortcuts[0]: a shortcut needs 'max_score:' (the most it may score), 'fails:' (checks it must fail), or both\n");
+  CHECK(errors(base + "shortcuts: [{name: s, run: 'true', fails: [nope]}]\n") ==
+        "shortcuts[0].fails[0]: unknown check 'nope'\n");
+  CHECK(errors(base + "shortcuts: [{name: s, run: 'true', max_score: 1}]\n") ==
+        "shortcuts[0].max_score: must be at least 0 and below 1 (got 1)\n");
+  CHECK(errors(base + "alternatives: [{name: a, run: 'true', max_score: 0}]\n").find("unknown key 'max_score'") != std::string::npos);
 }

@@ -57,7 +57,11 @@ TEST_CASE("Sessions are created, read, updated and listed by state") {
   grading.state = SessionState::Grading;
   grading.deadline = t0 + 90min;
   grading.warned_minutes = {15, 5};
+  grading.policy.hints = {std::nullopt, 600s};
+  grading.hints_given = {1};
   REQUIRE(store->update_session("s1", grading, t0 + 5s).ok());
+  CHECK(store->get_session("s1")->record.policy.hints == grading.policy.hints);
+  CHECK(store->get_session("s1")->record.hints_given == std::set<int>{1});
   CHECK(store->get_session("s1")->record.state == SessionState::Grading);
   CHECK(store->get_session("s1")->record.deadline == t0 + 90min);
   CHECK(store->get_session("s1")->record.warned_minutes == std::set<int>{5, 15});
