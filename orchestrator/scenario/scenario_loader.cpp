@@ -95,6 +95,56 @@ std::optional<std::int64_t> parse_memory(std::string_view text) {
 }
 
 
+// Scripts run under `bash -e`, which does not stop at a failing `! cmd`: a negated
+// command that is not the script's last has no effect on its result, so a check written
+// `! grep secret file` on its first line passes whatever grep finds. The 1-based lines
+// of such commands.
+std::vector<int> ineffective_negations(std::string_view script) {
+  std::vector<std::pair<int, std::string_view>> lines;  // the script's commands: (line, text)
+  int number = 0;
+  for (std::size_t start = 0; start <= script.size();) {
+    std::size_t end = script.find('\n', start);
+    if (end == std::string_view::npos) end = script.size();
+    std::string_view line = script.substr(start, end - start);
+    ++number;
+    const std::size_t first = line.find_first_not_of(" \t");
+    if (first != std::string_view::npos && line[first] != '#') lines.emplace_back(number, line.substr(first));
+    start = end + 1;
+  }
+  std::vector<int> found;
+  for (std::size_t i = 0; i + 1 < lines.size(); ++i) {
+    if (lines[i].second.rfind("! ", 0) == 0) found.push_back(lines[i].first);
+  }
+  return found;
+}
+
+// The longest `sleep N` (s, m, h) a script asks for, in seconds; 0 when none.
+double longest_sleep(std::string_view script) {
+  double longest = 0;
+  for (std::size_t at = script.find("sleep"); at != std::string_view::npos; at = script.find("sleep", at + 5)) {
+    const bool starts_word = at == 0 || std::string_view(" \t\n;&|(").find(script[at - 1]) != std::string_view::npos;
+    std::size_t p = at + 5;
+    if (!starts_word || p >= script.size() || (script[p] != ' ' && script[p] != '\t')) continue;
+    while (p < script.size() && (script[p] == ' ' || script[p] == '\t')) ++p;
+    double value = 0;
+    auto [end, ec] = std::from_chars(script.data() + p, script.data() + script.size(), value);
+    if (ec != std::errc()) continue;
+    const char unit = end < script.data() + script.size() ? *end : ' ';
+    longest = std::max(longest, value * (unit == 'm' ? 60 : unit == 'h' ? 3600 : unit == 'd' ? 86400 : 1));
+  }
+  return longest;
+}
+
+// `path` is `dir` or below it; both already canonical.
+bool is_inside(const fs::path& path, const fs::path& dir) {
+  auto p = path.begin();
+  for (auto d = dir.begin(); d != dir.end(); ++d, ++p) {
+    if (d->empty()) continue;  // a trailing separator
+    if (p == path.end() || *p != *d) return false;
+  }
+  return true;
+}
+
 bool script_mentions_var(std::string_view script, std::string_view name) {
   for (std::size_t at = script.find(name); at != std::string_view::npos; at = script.find(name, at + 1)) {
     const std::size_t after = at + name.size();
@@ -364,14 +414,14 @@ class ScenarioParser {
         build->error("directory '" + *text + "' does not exist (looked in " + dir.string() + ")");
       } else if (!fs::is_regular_file(dir / "Dockerfile", ec)) {
         build->error("directory '" + *text + "' has no Dockerfile");
+      } else if (!is_inside(fs::weakly_canonical(dir, ec), fs::weakly_canonical(scenario_dir_, ec))) {
+        // The build context is sent to the engine whole: a scenario that could name any
+        // directory (by '..' or a symlink) could send the machine's files into an image
+        // its candidate reads. Outside its own directory it is not self-contained either.
+        build->error("'" + *text + "' leads outside the scenario directory (to " + fs::weakly_canonical(dir, ec).string() +
+                     "); a scenario builds only from its own directory");
       } else {
         host.build_context = fs::absolute(dir, ec);
-        // Outside its own directory a scenario is no longer self-contained: copied or
-        // shared alone, it stops building.
-        const fs::path inside = relative.lexically_normal();
-        if (!inside.empty() && *inside.begin() == "..") {
-          build->warning("'" + *text + "' is outside the scenario directory; copy what it needs into it");
-        }
       }
     }
     if (auto value = map.get("user")) {
@@ -580,7 +630,13 @@ class ScenarioParser {
   std::optional<Script> read_run(const Mapping& map, seconds default_timeout, seconds max_timeout) {
     std::optional<Script> script;
     if (auto run = map.required("run")) {
-      if (auto text = run->as_text()) script = Script{*text, run->position(), default_timeout};
+      if (auto text = run->as_text()) {
+        script = Script{*text, run->position(), default_timeout};
+        for (int line : ineffective_negations(*text)) {
+          run->warning("line " + std::to_string(line) + " of the script: a '!' command that is not the last " +
+                       "has no effect under bash -e; write 'if cmd; then exit 1; fi'");
+        }
+      }
     }
     if (auto value = map.get("timeout")) {
       if (auto timeout = value->as_duration()) {
@@ -648,6 +704,10 @@ class ScenarioParser {
       auto host = read_host_ref(*map, scenario);
       auto run = read_run(*map, kDefaultCheckTimeout, kMaxCheckTimeout);
       bool ok = name && host && run;
+      if (run && longest_sleep(run->text) > 5) {
+        map->get("run")->warning("sleeps " + weight_text(longest_sleep(run->text)) +
+                                 " s: every progress run and the grading wait for it; poll for the state instead");
+      }
       if (auto weight = map->get("weight")) {
         if (auto number = weight->as_number(); !number) {
           ok = false;

@@ -352,15 +352,23 @@ TEST_CASE("tmpfs: sizes that add up to more than the host's memory are refused")
   CHECK(mentions(load, "tmpfs: the tmpfs sizes add up to 80Mi, more than the host's memory (64Mi)"));
 }
 
-TEST_CASE("A build directory outside the scenario directory is a warning") {
+TEST_CASE("A build directory outside the scenario directory, by '..' or by a symlink, is an error") {
   testing::TempDir dir;
   dir.write("shared/image/Dockerfile", "FROM breakfix/base:bookworm\n");
   dir.write("lab/scenario.yaml", "");
-  const std::string text = replace(kMinimal, "image: breakfix/base:bookworm\n", "build: ../shared/image\n");
+  dir.write("lab/own/Dockerfile", "FROM breakfix/base:bookworm\n");
+  std::filesystem::create_directory_symlink(dir.path() / "shared/image", dir.path() / "lab/image");
+  std::string text = replace(kMinimal, "image: breakfix/base:bookworm\n", "build: ../shared/image\n");
   ScenarioLoad load = parse(text, dir.path() / "lab");
   CAPTURE(messages(load));
-  REQUIRE(load.scenario);  // it still builds
-  CHECK(mentions(load, "warning: build: '../shared/image' is outside the scenario directory"));
+  CHECK_FALSE(load.scenario);
+  CHECK(mentions(load, "build: '../shared/image' leads outside the scenario directory"));
+  // ./image looks inside, but is a symlink to the same place.
+  load = parse(replace(kMinimal, "image: breakfix/base:bookworm\n", "build: ./image\n"), dir.path() / "lab");
+  CHECK_FALSE(load.scenario);
+  CHECK(mentions(load, "build: './image' leads outside the scenario directory"));
+  load = parse(replace(kMinimal, "image: breakfix/base:bookworm\n", "build: ./own\n"), dir.path() / "lab");
+  CHECK(load.scenario);
 }
 
 TEST_CASE("capabilities: grantable ones load normalised; others are refused where they stand") {
@@ -422,4 +430,18 @@ TEST_CASE("expected_changes: a pattern that is not absolute, hides everything or
   CHECK(mentions(load, "expected_changes[3]: must not contain '.' or '..' components"));
   CHECK(mentions(load, "expected_changes[4]: must not end with '/' (write /srv/** for a directory and what is in it)"));
   CHECK(mentions(load, "expected_changes[6]: duplicate pattern '/ok'"));
+}
+
+TEST_CASE("Lint: a '!' command before a script's last line, and a check's long sleep, are warnings") {
+  const std::string negated = replace(kMinimal, "    run: test -f /etc/motd\n",
+                                      "    run: |\n      ! grep -q secret /etc/motd\n      # a comment\n      test -f /etc/motd\n      ! false\n");
+  ScenarioLoad load = parse(negated);
+  CAPTURE(messages(load));
+  REQUIRE(load.scenario);  // warnings only
+  CHECK(mentions(load, "warning: checks[0].run: line 1 of the script: a '!' command that is not the last has no effect"));
+  CHECK_FALSE(mentions(load, "line 4 of the script"));  // the last line's '!' decides the result
+  load = parse(replace(kMinimal, "    run: test -f /etc/motd\n", "    run: sleep 1; sleep 0.5m && test -f /etc/motd\n"));
+  CHECK(mentions(load, "warning: checks[0].run: sleeps 30 s"));
+  load = parse(replace(kMinimal, "    run: test -f /etc/motd\n", "    run: sleep 5; nosleep 9; test -f /etc/motd\n"));
+  CHECK(load.diagnostics.empty());
 }
