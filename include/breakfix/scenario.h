@@ -37,6 +37,9 @@ struct Script {
   std::string text;
   SourcePosition where;
   std::chrono::seconds timeout{0};
+  // The scenario's shell helpers (`lib:`), defined before the script runs; shared by
+  // every script of the scenario. Null: none.
+  std::shared_ptr<const std::string> lib = nullptr;
 };
 
 struct Resources {
@@ -161,6 +164,7 @@ struct Scenario {
   std::vector<Hint> hints;
   std::vector<Attempt> shortcuts;
   std::vector<Attempt> alternatives;
+  std::vector<std::filesystem::path> lib_files;  // the `lib:` files read, in order
 
   std::filesystem::path source_file;  // the scenario.yaml it came from
   SourcePosition id_position;         // where `id:` stands, for duplicate-id messages

@@ -33,6 +33,7 @@ constexpr const char* kShorthandHostName = "main";
 
 constexpr seconds kDefaultScriptTimeout{120};  // setup, faults, solution
 constexpr seconds kDefaultCheckTimeout{30};
+constexpr std::size_t kMaxLibBytes = 64 * 1024;  // one helper file
 constexpr seconds kMinSessionDuration{60};
 constexpr seconds kMaxSessionDuration{24 * 3600};
 constexpr seconds kMaxScriptTimeout{3600};
@@ -168,7 +169,7 @@ class ScenarioParser {
     auto root = root_value.as_record({"apiVersion", "id", "title", "kind", "difficulty", "duration", "tags",
                                       "description", "vars", "hosts", "image", "build", "user", "workdir",
                                       "resources", "tmpfs", "capabilities", "setup", "network", "faults", "checks", "solution",
-                                      "hints", "expected_changes", "shortcuts", "alternatives"});
+                                      "hints", "expected_changes", "shortcuts", "alternatives", "lib"});
     if (!root) return nullptr;
     if (root->entries().empty()) {
       root->error("the file has no scenario in it; it should start with 'apiVersion: breakfix/v1'");
@@ -185,6 +186,7 @@ class ScenarioParser {
     read_hints(*root, *scenario);
     read_attempts(*root, "shortcuts", *scenario, scenario->shortcuts);
     read_attempts(*root, "alternatives", *scenario, scenario->alternatives);
+    read_lib(*root, *scenario);
     if (log_.has_errors()) return nullptr;
     // Only now: a script that failed to load may well be the one using the variable.
     warn_unused_vars(*root, *scenario);
@@ -441,7 +443,7 @@ class ScenarioParser {
     if (auto value = map.get("tmpfs")) read_tmpfs(*value, host);
     if (auto value = map.get("capabilities")) read_capabilities(*value, host);
     if (auto value = map.get("setup")) {
-      if (auto text = value->as_text()) host.setup = Script{*text, value->position(), kDefaultScriptTimeout};
+      if (auto text = value->as_text()) host.setup = Script{*text, value->position(), kDefaultScriptTimeout, nullptr};
     }
     if (auto value = map.get("expected_changes")) read_expected_changes(*value, host);
     return host;
@@ -631,7 +633,7 @@ class ScenarioParser {
     std::optional<Script> script;
     if (auto run = map.required("run")) {
       if (auto text = run->as_text()) {
-        script = Script{*text, run->position(), default_timeout};
+        script = Script{*text, run->position(), default_timeout, nullptr};
         for (int line : ineffective_negations(*text)) {
           run->warning("line " + std::to_string(line) + " of the script: a '!' command that is not the last " +
                        "has no effect under bash -e; write 'if cmd; then exit 1; fi'");
@@ -925,6 +927,56 @@ class ScenarioParser {
       attempt.step = {*host, *run};
       attempts.push_back(std::move(attempt));
     }
+  }
+
+  // lib: [file, ...]: shell helpers every script of the scenario may call, written once.
+  // A name is looked up in the scenario's directory, then in the library's shared lib/
+  // (the scenario directory's sibling), and never leads anywhere else.
+  void read_lib(const Mapping& root, Scenario& scenario) {
+    auto value = root.get("lib");
+    if (!value) return;
+    auto items = value->as_nonempty_list("helper file");
+    if (!items) return;
+    std::string text;
+    for (const Value& item : *items) {
+      auto name = item.as_string();
+      if (!name) continue;
+      if (name->empty() || name->find('/') != std::string::npos || *name == "." || *name == "..") {
+        item.error("'" + *name + "' is not a file name (helpers are found in the scenario's directory or the library's lib/)");
+        continue;
+      }
+      std::error_code ec;
+      fs::path found;
+      for (const fs::path& dir : {scenario_dir_, scenario_dir_.parent_path() / "lib"}) {
+        if (fs::is_regular_file(dir / *name, ec)) {
+          found = dir / *name;
+          break;
+        }
+      }
+      if (found.empty()) {
+        item.error("no helper '" + *name + "' in " + scenario_dir_.string() + " or " + (scenario_dir_.parent_path() / "lib").string());
+        continue;
+      }
+      std::ifstream in(found, std::ios::binary);
+      std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+      if (body.size() > kMaxLibBytes) {
+        item.error("'" + found.string() + "' is larger than " + std::to_string(kMaxLibBytes / 1024) + " KiB");
+        continue;
+      }
+      text += "# " + *name + "\n" + body + (body.empty() || body.back() == '\n' ? "" : "\n");
+      scenario.lib_files.push_back(found);
+    }
+    if (text.empty()) return;
+    auto lib = std::make_shared<const std::string>(std::move(text));
+    auto attach = [&](Script& script) { script.lib = lib; };
+    for (Host& host : scenario.hosts) {
+      if (host.setup) attach(*host.setup);
+    }
+    for (Fault& fault : scenario.faults) attach(fault.run);
+    for (Check& check : scenario.checks) attach(check.run);
+    for (SolutionStep& step : scenario.solution) attach(step.run);
+    for (Attempt& attempt : scenario.shortcuts) attach(attempt.step.run);
+    for (Attempt& attempt : scenario.alternatives) attach(attempt.step.run);
   }
 
   void warn_unused_vars(const Mapping& root, const Scenario& scenario) {

@@ -59,7 +59,7 @@ const std::vector<std::string>& script_command(ScriptTools tools) {
   return tools == ScriptTools::Grader ? grader : lab;
 }
 
-std::string script_input(const std::string& script, const VarValues& vars) {
+std::string script_input(const std::string& script, const VarValues& vars, const std::string& lib) {
   // Single quotes keep every byte of a value; a quote inside one closes, escapes, reopens.
   auto quoted = [](const std::string& value) {
     std::string out = "'";
@@ -69,6 +69,8 @@ std::string script_input(const std::string& script, const VarValues& vars) {
   std::string input = script;
   input += '\0';
   for (const auto& [name, value] : vars) input += name + "=" + quoted(value) + "\n";
+  // The helpers go with the vars, defined before the script: its line numbers stay its own.
+  input += lib;
   return input;
 }
 
@@ -89,7 +91,7 @@ Result<ScriptRun> ScriptRunner::run(const std::string& host, const Script& scrip
   ExecBounds bounds;
   bounds.timeout = options.timeout.count() > 0 ? options.timeout : std::chrono::milliseconds(script.timeout);
   bounds.cancelled = cancelled_;
-  auto result = run_exec(runtime_, spec, script_input(script.text, vars),
+  auto result = run_exec(runtime_, spec, script_input(script.text, vars, script.lib ? *script.lib : std::string()),
                          [&](OutputStream, std::string_view data) { output.append(data); }, bounds);
   if (!result) return result.error();
   ScriptRun run{result->exit_code, result->timed_out, result->duration, output.take()};

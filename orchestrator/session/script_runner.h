@@ -37,7 +37,7 @@ enum class ScriptTools;
 const std::vector<std::string>& script_command(ScriptTools tools);
 
 // What script_command() reads on stdin for `script` with `vars`.
-std::string script_input(const std::string& script, const VarValues& vars);
+std::string script_input(const std::string& script, const VarValues& vars, const std::string& lib = "");
 
 // The tools a script's own commands find. Both kinds run under the toolbox's bash, with
 // the lab's PATH (so the programs a script starts behave as they do for the candidate).

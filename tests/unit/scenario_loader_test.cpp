@@ -445,3 +445,23 @@ TEST_CASE("Lint: a '!' command before a script's last line, and a check's long s
   load = parse(replace(kMinimal, "    run: test -f /etc/motd\n", "    run: sleep 5; nosleep 9; test -f /etc/motd\n"));
   CHECK(load.diagnostics.empty());
 }
+
+TEST_CASE("lib: helpers come from the scenario's directory or the library's lib/, and every script gets them") {
+  testing::TempDir dir;
+  dir.write("lib/lab.sh", "blend_in() { :; }\n");
+  dir.write("lab/own.sh", "mine() { :; }");
+  dir.write("lab/scenario.yaml", "");
+  const std::string text = std::string(kMinimal) + "lib: [own.sh, lab.sh]\n";
+  ScenarioLoad load = parse(text, dir.path() / "lab");
+  CAPTURE(messages(load));
+  REQUIRE(load.scenario);
+  const Scenario& scenario = *load.scenario;
+  REQUIRE(scenario.faults[0].run.lib);
+  CHECK(*scenario.faults[0].run.lib == "# own.sh\nmine() { :; }\n# lab.sh\nblend_in() { :; }\n");
+  CHECK(scenario.checks[0].run.lib == scenario.faults[0].run.lib);  // one copy, shared
+  CHECK(scenario.solution[0].run.lib == scenario.faults[0].run.lib);
+  CHECK(mentions(parse(std::string(kMinimal) + "lib: [../lab/own.sh]\n", dir.path() / "lab"),
+                 "lib[0]: '../lab/own.sh' is not a file name"));
+  CHECK(mentions(parse(std::string(kMinimal) + "lib: [nope.sh]\n", dir.path() / "lab"), "lib[0]: no helper 'nope.sh' in "));
+  CHECK_FALSE(parse(kMinimal, dir.path() / "lab").scenario->faults[0].run.lib);
+}

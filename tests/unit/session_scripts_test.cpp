@@ -271,6 +271,10 @@ TEST_CASE("script_input: the script, a NUL, then each var as a single-quoted ass
         std::string("x\0A='it'\\''s'\nB='$(rm -rf /)'\n", 30));
 }
 
+TEST_CASE("script_input: a scenario's helpers follow the vars, so the script's line numbers stay its own") {
+  CHECK(script_input("x", {{"A", "1"}}, "f() { :; }\n") == std::string("x\0A='1'\nf() { :; }\n", 19));
+}
+
 TEST_CASE("Checks' own commands are the toolbox's; setup and faults use the lab's tools") {
   FakeRuntime runtime = fake_with_base();
   FlagLab flag_lab;
