@@ -10,7 +10,8 @@ scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 cp "$source_dir"/tests/corpus/invalid/*.yaml "$scratch/"
 for dir in "$source_dir"/scenarios/*/; do
-  cp "$dir/scenario.yaml" "$scratch/$(basename "$dir").yaml"
+  # scenarios/lib/ holds shared helpers, not a scenario.
+  if [ -f "$dir/scenario.yaml" ]; then cp "$dir/scenario.yaml" "$scratch/$(basename "$dir").yaml"; fi
 done
 mkdir -p "$artifact_dir"
 
