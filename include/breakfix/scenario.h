@@ -83,7 +83,20 @@ struct Host {
   // Path patterns (path_glob.h) the candidate is expected to change: a bug-fix lab's
   // source tree or installed binary. Not tampering, though protected paths; still listed.
   std::vector<std::string> expected_changes;
+  // Absolute paths (files, or trees of files) that must stay as the candidate found them:
+  // hashed by the grader's tools after the faults, compared by a critical guard the
+  // loader adds ("<host>: files that must not change").
+  std::vector<std::string> unchanged;
 };
+
+// The `unchanged:` rule, written once for the loader's guard and the engine's record:
+// a grader-tools command printing "sha256  path" for every file under the host's
+// unchanged paths, sorted; the var that holds what it printed after the faults; the
+// guard's name and script, which compare the two.
+std::string unchanged_listing_command(const Host& host);
+std::string unchanged_var(const Host& host);
+std::string unchanged_check_name(const Host& host);
+std::string unchanged_check_script(const Host& host);
 
 // What a scenario may grant a host with `capabilities:`: each stays inside the host's own
 // namespaces. SYS_ADMIN (which could unmount the grader's toolbox), DAC_READ_SEARCH
@@ -147,6 +160,18 @@ struct Hint {
   double cost = 0;
 };
 
+// One way the lab is broken (`variants:`): what it sets replaces the scenario's own; what
+// it leaves out is the scenario's. A session picks one from its seed (pick_variant).
+struct Variant {
+  std::string name;
+  std::optional<Difficulty> difficulty;
+  std::optional<std::vector<Fault>> faults;
+  std::optional<std::vector<SolutionStep>> solution;
+  std::optional<std::vector<Hint>> hints;
+  std::optional<std::vector<Attempt>> shortcuts;
+  std::optional<std::vector<Attempt>> alternatives;
+};
+
 struct Scenario {
   std::string id;
   std::string title;
@@ -165,6 +190,10 @@ struct Scenario {
   std::vector<Attempt> shortcuts;
   std::vector<Attempt> alternatives;
   std::vector<std::filesystem::path> lib_files;  // the `lib:` files read, in order
+  std::vector<Variant> variants;
+  // The variant this scenario is, once resolved (with_variant); "" for the scenario as
+  // written, and always for one without variants.
+  std::string variant;
 
   std::filesystem::path source_file;  // the scenario.yaml it came from
   SourcePosition id_position;         // where `id:` stands, for duplicate-id messages
@@ -174,5 +203,10 @@ struct Scenario {
 };
 
 using ScenarioPtr = std::shared_ptr<const Scenario>;
+
+// The scenario as variant `index` makes it: the variant's faults, solution, hints,
+// shortcuts, alternatives and difficulty in place of the scenario's, `variant` set, and
+// no variants left. Null stays null; an index past the last is the scenario as written.
+ScenarioPtr with_variant(const ScenarioPtr& scenario, std::size_t index);
 
 }  // namespace breakfix

@@ -79,6 +79,9 @@ struct SessionRecord {
   WallTime retry_at{};
   std::string last_error;  // why the last attempt failed
   std::set<int> hints_given;  // indexes into policy.hints
+  // What the hosts' `unchanged:` paths held after the faults, by the var their guards
+  // read (record_unchanged in session/grader.h).
+  std::map<std::string, std::string> unchanged;
 };
 
 // Each variable's value for one session: {"PORT": "9000"}.

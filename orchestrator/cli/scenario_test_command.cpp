@@ -1,4 +1,4 @@
-// `breakfix scenario test [ID|PATH...] [--keep] [--seed N] [-j N]`
+// `breakfix scenario test [ID|PATH...] [--keep] [--seed N] [-j N] [--all-variants]`
 
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
@@ -26,6 +26,7 @@ struct TestOptions {
   bool keep = false;
   std::optional<std::uint64_t> seed;
   int jobs = 1;
+  bool all_variants = false;
   OutputFormat format = OutputFormat::Text;
 };
 
@@ -81,8 +82,14 @@ int run_tests(const TestOptions& options) {
   auto runtime = connect_runtime();
   if (!runtime) return kExitFailure;
 
+  // One test a scenario, or with --all-variants one a variant.
+  std::vector<std::pair<ScenarioPtr, std::optional<std::size_t>>> tests;
+  for (const ScenarioPtr& scenario : *scenarios) {
+    if (!options.all_variants || scenario->variants.empty()) tests.emplace_back(scenario, std::nullopt);
+    else for (std::size_t v = 0; v < scenario->variants.size(); ++v) tests.emplace_back(scenario, v);
+  }
   std::mutex output;
-  std::vector<ScenarioTestReport> reports(scenarios->size());
+  std::vector<ScenarioTestReport> reports(tests.size());
   // Progress goes to stderr as each step ends, so that stdout holds only the result.
   ScenarioTester tester(*runtime, {.allow_outside_network = true}, [&](const TestStep& step) {
     std::lock_guard lock(output);
@@ -91,11 +98,12 @@ int run_tests(const TestOptions& options) {
   });
   std::atomic<std::size_t> next{0};
   auto worker = [&] {
-    for (std::size_t i; (i = next++) < scenarios->size();) {
+    for (std::size_t i; (i = next++) < tests.size();) {
       ScenarioTestOptions test_options;
       test_options.seed = options.seed;
       test_options.keep = options.keep;
-      reports[i] = tester.test(*(*scenarios)[i], test_options);
+      test_options.variant = tests[i].second;
+      reports[i] = tester.test(*tests[i].first, test_options);
     }
   };
   std::vector<std::thread> workers;
@@ -110,7 +118,8 @@ int run_tests(const TestOptions& options) {
       for (const TestStep& step : report.steps) {
         steps.push_back({{"step", step.step}, {"ok", step.ok}, {"detail", step.detail}, {"ms", step.time.count()}});
       }
-      out.push_back({{"scenario", report.scenario}, {"passed", report.passed()}, {"seed", std::to_string(report.seed)},
+      out.push_back({{"scenario", report.scenario}, {"variant", report.variant}, {"passed", report.passed()},
+                     {"seed", std::to_string(report.seed)},
                      {"vars", report.vars}, {"session", report.session_id}, {"steps", steps}});
     }
     std::cout << out.dump(2) << "\n";
@@ -161,6 +170,8 @@ void add_scenario_test_command(CLI::App& scenario, int& exit_code) {
   test->add_flag("--keep", options->keep, "Leave each lab running for debugging (remove with 'breakfix gc')");
   test->add_option("--seed", options->seed, "Seed for the scenarios' vars (default: random, printed on failure)");
   test->add_option("-j,--jobs", options->jobs, "Scenarios tested at the same time")->check(CLI::Range(1, 16));
+  test->add_flag("--all-variants", options->all_variants,
+                 "Test every variant of a scenario with variants (default: the one the seed picks, as a session does)");
   test->add_option_function<std::string>(
           "-o,--output", [options](const std::string& format) {
             options->format = format == "json" ? OutputFormat::Json : OutputFormat::Text;

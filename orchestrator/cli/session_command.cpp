@@ -63,7 +63,7 @@ void print_candidate_message(const json& session, const std::string& password) {
 
 void print_session(const json& session) {
   Table table({"FIELD", "VALUE"});
-  for (const char* field : {"id", "scenario", "title", "candidate", "state", "failure", "progress", "entry_host", "created",
+  for (const char* field : {"id", "scenario", "title", "variant", "candidate", "state", "failure", "progress", "entry_host", "created",
                             "ready_at", "deadline", "ended_at", "graded_at", "remove_at"}) {
     if (session.contains(field) && !session[field].is_null()) table.add_row({field, text(session[field])});
   }

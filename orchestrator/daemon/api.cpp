@@ -127,6 +127,7 @@ std::string session_json(const SessionView& view, const SshEndpoint& ssh) {
   json body{{"id", view.id},
             {"scenario", view.scenario_id},
             {"title", view.scenario_title},
+            {"variant", view.variant.empty() ? json(nullptr) : json(view.variant)},
             {"candidate", view.candidate},
             {"state", to_string(view.state)},
             {"failure", view.failure.empty() ? json(nullptr) : json(view.failure)},

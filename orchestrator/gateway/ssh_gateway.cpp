@@ -498,6 +498,12 @@ std::string Connection::banner(const SessionAccess& access) const {
   const auto left = std::chrono::duration_cast<std::chrono::seconds>(access.deadline - std::chrono::system_clock::now());
   text += "\n  Time left: " + minutes_text(std::max(left, std::chrono::seconds(0))) + " (until " + iso_time(access.deadline) +
           "). Everything typed here is recorded.\n\n";
+  // A hint given while no terminal was open is not lost.
+  if (!access.hints.empty()) {
+    text += "  Hints given so far:\n";
+    for (const std::string& hint : access.hints) text += "    hint " + hint + "\n";
+    text += "\n";
+  }
   return crlf(text);
 }
 

@@ -169,7 +169,7 @@ class ScenarioParser {
     auto root = root_value.as_record({"apiVersion", "id", "title", "kind", "difficulty", "duration", "tags",
                                       "description", "vars", "hosts", "image", "build", "user", "workdir",
                                       "resources", "tmpfs", "capabilities", "setup", "network", "faults", "checks", "solution",
-                                      "hints", "expected_changes", "shortcuts", "alternatives", "lib"});
+                                      "hints", "expected_changes", "unchanged", "shortcuts", "alternatives", "lib", "variants"});
     if (!root) return nullptr;
     if (root->entries().empty()) {
       root->error("the file has no scenario in it; it should start with 'apiVersion: breakfix/v1'");
@@ -186,6 +186,7 @@ class ScenarioParser {
     read_hints(*root, *scenario);
     read_attempts(*root, "shortcuts", *scenario, scenario->shortcuts);
     read_attempts(*root, "alternatives", *scenario, scenario->alternatives);
+    read_variants(*root, *scenario);
     read_lib(*root, *scenario);
     if (log_.has_errors()) return nullptr;
     // Only now: a script that failed to load may well be the one using the variable.
@@ -321,7 +322,7 @@ class ScenarioParser {
 
   void read_hosts(const Mapping& root, Scenario& scenario) {
     static constexpr std::string_view kShorthandKeys[] = {"image", "build",        "user",  "workdir",         "resources",
-                                                          "tmpfs", "capabilities", "setup", "expected_changes"};
+                                                          "tmpfs", "capabilities", "setup", "expected_changes", "unchanged"};
     auto hosts_value = root.get("hosts");
     if (!hosts_value) {
       if (!root.has("image") && !root.has("build")) {
@@ -349,7 +350,7 @@ class ScenarioParser {
     std::vector<Value> entry_false;  // and `entry: false`
     for (const Value& item : *items) {
       auto host_map = item.as_record({"name", "image", "build", "entry", "user", "workdir", "resources", "tmpfs",
-                                      "capabilities", "setup", "expected_changes"});
+                                      "capabilities", "setup", "expected_changes", "unchanged"});
       if (!host_map) {
         hosts_complete_ = false;
         continue;
@@ -446,7 +447,29 @@ class ScenarioParser {
       if (auto text = value->as_text()) host.setup = Script{*text, value->position(), kDefaultScriptTimeout, nullptr};
     }
     if (auto value = map.get("expected_changes")) read_expected_changes(*value, host);
+    if (auto value = map.get("unchanged")) read_unchanged(*value, host);
     return host;
+  }
+
+  // unchanged: [/abs/path, ...]: no quote, newline or glob in a path (it is written into
+  // a shell command), not '/' itself.
+  void read_unchanged(const Value& value, Host& host) {
+    auto items = value.as_nonempty_list("path");
+    if (!items) return;
+    for (const Value& item : *items) {
+      auto path = item.as_string();
+      if (!path) continue;
+      const std::string normal = fs::path(*path).lexically_normal().string();
+      if (path->empty() || (*path)[0] != '/') {
+        item.error("must be an absolute path, got '" + *path + "'");
+      } else if (normal == "/" || path->find_first_of("'\"\\\n*?[$`") != std::string::npos) {
+        item.error("'" + *path + "' cannot be kept unchanged (not '/', and no quotes, globs or newlines)");
+      } else if (std::find(host.unchanged.begin(), host.unchanged.end(), normal) != host.unchanged.end()) {
+        item.error("duplicate path '" + *path + "'");
+      } else {
+        host.unchanged.push_back(normal);
+      }
+    }
   }
 
   // capabilities: [SYS_PTRACE, ...], beyond the set every host has; only those of
@@ -670,7 +693,8 @@ class ScenarioParser {
     std::optional<std::vector<Value>> items;
     if (value) items = value->as_list();
     if (value && !items) return;
-    if ((!items || items->empty()) && scenario.kind == ScenarioKind::BreakFix) {
+    // With variants, each variant may bring its own (read_variants checks that one does).
+    if ((!items || items->empty()) && scenario.kind == ScenarioKind::BreakFix && !root.has("variants")) {
       log_.add(Severity::Error, value ? value->mark() : root.mark(),
                "a break-fix scenario needs at least one fault under 'faults:'");
       return;
@@ -750,6 +774,28 @@ class ScenarioParser {
       value->error("needs at least one check with 'expect: fix' (guards alone would grade an untouched lab 100%)");
     }
     if (all_read) check_required_fixes(*items, scenario);
+    if (all_read) add_unchanged_guards(*value, scenario);
+  }
+
+  // A critical guard a host with `unchanged:` paths, so that the author need not paste
+  // hashes into a check of their own.
+  void add_unchanged_guards(const Value& checks_value, Scenario& scenario) {
+    for (const Host& host : scenario.hosts) {
+      if (host.unchanged.empty()) continue;
+      Check guard;
+      guard.name = unchanged_check_name(host);
+      if (std::any_of(scenario.checks.begin(), scenario.checks.end(),
+                      [&](const Check& check) { return check.name == guard.name; })) {
+        checks_value.error("a check is named '" + guard.name + "', the name of the guard of host " + host.name +
+                           "'s unchanged paths");
+        continue;
+      }
+      guard.host = host.name;
+      guard.expect = CheckExpectation::Guard;
+      guard.critical = true;
+      guard.run = Script{unchanged_check_script(host), checks_value.position(), kDefaultCheckTimeout, nullptr};
+      scenario.checks.push_back(std::move(guard));
+    }
   }
 
   // critical, cap and requires: what a guard protects and what its failure costs. Only
@@ -820,7 +866,7 @@ class ScenarioParser {
   }
 
   void read_solution(const Mapping& root, Scenario& scenario) {
-    auto value = root.required("solution");
+    auto value = root.has("variants") ? root.get("solution") : root.required("solution");
     if (!value) return;
     auto items = value->as_nonempty_list("step of the reference fix");
     if (!items) return;
@@ -929,6 +975,67 @@ class ScenarioParser {
     }
   }
 
+  // variants: [{name, difficulty, faults, solution, hints, shortcuts, alternatives}]: each
+  // key read as the scenario's own is, against the scenario's hosts and checks.
+  void read_variants(const Mapping& root, Scenario& scenario) {
+    auto value = root.get("variants");
+    if (!value) return;
+    auto items = value->as_nonempty_list("variant");
+    if (!items) return;
+    std::set<std::string> names;
+    for (const Value& item : *items) {
+      auto map = item.as_record({"name", "difficulty", "faults", "solution", "hints", "shortcuts", "alternatives"});
+      if (!map) continue;
+      auto name = read_unique_name(*map, names, "variant");
+      if (name && !is_valid_id(*name)) {
+        map->get("name")->error("'" + *name + "' is not a valid variant name (2 to 63 of a-z, 0-9 and '-')");
+        name.reset();
+      }
+      // Read into a scenario of the same hosts, checks and length, then kept if given.
+      Scenario part;
+      part.kind = scenario.kind;
+      part.duration = scenario.duration;
+      part.hosts = scenario.hosts;
+      part.checks = scenario.checks;
+      Variant variant;
+      if (auto difficulty = map->get("difficulty")) {
+        variant.difficulty = difficulty->as_enum<Difficulty>(
+            {{"easy", Difficulty::Easy}, {"medium", Difficulty::Medium}, {"hard", Difficulty::Hard}});
+      }
+      if (map->get("faults")) {
+        read_faults(*map, part);
+        variant.faults = part.faults;
+      }
+      if (map->get("solution")) {
+        read_solution(*map, part);
+        variant.solution = part.solution;
+      }
+      if (map->get("hints")) {
+        read_hints(*map, part);
+        variant.hints = part.hints;
+      }
+      if (map->get("shortcuts")) {
+        read_attempts(*map, "shortcuts", part, part.shortcuts);
+        variant.shortcuts = part.shortcuts;
+      }
+      if (map->get("alternatives")) {
+        read_attempts(*map, "alternatives", part, part.alternatives);
+        variant.alternatives = part.alternatives;
+      }
+      if (!name) continue;
+      // What the variant leaves out is the scenario's: together they must make a lab.
+      if (scenario.kind == ScenarioKind::BreakFix && variant.faults.value_or(scenario.faults).empty() &&
+          !map->get("faults")) {
+        map->error("variant '" + *name + "' has no faults, and neither has the scenario");
+      }
+      if (variant.solution.value_or(scenario.solution).empty() && !map->get("solution")) {
+        map->error("variant '" + *name + "' has no solution, and neither has the scenario");
+      }
+      variant.name = *name;
+      scenario.variants.push_back(std::move(variant));
+    }
+  }
+
   // lib: [file, ...]: shell helpers every script of the scenario may call, written once.
   // A name is looked up in the scenario's directory, then in the library's shared lib/
   // (the scenario directory's sibling), and never leads anywhere else.
@@ -977,6 +1084,12 @@ class ScenarioParser {
     for (SolutionStep& step : scenario.solution) attach(step.run);
     for (Attempt& attempt : scenario.shortcuts) attach(attempt.step.run);
     for (Attempt& attempt : scenario.alternatives) attach(attempt.step.run);
+    for (Variant& variant : scenario.variants) {
+      if (variant.faults) for (Fault& fault : *variant.faults) attach(fault.run);
+      if (variant.solution) for (SolutionStep& step : *variant.solution) attach(step.run);
+      if (variant.shortcuts) for (Attempt& attempt : *variant.shortcuts) attach(attempt.step.run);
+      if (variant.alternatives) for (Attempt& attempt : *variant.alternatives) attach(attempt.step.run);
+    }
   }
 
   void warn_unused_vars(const Mapping& root, const Scenario& scenario) {
@@ -987,6 +1100,10 @@ class ScenarioParser {
     for (const Fault& fault : scenario.faults) scripts.push_back(&fault.run.text);
     for (const Check& check : scenario.checks) scripts.push_back(&check.run.text);
     for (const SolutionStep& step : scenario.solution) scripts.push_back(&step.run.text);
+    for (const Variant& variant : scenario.variants) {
+      if (variant.faults) for (const Fault& fault : *variant.faults) scripts.push_back(&fault.run.text);
+      if (variant.solution) for (const SolutionStep& step : *variant.solution) scripts.push_back(&step.run.text);
+    }
     auto vars = root.get("vars");
     for (const Var& var : scenario.vars) {
       const bool used = std::any_of(scripts.begin(), scripts.end(),
@@ -1082,6 +1199,46 @@ const Host& Scenario::entry_host() const {
     if (host.entry) return host;
   }
   return hosts.front();  // a loaded scenario always has exactly one entry host
+}
+
+std::string unchanged_listing_command(const Host& host) {
+  std::string paths;
+  for (const std::string& path : host.unchanged) paths += " '" + path + "'";
+  // -exec ... \; : busybox's find; sorted by path, so that the order is the files' own.
+  return "find" + paths + " -xdev -type f -exec sha256sum {} \\; 2>/dev/null | sort -k 2";
+}
+
+std::string unchanged_var(const Host& host) {
+  std::string name = "BREAKFIX_UNCHANGED_";
+  for (char c : host.name) name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return name;
+}
+
+std::string unchanged_check_name(const Host& host) { return host.name + ": files that must not change"; }
+
+std::string unchanged_check_script(const Host& host) {
+  const std::string var = unchanged_var(host);
+  // Each line of the diff names a file and its hash before (-) and now (+).
+  return "now=$(" + unchanged_listing_command(host) + ")\n"
+         "test \"$now\" = \"${" + var + "-unknown}\" && exit 0\n"
+         "echo \"files that must not change did (- as the candidate found them, + now):\"\n"
+         "diff <(printf '%s\\n' \"${" + var + "-}\") <(printf '%s\\n' \"$now\") | grep '^[-+][^-+]'\n"
+         "exit 1\n";
+}
+
+ScenarioPtr with_variant(const ScenarioPtr& scenario, std::size_t index) {
+  if (!scenario || index >= scenario->variants.size()) return scenario;
+  const Variant& variant = scenario->variants[index];
+  auto resolved = std::make_shared<Scenario>(*scenario);
+  resolved->variants.clear();
+  resolved->variant = variant.name;
+  if (variant.difficulty) resolved->difficulty = *variant.difficulty;
+  if (variant.faults) resolved->faults = *variant.faults;
+  if (variant.solution) resolved->solution = *variant.solution;
+  if (variant.hints) resolved->hints = *variant.hints;
+  if (variant.shortcuts) resolved->shortcuts = *variant.shortcuts;
+  if (variant.alternatives) resolved->alternatives = *variant.alternatives;
+  return resolved;
 }
 
 const Host* Scenario::find_host(std::string_view name) const {

@@ -62,6 +62,29 @@ Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Sc
   return chosen;
 }
 
+Result<VarValues> record_unchanged(const ScriptRunner& runner, const Scenario& scenario) {
+  // What a script's kept output holds, less room to tell a cut listing from a whole one.
+  constexpr std::size_t kMaxListing = kScriptOutputKept * 3 / 4;
+  VarValues listings;
+  for (const Host& host : scenario.hosts) {
+    if (host.unchanged.empty()) continue;
+    ScriptOptions options;
+    options.tools = ScriptTools::Grader;
+    auto run = runner.run(host.name, Script{unchanged_listing_command(host), {}, std::chrono::seconds(60), nullptr}, options);
+    if (!run) return run.error();
+    const std::string where = "hashing the unchanged paths of host " + host.name;
+    if (!run->succeeded()) return make_error(ErrorCode::Failed, where + " failed: exit " + std::to_string(run->exit_code));
+    if (run->output.size() > kMaxListing) {
+      return make_error(ErrorCode::Failed, where + ": more than " + std::to_string(kMaxListing / 1024) +
+                                               " KiB of hashes; name fewer files under unchanged:");
+    }
+    std::string listing = run->output;
+    while (!listing.empty() && listing.back() == '\n') listing.pop_back();  // as $(...) has it
+    listings[unchanged_var(host)] = listing;
+  }
+  return listings;
+}
+
 std::string percent_text(double fraction) {
   char text[16];
   std::snprintf(text, sizeof text, "%.0f%%", fraction * 100);

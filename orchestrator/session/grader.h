@@ -58,6 +58,11 @@ struct Grade {
 };
 Grade grade(const Scenario& scenario, const std::vector<CheckResult>& results, double hint_cost = 0);
 
+// After the faults: what each host's `unchanged:` paths hold, as the vars their guards
+// compare against (unchanged_var), listed by the grader's tools. An Error when a listing
+// cannot run, or is too long to keep (more than about a hundred files).
+Result<VarValues> record_unchanged(const ScriptRunner& runner, const Scenario& scenario);
+
 // A score or fraction as people read it: 0.756 -> "76%".
 std::string percent_text(double fraction);
 

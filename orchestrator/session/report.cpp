@@ -245,7 +245,8 @@ std::string report_markdown(const ReportInput& input, const json& checks, const 
   const std::string score_text = percent_text(score_value);
   std::string md = "# " + scenario.title + "\n\n";
   md += "- Candidate: " + input.candidate + "\n- Session: `" + input.session_id + "` (scenario `" + scenario.id +
-        "`, seed " + std::to_string(input.seed) + ")\n";
+        (scenario.variant.empty() ? "" : "`, variant `" + scenario.variant) + "`, seed " + std::to_string(input.seed) +
+        ")\n";
   md += "- Started " + iso_time(r.ready_at) + ", deadline " + iso_time(r.deadline) + ", ended " + iso_time(r.ended_at) + "\n";
   md += "- **Score: " + score_text + "**\n";
   for (const std::string& line : grade_value.explanation()) md += "  - " + escape_cell(line) + "\n";
@@ -305,7 +306,9 @@ Report build_report(const ReportInput& input) {
   const SessionRecord& r = input.record;
   const json document = {
       {"session", input.session_id},
-      {"scenario", {{"id", input.scenario->id}, {"title", input.scenario->title}}},
+      {"scenario", {{"id", input.scenario->id},
+                    {"title", input.scenario->title},
+                    {"variant", input.scenario->variant.empty() ? json(nullptr) : json(input.scenario->variant)}}},
       {"candidate", input.candidate},
       {"seed", std::to_string(input.seed)},
       {"vars", input.vars},

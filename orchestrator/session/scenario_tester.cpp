@@ -147,10 +147,15 @@ bool ScenarioTestReport::passed() const {
   return std::all_of(steps.begin(), steps.end(), [](const TestStep& step) { return step.ok; });
 }
 
-ScenarioTestReport ScenarioTester::test(const Scenario& scenario, const ScenarioTestOptions& options) const {
+ScenarioTestReport ScenarioTester::test(const Scenario& written, const ScenarioTestOptions& options) const {
   ScenarioTestReport report;
-  report.scenario = scenario.id;
   report.seed = options.seed.value_or(random_seed());
+  // The variant asked for, or the one a session with this seed would run.
+  const ScenarioPtr resolved = with_variant(std::make_shared<Scenario>(written),
+                                            options.variant.value_or(pick_variant(written, report.seed)));
+  const Scenario& scenario = *resolved;
+  report.variant = scenario.variant;
+  report.scenario = scenario.id + (scenario.variant.empty() ? "" : "/" + scenario.variant);
   report.vars = pick_vars(scenario, report.seed);
   report.session_id = "test-" + short_id();
   StepLog log(report, on_step_);
@@ -179,11 +184,24 @@ ScenarioTestReport ScenarioTester::test(const Scenario& scenario, const Scenario
   for (const Fault& fault : scenario.faults) {
     if (ok) ok = log.step("fault " + fault.name, [&] { return run_script(fault.host, fault.run); });
   }
+  // What the unchanged: guards compare against, hashed after the faults as a session does.
+  VarValues check_vars = report.vars;
+  const bool any_unchanged = std::any_of(scenario.hosts.begin(), scenario.hosts.end(),
+                                         [](const Host& host) { return !host.unchanged.empty(); });
+  if (ok && any_unchanged) {
+    ok = log.step("hash unchanged paths", [&]() -> std::string {
+      auto unchanged = record_unchanged(runner, scenario);
+      if (!unchanged) return unchanged.error().message;
+      check_vars.insert(unchanged->begin(), unchanged->end());
+      return "";
+    });
+  }
+  const ScriptRunner checks_runner(runtime_, *lab, check_vars);
   // The baseline as the engine takes it: the snapshots while the precheck runs.
   std::future<Result<std::vector<HostBaseline>>> snapshots;
   if (ok) snapshots = std::async(std::launch::async, [&] { return snapshot_lab(runtime_, *lab, lab_options_); });
   if (ok) {
-    ok = log.step("precheck", [&] { return precheck_failures(runner, scenario); });
+    ok = log.step("precheck", [&] { return precheck_failures(checks_runner, scenario); });
   }
   std::vector<HostBaseline> baselines;
   if (snapshots.valid() && !ok) snapshots.wait();  // nothing to record: the scenario failed already
@@ -205,7 +223,7 @@ ScenarioTestReport ScenarioTester::test(const Scenario& scenario, const Scenario
   }
   if (ok) {
     ok = log.step("checks x" + std::to_string(options.check_runs),
-                  [&] { return repeated_check_failures(runner, scenario, options.check_runs); });
+                  [&] { return repeated_check_failures(checks_runner, scenario, options.check_runs); });
   }
   if (ok) {
     ok = log.step("tamper check",
@@ -251,9 +269,15 @@ std::string ScenarioTester::try_attempt(const Scenario& scenario, const Attempt&
     if (host.setup) run_script("setup " + host.name, host.name, *host.setup, true);
   }
   for (const Fault& fault : scenario.faults) run_script("fault " + fault.name, fault.host, fault.run, true);
+  VarValues check_vars = report.vars;
+  if (failure.empty()) {
+    auto unchanged = record_unchanged(runner, scenario);
+    if (!unchanged) failure = unchanged.error().message;
+    else check_vars.insert(unchanged->begin(), unchanged->end());
+  }
   run_script("run", attempt.step.host, attempt.step.run, false);
   if (failure.empty()) {
-    auto results = run_checks(runner, scenario);
+    auto results = run_checks(ScriptRunner(runtime_, *lab, check_vars), scenario);
     if (!results) failure = results.error().message;
     else failure = attempt_failures(scenario, attempt, shortcut, *results);
   }

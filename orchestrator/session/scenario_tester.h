@@ -32,10 +32,12 @@ struct ScenarioTestOptions {
   std::optional<std::uint64_t> seed;  // else random, and reported
   bool keep = false;                  // leave the lab up (for debugging) instead of removing it
   int check_runs = 3;                 // runs of the checks after the solution
+  std::optional<std::size_t> variant = std::nullopt;  // else the one the seed picks, as for a session
 };
 
 struct ScenarioTestReport {
-  std::string scenario;
+  std::string scenario;  // "id", or "id/variant" for a scenario with variants
+  std::string variant;
   std::string session_id;
   std::uint64_t seed = 0;
   VarValues vars;

@@ -165,15 +165,17 @@ void SessionEngine::run(const SessionPtr& session, std::vector<Action> actions) 
 }
 
 Result<SessionView> SessionEngine::start(const SessionRequest& request) {
-  ScenarioPtr scenario = scenarios_(request.scenario_id);
-  if (!scenario) return make_error(ErrorCode::NotFound, "no scenario '" + request.scenario_id + "'");
+  ScenarioPtr written = scenarios_(request.scenario_id);
+  if (!written) return make_error(ErrorCode::NotFound, "no scenario '" + request.scenario_id + "'");
+  const std::uint64_t seed = request.seed.value_or(random_seed());
+  // The session runs one variant of the scenario, picked from its seed like the vars.
+  const ScenarioPtr scenario = scenario_for_seed(written, seed);
   SessionPolicy policy;
   policy.duration = request.duration.value_or(scenario->duration);
   policy.retention = options_.retention;
   policy.progress_interval = options_.progress_interval;
   for (const Hint& hint : scenario->hints) policy.hints.push_back(hint.after);
   const WallTime now = clock_.now();
-  const std::uint64_t seed = request.seed.value_or(random_seed());
   auto session = std::make_shared<Session>();
   session->scenario = scenario;
   session->machine = SessionMachine(policy, now);
@@ -423,6 +425,14 @@ Result<SessionAccess> SessionEngine::access(const std::string& id) const {
   access.scenario = session->scenario;
   access.deadline = session->snapshot.deadline;
   access.lab = session->lab_snapshot;
+  if (session->scenario) {
+    const auto& hints = session->scenario->hints;
+    for (int index : session->snapshot.given_hints) {
+      if (index < 0 || static_cast<std::size_t>(index) >= hints.size()) continue;
+      access.hints.push_back(std::to_string(index + 1) + " of " + std::to_string(hints.size()) + ": " +
+                             hints[static_cast<std::size_t>(index)].text);
+    }
+  }
   return access;
 }
 
@@ -451,8 +461,11 @@ std::unique_lock<TimedLock> SessionEngine::lock_work(Session& session) const {
 }
 
 ScriptRunner SessionEngine::script_runner(const Session& session, bool progress_run) const {
-  if (!progress_run) return ScriptRunner(runtime_, *session.lab, session.stored.vars, [this] { return stopping_.load(); });
-  return ScriptRunner(runtime_, *session.lab, session.stored.vars,
+  // The session's vars, and what the unchanged: guards compare against.
+  VarValues vars = session.stored.vars;
+  for (const auto& [name, listing] : session.machine.record().unchanged) vars[name] = listing;
+  if (!progress_run) return ScriptRunner(runtime_, *session.lab, std::move(vars), [this] { return stopping_.load(); });
+  return ScriptRunner(runtime_, *session.lab, std::move(vars),
                       [this, &session] { return stopping_.load() || session.access_closed.load(); });
 }
 
@@ -469,7 +482,7 @@ Result<int> SessionEngine::recover() {
   int recovered = 0;
   for (const StoredSession& entry : stored->sessions) {
     if (find(entry.id)) continue;
-    ScenarioPtr scenario = scenarios_(entry.scenario_id);
+    ScenarioPtr scenario = scenario_for_seed(scenarios_(entry.scenario_id), entry.seed);
     auto session = std::make_shared<Session>();
     session->stored = entry;
     session->scenario = scenario;
@@ -645,11 +658,14 @@ std::vector<Action> SessionEngine::inject(Session& session) {
     if (!run) return fail("fault '" + fault.name + "': " + run.error().message);
     if (!run->succeeded()) return fail("fault '" + fault.name + "' failed (exit " + std::to_string(run->exit_code) + ")");
   }
+  auto unchanged = record_unchanged(runner, *session.scenario);
+  if (!unchanged) return fail(unchanged.error().message);
+  session.machine.set_unchanged(std::move(*unchanged));
   set_progress(session, "precheck: proving the faults bite");
   // Tamper evidence (lab_changes.h): the hosts' snapshots are taken while the precheck
   // runs, whose checks leave no trace.
   auto snapshots = std::async(std::launch::async, [&] { return snapshot_lab(runtime_, *session.lab, options_.lab); });
-  auto results = run_checks(runner, *session.scenario);
+  auto results = run_checks(script_runner(session), *session.scenario);
   auto baselines = snapshots.get();
   set_progress(session, "");
   if (!results) return fail("precheck: " + results.error().message);
@@ -842,6 +858,7 @@ SessionView SessionEngine::make_view(const Session& session) const {
   view.vars = session.stored.vars;
   if (session.scenario) {
     view.scenario_title = session.scenario->title;
+    view.variant = session.scenario->variant;
     for (const Host& host : session.scenario->hosts) {
       view.hosts.push_back(host.name);
       if (host.entry) view.entry_host = host.name;
@@ -860,6 +877,7 @@ SessionView SessionEngine::make_view(const Session& session) const {
   view.public_keys = static_cast<int>(session.stored.access.public_keys.size());
   view.password = !session.stored.access.password_hash.empty();
   view.hints_given = static_cast<int>(record.hints_given.size());
+  view.given_hints.assign(record.hints_given.begin(), record.hints_given.end());
   view.hints_total = static_cast<int>(record.policy.hints.size());
   return view;
 }
@@ -867,7 +885,7 @@ SessionView SessionEngine::make_view(const Session& session) const {
 SessionView SessionEngine::view_from_stored(const StoredSession& stored) const {
   Session session;
   session.stored = stored;
-  session.scenario = scenarios_(stored.scenario_id);
+  session.scenario = scenario_for_seed(scenarios_(stored.scenario_id), stored.seed);
   session.machine = SessionMachine(stored.record);
   if (auto report = store_.report(stored.id)) {
     const json parsed = json::parse(report->first, nullptr, false);

@@ -72,6 +72,7 @@ struct SessionView {
   std::string id;
   std::string scenario_id;
   std::string scenario_title;
+  std::string variant;  // the scenario's variant this session runs; "" when it has none
   std::string candidate;
   SessionState state = SessionState::Provisioning;
   std::string failure;
@@ -94,6 +95,7 @@ struct SessionView {
   bool password = false;
   int hints_given = 0;
   int hints_total = 0;
+  std::vector<int> given_hints;  // which (0-based), in order
 };
 
 // A hint as the interviewer gave it (and the candidate's terminals showed it).
@@ -115,6 +117,8 @@ struct SessionAccess {
   std::optional<Lab> lab;
   ScenarioPtr scenario;
   WallTime deadline{};
+  // The hints given so far, "1 of 3: text", for the banner of a terminal opened later.
+  std::vector<std::string> hints;
 };
 
 // One check's result from an interviewer's grade-now run.

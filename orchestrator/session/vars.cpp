@@ -31,6 +31,17 @@ VarValues pick_vars(const Scenario& scenario, std::uint64_t seed) {
   return values;
 }
 
+std::size_t pick_variant(const Scenario& scenario, std::uint64_t seed) {
+  if (scenario.variants.empty()) return 0;
+  // A name no var can have (vars are upper case), so the variant draws on its own.
+  return mix(seed ^ mix(name_hash("variant"))) % scenario.variants.size();
+}
+
+ScenarioPtr scenario_for_seed(const ScenarioPtr& scenario, std::uint64_t seed) {
+  if (!scenario || scenario->variants.empty()) return scenario;
+  return with_variant(scenario, pick_variant(*scenario, seed));
+}
+
 std::uint64_t random_seed() {
   std::random_device random;
   return (static_cast<std::uint64_t>(random()) << 32) ^ random();

@@ -44,7 +44,8 @@ std::string record_to_json(const SessionRecord& r) {
               {"retry_at_ms", unix_ms(r.retry_at)},
               {"last_error", r.last_error},
               {"hints_after_s", hints},
-              {"hints_given", r.hints_given}}
+              {"hints_given", r.hints_given},
+              {"unchanged", r.unchanged}}
       .dump();
 }
 
@@ -91,6 +92,7 @@ Result<SessionRecord> record_from_json(const std::string& text) {
       }
       for (const json& index : at("hints_given")) r.hints_given.insert(index.get<int>());
     }
+    if (j.contains("unchanged")) r.unchanged = at("unchanged").get<std::map<std::string, std::string>>();
     return r;
   } catch (const json::exception& error) {
     return make_error(ErrorCode::Failed, "record_json." + field + ": " + error.what());

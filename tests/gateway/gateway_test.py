@@ -407,6 +407,10 @@ try:
     check(status == 409 and "given already" in refused["error"], f"a hint is given once ({status}, {refused})")
     _, view = api_json("GET", f"/v1/sessions/{short}")
     check(view["hints"]["given"] == 1, f"the session counts the hints given ({view['hints']})")
+    later = terminal(short, identity=candidate_key)
+    check(later.read_until(r"Hints given so far:\s+hint 1 of \d+: ", timeout=30),
+          "a terminal opened after the hint shows it in its banner")
+    later.close()
     status, _ = api("POST", f"/v1/sessions/{short}/end")
     check(status == 202, "the interviewer ends the session")
     check(term.read_until("time is up", timeout=30), "the terminal shows the closing message")

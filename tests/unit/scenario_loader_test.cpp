@@ -465,3 +465,65 @@ TEST_CASE("lib: helpers come from the scenario's directory or the library's lib/
   CHECK(mentions(parse(std::string(kMinimal) + "lib: [nope.sh]\n", dir.path() / "lab"), "lib[0]: no helper 'nope.sh' in "));
   CHECK_FALSE(parse(kMinimal, dir.path() / "lab").scenario->faults[0].run.lib);
 }
+
+TEST_CASE("variants: each replaces what it sets, keeps the scenario's rest, and is checked like the scenario") {
+  const std::string text = std::string(kMinimal) + R"(variants:
+  - name: deleted
+    difficulty: easy
+    faults: [{name: remove motd, run: rm -f /etc/motd}]
+  - name: emptied
+    faults: [{name: empty motd, run: rm -f /etc/motd}]
+    solution: [{run: echo hello > /etc/motd}]
+    hints: [{text: look at /etc/motd}]
+)";
+  ScenarioLoad load = parse(text);
+  CAPTURE(messages(load));
+  REQUIRE(load.scenario);
+  REQUIRE(load.scenario->variants.size() == 2);
+  const ScenarioPtr emptied = with_variant(load.scenario, 1);
+  CHECK(emptied->variant == "emptied");
+  CHECK(emptied->variants.empty());
+  CHECK(emptied->faults[0].name == "empty motd");
+  CHECK(emptied->solution[0].run.text == "echo hello > /etc/motd");
+  CHECK(emptied->hints.size() == 1);
+  CHECK(emptied->difficulty == Difficulty::Medium);  // the scenario's
+  const ScenarioPtr deleted = with_variant(load.scenario, 0);
+  CHECK(deleted->difficulty == Difficulty::Easy);
+  CHECK(deleted->solution[0].run.text == "touch /etc/motd");  // the scenario's
+  CHECK(with_variant(load.scenario, 7) == load.scenario);
+
+  // A variant's scripts are checked as the scenario's are; names are unique.
+  load = parse(std::string(kMinimal) + "variants:\n  - {name: a1, faults: [{name: f, host: nope, run: 'true'}]}\n"
+               "  - {name: a1}\n");
+  CHECK(mentions(load, "variants[0].faults[0].host: unknown host 'nope'"));
+  CHECK(mentions(load, "variants[1].name: duplicate variant name 'a1'"));
+  // Without faults of its own a scenario needs every variant to bring them.
+  std::string no_faults = replace(kMinimal, "faults:\n  - name: remove motd\n    run: rm -f /etc/motd\n", "");
+  load = parse(no_faults + "variants:\n  - {name: a1, faults: [{name: f, run: 'true'}]}\n  - {name: b2}\n");
+  CHECK(mentions(load, "variants[1]: variant 'b2' has no faults, and neither has the scenario"));
+  CHECK_FALSE(mentions(load, "variant 'a1'"));
+}
+
+TEST_CASE("unchanged: paths become a critical guard of their host; bad paths are errors") {
+  ScenarioLoad load = parse(replace(kMinimal, "image: breakfix/base:bookworm\n",
+                                    "image: breakfix/base:bookworm\nunchanged: [/srv/data/, /usr/local/bin/tool]\n"));
+  CAPTURE(messages(load));
+  REQUIRE(load.scenario);
+  const Host& host = load.scenario->hosts[0];
+  CHECK(host.unchanged == std::vector<std::string>{"/srv/data/", "/usr/local/bin/tool"});
+  const Check& guard = load.scenario->checks.back();
+  CHECK(guard.name == "main: files that must not change");
+  CHECK(guard.expect == CheckExpectation::Guard);
+  CHECK(guard.critical);
+  CHECK(guard.run.text.find(unchanged_listing_command(host)) != std::string::npos);
+  CHECK(guard.run.text.find("${BREAKFIX_UNCHANGED_MAIN-unknown}") != std::string::npos);
+  CHECK(unchanged_listing_command(host) ==
+        "find '/srv/data/' '/usr/local/bin/tool' -xdev -type f -exec sha256sum {} \\; 2>/dev/null | sort -k 2");
+  for (const char* bad : {"relative/path", "/", "/srv/it's", "/srv/*"}) {
+    CAPTURE(bad);
+    load = parse(replace(kMinimal, "image: breakfix/base:bookworm\n",
+                         std::string("image: breakfix/base:bookworm\nunchanged: [\"") + bad + "\"]\n"));
+    CHECK_FALSE(load.scenario);
+    CHECK(mentions(load, "unchanged[0]: "));
+  }
+}

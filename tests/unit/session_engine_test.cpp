@@ -671,3 +671,57 @@ TEST_CASE("Hints reach the terminals when given and at their time, survive a res
   CHECK(report->second.find("hint: 2 of 3 (costs 25% of the score): The fault is in echo.") != std::string::npos);
   CHECK(report->second.find("hints taken cost 35%") != std::string::npos);
 }
+
+TEST_CASE("A session runs the variant its seed picks, and its view and report name it") {
+  Fixture f("breakfix.db", R"(variants:
+  - {name: low, faults: [{name: lower the flag, run: "echo fault"}]}
+  - {name: also-low, faults: [{name: lower the flag too, run: "echo fault"}]}
+)");
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  REQUIRE(session.ok());
+  const std::string expected = f.scenario->variants[pick_variant(*f.scenario, 42)].name;
+  CHECK(session->variant == expected);
+  f.flag = true;
+  REQUIRE(engine.end(session->id).ok());
+  auto report = f.store->report(session->id);
+  REQUIRE(report.ok());
+  CHECK(nlohmann::json::parse(report->first)["scenario"]["variant"] == expected);
+  CHECK(report->second.find("`, variant `" + expected + "`, seed 42)") != std::string::npos);
+  // After a restart the session is the same variant (from the stored seed).
+  SessionEngine again = f.engine();
+  REQUIRE(again.recover().ok());
+  CHECK(again.view(session->id)->variant == expected);
+}
+
+TEST_CASE("What unchanged: paths held after the faults is kept with the record and reaches their guard after a restart") {
+  Fixture f("breakfix.db", "unchanged: [/srv/data]\n");
+  const Host& host = f.scenario->hosts[0];
+  f.runtime.exec_handler = [&f, &host](const ExecSpec&, const std::string& script) -> FakeExecReply {
+    if (script == unchanged_listing_command(host)) return {0, "abcd  /srv/data/a\n", ""};
+    if (script == "echo fault") f.flag = false;
+    if (script == "echo check-flag") return {f.flag ? 0 : 1, "", ""};
+    return {0, "", ""};
+  };
+  std::string id;
+  {
+    SessionEngine engine = f.engine();
+    auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+    REQUIRE(session.ok());
+    REQUIRE(session->state == SessionState::Ready);
+    id = session->id;
+  }
+  CHECK(f.store->get_session(id)->record.unchanged ==
+        std::map<std::string, std::string>{{"BREAKFIX_UNCHANGED_MAIN", "abcd  /srv/data/a"}});
+  SessionEngine engine = f.engine();
+  REQUIRE(engine.recover().ok());
+  f.flag = true;
+  REQUIRE(engine.end(id).ok());
+  int guard_runs = 0;
+  for (const auto& exec : f.runtime.execs) {
+    if (exec.input != unchanged_check_script(host)) continue;
+    ++guard_runs;
+    CHECK(exec.vars.find("BREAKFIX_UNCHANGED_MAIN='abcd  /srv/data/a'\n") != std::string::npos);
+  }
+  CHECK(guard_runs == 2);  // the precheck, and the grading after the restart
+}

@@ -41,6 +41,12 @@ checks:
 solution: [{run: "echo solution"}]
 )";
 
+std::string replace_first(std::string text, const std::string& from, const std::string& to) {
+  const std::size_t at = text.find(from);
+  REQUIRE(at != std::string::npos);
+  return text.replace(at, from.size(), to);
+}
+
 ScenarioPtr load_scenario_text(const std::string& text = kScriptsScenario) {
   ScenarioLoad load = parse_scenario(text, "scenario.yaml", "/nonexistent");
   REQUIRE(load.scenario);
@@ -499,4 +505,63 @@ TEST_CASE("A shortcut needs a bound; its fails name checks") {
   CHECK(errors(base + "shortcuts: [{name: s, run: 'true', max_score: 1}]\n") ==
         "shortcuts[0].max_score: must be at least 0 and below 1 (got 1)\n");
   CHECK(errors(base + "alternatives: [{name: a, run: 'true', max_score: 0}]\n").find("unknown key 'max_score'") != std::string::npos);
+}
+
+TEST_CASE("A session's variant comes from its seed; scenario test tests the one asked for, or the seed's") {
+  const ScenarioPtr scenario = load_scenario_text(std::string(kScriptsScenario) + R"(variants:
+  - {name: first, faults: [{name: clear flag, run: "echo fault 1"}]}
+  - {name: second, faults: [{name: clear flag, run: "echo fault 2"}]}
+  - {name: third, faults: [{name: clear flag, run: "echo fault 3"}]}
+)");
+  std::set<std::size_t> picked;
+  for (std::uint64_t seed = 0; seed < 60; ++seed) {
+    CHECK(pick_variant(*scenario, seed) == pick_variant(*scenario, seed));
+    picked.insert(pick_variant(*scenario, seed));
+  }
+  CHECK(picked == std::set<std::size_t>{0, 1, 2});  // every variant comes up
+  CHECK(scenario_for_seed(scenario, 5)->variant == scenario->variants[pick_variant(*scenario, 5)].name);
+  CHECK(pick_variant(*load_scenario_text(), 5) == 0);
+
+  FakeRuntime runtime = fake_with_base();
+  FlagLab flag_lab;
+  runtime.exec_handler = flag_lab.handler();
+  ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*scenario, {.seed = 5, .variant = 2});
+  CHECK(report.passed());
+  CHECK(report.scenario == "flag/third");
+  CHECK(report.variant == "third");
+  bool third_fault = false;
+  for (const auto& exec : runtime.execs) third_fault = third_fault || exec.input == "echo fault 3";
+  CHECK(third_fault);
+  report = ScenarioTester(runtime, {}, nullptr).test(*scenario, {.seed = 5});
+  CHECK(report.variant == scenario->variants[pick_variant(*scenario, 5)].name);
+}
+
+TEST_CASE("scenario test hashes the unchanged paths after the faults and hands the listing to their guard") {
+  FakeRuntime runtime = fake_with_base();
+  FlagLab flag_lab;
+  auto handler = flag_lab.handler();
+  const ScenarioPtr scenario =
+      load_scenario_text(replace_first(kScriptsScenario, "setup: echo setup\n", "setup: echo setup\nunchanged: [/srv/data]\n"));
+  const Host& host = scenario->hosts[0];
+  std::atomic<bool> data_changed{false};
+  runtime.exec_handler = [&](const ExecSpec& spec, const std::string& script) -> FakeExecReply {
+    if (script == unchanged_listing_command(host)) {
+      CHECK(spec.command == script_command(ScriptTools::Grader));  // the grader's tools list them
+      return {0, data_changed ? "ffff  /srv/data/a\n" : "abcd  /srv/data/a\n", ""};
+    }
+    if (script == unchanged_check_script(host)) return {0, "", ""};
+    return handler(spec, script);
+  };
+  ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*scenario, {.seed = 3});
+  CAPTURE(step_names(report));
+  CHECK(report.passed());
+  CHECK(step_names(report).find("fault clear flag;hash unchanged paths;precheck;") != std::string::npos);
+  // The guard's runs carry what was listed after the faults, as a var.
+  int guard_runs = 0;
+  for (const auto& exec : runtime.execs) {
+    if (exec.input != unchanged_check_script(host)) continue;
+    ++guard_runs;
+    CHECK(exec.vars.find("BREAKFIX_UNCHANGED_MAIN='abcd  /srv/data/a'\n") != std::string::npos);
+  }
+  CHECK(guard_runs == 4);  // the precheck and three runs after the solution
 }
