@@ -1057,9 +1057,15 @@ class ScenarioParser {
       for (const fs::path& dir : {scenario_dir_, scenario_dir_.parent_path() / "lib"}) {
         if (fs::is_regular_file(dir / *name, ec)) {
           found = dir / *name;
+          // A symlink out of its directory would read a file of the machine into every lab.
+          if (!is_inside(fs::weakly_canonical(found, ec), fs::weakly_canonical(dir, ec))) {
+            item.error("'" + *name + "' leads outside " + dir.string() + "; a helper is read only from there");
+            found = fs::path("/");
+          }
           break;
         }
       }
+      if (found == fs::path("/")) continue;
       if (found.empty()) {
         item.error("no helper '" + *name + "' in " + scenario_dir_.string() + " or " + (scenario_dir_.parent_path() / "lib").string());
         continue;

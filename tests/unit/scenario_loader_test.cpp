@@ -464,6 +464,12 @@ TEST_CASE("lib: helpers come from the scenario's directory or the library's lib/
                  "lib[0]: '../lab/own.sh' is not a file name"));
   CHECK(mentions(parse(std::string(kMinimal) + "lib: [nope.sh]\n", dir.path() / "lab"), "lib[0]: no helper 'nope.sh' in "));
   CHECK_FALSE(parse(kMinimal, dir.path() / "lab").scenario->faults[0].run.lib);
+  // A helper that is a symlink out of its directory is not read.
+  dir.write("secret", "root:x:0:0\n");
+  std::filesystem::create_symlink(dir.path() / "secret", dir.path() / "lib/leak.sh");
+  load = parse(std::string(kMinimal) + "lib: [leak.sh]\n", dir.path() / "lab");
+  CHECK_FALSE(load.scenario);
+  CHECK(mentions(load, "lib[0]: 'leak.sh' leads outside "));
 }
 
 TEST_CASE("variants: each replaces what it sets, keeps the scenario's rest, and is checked like the scenario") {
