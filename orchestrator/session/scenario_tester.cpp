@@ -7,22 +7,13 @@
 #include "breakfix/duration.h"
 #include "session/grader.h"
 #include "session/lab_changes.h"
+#include "session/lab_preparation.h"
 #include "session/script_runner.h"
 
 namespace breakfix {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
-
-std::string describe_run(const ScriptRun& run) {
-  std::string text = run.timed_out ? "timed out after " + std::to_string(run.duration.count()) + " ms"
-                                   : "exit " + std::to_string(run.exit_code);
-  if (!run.output.empty()) {
-    text += "; output:\n" + run.output;
-    if (text.back() != '\n') text += "\n";
-  }
-  return text;
-}
 
 std::string short_id() {
   static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyz0123456789";
@@ -178,24 +169,13 @@ ScenarioTestReport ScenarioTester::test(const Scenario& written, const ScenarioT
   };
   // Stops at the first failing step; later steps would only report its consequences.
   bool ok = true;
-  for (const Host& host : scenario.hosts) {
-    if (ok && host.setup) ok = log.step("setup " + host.name, [&] { return run_script(host.name, *host.setup); });
+  LabPreparation preparation(runner, scenario);
+  for (PreparationStep& step : preparation.steps()) {
+    if (ok) ok = log.step(step.name, [&] { return step.run().detail(); });
   }
-  for (const Fault& fault : scenario.faults) {
-    if (ok) ok = log.step("fault " + fault.name, [&] { return run_script(fault.host, fault.run); });
-  }
-  // What the unchanged: guards compare against, hashed after the faults as a session does.
+  // What the unchanged: guards compare against joins the vars, as in a session.
   VarValues check_vars = report.vars;
-  const bool any_unchanged = std::any_of(scenario.hosts.begin(), scenario.hosts.end(),
-                                         [](const Host& host) { return !host.unchanged.empty(); });
-  if (ok && any_unchanged) {
-    ok = log.step("hash unchanged paths", [&]() -> std::string {
-      auto unchanged = record_unchanged(runner, scenario);
-      if (!unchanged) return unchanged.error().message;
-      check_vars.insert(unchanged->begin(), unchanged->end());
-      return "";
-    });
-  }
+  check_vars.insert(preparation.unchanged().begin(), preparation.unchanged().end());
   const ScriptRunner checks_runner(runtime_, *lab, check_vars);
   // The baseline as the engine takes it: the snapshots while the precheck runs.
   std::future<Result<std::vector<HostBaseline>>> snapshots;
@@ -256,26 +236,17 @@ std::string ScenarioTester::try_attempt(const Scenario& scenario, const Attempt&
   auto lab = provisioner.provision(scenario, session_id, nullptr);
   if (!lab) return "provision: " + lab.error().message;
   const ScriptRunner runner(runtime_, *lab, report.vars);
+  LabPreparation preparation(runner, scenario);
   std::string failure;
-  // `must_succeed`: setup and faults. The attempt's own exit status does not matter (a
-  // shortcut may well fail half way): what the checks then say does.
-  auto run_script = [&](const std::string& what, const std::string& host, const Script& script, bool must_succeed) {
-    if (!failure.empty()) return;
-    auto run = runner.run(host, script);
-    if (!run) failure = what + ": " + run.error().message;
-    else if (must_succeed && !run->succeeded()) failure = what + ": " + describe_run(*run);
-  };
-  for (const Host& host : scenario.hosts) {
-    if (host.setup) run_script("setup " + host.name, host.name, *host.setup, true);
-  }
-  for (const Fault& fault : scenario.faults) run_script("fault " + fault.name, fault.host, fault.run, true);
-  VarValues check_vars = report.vars;
+  if (auto failed = preparation.run_all()) failure = failed->step + ": " + failed->outcome.detail();
+  // The attempt's own exit status does not matter (a shortcut may well fail half way):
+  // what the checks then say does.
   if (failure.empty()) {
-    auto unchanged = record_unchanged(runner, scenario);
-    if (!unchanged) failure = unchanged.error().message;
-    else check_vars.insert(unchanged->begin(), unchanged->end());
+    auto run = runner.run(attempt.step.host, attempt.step.run);
+    if (!run) failure = "run: " + run.error().message;
   }
-  run_script("run", attempt.step.host, attempt.step.run, false);
+  VarValues check_vars = report.vars;
+  check_vars.insert(preparation.unchanged().begin(), preparation.unchanged().end());
   if (failure.empty()) {
     auto results = run_checks(ScriptRunner(runtime_, *lab, check_vars), scenario);
     if (!results) failure = results.error().message;

@@ -21,7 +21,7 @@ namespace breakfix {
 
 struct TestStep {
   std::string scenario;
-  std::string step;    // "provision", "setup web", "fault <name>", "precheck", "baseline", "solution", "checks x3",
+  std::string step;    // "provision", "setup web", "fault '<name>'", "precheck", "baseline", "solution", "checks x3",
                        // "tamper check", "remove"
   bool ok = true;
   std::string detail;  // what failed and why, with the script's output

@@ -102,4 +102,18 @@ Result<ScriptRun> ScriptRunner::run(const std::string& host, const Script& scrip
   return run;
 }
 
+std::string run_failure(const ScriptRun& run) {
+  return run.timed_out ? "timed out after " + std::to_string(run.duration.count()) + " ms"
+                       : "exit " + std::to_string(run.exit_code);
+}
+
+std::string describe_run(const ScriptRun& run) {
+  std::string text = run_failure(run);
+  if (!run.output.empty()) {
+    text += "; output:\n" + run.output;
+    if (text.back() != '\n') text += "\n";
+  }
+  return text;
+}
+
 }  // namespace breakfix

@@ -24,6 +24,11 @@ struct ScriptRun {
   bool succeeded() const { return exit_code == 0 && !timed_out; }
 };
 
+// Why a run did not succeed: "exit 3" or "timed out after 30000 ms".
+std::string run_failure(const ScriptRun& run);
+// run_failure() and, below it, what the script printed: for people reading a test report.
+std::string describe_run(const ScriptRun& run);
+
 // The command that runs a script arriving on stdin, under the toolbox's static bash
 // (toolbox.h), never the lab's; with the grader's tools (ScriptTools::Grader) it defines
 // toolbox_functions() first. Bash reads the script, a NUL, then the vars as shell

@@ -10,6 +10,7 @@
 #include <utility>
 
 #include "session/grader.h"
+#include "session/lab_preparation.h"
 #include "session/recordings.h"
 #include "session/lab_changes.h"
 #include "session/report.h"
@@ -645,22 +646,11 @@ std::vector<Action> SessionEngine::provision(Session& session) {
 std::vector<Action> SessionEngine::inject(Session& session) {
   const ScriptRunner runner = script_runner(session);
   auto fail = [&](const std::string& reason) { return session.machine.failed(reason, clock_.now()); };
-  for (const Host& host : session.scenario->hosts) {
-    if (!host.setup) continue;
-    set_progress(session, "setup of host " + host.name);
-    auto run = runner.run(host.name, *host.setup);
-    if (!run) return fail("setup of host " + host.name + ": " + run.error().message);
-    if (!run->succeeded()) return fail("setup of host " + host.name + " failed (exit " + std::to_string(run->exit_code) + ")");
+  LabPreparation preparation(runner, *session.scenario);
+  if (auto failed = preparation.run_all([&](const std::string& step) { set_progress(session, step); })) {
+    return fail(failed->summary());
   }
-  for (const Fault& fault : session.scenario->faults) {
-    set_progress(session, "fault '" + fault.name + "'");
-    auto run = runner.run(fault.host, fault.run);
-    if (!run) return fail("fault '" + fault.name + "': " + run.error().message);
-    if (!run->succeeded()) return fail("fault '" + fault.name + "' failed (exit " + std::to_string(run->exit_code) + ")");
-  }
-  auto unchanged = record_unchanged(runner, *session.scenario);
-  if (!unchanged) return fail(unchanged.error().message);
-  session.machine.set_unchanged(std::move(*unchanged));
+  session.machine.set_unchanged(preparation.unchanged());
   set_progress(session, "precheck: proving the faults bite");
   // Tamper evidence (lab_changes.h): the hosts' snapshots are taken while the precheck
   // runs, whose checks leave no trace.

@@ -10,6 +10,7 @@
 #include "breakfix/toolbox.h"
 #include "fake_runtime.h"
 #include "session/grader.h"
+#include "session/lab_preparation.h"
 #include "session/scenario_tester.h"
 #include "session/script_runner.h"
 #include "session/vars.h"
@@ -178,7 +179,7 @@ TEST_CASE("scenario test passes a scenario whose fault bites and whose solution 
   CAPTURE(step_names(report));
   CHECK(report.passed());
   CHECK(step_names(report) ==
-        "provision;setup main;fault clear flag;precheck;baseline;solution;checks x3;tamper check;remove;");
+        "provision;setup main;fault 'clear flag';precheck;baseline;solution;checks x3;tamper check;remove;");
   CHECK(progress.size() == report.steps.size());
   CHECK(report.vars == pick_vars(*load_scenario_text(), 7));
   CHECK(flag_lab.fix_checks == 4);  // once in the precheck, three times after the solution
@@ -202,7 +203,7 @@ TEST_CASE("scenario test reports a fault that does not bite, by check name") {
   runtime.exec_handler = flag_lab.handler();
   const ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*load_scenario_text(), {});
   CHECK_FALSE(report.passed());
-  CHECK(step_names(report) == "provision;setup main;fault clear flag;precheck(FAILED);remove;");
+  CHECK(step_names(report) == "provision;setup main;fault 'clear flag';precheck(FAILED);remove;");
   CHECK(report.steps[3].detail == "fault did not take effect: check 'flag is set' passes before the fix\n");
   CHECK(runtime.containers.empty());
 }
@@ -463,7 +464,7 @@ TEST_CASE("scenario test applies each shortcut and alternative to a fresh lab an
       ScenarioTester(runtime, {}, nullptr).test(*load_scenario_text(with_attempts("max_score: 0.3")), {.seed = 7});
   CAPTURE(step_names(report));
   CHECK(report.passed());
-  CHECK(step_names(report) == "provision;setup main;fault clear flag;precheck;baseline;solution;checks x3;tamper check;"
+  CHECK(step_names(report) == "provision;setup main;fault 'clear flag';precheck;baseline;solution;checks x3;tamper check;"
                               "remove;shortcut wipe the data;alternative the other fix;");
   CHECK(runtime.containers.empty());  // every attempt's lab removed
 
@@ -555,7 +556,7 @@ TEST_CASE("scenario test hashes the unchanged paths after the faults and hands t
   ScenarioTestReport report = ScenarioTester(runtime, {}, nullptr).test(*scenario, {.seed = 3});
   CAPTURE(step_names(report));
   CHECK(report.passed());
-  CHECK(step_names(report).find("fault clear flag;hash unchanged paths;precheck;") != std::string::npos);
+  CHECK(step_names(report).find("fault 'clear flag';hash unchanged paths;precheck;") != std::string::npos);
   // The guard's runs carry what was listed after the faults, as a var.
   int guard_runs = 0;
   for (const auto& exec : runtime.execs) {
@@ -564,4 +565,39 @@ TEST_CASE("scenario test hashes the unchanged paths after the faults and hands t
     CHECK(exec.vars.find("BREAKFIX_UNCHANGED_MAIN='abcd  /srv/data/a'\n") != std::string::npos);
   }
   CHECK(guard_runs == 4);  // the precheck and three runs after the solution
+}
+
+TEST_CASE("A lab is prepared in one order, and a failing step stops it and is named") {
+  FakeRuntime runtime = fake_with_base();
+  const ScenarioPtr scenario =
+      load_scenario_text(replace_first(kScriptsScenario, "setup: echo setup\n", "setup: echo setup\nunchanged: [/srv/data]\n"));
+  const Host& host = scenario->hosts[0];
+  auto lab = LabProvisioner(runtime, {}).provision(*scenario, "prep", nullptr);
+  REQUIRE(lab);
+  bool fault_fails = false;
+  runtime.exec_handler = [&](const ExecSpec&, const std::string& script) -> FakeExecReply {
+    if (script == unchanged_listing_command(host)) return {0, "abcd  /srv/data/a\n", ""};
+    if (script.find("echo fault") == 0 && fault_fails) return {3, "", "no such file\n"};
+    return {0, "", ""};
+  };
+  const ScriptRunner runner(runtime, *lab, {{"PORT", "8081"}, {"COLOR", "7"}});
+
+  SUBCASE("every step runs, and the hashes become the guards' var") {
+    LabPreparation preparation(runner, *scenario);
+    std::vector<std::string> started;
+    CHECK_FALSE(preparation.run_all([&](const std::string& step) { started.push_back(step); }));
+    CHECK(started == std::vector<std::string>{"setup main", "fault 'clear flag'", "hash unchanged paths"});
+    CHECK(preparation.unchanged().at(unchanged_var(host)) == "abcd  /srv/data/a");
+  }
+  SUBCASE("a failing fault stops the preparation before the hashing") {
+    fault_fails = true;
+    const std::size_t before = runtime.execs.size();
+    LabPreparation preparation(runner, *scenario);
+    auto failed = preparation.run_all();
+    REQUIRE(failed);
+    CHECK(failed->summary() == "fault 'clear flag' failed (exit 3)");
+    CHECK(failed->outcome.detail() == "exit 3; output:\nno such file\n");
+    CHECK(runtime.execs.size() == before + 2);  // setup and the fault; no hashing
+    CHECK(preparation.unchanged().empty());
+  }
 }
