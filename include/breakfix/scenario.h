@@ -160,6 +160,15 @@ struct Hint {
   double cost = 0;
 };
 
+// One thing the interviewer judges and the checks cannot (`rubric:`): "method",
+// "communication". Rated on a scale of levels.size() levels; levels[0] describes level 1,
+// the lowest. Ratings sit beside the checks' score in the report and never change it.
+struct RubricCriterion {
+  std::string name;         // as an id: what `session rate ID NAME LEVEL` takes
+  std::string description;  // what is judged; may be empty
+  std::vector<std::string> levels;
+};
+
 // One way the lab is broken (`variants:`): what it sets replaces the scenario's own; what
 // it leaves out is the scenario's. A session picks one from its seed (pick_variant).
 struct Variant {
@@ -189,6 +198,7 @@ struct Scenario {
   std::vector<Hint> hints;
   std::vector<Attempt> shortcuts;
   std::vector<Attempt> alternatives;
+  std::vector<RubricCriterion> rubric;
   std::vector<std::filesystem::path> lib_files;  // the `lib:` files read, in order
   std::vector<Variant> variants;
   // The variant this scenario is, once resolved (with_variant); "" for the scenario as
@@ -200,6 +210,7 @@ struct Scenario {
 
   const Host& entry_host() const;
   const Host* find_host(std::string_view name) const;
+  const RubricCriterion* find_criterion(std::string_view name) const;
 };
 
 using ScenarioPtr = std::shared_ptr<const Scenario>;

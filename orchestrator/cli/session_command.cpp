@@ -260,6 +260,41 @@ void add_session_client_commands(CLI::App* session, int& exit_code) {
     std::cout << ":\n" << given.body["text"].get<std::string>() << "\n";
   });
 
+  auto note_text = std::make_shared<std::string>();
+  CLI::App* note_command = session->add_subcommand(
+      "note", "Write a note on the session's timeline (during or after it); the report shows it with its time");
+  note_command->add_option("id", *id, "Session id")->required();
+  note_command->add_option("text", *note_text, "The note (quote it)")->required();
+  connection->add_to(note_command, true);
+  note_command->callback([connection, id, note_text, &exit_code] {
+    Call noted = call(*connection, "POST", "/v1/sessions/" + *id + "/notes", json{{"text", *note_text}}.dump());
+    exit_code = noted.exit_code;
+    if (!noted.ok()) return;
+    if (connection->json_output()) std::cout << noted.body.dump(2) << "\n";
+    else std::cout << "noted at " << noted.body["time"].get<std::string>() << "\n";
+  });
+
+  auto criterion = std::make_shared<std::string>();
+  auto level = std::make_shared<int>(0);
+  CLI::App* rate_command = session->add_subcommand(
+      "rate", "Rate a criterion of the scenario's rubric (the latest rating counts; never part of the score)");
+  rate_command->add_option("id", *id, "Session id")->required();
+  rate_command->add_option("criterion", *criterion, "A criterion of the rubric, e.g. method")->required();
+  rate_command->add_option("level", *level, "From 1, the lowest")->required()->check(CLI::Range(1, 10));
+  connection->add_to(rate_command, true);
+  rate_command->callback([connection, id, criterion, level, &exit_code] {
+    Call rated = call(*connection, "POST", "/v1/sessions/" + *id + "/ratings",
+                      json{{"criterion", *criterion}, {"level", *level}}.dump());
+    exit_code = rated.exit_code;
+    if (!rated.ok()) return;
+    if (connection->json_output()) {
+      std::cout << rated.body.dump(2) << "\n";
+      return;
+    }
+    std::cout << rated.body["criterion"].get<std::string>() << ": " << rated.body["level"].get<int>() << " of "
+              << rated.body["of"].get<int>() << ", " << rated.body["meaning"].get<std::string>() << "\n";
+  });
+
   CLI::App* end_command = session->add_subcommand("end", "End a session now; grading follows");
   end_command->add_option("id", *id, "Session id")->required();
   connection->add_to(end_command, true);

@@ -115,7 +115,7 @@ std::string string_field(const json& body, const char* name, std::size_t max_len
 }
 
 const std::regex& session_path() {
-  static const std::regex pattern("^/v1/sessions/([a-z0-9]{1,32})(/(extend|end|grade|hint|report|recording))?$");
+  static const std::regex pattern("^/v1/sessions/([a-z0-9]{1,32})(/(extend|end|grade|hint|notes|ratings|report|recording))?$");
   return pattern;
 }
 
@@ -225,8 +225,11 @@ HttpResponse Api::route(const HttpRequest& request) {
       if (method != "GET") throw ApiError{405, "use GET", "", "GET"};
       return action == "report" ? report(request, id) : recording(request, id);
     }
+    if (action == "hint" || action == "notes" || action == "ratings") {
+      if (method != "POST") throw ApiError{405, "use POST", "", "POST"};
+      return action == "hint" ? give_hint(request, id) : action == "notes" ? add_note(request, id) : rate(request, id);
+    }
     if (method != "POST") throw ApiError{405, "use POST", "", "POST"};
-    if (action == "hint") return give_hint(request, id);
     return session_action(request, id, action);
   }
   throw ApiError{404, "no such endpoint: " + method + " " + path + " (see docs/openapi.yaml)", ""};
@@ -338,6 +341,37 @@ HttpResponse Api::give_hint(const HttpRequest& request, const std::string& id) {
   if (!given) return engine_error(given.error());
   return json_response(200, json{{"session", id}, {"number", given->number}, {"of", given->of},
                                  {"text", given->text}, {"cost", given->cost}});
+}
+
+HttpResponse Api::add_note(const HttpRequest& request, const std::string& id) {
+  const json body = parse_body(request, {"text"});
+  if (!body.contains("text")) throw ApiError{400, "text: required", "text"};
+  if (!body["text"].is_string()) throw ApiError{400, "text: must be a string", "text"};
+  const std::string text = body["text"].get<std::string>();
+  // Newlines and tabs belong in a note; other control characters would only garble a terminal.
+  for (unsigned char c : text) {
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) {
+      throw ApiError{400, "text: must not contain control characters other than newlines and tabs", "text"};
+    }
+  }
+  auto note = context_.engine->add_note(id, text);
+  if (!note) return engine_error(note.error());
+  return json_response(201, json{{"session", id}, {"time", iso_time(note->time)}, {"text", note->detail}});
+}
+
+HttpResponse Api::rate(const HttpRequest& request, const std::string& id) {
+  const json body = parse_body(request, {"criterion", "level"});
+  if (!body.contains("criterion")) throw ApiError{400, "criterion: required", "criterion"};
+  if (!body.contains("level")) throw ApiError{400, "level: required", "level"};
+  const std::string criterion = string_field(body, "criterion", 63);
+  const json& level = body.at("level");
+  if (!level.is_number_integer() || level.get<std::int64_t>() < 1 || level.get<std::int64_t>() > 10) {
+    throw ApiError{400, "level: must be a whole number from 1 (the lowest level)", "level"};
+  }
+  auto rated = context_.engine->rate(id, criterion, level.get<int>());
+  if (!rated) return engine_error(rated.error());
+  return json_response(200, json{{"session", id}, {"criterion", rated->criterion}, {"level", rated->level},
+                                 {"of", rated->of}, {"meaning", rated->meaning}});
 }
 
 HttpResponse Api::session_action(const HttpRequest& request, const std::string& id, const std::string& action) {

@@ -48,6 +48,8 @@ class Api {
   HttpResponse session_action(const HttpRequest& request, const std::string& id, const std::string& action);
   // POST /v1/sessions/{id}/hint: the next hint, or hint `number`, to the candidate.
   HttpResponse give_hint(const HttpRequest& request, const std::string& id);
+  HttpResponse add_note(const HttpRequest& request, const std::string& id);
+  HttpResponse rate(const HttpRequest& request, const std::string& id);
   HttpResponse report(const HttpRequest& request, const std::string& id);
   HttpResponse recording(const HttpRequest& request, const std::string& id);
   HttpResponse scenarios();

@@ -169,7 +169,7 @@ class ScenarioParser {
     auto root = root_value.as_record({"apiVersion", "id", "title", "kind", "difficulty", "duration", "tags",
                                       "description", "vars", "hosts", "image", "build", "user", "workdir",
                                       "resources", "tmpfs", "capabilities", "setup", "network", "faults", "checks", "solution",
-                                      "hints", "expected_changes", "unchanged", "shortcuts", "alternatives", "lib", "variants"});
+                                      "hints", "expected_changes", "unchanged", "shortcuts", "alternatives", "lib", "variants", "rubric"});
     if (!root) return nullptr;
     if (root->entries().empty()) {
       root->error("the file has no scenario in it; it should start with 'apiVersion: breakfix/v1'");
@@ -187,6 +187,7 @@ class ScenarioParser {
     read_attempts(*root, "shortcuts", *scenario, scenario->shortcuts);
     read_attempts(*root, "alternatives", *scenario, scenario->alternatives);
     read_variants(*root, *scenario);
+    read_rubric(*root, *scenario);
     read_lib(*root, *scenario);
     if (log_.has_errors()) return nullptr;
     // Only now: a script that failed to load may well be the one using the variable.
@@ -975,6 +976,49 @@ class ScenarioParser {
     }
   }
 
+  // rubric: [{name, description, levels: [level 1, level 2, ...]}]: what the interviewer
+  // rates. A scale needs at least two levels to mean anything, and more than ten is not a
+  // scale two interviewers would use alike.
+  void read_rubric(const Mapping& root, Scenario& scenario) {
+    auto value = root.get("rubric");
+    if (!value) return;
+    auto items = value->as_nonempty_list("criterion");
+    if (!items) return;
+    std::set<std::string> names;
+    for (const Value& item : *items) {
+      auto map = item.as_record({"name", "description", "levels"});
+      if (!map) continue;
+      RubricCriterion criterion;
+      auto name = read_unique_name(*map, names, "criterion");
+      if (name && !is_valid_id(*name)) {
+        map->get("name")->error("'" + *name + "' is not a valid criterion name (2 to 63 of a-z, 0-9 and '-')");
+        name.reset();
+      }
+      bool ok = name.has_value();
+      if (auto description = map->get("description")) {
+        auto text = description->as_text();
+        ok = ok && text.has_value();
+        if (text) criterion.description = *text;
+      }
+      auto levels = map->required("levels");
+      auto list = levels ? levels->as_list() : std::nullopt;
+      if (list && (list->size() < 2 || list->size() > 10)) {
+        levels->error("has " + std::to_string(list->size()) + " level(s); a scale has 2 to 10, lowest first");
+        list.reset();
+      }
+      ok = ok && list.has_value();
+      for (const Value& level : list ? *list : std::vector<Value>{}) {
+        auto text = level.as_text();
+        if (text) criterion.levels.push_back(*text);
+        else ok = false;
+      }
+      if (ok) {
+        criterion.name = *name;
+        scenario.rubric.push_back(std::move(criterion));
+      }
+    }
+  }
+
   // variants: [{name, difficulty, faults, solution, hints, shortcuts, alternatives}]: each
   // key read as the scenario's own is, against the scenario's hosts and checks.
   void read_variants(const Mapping& root, Scenario& scenario) {
@@ -1245,6 +1289,13 @@ ScenarioPtr with_variant(const ScenarioPtr& scenario, std::size_t index) {
   if (variant.shortcuts) resolved->shortcuts = *variant.shortcuts;
   if (variant.alternatives) resolved->alternatives = *variant.alternatives;
   return resolved;
+}
+
+const RubricCriterion* Scenario::find_criterion(std::string_view name) const {
+  for (const RubricCriterion& criterion : rubric) {
+    if (criterion.name == name) return &criterion;
+  }
+  return nullptr;
 }
 
 const Host* Scenario::find_host(std::string_view name) const {

@@ -1,6 +1,7 @@
 #include "session/report.h"
 
 #include "session/channel_timeline.h"
+#include "session/assessment.h"
 #include "session/grader.h"
 
 #include <nlohmann/json.hpp>
@@ -112,7 +113,7 @@ json changes_json(const LabChanges* changes) {
                        {"no_diff", change.no_diff.empty() ? json(nullptr) : json(change.no_diff)}});
     }
     hosts.push_back({{"host", host.host}, {"error", host.error ? json(*host.error) : json(nullptr)},
-                     {"paths", paths}, {"limits", host.cut}});
+                     {"paths", paths}, {"limits", host.cut}, {"protected_unexamined", host.protected_unexamined}});
   }
   return hosts;
 }
@@ -205,6 +206,39 @@ std::string iso_time(WallTime time) {
 
 namespace {
 
+json rubric_json(const std::vector<Rating>& ratings) {
+  json rubric = json::array();
+  for (const Rating& rating : ratings) {
+    json entry = {{"name", rating.criterion->name},
+                  {"description", rating.criterion->description},
+                  {"levels", rating.criterion->levels},
+                  {"rating", nullptr}};
+    if (rating.level > 0) {
+      entry["rating"] = {{"level", rating.level},
+                         {"of", rating.criterion->levels.size()},
+                         {"meaning", rating.criterion->levels[static_cast<std::size_t>(rating.level - 1)]},
+                         {"at", iso_time(rating.time)}};
+    }
+    rubric.push_back(entry);
+  }
+  return rubric;
+}
+
+// The interviewer's ratings, beside the checks and never folded into their score.
+std::string rubric_markdown(const std::vector<Rating>& ratings) {
+  if (ratings.empty()) return "";
+  std::string md = "## Rubric\n\nThe interviewer's ratings; they are not part of the score above.\n\n"
+                   "| criterion | rating | what it means |\n|---|---|---|\n";
+  for (const Rating& rating : ratings) {
+    const RubricCriterion& criterion = *rating.criterion;
+    const std::string of = std::to_string(criterion.levels.size());
+    md += "| " + escape_cell(criterion.name) + " | " +
+          (rating.level > 0 ? std::to_string(rating.level) + " of " + of : "not rated") + " | " +
+          (rating.level > 0 ? escape_cell(criterion.levels[static_cast<std::size_t>(rating.level - 1)]) : "-") + " |\n";
+  }
+  return md + "\n";
+}
+
 // Each check's final verdict, with its run and when it first passed and regressed; the
 // verdicts also go to `verdicts`, for score(), the same rule as the live grade.
 json checks_json(const ReportInput& input, const std::map<std::string, const CheckRunRecord*>& finals,
@@ -267,10 +301,14 @@ std::string report_markdown(const ReportInput& input, const json& checks, const 
     md += "| " + escape_cell(check["name"].get<std::string>()) + " | " + kind + " | " + weight +
           " | " + (check["passed"].get<bool>() ? "pass" : "**fail**") + " | " + first + " |\n";
   }
-  md += "\n" + changes_markdown(input.changes);
+  md += "\n" + rubric_markdown(ratings_of(scenario.rubric, input.events));
+  md += changes_markdown(input.changes);
+  // The timeline: the session's events, the interviewer's notes and ratings among them.
   md += "## Events\n\n";
   for (const SessionEvent& event : input.events) {
-    md += "- " + minutes_into(event.time, r.ready_at) + " " + event.kind + (event.detail.empty() ? "" : ": " + event.detail) + "\n";
+    std::string detail = event.detail;
+    std::replace(detail.begin(), detail.end(), '\n', ' ');  // a note of several lines stays one item
+    md += "- " + minutes_into(event.time, r.ready_at) + " " + event.kind + (detail.empty() ? "" : ": " + detail) + "\n";
   }
   md += "\n## Recordings\n\n";
   if (input.recordings.empty()) md += "The candidate opened no terminal.\n";
@@ -300,8 +338,10 @@ Report build_report(const ReportInput& input) {
   const Grade graded = grade(*input.scenario, verdicts, hint_cost);
   report.score = graded.score;
   json events = json::array();
+  json notes = json::array();
   for (const SessionEvent& event : input.events) {
     events.push_back({{"time", iso_time(event.time)}, {"kind", event.kind}, {"detail", event.detail}});
+    if (event.kind == kNoteEvent) notes.push_back({{"time", iso_time(event.time)}, {"text", event.detail}});
   }
   const SessionRecord& r = input.record;
   const json document = {
@@ -324,6 +364,8 @@ Report build_report(const ReportInput& input) {
                  {"hint_cost", graded.hint_cost},
                  {"explanation", graded.explanation()}}},
       {"checks", checks},
+      {"rubric", rubric_json(ratings_of(input.scenario->rubric, input.events))},
+      {"notes", notes},
       {"hints", hints},
       {"events", events},
       {"recordings", input.recordings},
@@ -336,6 +378,43 @@ Report build_report(const ReportInput& input) {
   report.json = document.dump(2, ' ', false, json::error_handler_t::replace);
   report.markdown = report_markdown(input, checks, progress, graded);
   return report;
+}
+
+Result<LabChanges> changes_from_report(const std::string& report_json) {
+  try {
+    const json report = json::parse(report_json);
+    LabChanges changes;
+    const json& tampering = report.at("tampering");
+    if (tampering.at("unchecked").is_string()) changes.unchecked = tampering["unchecked"].get<std::string>();
+    for (const json& host : report.at("changes")) {
+      HostChanges read;
+      read.host = host.at("host").get<std::string>();
+      if (host.at("error").is_string()) read.error = host["error"].get<std::string>();
+      read.cut = host.at("limits").get<std::vector<std::string>>();
+      read.protected_unexamined = host.value("protected_unexamined", std::size_t{0});
+      for (const json& path : host.at("paths")) {
+        PathChange change;
+        change.path = path.at("path").get<std::string>();
+        const std::string kind = path.at("change").get<std::string>();
+        for (ChangeKind candidate : {ChangeKind::Created, ChangeKind::Modified, ChangeKind::Deleted}) {
+          if (kind == to_string(candidate)) change.kind = candidate;
+        }
+        change.type = path.at("type").get<std::string>();
+        change.what = path.at("what").get<std::string>();
+        change.tampering = path.at("tampering").get<bool>();
+        change.expected = path.at("expected").get<bool>();
+        change.noisy = path.at("noisy").get<bool>();
+        change.unverified = path.at("unverified").get<bool>();
+        if (path.at("diff").is_string()) change.diff = path["diff"].get<std::string>();
+        if (path.at("no_diff").is_string()) change.no_diff = path["no_diff"].get<std::string>();
+        read.changes.push_back(std::move(change));
+      }
+      changes.hosts.push_back(std::move(read));
+    }
+    return changes;
+  } catch (const json::exception& error) {
+    return make_error(ErrorCode::Failed, std::string("the stored report cannot be read: ") + error.what());
+  }
 }
 
 }  // namespace breakfix

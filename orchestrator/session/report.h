@@ -36,7 +36,13 @@ struct Report {
   std::string markdown;
 };
 
+// The events include the interviewer's notes and ratings (session/assessment.h): they
+// appear on the timeline, and the ratings as the rubric, beside the score.
 Report build_report(const ReportInput& input);
+
+// What a report built earlier said the hosts' changes were, so that it can be built
+// again (a note written after grading) from the store alone, when the hosts are gone.
+Result<LabChanges> changes_from_report(const std::string& report_json);
 
 // "2026-11-27T00:41:12Z"
 std::string iso_time(WallTime time);

@@ -9,6 +9,7 @@
 #include <future>
 #include <utility>
 
+#include "session/assessment.h"
 #include "session/grader.h"
 #include "session/lab_preparation.h"
 #include "session/recordings.h"
@@ -706,29 +707,17 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
     return final ? grading_failed(session, reason) : std::vector<Action>{};
   }
   if (!final) return {};
-  auto runs = store_.check_runs(session.stored.id);
-  auto events = store_.events(session.stored.id);
-  ReportInput input{session.stored.id, session.scenario.get(), session.stored.candidate, session.stored.seed, session.stored.vars,
-                    session.machine.record(), runs ? *runs : std::vector<CheckRunRecord>{},
-                    events ? *events : std::vector<SessionEvent>{}, {}, {}, &changes};
-  input.record.state = SessionState::Graded;
-  if (!options_.recordings_dir.empty()) {
-    const std::filesystem::path dir = options_.recordings_dir / session.stored.id;
-    const std::vector<std::string> names = list_recordings(dir);
-    std::copy_if(names.begin(), names.end(), std::back_inserter(input.recordings), is_terminal_recording);
-    input.channels = read_channel_records(dir, names);
-  }
-  const Report report = build_report(input);
-  if (Status stored = store_.put_report(session.stored.id, report.json, report.markdown); !stored) {
-    const std::string reason = "storing the report failed: " + stored.error().message;
-    note(session, "error", reason);
-    return grading_failed(session, reason);
-  }
-  if (!options_.report_dir.empty()) {
-    for (const auto& [extension, text] : {std::pair{".json", &report.json}, std::pair{".md", &report.markdown}}) {
-      if (Status written = write_file_atomically(options_.report_dir / (session.stored.id + extension), *text); !written) {
-        note(session, "error", written.error().message);  // the store has it; the file is a convenience
-      }
+  Report report;
+  {
+    // The events read and the report stored as one step: a note written meanwhile waits.
+    std::lock_guard report_lock(report_mutex_);
+    SessionRecord graded = session.machine.record();
+    graded.state = SessionState::Graded;
+    report = build_report(report_input(session.stored, *session.scenario, graded, &changes));
+    if (Status stored = publish_report(session.stored.id, report); !stored) {
+      const std::string reason = "storing the report failed: " + stored.error().message;
+      note(session, "error", reason);
+      return grading_failed(session, reason);
     }
   }
   char score[16];
@@ -737,6 +726,102 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
   session.score = report.score;
   session.tampered = changes.tampered();
   return session.machine.graded(clock_.now());
+}
+
+ReportInput SessionEngine::report_input(const StoredSession& stored, const Scenario& scenario,
+                                        const SessionRecord& record, const LabChanges* changes) const {
+  auto runs = store_.check_runs(stored.id);
+  auto events = store_.events(stored.id);
+  ReportInput input{stored.id, &scenario, stored.candidate, stored.seed, stored.vars, record,
+                    runs ? *runs : std::vector<CheckRunRecord>{}, events ? *events : std::vector<SessionEvent>{},
+                    {}, {}, changes};
+  if (!options_.recordings_dir.empty()) {
+    const std::filesystem::path dir = options_.recordings_dir / stored.id;
+    const std::vector<std::string> names = list_recordings(dir);
+    std::copy_if(names.begin(), names.end(), std::back_inserter(input.recordings), is_terminal_recording);
+    input.channels = read_channel_records(dir, names);
+  }
+  return input;
+}
+
+Status SessionEngine::publish_report(const std::string& id, const Report& report) {
+  if (Status stored = store_.put_report(id, report.json, report.markdown); !stored) return stored;
+  if (!options_.report_dir.empty()) {
+    for (const auto& [extension, text] : {std::pair{".json", &report.json}, std::pair{".md", &report.markdown}}) {
+      if (Status written = write_file_atomically(options_.report_dir / (id + extension), *text); !written) {
+        log_error("session " + id + ": " + written.error().message);  // the store has it; the file is a convenience
+      }
+    }
+  }
+  return {};
+}
+
+ScenarioPtr SessionEngine::scenario_of(const StoredSession& stored) const {
+  if (SessionPtr session = find(stored.id)) return session->scenario;
+  return scenario_for_seed(scenarios_(stored.scenario_id), stored.seed);
+}
+
+Status SessionEngine::add_judgement(const StoredSession& stored, const Scenario& scenario, const SessionEvent& event) {
+  std::lock_guard lock(report_mutex_);
+  if (event.kind == kNoteEvent) {
+    auto events = store_.events(stored.id);
+    if (!events) return events.error();
+    const auto notes = std::count_if(events->begin(), events->end(), [](const SessionEvent& e) { return e.kind == kNoteEvent; });
+    if (static_cast<std::size_t>(notes) >= kMaxNotesPerSession) {
+      return make_error(ErrorCode::Conflict, "session " + stored.id + " has " + std::to_string(notes) +
+                                                 " notes, the most a session keeps");
+    }
+  }
+  if (Status added = store_.add_event(stored.id, event); !added) return added;
+  auto existing = store_.report(stored.id);
+  if (!existing) return {};  // no report yet: the grading's will have the event
+  auto changes = changes_from_report(existing->first);
+  if (!changes) {
+    log_error("session " + stored.id + ": the report was not written again: " + changes.error().message);
+    return {};
+  }
+  SessionRecord record = stored.record;
+  record.state = SessionState::Graded;  // what the report describes, whatever came after
+  if (Status published = publish_report(stored.id, build_report(report_input(stored, scenario, record, &*changes)));
+      !published) {
+    log_error("session " + stored.id + ": the report was not written again: " + published.error().message);
+  }
+  return {};
+}
+
+Result<SessionEvent> SessionEngine::add_note(const std::string& id, const std::string& text) {
+  if (std::string problem = note_problem(text); !problem.empty()) return make_error(ErrorCode::Invalid, "text: " + problem);
+  auto stored = store_.get_session(id);
+  if (!stored) return stored.error();
+  ScenarioPtr scenario = scenario_of(*stored);
+  if (!scenario) return make_error(ErrorCode::Conflict, "scenario " + stored->scenario_id + " is no longer loaded");
+  const SessionEvent event{clock_.now(), kNoteEvent, text};
+  if (Status added = add_judgement(*stored, *scenario, event); !added) return added.error();
+  return event;
+}
+
+Result<GivenRating> SessionEngine::rate(const std::string& id, const std::string& criterion_name, int level) {
+  auto stored = store_.get_session(id);
+  if (!stored) return stored.error();
+  ScenarioPtr scenario = scenario_of(*stored);
+  if (!scenario) return make_error(ErrorCode::Conflict, "scenario " + stored->scenario_id + " is no longer loaded");
+  const RubricCriterion* criterion = scenario->find_criterion(criterion_name);
+  if (!criterion) {
+    std::string known;
+    for (const RubricCriterion& each : scenario->rubric) known += (known.empty() ? "" : ", ") + each.name;
+    return make_error(ErrorCode::Invalid, "criterion: '" + criterion_name + "' is not in the rubric of scenario " +
+                                              scenario->id + (known.empty() ? ", which has none" : " (" + known + ")"));
+  }
+  const int of = static_cast<int>(criterion->levels.size());
+  if (level < 1 || level > of) {
+    return make_error(ErrorCode::Invalid, "level: " + criterion->name + " is rated from 1 to " + std::to_string(of) +
+                                              ", not " + std::to_string(level));
+  }
+  if (Status added = add_judgement(*stored, *scenario, {clock_.now(), kRatingEvent, rating_detail(*criterion, level)});
+      !added) {
+    return added.error();
+  }
+  return GivenRating{criterion->name, level, of, criterion->levels[static_cast<std::size_t>(level - 1)]};
 }
 
 LabChanges SessionEngine::lab_changes(Session& session) {

@@ -27,6 +27,7 @@
 #include "breakfix/store.h"
 #include "session/script_runner.h"
 #include "session/lab_changes.h"
+#include "session/report.h"
 #include "session/session_machine.h"
 #include "session/timed_lock.h"
 #include "session/vars.h"
@@ -106,6 +107,14 @@ struct GivenHint {
   double cost = 0;
 };
 
+// A rubric rating as the interviewer gave it.
+struct GivenRating {
+  std::string criterion;
+  int level = 0;
+  int of = 0;
+  std::string meaning;  // what the level says
+};
+
 // How a candidate may log in to a session (for the gateway).
 struct SessionAccess {
   SessionState state = SessionState::Provisioning;
@@ -154,6 +163,13 @@ class SessionEngine {
   // Gives hint `number` (1-based), or the next one not given yet: every open terminal
   // shows it and the report's events list it. Conflict unless ready, or when it was given.
   Result<GivenHint> give_hint(const std::string& id, std::optional<int> number);
+  // The interviewer's judgement (session/assessment.h), during the session or after it,
+  // until it is removed and after: each is an event on the timeline, and a report
+  // written already is written again with it. A note: Invalid when empty or too long,
+  // Conflict past kMaxNotesPerSession. A rating of a criterion of the session's rubric
+  // (the latest counts): Invalid for a criterion or level the rubric does not have.
+  Result<SessionEvent> add_note(const std::string& id, const std::string& text);
+  Result<GivenRating> rate(const std::string& id, const std::string& criterion, int level);
   // Runs every check now without ending the session; the results join the timeline.
   // Conflict unless ready.
   Result<std::vector<CheckOutcome>> grade_now(const std::string& id);
@@ -202,6 +218,15 @@ class SessionEngine {
   // The final grading failed: again after a backoff, or the session fails (SessionMachine).
   std::vector<Action> grading_failed(Session& session, const std::string& reason);
   LabChanges lab_changes(Session& session);
+  // What a report says, from the store and the recordings.
+  ReportInput report_input(const StoredSession& stored, const Scenario& scenario, const SessionRecord& record,
+                           const LabChanges* changes) const;
+  // Stores the report, and writes it to report_dir when there is one.
+  Status publish_report(const std::string& id, const Report& report);
+  // The session's scenario as it runs it: in memory, or the catalog's with the seed's variant.
+  ScenarioPtr scenario_of(const StoredSession& stored) const;
+  // Adds an interviewer's event, then writes the session's report again if it has one.
+  Status add_judgement(const StoredSession& stored, const Scenario& scenario, const SessionEvent& event);
   // Saves the record after an event and publishes it to readers (views, the gateway).
   // False when the store failed: the record stays in memory unsaved and unpublished,
   // nothing acts on it, and resume() saves it again after a backoff.
@@ -235,6 +260,9 @@ class SessionEngine {
   NoticeFn notices_;
   StateChangeFn on_change_;
   mutable std::mutex sessions_mutex_;
+  // A report is read, built and stored under this, so that a note written while a
+  // grading stores its report is never lost between the two.
+  std::mutex report_mutex_;
   std::map<std::string, SessionPtr> sessions_;
   std::atomic<bool> stopping_{false};
 };

@@ -39,6 +39,8 @@ JSON_SHAPES = {
     "health": (["Health"], None),
     "session_action": (["GradeResult", "CheckOutcome"], None),
     "give_hint": (["GivenHint"], None),
+    "add_note": (["Note"], None),
+    "rate": (["GivenRating"], None),
     "recording": (["RecordingList"], None),
     "list_sessions": ([], ("/v1/sessions", "get", "200")),
 }

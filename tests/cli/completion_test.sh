@@ -94,7 +94,7 @@ expect_including() {
 # --- subcommands and options, from the command tree ---------------------------------------
 
 expect_exactly "breakfix se" "serve session" -- breakfix se
-expect_exactly "breakfix session " "start list show extend hint end grade report rm replay watch drive" -- breakfix session ""
+expect_exactly "breakfix session " "start list show extend hint note rate end grade report rm replay watch drive" -- breakfix session ""
 expect_exactly "breakfix completion " "bash" -- breakfix completion ""
 expect_exactly "breakfix session start --ca" "--candidate" -- breakfix session start --ca
 expect_including "breakfix scenario lint --" "--output --help" -- breakfix scenario lint --

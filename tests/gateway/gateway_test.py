@@ -376,6 +376,24 @@ try:
           "the Markdown report shows the command, its exit status and the transfers\n"
           + markdown[markdown.find("## Commands"):])
     socket_option = ["--socket", os.path.join(WORK, "api.sock")]
+    # The interviewer's notes and rubric ratings, after grading: the report is written
+    # again with them, on its timeline and in its Rubric, and the score does not move.
+    noted = subprocess.run([BINARY, "session", "note", recorded, "Checked sudo's error first.", *socket_option],
+                           capture_output=True, timeout=60)
+    check(noted.returncode == 0 and b"noted at " in noted.stdout, f"session note writes a note ({noted.stdout + noted.stderr})")
+    rated = subprocess.run([BINARY, "session", "rate", recorded, "method", "3", *socket_option], capture_output=True, timeout=60)
+    check(rated.returncode == 0 and rated.stdout.startswith(b"method: 3 of 4, "), f"session rate rates ({rated.stdout + rated.stderr})")
+    wrong = subprocess.run([BINARY, "session", "rate", recorded, "speed", "3", *socket_option], capture_output=True, timeout=60)
+    check(wrong.returncode == 1 and b"(method, communication)" in wrong.stderr,
+          f"an unknown criterion is refused, naming the rubric's ({wrong.returncode}, {wrong.stderr})")
+    status, again = api("GET", f"/v1/sessions/{recorded}/report")
+    again = json.loads(again)
+    check(status == 200 and again["score"] == report["score"] and again["notes"][0]["text"] == "Checked sudo's error first."
+          and again["rubric"][0]["rating"]["level"] == 3, f"the report carries the note and the rating ({again.get('rubric')})")
+    _, markdown = api("GET", f"/v1/sessions/{recorded}/report?format=md")
+    markdown = markdown.decode()
+    check("note: Checked sudo's error first." in markdown and "| method | 3 of 4 |" in markdown,
+          "the Markdown report shows the note on its timeline and the rating in its Rubric")
     listed = subprocess.run([BINARY, "session", "replay", recorded, "--list", *socket_option], capture_output=True, timeout=60)
     names = listed.stdout.decode().split()
     check(listed.returncode == 0 and names == [c["file"] for c in channels]

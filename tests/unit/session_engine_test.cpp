@@ -13,6 +13,7 @@
 #include "breakfix/scenario_loader.h"
 #include "fake_runtime.h"
 #include "flaky_store.h"
+#include "session/assessment.h"
 #include "session/session_engine.h"
 #include "temp_dir.h"
 
@@ -724,4 +725,77 @@ TEST_CASE("What unchanged: paths held after the faults is kept with the record a
     CHECK(exec.vars.find("BREAKFIX_UNCHANGED_MAIN='abcd  /srv/data/a'\n") != std::string::npos);
   }
   CHECK(guard_runs == 2);  // the precheck, and the grading after the restart
+}
+
+TEST_CASE("Notes and rubric ratings join the timeline, reach a report written already, and never change the score") {
+  Fixture f("breakfix.db", R"(rubric:
+  - name: method
+    description: How the candidate went about it.
+    levels: [Guessed, Followed the symptoms, Formed and tested hypotheses]
+  - {name: communication, levels: [Silent, Clear]}
+)");
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  REQUIRE(session.ok());
+  const std::string id = session->id;
+  f.clock.advance(3min);
+  auto first = engine.add_note(id, "Read the log first.\nThen the config.");
+  REQUIRE(first.ok());
+  CHECK(first->kind == "note");
+  CHECK(engine.add_note(id, "  \n").error().message == "text: is empty");
+  CHECK(engine.add_note(id, std::string(5000, 'x')).error().code == ErrorCode::Invalid);
+  CHECK(engine.add_note("nosuchsession", "x").error().code == ErrorCode::NotFound);
+  auto rated = engine.rate(id, "method", 2);
+  REQUIRE(rated.ok());
+  CHECK(rated->of == 3);
+  CHECK(rated->meaning == "Followed the symptoms");
+  CHECK(engine.rate(id, "method", 4).error().message == "level: method is rated from 1 to 3, not 4");
+  CHECK(engine.rate(id, "speed", 1).error().message ==
+        "criterion: 'speed' is not in the rubric of scenario flag (method, communication)");
+  f.flag = true;  // the candidate fixes it
+  REQUIRE(engine.end(id).ok());
+  auto report = f.store->report(id);
+  REQUIRE(report.ok());
+  auto document = nlohmann::json::parse(report->first);
+  CHECK(document["score"].get<double>() == doctest::Approx(1.0));
+  CHECK(document["notes"].size() == 1);
+  CHECK(document["rubric"][0]["rating"]["level"] == 2);
+  CHECK(document["rubric"][1]["rating"].is_null());
+  CHECK(report->second.find("| method | 2 of 3 | Followed the symptoms |") != std::string::npos);
+  CHECK(report->second.find("| communication | not rated | - |") != std::string::npos);
+  CHECK(report->second.find("- 3:00 note: Read the log first. Then the config.") != std::string::npos);
+
+  // After grading: the latest rating counts, and the report is written again with it
+  // and a new note, in the store and in report_dir; the score stays the checks'.
+  f.clock.advance(20min);
+  REQUIRE(engine.rate(id, "method", 3).ok());
+  REQUIRE(engine.rate(id, "communication", 2).ok());
+  REQUIRE(engine.add_note(id, "Explained each step clearly.").ok());
+  report = f.store->report(id);
+  REQUIRE(report.ok());
+  document = nlohmann::json::parse(report->first);
+  CHECK(document["score"].get<double>() == doctest::Approx(1.0));
+  CHECK(document["rubric"][0]["rating"]["level"] == 3);
+  CHECK(document["rubric"][1]["rating"]["meaning"] == "Clear");
+  CHECK(document["notes"].size() == 2);
+  CHECK(report->second.find("| method | 3 of 3 | Formed and tested hypotheses |") != std::string::npos);
+  CHECK(report->second.find("note: Explained each step clearly.") != std::string::npos);
+  std::ifstream file(f.dir.path() / "reports" / (id + ".md"));
+  const std::string written((std::istreambuf_iterator<char>(file)), std::istreambuf_iterator<char>());
+  CHECK(written == report->second);
+
+  // A removed session still takes them (interviewers write up afterwards), from the store.
+  f.run_for(engine, 15min);
+  REQUIRE(engine.view(id)->state == SessionState::Removed);
+  REQUIRE(engine.add_note(id, "Would hire.").ok());
+  CHECK(f.store->report(id)->second.find("note: Would hire.") != std::string::npos);
+}
+
+TEST_CASE("A session keeps at most kMaxNotesPerSession notes") {
+  Fixture f(":memory:");
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  REQUIRE(session.ok());
+  for (std::size_t i = 0; i < kMaxNotesPerSession; ++i) REQUIRE(engine.add_note(session->id, "n").ok());
+  CHECK(engine.add_note(session->id, "one too many").error().code == ErrorCode::Conflict);
 }
