@@ -18,7 +18,9 @@
 
 namespace breakfix {
 
-enum class ScenarioKind { BreakFix, BugFix };
+// customer: a ticket on the host, answered in a reply file; judged by the rubric, helped
+// by checks on the reply.
+enum class ScenarioKind { BreakFix, BugFix, Customer };
 enum class Difficulty { Easy, Medium, Hard };
 // none: no network at all; internal: a bridge of the session's own that reaches
 // nothing but the session's hosts; outside: may reach beyond the machine.
@@ -163,6 +165,13 @@ struct Hint {
 // One thing the interviewer judges and the checks cannot (`rubric:`): "method",
 // "communication". Rated on a scale of levels.size() levels; levels[0] describes level 1,
 // the lowest. Ratings sit beside the checks' score in the report and never change it.
+// Where a customer scenario's candidate writes their answer to the ticket. The grader
+// reads it through the engine (never a tool in the lab) for the report.
+struct Reply {
+  std::string host;
+  std::string path;  // absolute
+};
+
 struct RubricCriterion {
   std::string name;         // as an id: what `session rate ID NAME LEVEL` takes
   std::string description;  // what is judged; may be empty
@@ -199,6 +208,7 @@ struct Scenario {
   std::vector<Attempt> shortcuts;
   std::vector<Attempt> alternatives;
   std::vector<RubricCriterion> rubric;
+  std::optional<Reply> reply;  // customer scenarios
   std::vector<std::filesystem::path> lib_files;  // the `lib:` files read, in order
   std::vector<Variant> variants;
   // The variant this scenario is, once resolved (with_variant); "" for the scenario as

@@ -483,7 +483,7 @@ HttpResponse Api::scenarios() {
     for (const Host& host : scenario->hosts) hosts.push_back(host.name);
     out.push_back({{"id", scenario->id},
                    {"title", scenario->title},
-                   {"kind", scenario->kind == ScenarioKind::BreakFix ? "break-fix" : "bug-fix"},
+                   {"kind", to_string(scenario->kind)},
                    {"difficulty", scenario->difficulty == Difficulty::Easy     ? "easy"
                                   : scenario->difficulty == Difficulty::Medium ? "medium"
                                                                                : "hard"},

@@ -169,7 +169,7 @@ class ScenarioParser {
     auto root = root_value.as_record({"apiVersion", "id", "title", "kind", "difficulty", "duration", "tags",
                                       "description", "vars", "hosts", "image", "build", "user", "workdir",
                                       "resources", "tmpfs", "capabilities", "setup", "network", "faults", "checks", "solution",
-                                      "hints", "expected_changes", "unchanged", "shortcuts", "alternatives", "lib", "variants", "rubric"});
+                                      "hints", "expected_changes", "unchanged", "shortcuts", "alternatives", "lib", "variants", "rubric", "reply"});
     if (!root) return nullptr;
     if (root->entries().empty()) {
       root->error("the file has no scenario in it; it should start with 'apiVersion: breakfix/v1'");
@@ -188,6 +188,7 @@ class ScenarioParser {
     read_attempts(*root, "alternatives", *scenario, scenario->alternatives);
     read_variants(*root, *scenario);
     read_rubric(*root, *scenario);
+    read_reply(*root, *scenario);
     read_lib(*root, *scenario);
     if (log_.has_errors()) return nullptr;
     // Only now: a script that failed to load may well be the one using the variable.
@@ -220,7 +221,7 @@ class ScenarioParser {
       }
     }
     if (auto value = root.required("kind")) {
-      if (auto kind = value->as_enum<ScenarioKind>({{"break-fix", ScenarioKind::BreakFix}, {"bug-fix", ScenarioKind::BugFix}})) {
+      if (auto kind = value->as_enum<ScenarioKind>({{"break-fix", ScenarioKind::BreakFix}, {"bug-fix", ScenarioKind::BugFix}, {"customer", ScenarioKind::Customer}})) {
         scenario.kind = *kind;
       }
     }
@@ -1019,6 +1020,36 @@ class ScenarioParser {
     }
   }
 
+  // reply: {host, path}: where a customer scenario's candidate answers the ticket. Only
+  // customer scenarios have one, and each needs one, and a rubric to judge it by.
+  void read_reply(const Mapping& root, Scenario& scenario) {
+    auto value = root.get("reply");
+    const bool customer = scenario.kind == ScenarioKind::Customer;
+    if (!value) {
+      if (customer) root.error("a customer scenario needs 'reply:', the file the candidate answers the ticket in");
+      if (customer && scenario.rubric.empty()) {
+        root.error("a customer scenario needs 'rubric:': the interviewer judges the reply by it");
+      }
+      return;
+    }
+    if (!customer) {
+      value->error("'reply' belongs to customer scenarios (kind: customer)");
+      return;
+    }
+    if (scenario.rubric.empty()) root.error("a customer scenario needs 'rubric:': the interviewer judges the reply by it");
+    auto map = value->as_record({"host", "path"});
+    if (!map) return;
+    auto host = read_host_ref(*map, scenario);
+    auto path_value = map->required("path");
+    auto path = path_value ? path_value->as_string() : std::nullopt;
+    if (path && (path->front() != '/' || *path == "/" || path->find('\n') != std::string::npos ||
+                 path->find("/../") != std::string::npos || path->back() == '/')) {
+      path_value->error("'" + *path + "' is not an absolute path of a file");
+      path.reset();
+    }
+    if (host && path) scenario.reply = Reply{*host, *path};
+  }
+
   // variants: [{name, difficulty, faults, solution, hints, shortcuts, alternatives}]: each
   // key read as the scenario's own is, against the scenario's hosts and checks.
   void read_variants(const Mapping& root, Scenario& scenario) {
@@ -1220,7 +1251,14 @@ const std::vector<std::string>& grantable_capabilities() {
   return capabilities;
 }
 
-const char* to_string(ScenarioKind kind) { return kind == ScenarioKind::BreakFix ? "break-fix" : "bug-fix"; }
+const char* to_string(ScenarioKind kind) {
+  switch (kind) {
+    case ScenarioKind::BreakFix: return "break-fix";
+    case ScenarioKind::BugFix: return "bug-fix";
+    case ScenarioKind::Customer: return "customer";
+  }
+  return "break-fix";
+}
 
 const char* to_string(Difficulty difficulty) {
   switch (difficulty) {

@@ -224,6 +224,25 @@ json rubric_json(const std::vector<Rating>& ratings) {
   return rubric;
 }
 
+json reply_json(const ReplyText* reply) {
+  if (!reply) return nullptr;
+  return {{"host", reply->host}, {"path", reply->path}, {"text", reply->text ? json(*reply->text) : json(nullptr)},
+          {"cut", reply->cut}, {"problem", reply->problem}};
+}
+
+// A customer scenario's answer, as the candidate wrote it, for the interviewer to judge.
+std::string reply_markdown(const ReplyText* reply) {
+  if (!reply) return "";
+  std::string md = "## The candidate's reply\n\n";
+  const std::string where = "`" + reply->path + "` on " + reply->host;
+  if (!reply->problem.empty()) return md + where + " could not be read: " + reply->problem + "\n\n";
+  if (!reply->text) return md + "The candidate wrote no reply (" + where + " does not exist).\n\n";
+  const std::string fence = fence_for(*reply->text);
+  md += "From " + where + (reply->cut ? ", its first " + std::to_string(kMaxReplyBytes / 1024) + " KiB" : "") + ":\n\n";
+  md += fence + "text\n" + *reply->text + (reply->text->empty() || reply->text->back() == '\n' ? "" : "\n") + fence + "\n\n";
+  return md;
+}
+
 // The interviewer's ratings, beside the checks and never folded into their score.
 std::string rubric_markdown(const std::vector<Rating>& ratings) {
   if (ratings.empty()) return "";
@@ -301,7 +320,8 @@ std::string report_markdown(const ReportInput& input, const json& checks, const 
     md += "| " + escape_cell(check["name"].get<std::string>()) + " | " + kind + " | " + weight +
           " | " + (check["passed"].get<bool>() ? "pass" : "**fail**") + " | " + first + " |\n";
   }
-  md += "\n" + rubric_markdown(ratings_of(scenario.rubric, input.events));
+  md += "\n" + reply_markdown(input.reply);
+  md += rubric_markdown(ratings_of(scenario.rubric, input.events));
   md += changes_markdown(input.changes);
   // The timeline: the session's events, the interviewer's notes and ratings among them.
   md += "## Events\n\n";
@@ -371,6 +391,7 @@ Report build_report(const ReportInput& input) {
       {"recordings", input.recordings},
       {"channels", channel_timeline_json(input.channels)},
       {"tampering", tampering_json(input.changes)},
+      {"reply", reply_json(input.reply)},
       {"changes", changes_json(input.changes)},
   };
   // A check's output is whatever the lab printed, cut at a byte count: bytes that are not
@@ -380,10 +401,17 @@ Report build_report(const ReportInput& input) {
   return report;
 }
 
-Result<LabChanges> changes_from_report(const std::string& report_json) {
+Result<GradingFacts> grading_facts_from_report(const std::string& report_json) {
   try {
     const json report = json::parse(report_json);
-    LabChanges changes;
+    GradingFacts facts;
+    if (report.contains("reply") && report["reply"].is_object()) {
+      const json& reply = report["reply"];
+      facts.reply = ReplyText{reply.at("host").get<std::string>(), reply.at("path").get<std::string>(),
+                              reply.at("text").is_string() ? std::optional(reply["text"].get<std::string>()) : std::nullopt,
+                              reply.at("cut").get<bool>(), reply.at("problem").get<std::string>()};
+    }
+    LabChanges& changes = facts.changes;
     const json& tampering = report.at("tampering");
     if (tampering.at("unchecked").is_string()) changes.unchecked = tampering["unchecked"].get<std::string>();
     for (const json& host : report.at("changes")) {
@@ -411,7 +439,7 @@ Result<LabChanges> changes_from_report(const std::string& report_json) {
       }
       changes.hosts.push_back(std::move(read));
     }
-    return changes;
+    return facts;
   } catch (const json::exception& error) {
     return make_error(ErrorCode::Failed, std::string("the stored report cannot be read: ") + error.what());
   }

@@ -11,6 +11,7 @@
 #include "breakfix/store.h"
 #include "session/channel_record.h"
 #include "session/lab_changes.h"
+#include "session/ticket_reply.h"
 #include "session/session_machine.h"
 #include "session/vars.h"
 
@@ -28,6 +29,7 @@ struct ReportInput {
   std::vector<std::string> recordings;  // file names of the session's terminal recordings
   std::vector<ChannelRecord> channels;  // commands, sftp and scp outside terminals, oldest first
   const LabChanges* changes = nullptr;  // what changed on the hosts since ready; null: not compared
+  const ReplyText* reply = nullptr;     // a customer scenario's answer, read at grading
 };
 
 struct Report {
@@ -40,9 +42,14 @@ struct Report {
 // appear on the timeline, and the ratings as the rubric, beside the score.
 Report build_report(const ReportInput& input);
 
-// What a report built earlier said the hosts' changes were, so that it can be built
-// again (a note written after grading) from the store alone, when the hosts are gone.
-Result<LabChanges> changes_from_report(const std::string& report_json);
+// What a report built earlier read from the hosts at grading (their changes, the reply),
+// so that it can be built again (a note written after grading) from the store alone,
+// when the hosts are gone.
+struct GradingFacts {
+  LabChanges changes;
+  std::optional<ReplyText> reply;
+};
+Result<GradingFacts> grading_facts_from_report(const std::string& report_json);
 
 // "2026-11-27T00:41:12Z"
 std::string iso_time(WallTime time);

@@ -15,6 +15,7 @@
 #include "session/recordings.h"
 #include "session/lab_changes.h"
 #include "session/report.h"
+#include "session/ticket_reply.h"
 
 namespace breakfix {
 namespace {
@@ -713,7 +714,12 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
     std::lock_guard report_lock(report_mutex_);
     SessionRecord graded = session.machine.record();
     graded.state = SessionState::Graded;
-    report = build_report(report_input(session.stored, *session.scenario, graded, &changes));
+    // A customer scenario's reply, read while the hosts are certainly there.
+    std::optional<ReplyText> reply;
+    if (session.scenario->reply) reply = read_reply(runtime_, *session.lab, *session.scenario->reply);
+    ReportInput input = report_input(session.stored, *session.scenario, graded, &changes);
+    input.reply = reply ? &*reply : nullptr;
+    report = build_report(input);
     if (Status stored = publish_report(session.stored.id, report); !stored) {
       const std::string reason = "storing the report failed: " + stored.error().message;
       note(session, "error", reason);
@@ -775,15 +781,16 @@ Status SessionEngine::add_judgement(const StoredSession& stored, const Scenario&
   if (Status added = store_.add_event(stored.id, event); !added) return added;
   auto existing = store_.report(stored.id);
   if (!existing) return {};  // no report yet: the grading's will have the event
-  auto changes = changes_from_report(existing->first);
-  if (!changes) {
-    log_error("session " + stored.id + ": the report was not written again: " + changes.error().message);
+  auto facts = grading_facts_from_report(existing->first);
+  if (!facts) {
+    log_error("session " + stored.id + ": the report was not written again: " + facts.error().message);
     return {};
   }
   SessionRecord record = stored.record;
   record.state = SessionState::Graded;  // what the report describes, whatever came after
-  if (Status published = publish_report(stored.id, build_report(report_input(stored, scenario, record, &*changes)));
-      !published) {
+  ReportInput input = report_input(stored, scenario, record, &facts->changes);
+  input.reply = facts->reply ? &*facts->reply : nullptr;
+  if (Status published = publish_report(stored.id, build_report(input)); !published) {
     log_error("session " + stored.id + ": the report was not written again: " + published.error().message);
   }
   return {};

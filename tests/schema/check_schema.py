@@ -36,7 +36,8 @@ SCHEMA_VISIBLE = [
     "user-invalid", "workdir-relative", "image-with-space", "hosts-not-a-list",
     "tmpfs-relative-path", "tmpfs-missing-size", "tmpfs-unknown-key", "tmpfs-mode-not-octal",
     "expected-changes-relative", "expected-changes-double-star-inside", "expected-changes-not-a-list",
-    "rubric-one-level", "rubric-bad-name",
+    "rubric-one-level", "rubric-bad-name", "customer-without-reply", "reply-on-break-fix", "customer-without-rubric",
+    "reply-relative-path",
 ]
 
 failures = []

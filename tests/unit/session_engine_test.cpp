@@ -799,3 +799,71 @@ TEST_CASE("A session keeps at most kMaxNotesPerSession notes") {
   for (std::size_t i = 0; i < kMaxNotesPerSession; ++i) REQUIRE(engine.add_note(session->id, "n").ok());
   CHECK(engine.add_note(session->id, "one too many").error().code == ErrorCode::Conflict);
 }
+
+namespace {
+
+// The flag lab as a ticket: the check stands for one on the reply.
+ScenarioPtr customer_scenario() {
+  ScenarioLoad load = parse_scenario(R"(apiVersion: breakfix/v1
+id: flag
+title: A customer asks about the flag
+kind: customer
+description: d
+image: breakfix/base:bookworm
+reply: {path: /root/reply.md}
+checks:
+  - {name: the reply names the flag, run: "echo check-flag"}
+solution: [{run: "echo solution"}]
+rubric:
+  - {name: empathy, levels: [Curt, Warm]}
+)", "scenario.yaml", "/nonexistent");
+  REQUIRE(load.scenario);
+  return load.scenario;
+}
+
+}  // namespace
+
+TEST_CASE("A customer scenario's reply is read through the engine into the report, and stays there when it is rebuilt") {
+  Fixture f;
+  f.scenario = customer_scenario();
+  f.flag = false;  // no reply yet: the check fails, as a fix check must before the work
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  REQUIRE(session.ok());
+  REQUIRE(session->state == SessionState::Ready);
+  const std::string reply = "Hello,\n\nthe flag was down because ```of a typo```.\n";
+  f.runtime.files.begin()->second["/root/reply.md"] = {FileType::Regular, reply, "", 0644, 0, 0};
+  f.flag = true;
+  REQUIRE(engine.end(session->id).ok());
+  auto report = f.store->report(session->id);
+  REQUIRE(report.ok());
+  auto document = nlohmann::json::parse(report->first);
+  CHECK(document["reply"]["text"] == reply);
+  CHECK(document["reply"]["cut"] == false);
+  CHECK(report->second.find("## The candidate's reply") != std::string::npos);
+  CHECK(report->second.find("````text\n" + reply + "````") != std::string::npos);  // a fence longer than the reply's
+  const auto changes = document["changes"];
+  // A note after grading builds the report again from the store: the reply and the
+  // hosts' changes are what grading read, even with the hosts gone.
+  f.runtime.files.begin()->second.erase("/root/reply.md");
+  REQUIRE(engine.add_note(session->id, "Kind and precise.").ok());
+  report = f.store->report(session->id);
+  document = nlohmann::json::parse(report->first);
+  CHECK(document["reply"]["text"] == reply);
+  CHECK(document["changes"] == changes);
+  CHECK(document["notes"].size() == 1);
+}
+
+TEST_CASE("A customer scenario whose candidate wrote nothing says so") {
+  Fixture f;
+  f.scenario = customer_scenario();
+  f.flag = false;
+  SessionEngine engine = f.engine();
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  REQUIRE(session.ok());
+  REQUIRE(engine.end(session->id).ok());
+  auto report = f.store->report(session->id);
+  REQUIRE(report.ok());
+  CHECK(nlohmann::json::parse(report->first)["reply"]["text"].is_null());
+  CHECK(report->second.find("The candidate wrote no reply (`/root/reply.md` on main does not exist).") != std::string::npos);
+}
