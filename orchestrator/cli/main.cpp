@@ -22,6 +22,7 @@ int main(int argc, char** argv) {
   add_scenario_commands(app, exit_code);
   add_runtime_commands(app, exit_code);
   add_session_commands(app, exit_code);
+  add_report_commands(app, exit_code);
   add_serve_command(app, exit_code);
   add_completion_command(app, exit_code);
   try {

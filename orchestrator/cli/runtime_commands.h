@@ -30,6 +30,9 @@ void add_session_replay_commands(CLI::App* session, int& exit_code);
 // from app's command tree, so it never falls behind the commands.
 void add_completion_command(CLI::App& app, int& exit_code);
 
+// `breakfix report compare` (report_command.cpp).
+void add_report_commands(CLI::App& app, int& exit_code);
+
 // `breakfix serve` (serve_command.cpp).
 void add_serve_command(CLI::App& app, int& exit_code);
 

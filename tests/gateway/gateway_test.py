@@ -437,6 +437,18 @@ try:
     run = ssh(short, "true", identity=candidate_key)
     check(run.returncode != 0 and b"session is over" in run.stdout + run.stderr,
           f"after the end a login gets a clear refusal ({run.returncode}, {run.stdout + run.stderr})")
+    # Two graded sessions of one scenario side by side, as CSV for calibration.
+    for _ in range(600):
+        if api("GET", f"/v1/sessions/{short}/report")[0] == 200:
+            break
+        time.sleep(0.2)
+    compared = subprocess.run([BINARY, "report", "compare", recorded, short, "-o", "csv", *socket_option],
+                              capture_output=True, timeout=60)
+    rows = compared.stdout.decode().split("\r\n")
+    check(compared.returncode == 0 and rows[0].startswith("session,candidate,variant,score,tampered,hints,notes,")
+          and rows[0].endswith(",rubric: method,rubric: communication") and rows[1].startswith(recorded + ",")
+          and rows[1].endswith(",3/4,-") and rows[2].startswith(short + ",") and rows[3] == "",
+          f"report compare puts both sessions side by side as CSV ({compared.returncode}, {compared.stdout}, {compared.stderr})")
 
     # --- failed logins are rate-limited ------------------------------------------------------------
     limited, limited_password = start_session()
