@@ -15,7 +15,13 @@ ReplyText read_reply(Runtime& runtime, const Lab& lab, const Reply& reply) {
   options.max_bytes = kMaxReplyBytes + (1 << 20);
   auto done = runtime.read_tree(
       host->container_id, reply.path, options,
-      [&](const FileRecord& header) { return header.path == reply.path && header.type == FileType::Regular ? ReadWant::Keep : ReadWant::Skip; },
+      [&](const FileRecord& header) {
+        if (header.path != reply.path) return ReadWant::Skip;
+        if (header.type == FileType::Regular) return ReadWant::Keep;
+        // A link is not followed: it would show the interviewer a file the candidate only pointed at.
+        read.problem = std::string("it is a ") + (header.type == FileType::Other ? "special file" : to_string(header.type)) + ", not a file";
+        return ReadWant::Skip;
+      },
       [&](FileRecord record) {
         read.cut = record.size > static_cast<std::int64_t>(kMaxReplyBytes);
         read.text = std::move(record.head);

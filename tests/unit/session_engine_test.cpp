@@ -854,16 +854,28 @@ TEST_CASE("A customer scenario's reply is read through the engine into the repor
   CHECK(document["notes"].size() == 1);
 }
 
-TEST_CASE("A customer scenario whose candidate wrote nothing says so") {
+TEST_CASE("A customer scenario whose candidate wrote nothing, or only a symlink, says so") {
   Fixture f;
   f.scenario = customer_scenario();
   f.flag = false;
   SessionEngine engine = f.engine();
   auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
   REQUIRE(session.ok());
+  SUBCASE("no file at all") {}
+  SUBCASE("a symlink to a file the candidate could not show otherwise is no reply") {
+    auto& files = f.runtime.files.begin()->second;
+    files["/etc/shadow"] = {FileType::Regular, "root:$y$secret:19000::::::\n", "", 0640, 0, 42};
+    files["/root/reply.md"] = {FileType::Symlink, "", "/etc/shadow", 0777, 0, 0};
+  }
   REQUIRE(engine.end(session->id).ok());
   auto report = f.store->report(session->id);
   REQUIRE(report.ok());
-  CHECK(nlohmann::json::parse(report->first)["reply"]["text"].is_null());
-  CHECK(report->second.find("The candidate wrote no reply (`/root/reply.md` on main does not exist).") != std::string::npos);
+  const auto reply = nlohmann::json::parse(report->first)["reply"];
+  CHECK(reply["text"].is_null());
+  if (reply["problem"] == "") {
+    CHECK(report->second.find("The candidate wrote no reply (`/root/reply.md` on main does not exist).") != std::string::npos);
+  } else {
+    CHECK(reply["problem"] == "it is a symlink, not a file");
+    CHECK(report->second.find("`/root/reply.md` on main could not be read: it is a symlink, not a file") != std::string::npos);
+  }
 }
