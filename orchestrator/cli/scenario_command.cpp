@@ -97,13 +97,15 @@ int lint_scenarios(const ScenarioPathsOptions& options, std::ostream& out, std::
                    {"errors", errors},
                    {"warnings", warnings},
                    {"scenarios", json::array()},
+                   {"plans", json::array()},
                    {"diagnostics", json::array()}};
     for (const ScenarioPtr& scenario : catalog.scenarios) report["scenarios"].push_back(scenario->id);
+    for (const PlanPtr& plan : catalog.plans) report["plans"].push_back(plan->id);
     for (const Diagnostic& diagnostic : catalog.diagnostics) report["diagnostics"].push_back(diagnostic_json(diagnostic));
     out << report.dump(2) << "\n";
   } else {
     for (const Diagnostic& diagnostic : catalog.diagnostics) out << format_diagnostic(diagnostic) << "\n";
-    out << plural(catalog.files_read, "file") << " checked: " << catalog.scenarios.size() << " valid, "
+    out << plural(catalog.files_read, "file") << " checked: " << catalog.scenarios.size() + catalog.plans.size() << " valid, "
         << plural(errors, "error") << ", " << plural(warnings, "warning") << "\n";
   }
   return errors == 0 ? kExitOk : kExitFailure;
@@ -121,6 +123,13 @@ int list_scenarios(const ScenarioPathsOptions& options, std::ostream& out, std::
     for (const ScenarioPtr& scenario : catalog.scenarios) {
       table.add_row({scenario->id, to_string(scenario->kind), to_string(scenario->difficulty),
                      format_duration(scenario->duration), std::to_string(scenario->hosts.size()), scenario->title});
+    }
+    // A plan's "hosts" are its parts' scenarios, in order.
+    for (const PlanPtr& plan : catalog.plans) {
+      std::string parts;
+      for (const PlanPart& part : plan->parts) parts += (parts.empty() ? "" : "+") + part.scenario_id;
+      table.add_row({plan->id, std::string("plan (") + to_string(plan->mode) + ")", "-", format_duration(plan->duration()),
+                     std::to_string(plan->parts.size()) + " parts", plan->title + " [" + parts + "]"});
     }
     out << table.render();
   }

@@ -3,6 +3,8 @@
 
 #include "breakfix/scenario_loader.h"
 
+#include "breakfix/plan.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -159,6 +161,164 @@ bool script_mentions_var(std::string_view script, std::string_view name) {
 }
 
 
+std::optional<std::string> read_unique_name(const Mapping& map, std::set<std::string>& seen, const char* what) {
+  auto value = map.required("name");
+  if (!value) return std::nullopt;
+  auto name = value->as_string();
+  if (!name) return std::nullopt;
+  if (!seen.insert(*name).second) {
+    value->error("duplicate " + std::string(what) + " name '" + *name + "'");
+    return std::nullopt;
+  }
+  return name;
+}
+
+// rubric: [{name, description, levels: [level 1, level 2, ...]}]: what the interviewer
+// rates. A scale needs at least two levels to mean anything, and more than ten is not a
+// scale two interviewers would use alike.
+void read_rubric_list(const Mapping& root, std::vector<RubricCriterion>& rubric) {
+  auto value = root.get("rubric");
+  if (!value) return;
+  auto items = value->as_nonempty_list("criterion");
+  if (!items) return;
+  std::set<std::string> names;
+  for (const Value& item : *items) {
+    auto map = item.as_record({"name", "description", "levels"});
+    if (!map) continue;
+    RubricCriterion criterion;
+    auto name = read_unique_name(*map, names, "criterion");
+    if (name && !is_valid_id(*name)) {
+      map->get("name")->error("'" + *name + "' is not a valid criterion name (2 to 63 of a-z, 0-9 and '-')");
+      name.reset();
+    }
+    bool ok = name.has_value();
+    if (auto description = map->get("description")) {
+      auto text = description->as_text();
+      ok = ok && text.has_value();
+      if (text) criterion.description = *text;
+    }
+    auto levels = map->required("levels");
+    auto list = levels ? levels->as_list() : std::nullopt;
+    if (list && (list->size() < 2 || list->size() > 10)) {
+      levels->error("has " + std::to_string(list->size()) + " level(s); a scale has 2 to 10, lowest first");
+      list.reset();
+    }
+    ok = ok && list.has_value();
+    for (const Value& level : list ? *list : std::vector<Value>{}) {
+      auto text = level.as_text();
+      if (text) criterion.levels.push_back(*text);
+      else ok = false;
+    }
+    if (ok) {
+      criterion.name = *name;
+      rubric.push_back(std::move(criterion));
+    }
+  }
+}
+
+// apiVersion, id and title: what every document of the library starts with.
+void read_identity(const Mapping& root, std::string& id, SourcePosition& id_position, std::string& title) {
+  if (auto value = root.required("apiVersion")) {
+    if (auto text = value->as_string(); text && *text != kApiVersion) {
+      value->error("unsupported apiVersion '" + *text + "' (this breakfix reads " + std::string(kApiVersion) + ")");
+    }
+  }
+  if (auto value = root.required("id")) {
+    id_position = value->position();
+    if (auto text = value->as_string()) {
+      if (is_valid_id(*text)) {
+        id = *text;
+      } else {
+        value->error("'" + *text + "' is not a valid id (2 to 63 of a-z, 0-9 and '-', not starting with '-')");
+      }
+    }
+  }
+  if (auto value = root.required("title")) {
+    if (auto text = value->as_string()) {
+      if (text->find('\n') != std::string::npos) value->error("must be a single line");
+      else if (text->size() > 120) value->error("is " + std::to_string(text->size()) + " characters long; keep it within 120");
+      else title = *text;
+    }
+  }
+}
+
+// Builds a Plan from a document root; the parts' scenarios are checked by the catalog,
+// which knows the library.
+class PlanParser {
+ public:
+  PlanPtr parse(const Value& root_value) {
+    auto root = root_value.as_record({"apiVersion", "id", "title", "kind", "description", "mode", "parts", "rubric"});
+    if (!root) return nullptr;
+    auto plan = std::make_shared<Plan>();
+    read_identity(*root, plan->id, plan->id_position, plan->title);
+    if (auto value = root->required("kind")) {
+      if (auto kind = value->as_string(); kind && *kind != "plan") {
+        value->error("a plan.yaml has 'kind: plan' (a scenario, kind '" + *kind + "', goes in scenario.yaml)");
+      }
+    }
+    if (auto value = root->required("description")) {
+      if (auto text = value->as_text()) plan->description = *text;
+    }
+    if (auto value = root->get("mode")) {
+      if (auto mode = value->as_enum<PlanMode>({{"sequence", PlanMode::Sequence}, {"together", PlanMode::Together}})) {
+        plan->mode = *mode;
+      }
+    }
+    read_parts(*root, *plan);
+    read_rubric_list(*root, plan->rubric);
+    return plan;
+  }
+
+ private:
+  // parts: [{name, scenario, duration}]: at least two (one part is a scenario), in order.
+  void read_parts(const Mapping& root, Plan& plan) {
+    auto value = root.required("parts");
+    if (!value) return;
+    auto items = value->as_list();
+    if (!items) return;
+    if (items->size() < 2) {
+      value->error("has " + std::to_string(items->size()) + " part(s); a plan has at least two (one part is a scenario: start it alone)");
+    }
+    std::set<std::string> names;
+    seconds total{0};
+    for (const Value& item : *items) {
+      auto map = item.as_record({"name", "scenario", "duration"});
+      if (!map) continue;
+      PlanPart part;
+      auto name = read_unique_name(*map, names, "part");
+      if (name && !is_valid_id(*name)) {
+        map->get("name")->error("'" + *name + "' is not a valid part name (2 to 63 of a-z, 0-9 and '-')");
+        name.reset();
+      }
+      bool ok = name.has_value();
+      auto scenario = map->required("scenario");
+      auto id = scenario ? scenario->as_string() : std::nullopt;
+      if (id && !is_valid_id(*id)) {
+        scenario->error("'" + *id + "' is not a scenario id");
+        id.reset();
+      }
+      ok = ok && id.has_value();
+      auto duration_value = map->required("duration");
+      auto duration = duration_value ? duration_value->as_duration() : std::nullopt;
+      if (duration && (*duration < kMinSessionDuration || *duration > kMaxSessionDuration)) {
+        duration_value->error("must be between 1m and 24h (got " + format_duration(*duration) + ")");
+        duration.reset();
+      }
+      ok = ok && duration.has_value();
+      if (!ok) continue;
+      part.name = *name;
+      part.scenario_id = *id;
+      part.scenario_position = scenario->position();
+      part.duration = *duration;
+      total += *duration;
+      plan.parts.push_back(std::move(part));
+    }
+    if (plan.mode == PlanMode::Sequence && total > kMaxSessionDuration) {
+      value->error("the parts add up to " + format_duration(total) + "; a session lasts at most 24h");
+    }
+  }
+};
+
 // Builds a Scenario from a document root, logging every problem it meets and going on
 // past each one, so that an author sees all the errors of a file at once.
 class ScenarioParser {
@@ -198,28 +358,7 @@ class ScenarioParser {
 
  private:
   void read_header(const Mapping& root, Scenario& scenario) {
-    if (auto value = root.required("apiVersion")) {
-      if (auto text = value->as_string(); text && *text != kApiVersion) {
-        value->error("unsupported apiVersion '" + *text + "' (this breakfix reads " + std::string(kApiVersion) + ")");
-      }
-    }
-    if (auto value = root.required("id")) {
-      scenario.id_position = value->position();
-      if (auto text = value->as_string()) {
-        if (is_valid_id(*text)) {
-          scenario.id = *text;
-        } else {
-          value->error("'" + *text + "' is not a valid id (2 to 63 of a-z, 0-9 and '-', not starting with '-')");
-        }
-      }
-    }
-    if (auto value = root.required("title")) {
-      if (auto text = value->as_string()) {
-        if (text->find('\n') != std::string::npos) value->error("must be a single line");
-        else if (text->size() > 120) value->error("is " + std::to_string(text->size()) + " characters long; keep it within 120");
-        else scenario.title = *text;
-      }
-    }
+    read_identity(root, scenario.id, scenario.id_position, scenario.title);
     if (auto value = root.required("kind")) {
       if (auto kind = value->as_enum<ScenarioKind>({{"break-fix", ScenarioKind::BreakFix}, {"bug-fix", ScenarioKind::BugFix}, {"customer", ScenarioKind::Customer}})) {
         scenario.kind = *kind;
@@ -678,18 +817,6 @@ class ScenarioParser {
   }
 
   // A required, unique `name:` of a fault or check.
-  std::optional<std::string> read_unique_name(const Mapping& map, std::set<std::string>& seen, const char* what) {
-    auto value = map.required("name");
-    if (!value) return std::nullopt;
-    auto name = value->as_string();
-    if (!name) return std::nullopt;
-    if (!seen.insert(*name).second) {
-      value->error("duplicate " + std::string(what) + " name '" + *name + "'");
-      return std::nullopt;
-    }
-    return name;
-  }
-
   void read_faults(const Mapping& root, Scenario& scenario) {
     auto value = root.get("faults");
     std::optional<std::vector<Value>> items;
@@ -977,48 +1104,7 @@ class ScenarioParser {
     }
   }
 
-  // rubric: [{name, description, levels: [level 1, level 2, ...]}]: what the interviewer
-  // rates. A scale needs at least two levels to mean anything, and more than ten is not a
-  // scale two interviewers would use alike.
-  void read_rubric(const Mapping& root, Scenario& scenario) {
-    auto value = root.get("rubric");
-    if (!value) return;
-    auto items = value->as_nonempty_list("criterion");
-    if (!items) return;
-    std::set<std::string> names;
-    for (const Value& item : *items) {
-      auto map = item.as_record({"name", "description", "levels"});
-      if (!map) continue;
-      RubricCriterion criterion;
-      auto name = read_unique_name(*map, names, "criterion");
-      if (name && !is_valid_id(*name)) {
-        map->get("name")->error("'" + *name + "' is not a valid criterion name (2 to 63 of a-z, 0-9 and '-')");
-        name.reset();
-      }
-      bool ok = name.has_value();
-      if (auto description = map->get("description")) {
-        auto text = description->as_text();
-        ok = ok && text.has_value();
-        if (text) criterion.description = *text;
-      }
-      auto levels = map->required("levels");
-      auto list = levels ? levels->as_list() : std::nullopt;
-      if (list && (list->size() < 2 || list->size() > 10)) {
-        levels->error("has " + std::to_string(list->size()) + " level(s); a scale has 2 to 10, lowest first");
-        list.reset();
-      }
-      ok = ok && list.has_value();
-      for (const Value& level : list ? *list : std::vector<Value>{}) {
-        auto text = level.as_text();
-        if (text) criterion.levels.push_back(*text);
-        else ok = false;
-      }
-      if (ok) {
-        criterion.name = *name;
-        scenario.rubric.push_back(std::move(criterion));
-      }
-    }
-  }
+  void read_rubric(const Mapping& root, Scenario& scenario) { read_rubric_list(root, scenario.rubric); }
 
   // reply: {host, path}: where a customer scenario's candidate answers the ticket. Only
   // customer scenarios have one, and each needs one, and a rubric to judge it by.
@@ -1229,21 +1315,32 @@ ScenarioLoad parse_scenario(std::string_view text, const std::string& file_name,
   return result;
 }
 
-ScenarioLoad load_scenario_file(const fs::path& file) {
+namespace {
+
+// A library file's text, read up to a little past kMaxScenarioFileBytes (the parser
+// reports the size); none, with the error added, when it cannot be read.
+std::optional<std::string> read_library_file(const fs::path& file, std::vector<Diagnostic>& diagnostics) {
   std::ifstream in(file, std::ios::binary);
   std::error_code ec;
   if (!in || fs::is_directory(file, ec)) {
-    ScenarioLoad result;
-    result.diagnostics.push_back({{file.string(), 1, 1}, Severity::Error, "cannot read the file"});
-    return result;
+    diagnostics.push_back({{file.string(), 1, 1}, Severity::Error, "cannot read the file"});
+    return std::nullopt;
   }
   std::string text;
   char buffer[64 * 1024];
   while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
     text.append(buffer, static_cast<std::size_t>(in.gcount()));
-    if (text.size() > kMaxScenarioFileBytes) break;  // parse_scenario reports it
+    if (text.size() > kMaxScenarioFileBytes) break;
   }
-  return parse_scenario(text, file.string(), file.parent_path());
+  return text;
+}
+
+}  // namespace
+
+ScenarioLoad load_scenario_file(const fs::path& file) {
+  ScenarioLoad result;
+  auto text = read_library_file(file, result.diagnostics);
+  return text ? parse_scenario(*text, file.string(), file.parent_path()) : result;
 }
 
 const std::vector<std::string>& grantable_capabilities() {
@@ -1327,6 +1424,43 @@ ScenarioPtr with_variant(const ScenarioPtr& scenario, std::size_t index) {
   if (variant.shortcuts) resolved->shortcuts = *variant.shortcuts;
   if (variant.alternatives) resolved->alternatives = *variant.alternatives;
   return resolved;
+}
+
+PlanLoad parse_plan(std::string_view text, const std::string& file_name) {
+  DiagnosticLog log(file_name);
+  PlanLoad result;
+  if (text.size() > kMaxScenarioFileBytes) {
+    log.add(Severity::Error, YAML::Mark(), "file is larger than " + std::to_string(kMaxScenarioFileBytes / 1024) + " KiB");
+    result.diagnostics = log.take();
+    return result;
+  }
+  yaml::read_one_document(
+      std::string(text), "a plan file", log,
+      [&](const Value& root) {
+        if (PlanPtr plan = PlanParser().parse(root)) {
+          std::const_pointer_cast<Plan>(plan)->source_file = fs::path(file_name);
+          result.plan = plan;
+        }
+      },
+      [&] { log.add(Severity::Error, YAML::Mark(), "the file has no plan in it; it should start with 'apiVersion: breakfix/v1'"); });
+  result.diagnostics = log.take();
+  yaml::sort_in_file_order(result.diagnostics);
+  if (has_errors(result.diagnostics)) result.plan.reset();
+  return result;
+}
+
+PlanLoad load_plan_file(const fs::path& file) {
+  PlanLoad result;
+  auto text = read_library_file(file, result.diagnostics);
+  return text ? parse_plan(*text, file.string()) : result;
+}
+
+const char* to_string(PlanMode mode) { return mode == PlanMode::Sequence ? "sequence" : "together"; }
+
+std::chrono::seconds Plan::duration() const {
+  std::chrono::seconds total{0};
+  for (const PlanPart& part : parts) total = mode == PlanMode::Sequence ? total + part.duration : std::max(total, part.duration);
+  return total;
 }
 
 const RubricCriterion* Scenario::find_criterion(std::string_view name) const {

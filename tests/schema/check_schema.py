@@ -57,8 +57,26 @@ for name in SCHEMA_VISIBLE:
     if validator.is_valid(document):
         failures.append(f"{path}: the schema accepts a scenario the loader rejects")
 
+# Plans have their own schema: every shipped plan passes it, and it refuses what the
+# loader refuses of a plan's shape.
+plan_schema = yaml.safe_load((root / "docs/plan.schema.json").read_text())
+jsonschema.Draft7Validator.check_schema(plan_schema)
+plan_validator = jsonschema.Draft7Validator(plan_schema)
+plan_files = sorted(root.glob("scenarios/*/plan.yaml"))
+if not plan_files:
+    failures.append("no shipped plan (scenarios/*/plan.yaml) to check the plan schema against")
+for path in plan_files:
+    document = yaml.safe_load(path.read_text())
+    errors = list(plan_validator.iter_errors(document))
+    if errors:
+        failures.append(f"{path}: the plan schema rejects a valid plan: {errors[0].message}")
+    for broken in ({**document, "parts": document["parts"][:1]}, {**document, "mode": "parallel"},
+                   {**document, "kind": "break-fix"}, {k: v for k, v in document.items() if k != "parts"}):
+        if plan_validator.is_valid(broken):
+            failures.append(f"{path}: the plan schema accepts a broken plan the loader refuses")
+
 for failure in failures:
     print(failure)
-checked = len(valid_files) + len(SCHEMA_VISIBLE)
+checked = len(valid_files) + len(SCHEMA_VISIBLE) + len(plan_files)
 print(f"schema: {checked - len(failures)} passed, {len(failures)} failed")
 sys.exit(1 if failures else 0)

@@ -29,7 +29,8 @@ TEST_CASE("The shipped scenario library loads without errors or warnings") {
   CAPTURE(all_messages(catalog));
   CHECK(catalog.diagnostics.empty());
   CHECK(catalog.scenarios.size() >= 2);
-  CHECK(catalog.files_read == static_cast<int>(catalog.scenarios.size()));
+  CHECK(catalog.files_read == static_cast<int>(catalog.scenarios.size() + catalog.plans.size()));
+  CHECK(catalog.find_plan("support-engineer-interview"));
   // Every lab, in each of its variants, proves in scenario test that its signature
   // shortcut scores at most 0.3 (partial repairs declared beside it may be bounded higher).
   for (const ScenarioPtr& written : catalog.scenarios) {
