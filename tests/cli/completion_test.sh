@@ -184,10 +184,12 @@ expect_exactly "breakfix session show --socket SOCK " "k7mqa2xwpe b3cd4efgh2" --
 expect_exactly "breakfix session rm --socket SOCK k7" "k7mqa2xwpe" -- breakfix session rm --socket "$daemon_socket" k7
 expect_exactly "breakfix session extend --socket=SOCK b" "b3cd4efgh2" -- \
   breakfix session extend --socket = "$daemon_socket" b
-for command in show extend end grade report rm replay watch; do
+for command in show extend hint note rate end grade report rm replay watch; do
   BREAKFIX_SOCKET="$daemon_socket" expect_exactly "breakfix session $command  (\$BREAKFIX_SOCKET)" \
     "k7mqa2xwpe b3cd4efgh2" -- breakfix session "$command" ""
 done
+BREAKFIX_SOCKET="$daemon_socket" expect_exactly "breakfix report compare  (\$BREAKFIX_SOCKET)" \
+  "k7mqa2xwpe b3cd4efgh2" -- breakfix report compare ""
 # Only the first argument is an id: extend's second is a duration.
 BREAKFIX_SOCKET="$daemon_socket" expect_exactly "breakfix session extend k7mqa2xwpe " "" -- \
   breakfix session extend k7mqa2xwpe ""
