@@ -41,7 +41,8 @@ struct Plan {
   std::filesystem::path source_file;
   SourcePosition id_position;
 
-  // The whole interview: the parts' budgets added up (side by side, the longest).
+  // The whole interview: the parts' budgets added up. Side by side, every part's hosts
+  // stay up that long and the budgets say how the candidate might share the time.
   std::chrono::seconds duration() const;
 };
 

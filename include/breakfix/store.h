@@ -57,6 +57,34 @@ struct SessionList {
   std::vector<Error> damaged;
 };
 
+// One part of a plan's session (breakfix/plan.h): the scenario session that runs it,
+// once started.
+struct PlanPartRecord {
+  std::string name;        // the plan's part
+  std::string session_id;  // empty until the part starts
+};
+
+// Everything the plan layer (session/plan_sessions.h) keeps of a plan's session.
+struct PlanSessionRecord {
+  int current = 0;     // sequence: the part the candidate is on
+  bool ended = false;  // no part starts any more: the last one ended, or the interviewer ended it
+  std::vector<PlanPartRecord> parts;
+  // The plan session's own events, not a part's: notes, ratings of the plan's rubric,
+  // moves to the next part. Bounded by the plan layer.
+  std::vector<SessionEvent> events;
+};
+
+// A plan's session (several scenario sessions, one interview) as the store keeps it.
+struct StoredPlanSession {
+  std::string id;  // never the id of a scenario session
+  std::string plan_id;
+  std::string candidate;
+  LoginAccess access;  // every part's, kept for the parts that start later
+  PlanSessionRecord record;
+  WallTime created{};
+  WallTime updated{};
+};
+
 class Store {
  public:
   virtual ~Store() = default;
@@ -87,6 +115,14 @@ class Store {
   virtual Status put_report(const std::string& session_id, const std::string& json, const std::string& markdown) = 0;
   // (json, markdown); NotFound if the session has no report yet.
   virtual Result<std::pair<std::string, std::string>> report(const std::string& session_id) = 0;
+
+  // Plans' sessions. Conflict if the id exists; update replaces the record (NotFound if
+  // absent); a damaged row is named like a session's.
+  virtual Status create_plan_session(const StoredPlanSession& session) = 0;
+  virtual Status update_plan_session(const std::string& id, const PlanSessionRecord& record, WallTime now) = 0;
+  virtual Result<StoredPlanSession> get_plan_session(const std::string& id) = 0;
+  // Oldest first; damaged rows are left out and named, as in list_sessions.
+  virtual Result<std::vector<StoredPlanSession>> list_plan_sessions(std::vector<Error>* damaged) = 0;
 };
 
 // Opens (creating if needed) the SQLite database at `file` in WAL mode and brings its

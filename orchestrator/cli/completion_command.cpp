@@ -97,7 +97,7 @@ ValueSpec value_spec(const CLI::Option& option, bool positional) {
     return std::any_of(parts.begin(), parts.end(), [&name](const char* part) { return contains(name, part); });
   };
   if (positional && (name == "id" || name == "ids")) {
-    spec.kind = ValueKind::Sessions;  // session show|extend|hint|note|rate|end|grade|report|rm ID; report compare ID...
+    spec.kind = ValueKind::Sessions;  // session show|extend|hint|note|rate|end|next|grade|report|rm ID; report compare ID...
   } else if (positional && name == "scenario") {
     spec.kind = ValueKind::Scenarios;  // session start|drive SCENARIO
   } else if (positional && name == "scenarios") {

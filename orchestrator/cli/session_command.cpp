@@ -1,4 +1,4 @@
-// `breakfix session start|list|show|extend|end|grade|report|rm`: the interviewer's
+// `breakfix session start|list|show|extend|next|end|grade|report|rm`: the interviewer's
 // commands, all talking to the daemon's REST API (cli/api_call.h). Every read command
 // prints a table or, with -o json, the API's JSON as is.
 
@@ -61,7 +61,49 @@ void print_candidate_message(const json& session, const std::string& password) {
   std::cout << "\nTo pin the host key instead, add to ~/.ssh/known_hosts:\n  " << text(session["ssh"]["known_hosts"]) << "\n";
 }
 
+bool is_plan(const json& session) { return session.contains("kind") && session["kind"] == "plan"; }
+
+// A plan's parts: where the candidate is, each part's session and how it went.
+std::string parts_table(const json& plan) {
+  Table table({"", "PART", "SCENARIO", "BUDGET", "SESSION", "STATE", "TIME LEFT", "SCORE"});
+  int index = 0;
+  for (const json& part : plan["parts"]) {
+    const json& session = part["session"];
+    const bool here = plan["mode"] == "sequence" && !plan["ended"].get<bool>() && index == plan["current_part"].get<int>();
+    table.add_row({here ? ">" : "", std::to_string(++index) + ". " + text(part["name"]), text(part["scenario"]),
+                   std::to_string(part["budget_s"].get<int>() / 60) + "m", session.is_null() ? "-" : text(session["id"]),
+                   session.is_null() ? "not started" : text(session["state"]), session.is_null() ? "-" : minutes_left(session),
+                   session.is_null() ? "-" : score_text(session)});
+  }
+  return table.render();
+}
+
+void print_plan_candidate_message(const json& plan, const std::string& password) {
+  std::cout << "Interview " << text(plan["id"]) << " is ready: " << text(plan["plan"]) << " — " << text(plan["title"])
+            << " (" << plan["duration_s"].get<int>() / 60 << " min, parts " << text(plan["mode"]) << ")\n\n"
+            << parts_table(plan) << "\nSend the candidate (" << text(plan["candidate"]) << "):\n\n  "
+            << text(plan["ssh"]["command"]) << "\n";
+  if (!password.empty()) std::cout << "  one-time password:    " << password << "\n";
+  std::cout << "  host key fingerprint: " << text(plan["ssh"]["host_key_fingerprint"]) << "\n";
+  if (plan["mode"] == "sequence") {
+    std::cout << "\nThe next part starts when a part's time is up, when the candidate runs `breakfix-next` in the lab, or\n"
+                 "with `breakfix session next "
+              << text(plan["id"]) << "`. They log in again the same way for each part.\n";
+  }
+}
+
+void print_plan(const json& plan) {
+  Table table({"FIELD", "VALUE"});
+  for (const char* field : {"id", "plan", "title", "mode", "candidate", "state", "created"}) {
+    table.add_row({field, text(plan[field])});
+  }
+  table.add_row({"ended", plan["ended"].get<bool>() ? "yes" : "no"});
+  table.add_row({"ssh", text(plan["ssh"]["command"])});
+  std::cout << table.render() << "\n" << parts_table(plan);
+}
+
 void print_session(const json& session) {
+  if (is_plan(session)) return print_plan(session);
   Table table({"FIELD", "VALUE"});
   for (const char* field : {"id", "scenario", "title", "variant", "candidate", "state", "failure", "progress", "entry_host", "created",
                             "ready_at", "deadline", "ended_at", "graded_at", "remove_at"}) {
@@ -118,7 +160,8 @@ int start(const Connection& connection, const StartOptions& options) {
   json session = created.body;
   const bool tty = ::isatty(STDERR_FILENO);
   if (!options.no_wait) {
-    std::cerr << "session " << id << ": provisioning " << text(session["scenario"]) << std::endl;
+    std::cerr << "session " << id << ": provisioning " << text(is_plan(session) ? session["plan"] : session["scenario"])
+              << std::endl;
     std::string last_line;
     const auto began = std::chrono::steady_clock::now();
     while (session["state"] == "provisioning" || session["state"] == "injecting") {
@@ -140,6 +183,8 @@ int start(const Connection& connection, const StartOptions& options) {
   if (connection.json_output()) {
     session["password"] = password.empty() ? json(nullptr) : json(password);
     std::cout << session.dump(2) << "\n";
+  } else if (session["state"] == "ready" && is_plan(session)) {
+    print_plan_candidate_message(session, password);
   } else if (session["state"] == "ready") {
     print_candidate_message(session, password);
   } else if (options.no_wait) {
@@ -166,6 +211,17 @@ int list(const Connection& connection, bool all) {
                    minutes_left(session), score_text(session), tampered_text(session), text(session["created"])});
   }
   std::cout << table.render();
+  if (listed.body.contains("plans") && !listed.body["plans"].empty()) {
+    Table plans({"PLAN SESSION", "PLAN", "CANDIDATE", "STATE", "PART", "CREATED"});
+    for (const json& plan : listed.body["plans"]) {
+      const int current = plan["current_part"].get<int>();
+      plans.add_row({text(plan["id"]), text(plan["plan"]), text(plan["candidate"]), text(plan["state"]),
+                     plan["ended"].get<bool>() ? "ended"
+                                               : std::to_string(current + 1) + " of " + std::to_string(plan["parts"].size()),
+                     text(plan["created"])});
+    }
+    std::cout << "\n" << plans.render();
+  }
   return kExitOk;
 }
 
@@ -202,7 +258,7 @@ void add_session_client_commands(CLI::App* session, int& exit_code) {
 
   CLI::App* start_command = session->add_subcommand(
       "start", "Start a session and, once it is ready, print what to send the candidate");
-  start_command->add_option("scenario", start_options->scenario, "Scenario id (breakfix scenario list)")->required();
+  start_command->add_option("scenario", start_options->scenario, "Scenario or plan id (breakfix scenario list)")->required();
   start_command->add_option("--candidate", start_options->candidate, "The candidate's name")->required();
   start_command->add_option("--key", start_options->key_files, "A file of the candidate's public key(s); repeatable")
       ->check(CLI::ExistingFile)
@@ -300,6 +356,14 @@ void add_session_client_commands(CLI::App* session, int& exit_code) {
   connection->add_to(end_command, true);
   end_command->callback([connection, id, &exit_code] {
     exit_code = show_result(*connection, call(*connection, "POST", "/v1/sessions/" + *id + "/end"));
+  });
+
+  CLI::App* next_command = session->add_subcommand(
+      "next", "Move a plan's session on to its next part (the current part ends and is graded)");
+  next_command->add_option("id", *id, "Plan session id")->required();
+  connection->add_to(next_command, true);
+  next_command->callback([connection, id, &exit_code] {
+    exit_code = show_result(*connection, call(*connection, "POST", "/v1/sessions/" + *id + "/next"));
   });
 
   CLI::App* grade_command = session->add_subcommand("grade", "Run the checks of a ready session now, without ending it");

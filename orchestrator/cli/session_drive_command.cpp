@@ -64,7 +64,7 @@ int drive(const DriveOptions& options) {
     if (!recovered) return fail(recovered.error().message);
     std::cout << "recovered " << *recovered << " sessions" << std::endl;
   } else {
-    auto session = engine.start({options.scenario, options.candidate, options.seed, duration, {}, ""});
+    auto session = engine.start({options.scenario, options.candidate, options.seed, duration, {}, "", {}});
     if (!session) return fail(session.error().message);
     std::cout << "session " << session->id << " " << to_string(session->state)
               << (session->failure.empty() ? "" : ": " + session->failure) << std::endl;

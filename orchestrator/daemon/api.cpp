@@ -115,8 +115,21 @@ std::string string_field(const json& body, const char* name, std::size_t max_len
 }
 
 const std::regex& session_path() {
-  static const std::regex pattern("^/v1/sessions/([a-z0-9]{1,32})(/(extend|end|grade|hint|notes|ratings|report|recording))?$");
+  static const std::regex pattern(
+      "^/v1/sessions/([a-z0-9]{1,32})(/(extend|end|grade|hint|next|notes|ratings|report|recording))?$");
   return pattern;
+}
+
+// How the candidate connects: `user` is a session's or a plan session's id.
+json ssh_json(const std::string& user, const SshEndpoint& ssh) {
+  const std::string port = ssh.port == 22 ? "" : "-p " + std::to_string(ssh.port) + " ";
+  return {{"host", ssh.host},
+          {"port", ssh.port},
+          {"user", user},
+          {"command", "ssh " + port + user + "@" + ssh.host},
+          {"host_key_fingerprint", ssh.host_key_fingerprint},
+          {"known_hosts", (ssh.port == 22 ? ssh.host : "[" + ssh.host + "]:" + std::to_string(ssh.port)) + " " +
+                              ssh.host_key_line}};
 }
 
 }  // namespace
@@ -148,14 +161,32 @@ std::string session_json(const SessionView& view, const SshEndpoint& ssh) {
             {"tampered", view.tampered ? json(*view.tampered) : json(nullptr)},
             {"access", {{"public_keys", view.public_keys}, {"password", view.password}}},
             {"hints", {{"given", view.hints_given}, {"total", view.hints_total}}}};
-  const std::string port = ssh.port == 22 ? "" : "-p " + std::to_string(ssh.port) + " ";
-  body["ssh"] = {{"host", ssh.host},
-                 {"port", ssh.port},
-                 {"user", view.id},
-                 {"command", "ssh " + port + view.id + "@" + ssh.host},
-                 {"host_key_fingerprint", ssh.host_key_fingerprint},
-                 {"known_hosts", (ssh.port == 22 ? ssh.host : "[" + ssh.host + "]:" + std::to_string(ssh.port)) + " " +
-                                     ssh.host_key_line}};
+  body["ssh"] = ssh_json(view.id, ssh);
+  return body.dump(2) + "\n";
+}
+
+std::string plan_session_json(const PlanSessionView& view, const SshEndpoint& ssh) {
+  json parts = json::array();
+  for (const PlanPartView& part : view.parts) {
+    parts.push_back({{"name", part.name},
+                     {"scenario", part.scenario_id},
+                     {"budget_s", part.budget.count()},
+                     {"session", part.session ? json::parse(session_json(*part.session, ssh)) : json(nullptr)}});
+  }
+  json body{{"id", view.id},
+            {"kind", "plan"},
+            {"plan", view.plan_id},
+            {"title", view.title},
+            {"mode", to_string(view.mode)},
+            {"candidate", view.candidate},
+            {"state", to_string(view.state)},
+            {"ended", view.ended},
+            {"current_part", view.current},
+            {"duration_s", view.duration.count()},
+            {"created", time_or_null(view.created)},
+            {"parts", parts},
+            {"access", {{"public_keys", view.public_keys}, {"password", view.password}}},
+            {"ssh", ssh_json(view.id, ssh)}};
   return body.dump(2) + "\n";
 }
 
@@ -210,6 +241,7 @@ HttpResponse Api::route(const HttpRequest& request) {
   if (std::regex_match(path, match, session_path())) {
     const std::string id = match[1];
     const std::string action = match[3];
+    if (context_.plans && context_.plans->owns(id)) return plan_session(request, id, action);
     if (action.empty()) {
       if (method == "GET") {
         auto view = context_.engine->view(id);
@@ -278,10 +310,20 @@ HttpResponse Api::create_session(const HttpRequest& request) {
   }
   auto catalog = context_.catalog();
   const ScenarioPtr scenario = catalog->find(session.scenario_id);
-  if (!scenario) {
-    throw ApiError{404, "scenario: no scenario '" + session.scenario_id + "' (GET /v1/scenarios lists them)", "scenario"};
+  const PlanPtr plan = scenario || !context_.plans ? nullptr : catalog->find_plan(session.scenario_id);
+  if (!scenario && !plan) {
+    throw ApiError{404, "scenario: no scenario or plan '" + session.scenario_id + "' (GET /v1/scenarios lists them)",
+                   "scenario"};
   }
-  if (!session.duration && scenario->duration > context_.config->max_duration) {
+  if (plan && body.contains("duration")) {
+    throw ApiError{400, "duration: plan " + plan->id + " gives each part its own budget", "duration"};
+  }
+  if (plan && plan->duration() > context_.config->max_duration) {
+    throw ApiError{400, "scenario: plan " + plan->id + " lasts " + format_duration(plan->duration()) +
+                            ", longer than sessions.max_duration (" + format_duration(context_.config->max_duration) + ")",
+                   "scenario"};
+  }
+  if (scenario && !session.duration && scenario->duration > context_.config->max_duration) {
     throw ApiError{400, "duration: the scenario's " + format_duration(scenario->duration) + " is longer than sessions.max_duration (" +
                             format_duration(context_.config->max_duration) + "); give a shorter duration",
                    "duration"};
@@ -294,15 +336,22 @@ HttpResponse Api::create_session(const HttpRequest& request) {
     if (!hash) return engine_error(hash.error());
     session.password_hash = *hash;
   }
+  // The answer: the session as created, with the password shown this once (only its hash is kept).
+  auto created = [&](json out, const std::string& id) {
+    if (context_.metrics) context_.metrics->count_session_started();
+    out["password"] = password.empty() ? json(nullptr) : json(password);
+    HttpResponse response = json_response(202, out);
+    response.headers.push_back({"Location", "/v1/sessions/" + id});
+    return response;
+  };
+  if (plan) {
+    auto started = context_.plans->start({plan->id, session.candidate, session.seed, session.public_keys, session.password_hash});
+    if (!started) return engine_error(started.error());
+    return created(json::parse(plan_session_json(*started, context_.ssh)), started->id);
+  }
   auto view = context_.engine->start(session);
   if (!view) return engine_error(view.error());
-  if (context_.metrics) context_.metrics->count_session_started();
-  json out = json::parse(session_json(*view, context_.ssh));
-  // Shown this once: only its hash is kept.
-  out["password"] = password.empty() ? json(nullptr) : json(password);
-  HttpResponse response = json_response(202, out);
-  response.headers.push_back({"Location", "/v1/sessions/" + view->id});
-  return response;
+  return created(json::parse(session_json(*view, context_.ssh)), view->id);
 }
 
 HttpResponse Api::list_sessions(const HttpRequest& request) {
@@ -324,7 +373,64 @@ HttpResponse Api::list_sessions(const HttpRequest& request) {
     if (state.empty() && !all && view.state == SessionState::Removed) continue;
     out.push_back(json::parse(session_json(view, context_.ssh)));
   }
-  return json_response(200, json{{"sessions", out}});
+  json plans = json::array();
+  if (context_.plans) {
+    auto plan_views = context_.plans->list();
+    if (!plan_views) return engine_error(plan_views.error());
+    for (const PlanSessionView& view : *plan_views) {
+      if (!state.empty() && state != to_string(view.state)) continue;
+      if (state.empty() && !all && view.state == SessionState::Removed) continue;
+      plans.push_back(json::parse(plan_session_json(view, context_.ssh)));
+    }
+  }
+  return json_response(200, json{{"sessions", out}, {"plans", plans}});
+}
+
+HttpResponse Api::plan_session(const HttpRequest& request, const std::string& id, const std::string& action) {
+  PlanSessions& plans = *context_.plans;
+  auto answer = [&](const Result<PlanSessionView>& view, int status) {
+    if (!view) return engine_error(view.error());
+    return json_response(status, json::parse(plan_session_json(*view, context_.ssh)));
+  };
+  if (action.empty()) {
+    if (request.method == "GET") return answer(plans.view(id), 200);
+    if (request.method == "DELETE") return answer(plans.remove(id), 200);
+    throw ApiError{405, "use GET or DELETE", "", "GET, DELETE"};
+  }
+  if (action == "report") {
+    if (request.method != "GET") throw ApiError{405, "use GET", "", "GET"};
+    const std::string format = request.query.count("format") ? request.query.at("format") : "";
+    if (!format.empty() && format != "md" && format != "json") throw ApiError{400, "format: must be json or md", "format"};
+    auto report = plans.report(id);
+    if (!report) return engine_error(report.error());
+    HttpResponse response;
+    if (format == "md" || (format.empty() && request.header("accept").find("text/markdown") != std::string::npos)) {
+      response.content_type = "text/markdown; charset=utf-8";
+      response.body = report->second;
+    } else {
+      response.body = report->first;
+    }
+    return response;
+  }
+  if (action == "recording") {
+    throw ApiError{409, "recordings are kept per part: GET /v1/sessions/" + id + " names each part's session", ""};
+  }
+  if (request.method != "POST") throw ApiError{405, "use POST", "", "POST"};
+  if (action == "next") {
+    (void)parse_body(request, {});
+    return answer(plans.next(id, "interviewer"), 202);
+  }
+  if (action == "end") {
+    (void)parse_body(request, {});
+    return answer(plans.end(id), 202);
+  }
+  if (action == "notes") return add_note(request, id);
+  if (action == "ratings") return rate(request, id);
+  // extend, hint, grade: the part the candidate is on.
+  auto part = plans.current_part(id);
+  if (!part) return engine_error(part.error());
+  if (action == "hint") return give_hint(request, *part);
+  return session_action(request, *part, action);
 }
 
 HttpResponse Api::give_hint(const HttpRequest& request, const std::string& id) {
@@ -354,7 +460,8 @@ HttpResponse Api::add_note(const HttpRequest& request, const std::string& id) {
       throw ApiError{400, "text: must not contain control characters other than newlines and tabs", "text"};
     }
   }
-  auto note = context_.engine->add_note(id, text);
+  const bool plan = context_.plans && context_.plans->owns(id);
+  auto note = plan ? context_.plans->add_note(id, text) : context_.engine->add_note(id, text);
   if (!note) return engine_error(note.error());
   return json_response(201, json{{"session", id}, {"time", iso_time(note->time)}, {"text", note->detail}});
 }
@@ -368,7 +475,8 @@ HttpResponse Api::rate(const HttpRequest& request, const std::string& id) {
   if (!level.is_number_integer() || level.get<std::int64_t>() < 1 || level.get<std::int64_t>() > 10) {
     throw ApiError{400, "level: must be a whole number from 1 (the lowest level)", "level"};
   }
-  auto rated = context_.engine->rate(id, criterion, level.get<int>());
+  const bool plan = context_.plans && context_.plans->owns(id);
+  auto rated = plan ? context_.plans->rate(id, criterion, level.get<int>()) : context_.engine->rate(id, criterion, level.get<int>());
   if (!rated) return engine_error(rated.error());
   return json_response(200, json{{"session", id}, {"criterion", rated->criterion}, {"level", rated->level},
                                  {"of", rated->of}, {"meaning", rated->meaning}});
@@ -412,6 +520,9 @@ HttpResponse Api::session_action(const HttpRequest& request, const std::string& 
     return json_response(200, json{{"session", id}, {"passed", passed}, {"total", outcomes->size()}, {"checks", checks}});
   } else if (action == "remove") {
     view = context_.engine->remove(id);
+  } else if (action == "next") {
+    (void)parse_body(request, {});
+    throw ApiError{409, "session " + id + " runs one scenario: only a plan's session has a next part", ""};
   } else {
     throw ApiError{404, "no such action: " + action, ""};
   }

@@ -14,6 +14,7 @@
 #include "breakfix/scenario_catalog.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
+#include "session/plan_sessions.h"
 #include "session/session_engine.h"
 
 namespace breakfix {
@@ -28,6 +29,7 @@ struct SshEndpoint {
 
 struct ApiContext {
   SessionEngine* engine = nullptr;
+  PlanSessions* plans = nullptr;  // a plan's session answers on the same paths as a session
   Runtime* runtime = nullptr;
   Metrics* metrics = nullptr;
   const DaemonConfig* config = nullptr;
@@ -44,6 +46,9 @@ class Api {
  private:
   HttpResponse route(const HttpRequest& request);
   HttpResponse create_session(const HttpRequest& request);
+  // The requests on a plan's session: its own (view, next, end, remove, notes, ratings,
+  // report), or the current part's (extend, hint, grade).
+  HttpResponse plan_session(const HttpRequest& request, const std::string& id, const std::string& action);
   HttpResponse list_sessions(const HttpRequest& request);
   HttpResponse session_action(const HttpRequest& request, const std::string& id, const std::string& action);
   // POST /v1/sessions/{id}/hint: the next hint, or hint `number`, to the candidate.
@@ -62,5 +67,7 @@ class Api {
 
 // The JSON form of a session, as every endpoint returns it.
 std::string session_json(const SessionView& view, const SshEndpoint& ssh);
+// The JSON form of a plan's session: the interview, its parts (each a session_json).
+std::string plan_session_json(const PlanSessionView& view, const SshEndpoint& ssh);
 
 }  // namespace breakfix

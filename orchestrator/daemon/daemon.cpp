@@ -24,6 +24,7 @@
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "gateway/ssh_gateway.h"
+#include "session/plan_sessions.h"
 #include "session/session_engine.h"
 
 namespace breakfix {
@@ -211,7 +212,8 @@ Status listen_api(HttpServer& http, const DaemonConfig& config) {
 // tries again.
 class SessionRecovery {
  public:
-  SessionRecovery(Runtime& runtime, SessionEngine& engine) : runtime_(runtime), engine_(engine) {}
+  SessionRecovery(Runtime& runtime, SessionEngine& engine, PlanSessions& plans)
+      : runtime_(runtime), engine_(engine), plans_(plans) {}
 
   bool done() const { return done_; }
 
@@ -226,6 +228,11 @@ class SessionRecovery {
       spdlog::error("recovering sessions: {}", count.error().message);
       return;
     }
+    auto plans = plans_.recover();
+    if (!plans) {
+      spdlog::error("recovering plans' sessions: {}", plans.error().message);
+      return;
+    }
     done_ = true;
     if (*count > 0) spdlog::info("resumed {} sessions from the store", *count);
   }
@@ -233,13 +240,14 @@ class SessionRecovery {
  private:
   Runtime& runtime_;
   SessionEngine& engine_;
+  PlanSessions& plans_;
   bool done_ = false;
 };
 
 // The daemon's life once it serves: a tick a second, SIGHUP reloads the scenarios, and
 // SIGTERM or SIGINT returns.
 void run_until_stopped(const sigset_t& signals, const DaemonConfig& config, CatalogHolder& catalog,
-                       SessionRecovery& recovery, SessionEngine& engine) {
+                       SessionRecovery& recovery, SessionEngine& engine, PlanSessions& plans) {
   int ticks = 0;
   for (;;) {
     timespec one_second{1, 0};
@@ -255,7 +263,10 @@ void run_until_stopped(const sigset_t& signals, const DaemonConfig& config, Cata
       continue;
     }
     if (!recovery.done() && ++ticks % 5 == 0) recovery.attempt();
-    if (recovery.done()) engine.tick();
+    if (recovery.done()) {
+      engine.tick();
+      plans.tick();
+    }
   }
 }
 
@@ -340,16 +351,33 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
   // The gateway is made after the engine (it asks the engine about sessions); until then
   // there is nobody to tell.
   std::atomic<SshGateway*> gateway_for_notices{nullptr};
-  auto notices = [&gateway_for_notices](const std::string& id, const std::string& notice) {
-    spdlog::info("session {}: {}", id, notice);
-    if (SshGateway* gateway = gateway_for_notices.load()) gateway->notice(id, notice);
+  // Likewise the plans' layer, made after the engine, words the notices of a plan's parts.
+  std::atomic<PlanSessions*> plans_for_notices{nullptr};
+  auto notices = [&gateway_for_notices, &plans_for_notices](const std::string& id, const std::string& notice) {
+    PlanSessions* plans = plans_for_notices.load();
+    const std::string text = plans ? plans->notice_text(id, notice) : notice;
+    spdlog::info("session {}: {}", id, text);
+    if (SshGateway* gateway = gateway_for_notices.load()) gateway->notice(id, text);
   };
   SessionEngine engine(*runtime, **store, clock, [&catalog](const std::string& id) { return catalog.get()->find(id); },
                        engine_options_from(config, workers), notices, log_and_count_changes(metrics));
+  PlanSessions plans(engine, **store, clock, [&catalog](const std::string& id) { return catalog.get()->find_plan(id); },
+                     config.data_dir / "reports");
+  plans_for_notices = &plans;
 
   const CredentialAuthenticator authenticator;
-  SshGateway gateway(gateway_options_from(config, *host_key), [&engine](const std::string& id) { return engine.access(id); },
-                     authenticator, *runtime, &metrics);
+  GatewayOptions gateway_options = gateway_options_from(config, *host_key);
+  gateway_options.next_part_marker = kNextPartMarker;
+  // Off the connection's thread: moving on ends a part and starts the next.
+  gateway_options.on_next_part = [&plans, &workers](const std::string& session_id) {
+    boost::asio::post(workers, [&plans, session_id] { plans.next_requested_from(session_id); });
+  };
+  SshGateway gateway(
+      std::move(gateway_options),
+      [&engine, &plans](const std::string& id, const std::string& host) {
+        return plans.owns(id) ? plans.access(id, host) : engine.access(id);
+      },
+      authenticator, *runtime, &metrics);
   if (Status listening = gateway.listen(); !listening) return fail(listening.error().message);
   gateway.start();
   gateway_for_notices = &gateway;
@@ -357,6 +385,7 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
 
   ApiContext context;
   context.engine = &engine;
+  context.plans = &plans;
   context.runtime = runtime.get();
   context.metrics = &metrics;
   context.config = &config;
@@ -375,13 +404,14 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
   http.start();
   spdlog::info("ssh host key {} ({})", host_key->fingerprint, host_key->file.string());
 
-  SessionRecovery recovery(*runtime, engine);
+  SessionRecovery recovery(*runtime, engine, plans);
   recovery.attempt();
   if (options.on_ready) options.on_ready();
   spdlog::info("ready");
-  run_until_stopped(signals, config, catalog, recovery, engine);
+  run_until_stopped(signals, config, catalog, recovery, engine, plans);
 
   gateway_for_notices = nullptr;
+  plans_for_notices = nullptr;
   stop_serving(engine, http, gateway, workers);
   spdlog::info("stopped");
   return 0;

@@ -27,6 +27,7 @@
 #include "gateway/asciicast.h"
 #include "gateway/channel_bridge.h"
 #include "gateway/channel_recorder.h"
+#include "gateway/marker_scanner.h"
 #include "gateway/scp_observer.h"
 #include "gateway/sftp_observer.h"
 #include "session/recordings.h"
@@ -247,6 +248,7 @@ class Connection {
     Steady::time_point started;
     std::unique_ptr<AsciicastWriter> recording;  // a terminal's
     std::unique_ptr<ChannelRecorder> record;     // a command's, sftp's or scp's
+    std::unique_ptr<MarkerScanner> next_part;    // watches the output for the plan's marker
 
     bool done() const { return close_sent || peer_closed; }
     ~Channel() {
@@ -373,7 +375,7 @@ bool Connection::allowed(const std::string& user, LoginMethod method,
   auto wait = gateway_.logins.admit(address_, login->session_id, method);
   if (!wait) return refuse(" (too many failures from this address)");
   if (wait->count() > 0) std::this_thread::sleep_for(*wait);
-  auto access = gateway_.access(login->session_id);
+  auto access = gateway_.access(login->session_id, login->watch ? "" : login->host);
   // Unknown, not ready yet, wrong host or wrong credentials: all the same answer. An
   // ended session lets valid credentials in only to say that it is over.
   const bool known =
@@ -390,6 +392,8 @@ bool Connection::allowed(const std::string& user, LoginMethod method,
     // broadcast() and mirror() read these from other threads, under the gateway's mutex.
     std::lock_guard lock(gateway_.mutex);
     login_ = *login;
+    // A plan's session reaches one of its parts: recordings, notices and watchers are that part's.
+    if (!access->session_id.empty()) login_.session_id = access->session_id;
     authenticated_ = true;
   }
   access_ = *access;
@@ -423,7 +427,7 @@ int Connection::on_auth_pubkey(ssh_session, const char* user, ssh_key key, char 
     // for a wrong key as for an unknown session.
     const std::optional<Login> login = parse_username(name);
     if (!login) return SSH_AUTH_DENIED;
-    auto access = connection->gateway_.access(login->session_id);
+    auto access = connection->gateway_.access(login->session_id, login->watch ? "" : login->host);
     return access.ok() && listed(*login, *access) ? SSH_AUTH_SUCCESS : SSH_AUTH_DENIED;
   }
   if (signature_state != SSH_PUBLICKEY_STATE_VALID) return SSH_AUTH_DENIED;
@@ -490,6 +494,7 @@ int Connection::on_env(ssh_session, ssh_channel, const char* name, const char* v
 
 std::string Connection::banner(const SessionAccess& access) const {
   std::string text = "\n";
+  if (!access.plan_banner.empty()) text += access.plan_banner + "\n";
   if (access.scenario) {
     text += "  breakfix lab: " + access.scenario->title + "\n\n";
     std::istringstream description(access.scenario->description);
@@ -563,9 +568,11 @@ int Connection::start_exec(Channel& channel, ChannelKind kind) {
   if (channel.bridge.exec() || channel.closing || !access_ || !access_->lab) return SSH_ERROR;
   had_channel_ = true;
   // The session may have ended between login and this request.
-  auto now = gateway_.access(login_.session_id);
+  auto now = gateway_.access(login_.session_id, login_.host);
   if (!now.ok() || !now->open) {
-    write(channel, crlf("This session is over: logins ended at " + iso_time(access_->deadline) + ".\n"));
+    write(channel, crlf(!access_->closed_message.empty()
+                            ? access_->plan_banner + "\n  " + access_->closed_message + "\n"
+                            : "This session is over: logins ended at " + iso_time(access_->deadline) + ".\n"));
     channel.exit_status = 1;
     channel.closing = true;
     return SSH_OK;
@@ -623,15 +630,22 @@ std::string Connection::start_terminal_recording(Channel& channel, const std::st
 }
 
 ChannelBridge::OutputObserver Connection::output_observer(Channel& channel) {
-  if (!channel.recording && !channel.record) return {};
+  if (gateway_.options.on_next_part && !gateway_.options.next_part_marker.empty()) {
+    channel.next_part = std::make_unique<MarkerScanner>(gateway_.options.next_part_marker);
+  }
+  if (!channel.recording && !channel.record && !channel.next_part) return {};
   // The bridge drops this observer when the exec is released, before these are reset.
-  return [this, recording = channel.recording.get(), record = channel.record.get()](OutputStream stream,
-                                                                                   std::string_view piece) {
+  return [this, recording = channel.recording.get(), record = channel.record.get(),
+          next_part = channel.next_part.get()](OutputStream stream, std::string_view piece) {
     if (recording) {
       recording->output(piece);
       gateway_.mirror(login_.session_id, piece);
     }
     if (record) record->output(stream, piece);
+    if (next_part && next_part->feed(piece) > 0) {
+      spdlog::info("ssh: session {}: the candidate asked for the next part", login_.session_id);
+      gateway_.options.on_next_part(login_.session_id);
+    }
   };
 }
 
@@ -1071,8 +1085,8 @@ void SshGateway::stop() {
 }
 
 void SshGateway::notice(const std::string& session_id, const std::string& text) {
-  const bool end = text == "time is up";
-  impl_->broadcast(session_id, end ? "time is up: this session has ended. Thank you!" : text, end);
+  const bool end = text.rfind("time is up", 0) == 0;
+  impl_->broadcast(session_id, text == "time is up" ? "time is up: this session has ended. Thank you!" : text, end);
 }
 
 }  // namespace breakfix

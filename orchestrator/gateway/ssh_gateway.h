@@ -42,10 +42,16 @@ struct GatewayOptions {
   std::chrono::seconds login_grace{30};           // unauthenticated connections close after this
   LoginLimits logins;                             // failed logins and password hashing (login_limiter.h)
   RecordingLimits recordings;                     // bytes and files per session (recording_budget.h)
+  // Called (on the connection's thread; keep it short) when a candidate's terminal or
+  // command prints next_part_marker: a plan's part asks to move on (session/plan_sessions.h).
+  std::string next_part_marker;
+  std::function<void(const std::string& session_id)> on_next_part;
 };
 
-// How the gateway learns of a session (the engine's access(), or a fake in tests).
-using AccessFn = std::function<Result<SessionAccess>(const std::string& session_id)>;
+// How the gateway learns of a session (the engine's access(), or a fake in tests): the
+// login's id and host ("" for the entry host). The access names the session it reaches
+// (a plan's session reaches one of its parts), which the connection then goes by.
+using AccessFn = std::function<Result<SessionAccess>(const std::string& login_id, const std::string& host)>;
 
 class SshGateway {
  public:
@@ -60,8 +66,9 @@ class SshGateway {
   // Stops accepting and closes every connection.
   void stop();
 
-  // A line for every open terminal of the session ("5 minutes left"); "time is up"
-  // also closes its channels with a closing message.
+  // A line for every open terminal of the session ("5 minutes left"); a text that
+  // starts with "time is up" also closes its channels, with that text as the closing
+  // message ("time is up" alone: the usual one).
   void notice(const std::string& session_id, const std::string& text);
 
   struct Impl;

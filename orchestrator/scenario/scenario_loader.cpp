@@ -313,7 +313,7 @@ class PlanParser {
       total += *duration;
       plan.parts.push_back(std::move(part));
     }
-    if (plan.mode == PlanMode::Sequence && total > kMaxSessionDuration) {
+    if (total > kMaxSessionDuration) {
       value->error("the parts add up to " + format_duration(total) + "; a session lasts at most 24h");
     }
   }
@@ -1459,7 +1459,7 @@ const char* to_string(PlanMode mode) { return mode == PlanMode::Sequence ? "sequ
 
 std::chrono::seconds Plan::duration() const {
   std::chrono::seconds total{0};
-  for (const PlanPart& part : parts) total = mode == PlanMode::Sequence ? total + part.duration : std::max(total, part.duration);
+  for (const PlanPart& part : parts) total += part.duration;
   return total;
 }
 

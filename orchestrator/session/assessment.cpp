@@ -1,5 +1,7 @@
 #include "session/assessment.h"
 
+#include "session/report.h"
+
 #include <algorithm>
 #include <cctype>
 #include <exception>
@@ -43,6 +45,38 @@ std::string note_problem(const std::string& text) {
     return "is " + std::to_string(text.size()) + " bytes; a note has at most " + std::to_string(kMaxNoteBytes);
   }
   return "";
+}
+
+nlohmann::json rubric_json(const std::vector<Rating>& ratings) {
+  nlohmann::json rubric = nlohmann::json::array();
+  for (const Rating& rating : ratings) {
+    nlohmann::json entry = {{"name", rating.criterion->name},
+                  {"description", rating.criterion->description},
+                  {"levels", rating.criterion->levels},
+                  {"rating", nullptr}};
+    if (rating.level > 0) {
+      entry["rating"] = {{"level", rating.level},
+                         {"of", rating.criterion->levels.size()},
+                         {"meaning", rating.criterion->levels[static_cast<std::size_t>(rating.level - 1)]},
+                         {"at", iso_time(rating.time)}};
+    }
+    rubric.push_back(entry);
+  }
+  return rubric;
+}
+
+std::string rubric_markdown(const std::vector<Rating>& ratings) {
+  if (ratings.empty()) return "";
+  std::string md = "## Rubric\n\nThe interviewer's ratings; they are not part of the score above.\n\n"
+                   "| criterion | rating | what it means |\n|---|---|---|\n";
+  for (const Rating& rating : ratings) {
+    const RubricCriterion& criterion = *rating.criterion;
+    const std::string of = std::to_string(criterion.levels.size());
+    md += "| " + escape_cell(criterion.name) + " | " +
+          (rating.level > 0 ? std::to_string(rating.level) + " of " + of : "not rated") + " | " +
+          (rating.level > 0 ? escape_cell(criterion.levels[static_cast<std::size_t>(rating.level - 1)]) : "-") + " |\n";
+  }
+  return md + "\n";
 }
 
 }  // namespace breakfix

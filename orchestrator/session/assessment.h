@@ -6,6 +6,8 @@
 // everything else, and need nothing of their own in the store. They never change the
 // checks' score: the report shows the two side by side.
 
+#include <nlohmann/json.hpp>
+
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,6 +38,12 @@ struct Rating {
 // Each criterion of `rubric` with its latest rating, in rubric order; a criterion never
 // rated has level 0. Ratings of criteria the rubric no longer has are left out.
 std::vector<Rating> ratings_of(const std::vector<RubricCriterion>& rubric, const std::vector<SessionEvent>& events);
+
+// The ratings as reports show them, beside the checks and never folded into their
+// score: JSON (each criterion with its levels and its rating or null) and Markdown (a
+// "Rubric" section; empty without criteria).
+nlohmann::json rubric_json(const std::vector<Rating>& ratings);
+std::string rubric_markdown(const std::vector<Rating>& ratings);
 
 // Why `text` cannot be a note ("" when it can): empty, too long.
 std::string note_problem(const std::string& text);

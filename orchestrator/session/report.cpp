@@ -206,23 +206,6 @@ std::string iso_time(WallTime time) {
 
 namespace {
 
-json rubric_json(const std::vector<Rating>& ratings) {
-  json rubric = json::array();
-  for (const Rating& rating : ratings) {
-    json entry = {{"name", rating.criterion->name},
-                  {"description", rating.criterion->description},
-                  {"levels", rating.criterion->levels},
-                  {"rating", nullptr}};
-    if (rating.level > 0) {
-      entry["rating"] = {{"level", rating.level},
-                         {"of", rating.criterion->levels.size()},
-                         {"meaning", rating.criterion->levels[static_cast<std::size_t>(rating.level - 1)]},
-                         {"at", iso_time(rating.time)}};
-    }
-    rubric.push_back(entry);
-  }
-  return rubric;
-}
 
 json reply_json(const ReplyText* reply) {
   if (!reply) return nullptr;
@@ -243,20 +226,6 @@ std::string reply_markdown(const ReplyText* reply) {
   return md;
 }
 
-// The interviewer's ratings, beside the checks and never folded into their score.
-std::string rubric_markdown(const std::vector<Rating>& ratings) {
-  if (ratings.empty()) return "";
-  std::string md = "## Rubric\n\nThe interviewer's ratings; they are not part of the score above.\n\n"
-                   "| criterion | rating | what it means |\n|---|---|---|\n";
-  for (const Rating& rating : ratings) {
-    const RubricCriterion& criterion = *rating.criterion;
-    const std::string of = std::to_string(criterion.levels.size());
-    md += "| " + escape_cell(criterion.name) + " | " +
-          (rating.level > 0 ? std::to_string(rating.level) + " of " + of : "not rated") + " | " +
-          (rating.level > 0 ? escape_cell(criterion.levels[static_cast<std::size_t>(rating.level - 1)]) : "-") + " |\n";
-  }
-  return md + "\n";
-}
 
 // Each check's final verdict, with its run and when it first passed and regressed; the
 // verdicts also go to `verdicts`, for score(), the same rule as the live grade.

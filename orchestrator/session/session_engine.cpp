@@ -22,6 +22,31 @@ namespace {
 
 using nlohmann::json;
 
+
+std::vector<CheckRunRecord> to_records(const std::vector<CheckResult>& results, const char* phase, WallTime now) {
+  std::vector<CheckRunRecord> records;
+  for (const CheckResult& result : results) {
+    records.push_back({now, phase, result.name, result.passed, result.run.exit_code, result.run.timed_out,
+                       result.run.duration, result.run.output});
+  }
+  return records;
+}
+
+// A script that writes `file` (the toolbox's mkdir, cat and chmod: the lab's may be
+// anything its scenario made them).
+std::string install_file_script(const LabFile& file) {
+  const std::string path = file.path;
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  char mode[8];
+  std::snprintf(mode, sizeof mode, "%o", file.mode & 07777);
+  // A quoted here-document: the content goes in byte for byte (it must not hold the marker line).
+  return "mkdir -p '" + dir + "'\ncat > '" + path + "' <<'BREAKFIX_LAB_FILE_END'\n" + file.content +
+         (file.content.empty() || file.content.back() != '\n' ? "\n" : "") + "BREAKFIX_LAB_FILE_END\nchmod " + mode +
+         " '" + path + "'\n";
+}
+
+}  // namespace
+
 std::string new_session_id() {
   static constexpr char kAlphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";  // no look-alikes: it is typed in ssh
   std::uint64_t value = random_seed();
@@ -30,7 +55,6 @@ std::string new_session_id() {
   return id;
 }
 
-// Writes `text` to `file` whole or not at all: a reader never sees half a report.
 Status write_file_atomically(const std::filesystem::path& file, const std::string& text) {
   std::error_code ec;
   std::filesystem::create_directories(file.parent_path(), ec);
@@ -46,17 +70,6 @@ Status write_file_atomically(const std::filesystem::path& file, const std::strin
   return {};
 }
 
-std::vector<CheckRunRecord> to_records(const std::vector<CheckResult>& results, const char* phase, WallTime now) {
-  std::vector<CheckRunRecord> records;
-  for (const CheckResult& result : results) {
-    records.push_back({now, phase, result.name, result.passed, result.run.exit_code, result.run.timed_out,
-                       result.run.duration, result.run.output});
-  }
-  return records;
-}
-
-}  // namespace
-
 struct SessionEngine::Session {
   // Who, which scenario, the vars and the logins; its record is the machine's, not stored.record.
   StoredSession stored;
@@ -68,6 +81,7 @@ struct SessionEngine::Session {
   std::string progress;
   std::future<void> baseline_listing;  // lists the hosts' changes at ready, then stores them
   WallTime next_disk_check{};          // the disk watchdog's (not stored: a restart measures at once)
+  std::vector<LabFile> lab_files;      // the request's, until inject() installs them
 
   // Held while the session's actions run; the machine, lab and stored are its.
   TimedLock work;
@@ -181,6 +195,7 @@ Result<SessionView> SessionEngine::start(const SessionRequest& request) {
   const WallTime now = clock_.now();
   auto session = std::make_shared<Session>();
   session->scenario = scenario;
+  session->lab_files = request.lab_files;
   session->machine = SessionMachine(policy, now);
   session->stored = {new_session_id(), scenario->id, request.candidate, seed, pick_vars(*scenario, seed),
                      session->machine.record(), {request.public_keys, request.password_hash}, now, now};
@@ -295,7 +310,7 @@ Result<GivenHint> SessionEngine::give_hint(const std::string& id, std::optional<
   return result;
 }
 
-Result<SessionView> SessionEngine::end(const std::string& id) {
+Result<SessionView> SessionEngine::end(const std::string& id, const std::string& why) {
   SessionPtr session = find(id);
   if (!session) return not_loaded(id);
   std::vector<Action> actions;
@@ -318,7 +333,7 @@ Result<SessionView> SessionEngine::end(const std::string& id) {
     auto ready = save_then(*session, std::move(*ended));
     if (!ready) return ready.error();
     actions = std::move(*ready);
-    note(*session, "end", "ended early by the interviewer");
+    note(*session, "end", why);
     result = make_view(*session);
   }
   run(session, std::move(actions));
@@ -420,6 +435,7 @@ Result<SessionAccess> SessionEngine::access(const std::string& id) const {
   if (!session) return make_error(ErrorCode::NotFound, "no live session " + id);
   std::lock_guard lock(session->snapshot_mutex);
   SessionAccess access;
+  access.session_id = id;
   access.state = session->snapshot.state;
   access.open = access.state == SessionState::Ready && !session->access_closed.load() &&
                 clock_.now() < session->snapshot.deadline;
@@ -653,6 +669,17 @@ std::vector<Action> SessionEngine::inject(Session& session) {
     return fail(failed->summary());
   }
   session.machine.set_unchanged(preparation.unchanged());
+  for (const LabFile& file : session.lab_files) {
+    for (const LabHost& host : session.lab->hosts) {
+      set_progress(session, "installing " + file.path + " on " + host.name);
+      auto installed = runner.run(host.name, {install_file_script(file), {}, std::chrono::seconds(30)},
+                                  {ScriptTools::Grader, {}});
+      if (!installed) return fail("installing " + file.path + " on " + host.name + ": " + installed.error().message);
+      if (!installed->succeeded()) {
+        return fail("installing " + file.path + " on " + host.name + ": " + describe_run(*installed));
+      }
+    }
+  }
   set_progress(session, "precheck: proving the faults bite");
   // Tamper evidence (lab_changes.h): the hosts' snapshots are taken while the precheck
   // runs, whose checks leave no trace.

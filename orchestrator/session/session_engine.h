@@ -34,6 +34,15 @@
 
 namespace breakfix {
 
+// A file the daemon adds to every host of a session before it becomes ready (so the
+// hosts' baseline has it and the report does not count it as the candidate's change):
+// a plan's `breakfix-next` command.
+struct LabFile {
+  std::string path;
+  std::string content;
+  int mode = 0755;
+};
+
 struct SessionRequest {
   std::string scenario_id;
   std::string candidate;
@@ -41,6 +50,9 @@ struct SessionRequest {
   std::optional<std::chrono::seconds> duration;  // else the scenario's
   std::vector<std::string> public_keys;        // OpenSSH lines the candidate may log in with
   std::string password_hash;                   // crypt(3) hash of the one-time password, or ""
+  // Installed after the faults; not kept in the store (a restart while injecting fails
+  // the session anyway).
+  std::vector<LabFile> lab_files;
 };
 
 using WorkFn = std::function<void()>;
@@ -117,6 +129,9 @@ struct GivenRating {
 
 // How a candidate may log in to a session (for the gateway).
 struct SessionAccess {
+  // The scenario session the login reaches: recordings, notices and watchers go by it.
+  // The same as the login's id, except for a plan's session, whose login reaches a part.
+  std::string session_id;
   SessionState state = SessionState::Provisioning;
   // The candidate may log in and start commands now: ready, before the deadline, and
   // not ended. Time alone closes it, even while the session's work is busy.
@@ -128,6 +143,11 @@ struct SessionAccess {
   WallTime deadline{};
   // The hints given so far, "1 of 3: text", for the banner of a terminal opened later.
   std::vector<std::string> hints;
+  // A plan's session: its parts, for the top of the banner ("part 1 of 3: ...").
+  std::string plan_banner;
+  // Said instead of "this session is over" to a login while !open (a plan's next part
+  // being prepared). Empty: the usual words.
+  std::string closed_message;
 };
 
 // One check's result from an interviewer's grade-now run.
@@ -144,6 +164,11 @@ struct CheckOutcome {
 // Called after a session changes state (metrics, logs), on the thread that changed it.
 using StateChangeFn = std::function<void(const SessionView& view, SessionState before)>;
 
+// A new session id: 10 characters of an alphabet without look-alikes (it is typed in ssh).
+std::string new_session_id();
+// Writes `text` to `file` whole or not at all: a reader never sees half a report.
+Status write_file_atomically(const std::filesystem::path& file, const std::string& text);
+
 class SessionEngine {
  public:
   SessionEngine(Runtime& runtime, Store& store, const Clock& clock, ScenarioLookup scenarios, EngineOptions options,
@@ -158,8 +183,9 @@ class SessionEngine {
   void tick();
   // Conflict unless ready.
   Result<SessionView> extend(const std::string& id, std::chrono::seconds by);
-  // Ends access now; grading follows (inline, or posted). Conflict unless ready.
-  Result<SessionView> end(const std::string& id);
+  // Ends access now; grading follows (inline, or posted). Conflict unless ready. `why`
+  // is the timeline's entry.
+  Result<SessionView> end(const std::string& id, const std::string& why = "ended early by the interviewer");
   // Gives hint `number` (1-based), or the next one not given yet: every open terminal
   // shows it and the report's events list it. Conflict unless ready, or when it was given.
   Result<GivenHint> give_hint(const std::string& id, std::optional<int> number);

@@ -134,4 +134,42 @@ Result<LoginAccess> access_from_json(const std::string& text) {
   return access;
 }
 
+std::string plan_record_to_json(const PlanSessionRecord& record) {
+  json parts = json::array();
+  for (const PlanPartRecord& part : record.parts) parts.push_back({{"name", part.name}, {"session", part.session_id}});
+  json events = json::array();
+  for (const SessionEvent& event : record.events) {
+    events.push_back({{"time_ms", unix_ms(event.time)}, {"kind", event.kind}, {"detail", event.detail}});
+  }
+  return json{{"current", record.current}, {"ended", record.ended}, {"parts", parts}, {"events", events}}.dump();
+}
+
+Result<PlanSessionRecord> plan_record_from_json(const std::string& text) {
+  auto parsed = object_from(text, "record_json");
+  if (!parsed) return parsed.error();
+  std::string field;
+  auto at = [&](const json& object, const char* name) -> const json& {
+    field = name;
+    return object.at(name);
+  };
+  try {
+    PlanSessionRecord record;
+    record.current = at(*parsed, "current").get<int>();
+    record.ended = at(*parsed, "ended").get<bool>();
+    for (const json& part : at(*parsed, "parts")) {
+      record.parts.push_back({at(part, "name").get<std::string>(), at(part, "session").get<std::string>()});
+    }
+    for (const json& event : at(*parsed, "events")) {
+      record.events.push_back({from_unix_ms(at(event, "time_ms").get<std::int64_t>()), at(event, "kind").get<std::string>(),
+                               at(event, "detail").get<std::string>()});
+    }
+    if (record.current < 0 || (record.current > 0 && record.current >= static_cast<int>(record.parts.size()))) {
+      return make_error(ErrorCode::Failed, "record_json.current: " + std::to_string(record.current) + " is not a part");
+    }
+    return record;
+  } catch (const json::exception& error) {
+    return make_error(ErrorCode::Failed, "record_json." + field + ": " + error.what());
+  }
+}
+
 }  // namespace breakfix

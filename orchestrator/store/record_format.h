@@ -8,6 +8,7 @@
 
 #include "breakfix/error.h"
 #include "breakfix/session_record.h"
+#include "breakfix/store.h"
 
 namespace breakfix {
 
@@ -22,5 +23,9 @@ Result<VarValues> vars_from_json(const std::string& text);
 std::string access_to_json(const LoginAccess& access);
 // Failed unless "keys" is a list of strings and "password_hash" a string (each may be absent).
 Result<LoginAccess> access_from_json(const std::string& text);
+
+std::string plan_record_to_json(const PlanSessionRecord& record);
+// Failed, naming the field, when the text is not a whole plan record.
+Result<PlanSessionRecord> plan_record_from_json(const std::string& text);
 
 }  // namespace breakfix

@@ -37,6 +37,10 @@ const std::vector<const char*>& migrations() {
       R"(ALTER TABLE sessions ADD COLUMN access_json TEXT NOT NULL DEFAULT '{}';)",
       // 3: each session's hosts as they were at ready (tamper evidence).
       R"(CREATE TABLE baselines (session_id TEXT PRIMARY KEY REFERENCES sessions(id), json TEXT NOT NULL);)",
+      // 4: plans' sessions (several scenario sessions in one interview).
+      R"(CREATE TABLE plan_sessions (
+           id TEXT PRIMARY KEY, plan_id TEXT NOT NULL, candidate TEXT NOT NULL, access_json TEXT NOT NULL,
+           record_json TEXT NOT NULL, created_ms INTEGER NOT NULL, updated_ms INTEGER NOT NULL);)",
   };
   return steps;
 }
@@ -263,6 +267,47 @@ class SqliteStore : public Store {
     return std::make_pair(select.text(0), select.text(1));
   }
 
+  Status create_plan_session(const StoredPlanSession& session) override {
+    std::lock_guard lock(mutex_);
+    Statement insert(db_, "INSERT INTO plan_sessions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)");
+    insert.bind(1, session.id).bind(2, session.plan_id).bind(3, session.candidate).bind(4, access_to_json(session.access))
+        .bind(5, plan_record_to_json(session.record)).bind(6, unix_ms(session.created)).bind(7, unix_ms(session.updated));
+    return done(insert, "create plan session " + session.id);
+  }
+
+  Status update_plan_session(const std::string& id, const PlanSessionRecord& record, WallTime now) override {
+    std::lock_guard lock(mutex_);
+    Statement update(db_, "UPDATE plan_sessions SET record_json = ?2, updated_ms = ?3 WHERE id = ?1");
+    update.bind(1, id).bind(2, plan_record_to_json(record)).bind(3, unix_ms(now));
+    if (Status status = done(update, "update plan session " + id); !status) return status;
+    if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::NotFound, "no plan session " + id);
+    return {};
+  }
+
+  Result<StoredPlanSession> get_plan_session(const std::string& id) override {
+    std::lock_guard lock(mutex_);
+    Statement select(db_, "SELECT * FROM plan_sessions WHERE id = ?1");
+    select.bind(1, id);
+    const int code = select.step();
+    if (code == SQLITE_DONE) return make_error(ErrorCode::NotFound, "no plan session " + id);
+    if (code != SQLITE_ROW) return sqlite_error(db_, code, "read plan session " + id);
+    return plan_session_from(select);
+  }
+
+  Result<std::vector<StoredPlanSession>> list_plan_sessions(std::vector<Error>* damaged) override {
+    std::lock_guard lock(mutex_);
+    Statement select(db_, "SELECT * FROM plan_sessions ORDER BY created_ms, id");
+    std::vector<StoredPlanSession> sessions;
+    int code;
+    while ((code = select.step()) == SQLITE_ROW) {
+      auto session = plan_session_from(select);
+      if (session) sessions.push_back(std::move(*session));
+      else if (damaged) damaged->push_back(session.error());
+    }
+    if (code != SQLITE_DONE) return sqlite_error(db_, code, "list plan sessions");
+    return sessions;
+  }
+
  private:
   Status done(Statement& statement, const std::string& what) {
     if (!statement.prepared()) return sqlite_error(db_, statement.code(), what);
@@ -296,6 +341,25 @@ class SqliteStore : public Store {
     auto access = access_from_json(row.text(9));
     if (!access) return damaged(access.error());
     session.access = std::move(*access);
+    return session;
+  }
+
+  Result<StoredPlanSession> plan_session_from(const Statement& row) const {
+    StoredPlanSession session;
+    session.id = row.text(0);
+    session.plan_id = row.text(1);
+    session.candidate = row.text(2);
+    auto damaged = [&](const Error& error) {
+      return make_error(ErrorCode::Failed, "plan session " + session.id + " in the store: " + error.message);
+    };
+    auto access = access_from_json(row.text(3));
+    if (!access) return damaged(access.error());
+    session.access = std::move(*access);
+    auto record = plan_record_from_json(row.text(4));
+    if (!record) return damaged(record.error());
+    session.record = std::move(*record);
+    session.created = from_unix_ms(row.integer(5));
+    session.updated = from_unix_ms(row.integer(6));
     return session;
   }
 

@@ -35,6 +35,8 @@ METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # operation named with them.
 JSON_SHAPES = {
     "session_json": (["Session"], None),
+    "ssh_json": (["SshAccess"], None),
+    "plan_session_json": (["PlanSession"], None),
     "scenarios": (["Scenario"], ("/v1/scenarios", "get", "200")),
     "health": (["Health"], None),
     "session_action": (["GradeResult", "CheckOutcome"], None),

@@ -94,7 +94,7 @@ expect_including() {
 # --- subcommands and options, from the command tree ---------------------------------------
 
 expect_exactly "breakfix se" "serve session" -- breakfix se
-expect_exactly "breakfix session " "start list show extend hint note rate end grade report rm replay watch drive" -- breakfix session ""
+expect_exactly "breakfix session " "start list show extend hint note rate end next grade report rm replay watch drive" -- breakfix session ""
 expect_exactly "breakfix completion " "bash" -- breakfix completion ""
 expect_exactly "breakfix session start --ca" "--candidate" -- breakfix session start --ca
 expect_including "breakfix scenario lint --" "--output --help" -- breakfix scenario lint --
@@ -146,10 +146,17 @@ SESSIONS = [
      "ssh": {"user": "b3cd4efgh2", "port": 2222}},
 ]
 
+# A plan's session is offered too; its parts' sessions, nested deeper, are not (they are
+# in SESSIONS when they exist).
+PLANS = [
+    {"id": "p2anid2345", "kind": "plan", "plan": "interview", "state": "ready",
+     "parts": [{"name": "first", "session": {"id": "nestedpart", "vars": {}}}]},
+]
+
 class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         if self.path.split("?")[0] == "/v1/sessions":
-            status, body = 200, {"sessions": SESSIONS}
+            status, body = 200, {"sessions": SESSIONS, "plans": PLANS}
         else:
             status, body = 404, {"error": "no such endpoint"}
         data = (json.dumps(body) + "\n").encode()
@@ -179,17 +186,17 @@ if [[ ! -S $daemon_socket ]]; then
 fi
 
 # The daemon named on the command line wins over $BREAKFIX_SOCKET (which answers nothing).
-expect_exactly "breakfix session show --socket SOCK " "k7mqa2xwpe b3cd4efgh2" -- \
+expect_exactly "breakfix session show --socket SOCK " "k7mqa2xwpe b3cd4efgh2 p2anid2345" -- \
   breakfix session show --socket "$daemon_socket" ""
 expect_exactly "breakfix session rm --socket SOCK k7" "k7mqa2xwpe" -- breakfix session rm --socket "$daemon_socket" k7
 expect_exactly "breakfix session extend --socket=SOCK b" "b3cd4efgh2" -- \
   breakfix session extend --socket = "$daemon_socket" b
-for command in show extend hint note rate end grade report rm replay watch; do
+for command in show extend hint note rate end next grade report rm replay watch; do
   BREAKFIX_SOCKET="$daemon_socket" expect_exactly "breakfix session $command  (\$BREAKFIX_SOCKET)" \
-    "k7mqa2xwpe b3cd4efgh2" -- breakfix session "$command" ""
+    "k7mqa2xwpe b3cd4efgh2 p2anid2345" -- breakfix session "$command" ""
 done
 BREAKFIX_SOCKET="$daemon_socket" expect_exactly "breakfix report compare  (\$BREAKFIX_SOCKET)" \
-  "k7mqa2xwpe b3cd4efgh2" -- breakfix report compare ""
+  "k7mqa2xwpe b3cd4efgh2 p2anid2345" -- breakfix report compare ""
 # Only the first argument is an id: extend's second is a duration.
 BREAKFIX_SOCKET="$daemon_socket" expect_exactly "breakfix session extend k7mqa2xwpe " "" -- \
   breakfix session extend k7mqa2xwpe ""

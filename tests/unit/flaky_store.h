@@ -84,6 +84,22 @@ class FlakyStore : public Store {
     if (failing("report")) return injected();
     return inner_.report(session_id);
   }
+  Status create_plan_session(const StoredPlanSession& session) override {
+    if (failing("create_plan_session")) return injected();
+    return inner_.create_plan_session(session);
+  }
+  Status update_plan_session(const std::string& id, const PlanSessionRecord& record, WallTime now) override {
+    if (failing("update_plan_session")) return injected();
+    return inner_.update_plan_session(id, record, now);
+  }
+  Result<StoredPlanSession> get_plan_session(const std::string& id) override {
+    if (failing("get_plan_session")) return injected();
+    return inner_.get_plan_session(id);
+  }
+  Result<std::vector<StoredPlanSession>> list_plan_sessions(std::vector<Error>* damaged_rows) override {
+    if (failing("list_plan_sessions")) return injected();
+    return inner_.list_plan_sessions(damaged_rows);
+  }
 
  private:
   bool failing(const std::string& method) {

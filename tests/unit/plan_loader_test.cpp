@@ -57,10 +57,11 @@ TEST_CASE("A plan is read with its parts in order, their budgets and its rubric"
   CHECK(plan.parts[2].duration == 15min);
   CHECK(plan.duration() == 90min);
   CHECK(plan.rubric.size() == 1);
-  // Side by side, the interview lasts as long as its longest part.
+  // Side by side too, the interview lasts the parts' budgets added up (the issue's "the
+  // session lasts the plan's total"): the budgets say how to share the time.
   PlanLoad together = parse_plan(edit_plan(kPlan, "parts:", "mode: together\nparts:"), "plan.yaml");
   REQUIRE(together.plan);
-  CHECK(together.plan->duration() == 45min);
+  CHECK(together.plan->duration() == 90min);
 }
 
 TEST_CASE("A plan's mistakes are errors with file, line, column and field") {

@@ -97,7 +97,7 @@ struct Fixture {
 TEST_CASE("A session runs from start to report: precheck, warnings, progress timeline, grading, retention") {
   Fixture f;
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, "", {}});
   REQUIRE(session.ok());
   CHECK(session->state == SessionState::Ready);
   CHECK(session->time_left == 30min);
@@ -150,7 +150,7 @@ TEST_CASE("A fault that does not bite fails the session before any candidate see
   Fixture f;
   f.fault_bites = false;
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 1, std::nullopt, {}, ""});
+  auto session = engine.start({"flag", "Ada", 1, std::nullopt, {}, "", {}});
   REQUIRE(session.ok());
   CHECK(session->state == SessionState::Removed);  // failed, then its hosts went
   CHECK(f.store->get_session(session->id)->record.state == SessionState::Removed);
@@ -159,7 +159,7 @@ TEST_CASE("A fault that does not bite fails the session before any candidate see
   for (const auto& event : *events) said_why |= event.detail == "failed: fault did not take effect: check 'flag is up' passes before the fix";
   CHECK(said_why);
   CHECK(f.runtime.containers.empty());
-  CHECK(engine.start({"nope", "Ada", 1, std::nullopt, {}, ""}).error().code == ErrorCode::NotFound);
+  CHECK(engine.start({"nope", "Ada", 1, std::nullopt, {}, "", {}}).error().code == ErrorCode::NotFound);
 }
 
 TEST_CASE("A new engine on the same store resumes a ready session with its wall-clock deadline") {
@@ -167,7 +167,7 @@ TEST_CASE("A new engine on the same store resumes a ready session with its wall-
   std::string id;
   {
     SessionEngine first = f.engine();
-    auto session = first.start({"flag", "Ada", 7, std::nullopt, {}, ""});
+    auto session = first.start({"flag", "Ada", 7, std::nullopt, {}, "", {}});
     REQUIRE(session.ok());
     id = session->id;
     f.run_for(first, 10min);
@@ -194,7 +194,7 @@ TEST_CASE("A grading cut short is run again after a restart") {
   std::string id;
   {
     SessionEngine first = f.engine();
-    auto session = first.start({"flag", "Ada", 7, std::nullopt, {}, ""});
+    auto session = first.start({"flag", "Ada", 7, std::nullopt, {}, "", {}});
     REQUIRE(session.ok());
     id = session->id;
     f.runtime.exec_error = make_error(ErrorCode::Unavailable, "engine lost");  // checks cannot run: grading stays pending
@@ -220,7 +220,7 @@ TEST_CASE("A candidate who fakes a tool is graded tampered; the baseline outlive
   std::string id;
   {
     SessionEngine first = f.engine();
-    auto session = first.start({"flag", "Ada", 7, std::nullopt, {}, ""});
+    auto session = first.start({"flag", "Ada", 7, std::nullopt, {}, "", {}});
     REQUIRE(session.ok());
     id = session->id;
     CHECK(f.store->baseline(id).ok());
@@ -251,7 +251,7 @@ TEST_CASE("A candidate who fakes a tool is graded tampered; the baseline outlive
 TEST_CASE("A session nobody touched is graded not tampered") {
   Fixture f;
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 7, std::nullopt, {}, ""});
+  auto session = engine.start({"flag", "Ada", 7, std::nullopt, {}, "", {}});
   REQUIRE(session.ok());
   REQUIRE(engine.end(session->id).ok());
   CHECK(engine.view(session->id)->tampered == false);
@@ -296,12 +296,12 @@ TEST_CASE("With a worker pool, start answers at once and sessions provision side
   EngineOptions options{.retention = 10min, .progress_interval = 0s, .lab = {}, .report_dir = {}, .recordings_dir = {},
                         .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 2, .log_error = {}, .max_disk_bytes = 0, .disk_check_interval = {}};
   SessionEngine engine(f.runtime, *f.store, f.clock, [&](const std::string&) { return f.scenario; }, options, nullptr);
-  auto first = engine.start({"flag", "Ada", 1, std::nullopt, {}, ""});
-  auto second = engine.start({"flag", "Bob", 2, std::nullopt, {}, ""});
+  auto first = engine.start({"flag", "Ada", 1, std::nullopt, {}, "", {}});
+  auto second = engine.start({"flag", "Bob", 2, std::nullopt, {}, "", {}});
   REQUIRE(first.ok());
   REQUIRE(second.ok());
   // A third is over the limit of two live sessions.
-  CHECK(engine.start({"flag", "Cy", 3, std::nullopt, {}, ""}).error().code == ErrorCode::Conflict);
+  CHECK(engine.start({"flag", "Cy", 3, std::nullopt, {}, "", {}}).error().code == ErrorCode::Conflict);
   for (int i = 0; i < 500 && most_inside.load() < 2; ++i) std::this_thread::sleep_for(10ms);
   CHECK(most_inside.load() == 2);
   // Reads do not wait for the work under way.
@@ -329,7 +329,7 @@ TEST_CASE("With a worker pool, start answers at once and sessions provision side
 TEST_CASE("grade-now runs the checks without ending; remove ends without grading") {
   Fixture f;
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 1, std::nullopt, {"ssh-ed25519 AAAA"}, "$y$hash"});
+  auto session = engine.start({"flag", "Ada", 1, std::nullopt, {"ssh-ed25519 AAAA"}, "$y$hash", {}});
   REQUIRE(session.ok());
   CHECK(session->public_keys == 1);
   CHECK(session->password);
@@ -380,7 +380,7 @@ TEST_CASE("The clock cannot be stopped: access ends at the deadline and at end()
                         .post = [&](WorkFn work) { poster.post(std::move(work)); }, .max_live_sessions = 0, .log_error = {}, .max_disk_bytes = 0, .disk_check_interval = {}};
   SessionEngine engine(f.runtime, *f.store, f.clock, [&](const std::string&) { return f.scenario; }, options,
                        [&](const std::string&, const std::string& notice) { f.notices.push_back(notice); });
-  auto session = engine.start({"flag", "Ada", 1, std::nullopt, {}, ""});
+  auto session = engine.start({"flag", "Ada", 1, std::nullopt, {}, "", {}});
   REQUIRE(session.ok());
   poster.join();
   REQUIRE(engine.view(session->id)->state == SessionState::Ready);
@@ -425,7 +425,7 @@ namespace {
 // pending and the store agrees with the engine. Returns false if start() refused it.
 bool survives(Fixture& f, int* store_calls = nullptr, int* runtime_calls = nullptr) {
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 42, 5min, {}, ""});
+  auto session = engine.start({"flag", "Ada", 42, 5min, {}, "", {}});
   if (!session) {
     CHECK(f.runtime.containers.empty());
     return false;
@@ -508,7 +508,7 @@ TEST_CASE("Nothing acts on a record the store refused: access opens only once 'r
   std::atomic<bool> refuse{true};
   f.flaky->fail = [&](const std::string& method, int) { return refuse && method == "update_session"; };
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, "", {}});
   REQUIRE(session.ok());
   // Provisioned, but 'injecting' could not be saved: no fault goes in, nobody gets in.
   CHECK(session->state == SessionState::Provisioning);
@@ -562,7 +562,7 @@ TEST_CASE("A final grading whose report cannot be stored is tried again, and gra
   std::atomic<int> refused{0};
   f.flaky->fail = [&](const std::string& method, int) { return method == "put_report" && refused++ < 2; };
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, "", {}});
   REQUIRE(session.ok());
   REQUIRE(engine.end(session->id).ok());
   CHECK(engine.view(session->id)->state == SessionState::Grading);  // not stuck: a retry is due
@@ -577,7 +577,7 @@ TEST_CASE("The disk watchdog ends a session whose host fills its disk, and grade
   Fixture f;
   f.max_disk_bytes = 100 * 1024 * 1024;
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, "", {}});
   REQUIRE(session.ok());
   REQUIRE(session->state == SessionState::Ready);
   const std::string container = f.runtime.containers.begin()->first;
@@ -604,8 +604,8 @@ TEST_CASE("A damaged row in the store is logged and skipped: every other session
   std::string damaged_id, good_id;
   {
     SessionEngine first = f.engine();
-    damaged_id = first.start({"flag", "Ada", 1, std::nullopt, {}, ""})->id;
-    good_id = first.start({"flag", "Bob", 2, std::nullopt, {}, ""})->id;
+    damaged_id = first.start({"flag", "Ada", 1, std::nullopt, {}, "", {}})->id;
+    good_id = first.start({"flag", "Bob", 2, std::nullopt, {}, "", {}})->id;
   }
   f.flaky->damaged = {damaged_id};
   SessionEngine restarted = f.engine();
@@ -630,7 +630,7 @@ TEST_CASE("Hints reach the terminals when given and at their time, survive a res
   std::string id;
   {
     SessionEngine engine = f.engine();
-    auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+    auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, "", {}});
     REQUIRE(session.ok());
     id = session->id;
     CHECK(session->hints_total == 3);
@@ -679,7 +679,7 @@ TEST_CASE("A session runs the variant its seed picks, and its view and report na
   - {name: also-low, faults: [{name: lower the flag too, run: "echo fault"}]}
 )");
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, "", {}});
   REQUIRE(session.ok());
   const std::string expected = f.scenario->variants[pick_variant(*f.scenario, 42)].name;
   CHECK(session->variant == expected);
@@ -707,7 +707,7 @@ TEST_CASE("What unchanged: paths held after the faults is kept with the record a
   std::string id;
   {
     SessionEngine engine = f.engine();
-    auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+    auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, "", {}});
     REQUIRE(session.ok());
     REQUIRE(session->state == SessionState::Ready);
     id = session->id;
@@ -735,7 +735,7 @@ TEST_CASE("Notes and rubric ratings join the timeline, reach a report written al
   - {name: communication, levels: [Silent, Clear]}
 )");
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, "", {}});
   REQUIRE(session.ok());
   const std::string id = session->id;
   f.clock.advance(3min);
@@ -794,7 +794,7 @@ TEST_CASE("Notes and rubric ratings join the timeline, reach a report written al
 TEST_CASE("A session keeps at most kMaxNotesPerSession notes") {
   Fixture f(":memory:");
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, "", {}});
   REQUIRE(session.ok());
   for (std::size_t i = 0; i < kMaxNotesPerSession; ++i) REQUIRE(engine.add_note(session->id, "n").ok());
   CHECK(engine.add_note(session->id, "one too many").error().code == ErrorCode::Conflict);
@@ -828,7 +828,7 @@ TEST_CASE("A customer scenario's reply is read through the engine into the repor
   f.scenario = customer_scenario();
   f.flag = false;  // no reply yet: the check fails, as a fix check must before the work
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, "", {}});
   REQUIRE(session.ok());
   REQUIRE(session->state == SessionState::Ready);
   const std::string reply = "Hello,\n\nthe flag was down because ```of a typo```.\n";
@@ -859,7 +859,7 @@ TEST_CASE("A customer scenario whose candidate wrote nothing, or only a symlink,
   f.scenario = customer_scenario();
   f.flag = false;
   SessionEngine engine = f.engine();
-  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, ""});
+  auto session = engine.start({"flag", "Ada", 42, std::nullopt, {}, "", {}});
   REQUIRE(session.ok());
   SUBCASE("no file at all") {}
   SUBCASE("a symlink to a file the candidate could not show otherwise is no reply") {

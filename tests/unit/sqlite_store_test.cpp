@@ -248,3 +248,50 @@ TEST_CASE("A session's baseline survives the store being reopened, and is NotFou
   REQUIRE(baseline.ok());
   CHECK(*baseline == R"([{"host":"web"}])");
 }
+
+TEST_CASE("A plan's session survives the store, and a damaged one is named and hides no other") {
+  breakfix::testing::TempDir dir;
+  const auto file = dir.path() / "breakfix.db";
+  const WallTime t0 = WallTime(1'700'000'000'000ms);
+  StoredPlanSession written;
+  written.id = "p1";
+  written.plan_id = "interview";
+  written.candidate = "Ada";
+  written.access = {{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0 ada@example"}, ""};
+  written.record.parts = {{"first", "s1"}, {"second", ""}};
+  written.record.events = {{t0 + 5s, "note", "Reads the logs first.\nThen the config."}};
+  written.created = written.updated = t0;
+  {
+    auto store = open(file);
+    REQUIRE(store->create_plan_session(written).ok());
+    CHECK(store->create_plan_session(written).error().code == ErrorCode::Conflict);
+    written.record.current = 1;
+    written.record.parts[1].session_id = "s2";
+    REQUIRE(store->update_plan_session("p1", written.record, t0 + 1min).ok());
+    CHECK(store->update_plan_session("nope", written.record, t0).error().code == ErrorCode::NotFound);
+  }
+  auto read = open(file)->get_plan_session("p1");
+  REQUIRE(read.ok());
+  CHECK(read->plan_id == "interview");
+  CHECK(read->access.public_keys == written.access.public_keys);
+  CHECK(read->record.current == 1);
+  REQUIRE(read->record.parts.size() == 2);
+  CHECK(read->record.parts[1].session_id == "s2");
+  REQUIRE(read->record.events.size() == 1);
+  CHECK(read->record.events[0].detail == "Reads the logs first.\nThen the config.");
+  CHECK(read->record.events[0].time == t0 + 5s);
+  CHECK(read->updated == t0 + 1min);
+
+  StoredPlanSession other = written;
+  other.id = "p2";
+  REQUIRE(open(file)->create_plan_session(other).ok());
+  poke(file, R"(UPDATE plan_sessions SET record_json = '{"current":7,"ended":false,"parts":[],"events":[]}' WHERE id = 'p1')");
+  std::vector<Error> damaged;
+  auto listed = open(file)->list_plan_sessions(&damaged);
+  REQUIRE(listed.ok());
+  REQUIRE(listed->size() == 1);
+  CHECK(listed->front().id == "p2");
+  REQUIRE(damaged.size() == 1);
+  CHECK(damaged[0].message.find("plan session p1") != std::string::npos);
+  CHECK(damaged[0].message.find("record_json.current") != std::string::npos);
+}
