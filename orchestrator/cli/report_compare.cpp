@@ -40,79 +40,135 @@ std::string percent(double fraction) {
   return text;
 }
 
+
+// One report's cells, by column. Every report's checks come before any rubric column, so
+// the groups are kept apart until the columns of all reports are merged.
+using Column = std::pair<std::string, std::string>;
+struct Row {
+  std::vector<Column> lead;  // who and how much: the same columns for every report of one scenario or plan
+  std::vector<Column> checks;
+  std::vector<Column> rubric;
+};
+
+// Each check's cell: "pass 12:05" (first passed, after ready), "fail", "fail (passed 12:05)".
+void add_checks(const json& report, const std::string& prefix, Row& row) {
+  const auto ready = epoch_seconds(report.at("ready_at"));
+  for (const json& check : report.at("checks")) {
+    const bool passed = check.at("passed").get<bool>();
+    const auto first = epoch_seconds(check.at("first_passed_at"));
+    std::string cell = passed ? "pass" : "fail";
+    if (first && ready) cell += passed ? " " + since(*first, *ready) : " (passed " + since(*first, *ready) + ")";
+    row.checks.push_back({prefix + check.at("name").get<std::string>(), cell});
+  }
+}
+
+// Each criterion's "3/4", or "-" when not rated.
+void add_rubric(const json& report, const std::string& prefix, Row& row) {
+  for (const json& criterion : report.value("rubric", json::array())) {
+    const json& rating = criterion.at("rating");
+    row.rubric.push_back({prefix + "rubric: " + criterion.at("name").get<std::string>(),
+                          rating.is_object() ? std::to_string(rating.at("level").get<int>()) + "/" +
+                                                   std::to_string(rating.at("of").get<int>())
+                                             : "-"});
+  }
+}
+
+Row scenario_row(const json& report) {
+  Row row;
+  const json& tampered = report.at("tampering").at("tampered");
+  int hints = 0;
+  for (const json& hint : report.value("hints", json::array())) hints += hint.at("given").get<bool>();
+  row.lead = {{"session", report.value("session", std::string("?"))},
+              {"candidate", report.at("candidate").get<std::string>()},
+              {"variant", report.at("scenario").value("variant", json()).is_string()
+                              ? report["scenario"]["variant"].get<std::string>()
+                              : "-"},
+              {"score", percent(report.at("score").get<double>())},
+              {"tampered", tampered.is_boolean() ? (tampered.get<bool>() ? "yes" : "no") : "unknown"},
+              {"hints", std::to_string(hints)},
+              {"notes", std::to_string(report.value("notes", json::array()).size())}};
+  add_checks(report, "", row);
+  add_rubric(report, "", row);
+  return row;
+}
+
+// A plan's report (session/plan_sessions.h): each part's score, checks and rubric under
+// the part's name, then the plan's own rubric.
+Row plan_row(const json& report) {
+  Row row;
+  const json& score = report.at("score");
+  row.lead = {{"session", report.value("session", std::string("?"))},
+              {"candidate", report.at("candidate").get<std::string>()},
+              {"score", score.is_number() ? percent(score.get<double>()) : "-"},
+              {"notes", std::to_string(report.value("notes", json::array()).size())}};
+  for (const json& part : report.at("parts")) {
+    const std::string name = part.at("name").get<std::string>();
+    const json& part_score = part.at("score");
+    row.lead.push_back({name + ": score", part_score.is_number() ? percent(part_score.get<double>())
+                                          : part.at("state").is_string() ? part["state"].get<std::string>()
+                                                                          : "not started"});
+    if (part.at("report").is_object()) {
+      add_checks(part["report"], name + ": ", row);
+      add_rubric(part["report"], name + ": ", row);
+    }
+  }
+  add_rubric(report, "", row);
+  return row;
+}
+
+// "scenario web-502" or "plan support-engineer-interview": what a report is of.
+std::pair<std::string, std::string> report_of(const json& report) {
+  if (report.value("kind", std::string()) == "plan") return {"plan", report.at("plan").get<std::string>()};
+  return {"scenario", report.at("scenario").at("id").get<std::string>()};
+}
+
+// Adds `columns`' names to `headers` in the order they first appear.
+void merge_headers(const std::vector<Column>& columns, std::vector<std::string>& headers) {
+  for (const auto& [name, cell] : columns) {
+    if (std::find(headers.begin(), headers.end(), name) == headers.end()) headers.push_back(name);
+  }
+}
+
 }  // namespace
 
 Result<Comparison> compare_reports(const std::vector<json>& reports) {
-  Comparison comparison;
   if (reports.empty()) return make_error(ErrorCode::Invalid, "no reports to compare");
-  // Checks and criteria in the order they first appear (variants may differ in checks).
-  std::vector<std::string> checks, criteria;
-  std::string scenario;
+  std::vector<Row> rows;
+  std::pair<std::string, std::string> first_of;
   std::string first_session;
   for (const json& report : reports) {
     const std::string session = report.value("session", std::string("?"));
     try {
-      const std::string id = report.at("scenario").at("id").get<std::string>();
-      if (scenario.empty()) {
-        scenario = id;
+      const auto of = report_of(report);
+      if (rows.empty()) {
+        first_of = of;
         first_session = session;
-      } else if (id != scenario) {
-        return make_error(ErrorCode::Invalid, "session " + session + " ran scenario " + id + ", session " + first_session +
-                                                  " ran " + scenario + ": compare reports of one scenario");
+      } else if (of != first_of) {
+        return make_error(ErrorCode::Invalid, "session " + session + " ran " + of.first + " " + of.second + ", session " +
+                                                  first_session + " ran " + first_of.second + ": compare reports of one " +
+                                                  first_of.first);
       }
-      for (const json& check : report.at("checks")) {
-        const std::string name = check.at("name").get<std::string>();
-        if (std::find(checks.begin(), checks.end(), name) == checks.end()) checks.push_back(name);
-      }
-      for (const json& criterion : report.value("rubric", json::array())) {
-        const std::string name = criterion.at("name").get<std::string>();
-        if (std::find(criteria.begin(), criteria.end(), name) == criteria.end()) criteria.push_back(name);
-      }
+      rows.push_back(of.first == "plan" ? plan_row(report) : scenario_row(report));
     } catch (const json::exception& error) {
       return make_error(ErrorCode::Invalid, "the report of session " + session + " cannot be read: " + error.what());
     }
   }
-  comparison.headers = {"session", "candidate", "variant", "score", "tampered", "hints", "notes"};
+  // Checks and criteria in the order they first appear (variants may differ in checks).
+  Comparison comparison;
+  std::vector<std::string> checks, criteria;
+  for (const Row& row : rows) {
+    merge_headers(row.lead, comparison.headers);
+    merge_headers(row.checks, checks);
+    merge_headers(row.rubric, criteria);
+  }
   comparison.headers.insert(comparison.headers.end(), checks.begin(), checks.end());
-  for (const std::string& criterion : criteria) comparison.headers.push_back("rubric: " + criterion);
-
-  for (const json& report : reports) {
-    const std::string session = report.value("session", std::string("?"));
-    try {
-      const auto ready = epoch_seconds(report.at("ready_at"));
-      const json& tampered = report.at("tampering").at("tampered");
-      int hints = 0;
-      for (const json& hint : report.value("hints", json::array())) hints += hint.at("given").get<bool>();
-      std::vector<std::string> row = {
-          session,
-          report.at("candidate").get<std::string>(),
-          report.at("scenario").value("variant", json()).is_string() ? report["scenario"]["variant"].get<std::string>() : "-",
-          percent(report.at("score").get<double>()),
-          tampered.is_boolean() ? (tampered.get<bool>() ? "yes" : "no") : "unknown",
-          std::to_string(hints),
-          std::to_string(report.value("notes", json::array()).size()),
-      };
-      std::map<std::string, std::string> cells;
-      for (const json& check : report.at("checks")) {
-        const bool passed = check.at("passed").get<bool>();
-        const auto first = epoch_seconds(check.at("first_passed_at"));
-        std::string cell = passed ? "pass" : "fail";
-        if (first && ready) cell += passed ? " " + since(*first, *ready) : " (passed " + since(*first, *ready) + ")";
-        cells[check.at("name").get<std::string>()] = cell;
-      }
-      for (const std::string& check : checks) row.push_back(cells.count(check) ? cells[check] : "-");
-      std::map<std::string, std::string> ratings;
-      for (const json& criterion : report.value("rubric", json::array())) {
-        const json& rating = criterion.at("rating");
-        ratings[criterion.at("name").get<std::string>()] =
-            rating.is_object() ? std::to_string(rating.at("level").get<int>()) + "/" + std::to_string(rating.at("of").get<int>())
-                               : "-";
-      }
-      for (const std::string& criterion : criteria) row.push_back(ratings.count(criterion) ? ratings[criterion] : "-");
-      comparison.rows.push_back(std::move(row));
-    } catch (const json::exception& error) {
-      return make_error(ErrorCode::Invalid, "the report of session " + session + " cannot be read: " + error.what());
-    }
+  comparison.headers.insert(comparison.headers.end(), criteria.begin(), criteria.end());
+  for (const Row& row : rows) {
+    std::map<std::string, std::string> cells;
+    for (const auto* group : {&row.lead, &row.checks, &row.rubric}) cells.insert(group->begin(), group->end());
+    std::vector<std::string> line;
+    for (const std::string& header : comparison.headers) line.push_back(cells.count(header) ? cells[header] : "-");
+    comparison.rows.push_back(std::move(line));
   }
   return comparison;
 }

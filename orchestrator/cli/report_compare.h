@@ -1,6 +1,6 @@
 #pragma once
 
-// `breakfix report compare`: several candidates' reports of one scenario side by side,
+// `breakfix report compare`: several candidates' reports of one scenario (or plan) side by side,
 // so that interviewers can calibrate: the score, when each check first passed, and the
 // rubric's ratings, never folded into one number.
 
@@ -20,8 +20,10 @@ struct Comparison {
 
 // From reports as GET /v1/sessions/{id}/report returns them (JSON). A check's cell is
 // "pass 12:05" (the time it first passed, after ready), "fail", or "fail (passed 12:05)"
-// when it passed and regressed; a criterion's "3/4" or "-" when not rated. Invalid,
-// naming both, when two reports are of different scenarios; Invalid, naming the
+// when it passed and regressed; a criterion's "3/4" or "-" when not rated. Reports of a
+// plan's sessions compare part by part: each part's score, then its checks and rubric
+// under the part's name ("bug-fix: totals are right"), then the plan's rubric. Invalid,
+// naming both, when two reports are of different scenarios or plans; Invalid, naming the
 // session and the field, for a report that cannot be read.
 Result<Comparison> compare_reports(const std::vector<nlohmann::json>& reports);
 

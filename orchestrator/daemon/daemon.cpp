@@ -223,24 +223,30 @@ class SessionRecovery {
       spdlog::warn("{}; sessions resume when it answers", up.error().message);
       return;
     }
-    auto count = engine_.recover();
-    if (!count) {
-      spdlog::error("recovering sessions: {}", count.error().message);
-      return;
+    if (!sessions_done_) {
+      auto count = engine_.recover();
+      if (!count) {
+        spdlog::error("recovering sessions: {}", count.error().message);
+        return;
+      }
+      sessions_done_ = true;
+      if (*count > 0) spdlog::info("resumed {} sessions from the store", *count);
     }
+    // The plans' layer after the engine: it asks the engine about its parts.
     auto plans = plans_.recover();
     if (!plans) {
       spdlog::error("recovering plans' sessions: {}", plans.error().message);
       return;
     }
     done_ = true;
-    if (*count > 0) spdlog::info("resumed {} sessions from the store", *count);
+    if (*plans > 0) spdlog::info("resumed {} plans' sessions from the store", *plans);
   }
 
  private:
   Runtime& runtime_;
   SessionEngine& engine_;
   PlanSessions& plans_;
+  bool sessions_done_ = false;  // the engine's part, which must not run twice
   bool done_ = false;
 };
 

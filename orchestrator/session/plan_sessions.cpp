@@ -623,7 +623,9 @@ Result<int> PlanSessions::recover() {
   auto all = store_.list_plan_sessions(&damaged);
   if (!all) return all.error();
   std::lock_guard lock(data_mutex_);
+  int running = 0;
   for (StoredPlanSession& stored : *all) {
+    running += stored.record.ended ? 0 : 1;
     for (std::size_t i = 0; i < stored.record.parts.size(); ++i) {
       if (!stored.record.parts[i].session_id.empty()) parts_[stored.record.parts[i].session_id] = {stored.id, static_cast<int>(i)};
     }
@@ -631,7 +633,7 @@ Result<int> PlanSessions::recover() {
     reported_[stored.id] = false;
     sessions_[stored.id] = std::move(stored);
   }
-  return static_cast<int>(sessions_.size());
+  return running;
 }
 
 }  // namespace breakfix

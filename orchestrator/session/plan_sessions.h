@@ -117,7 +117,8 @@ class PlanSessions {
   // Starts the next part of every sequence whose current part ended; notes the end of
   // an interview whose parts all ended, and writes its report to report_dir.
   void tick();
-  // Loads every plan session from the store (after a restart). Damaged rows are skipped.
+  // Loads every plan session from the store (after a restart); returns how many are still
+  // running. Damaged rows are skipped.
   Result<int> recover();
 
  private:

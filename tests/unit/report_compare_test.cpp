@@ -59,3 +59,33 @@ TEST_CASE("report compare refuses reports of different scenarios, and unreadable
   CHECK(unreadable.error().message.rfind("the report of session s4 cannot be read: ", 0) == 0);
   CHECK(to_csv({{"a\"b"}, {}}) == "\"a\"\"b\"\r\n");
 }
+
+TEST_CASE("report compare puts plans' sessions side by side part by part") {
+  auto plan_report = [](const std::string& session, double first_score, int rating) {
+    return json{{"kind", "plan"},
+                {"session", session},
+                {"plan", "interview"},
+                {"candidate", "C " + session},
+                {"score", first_score * 2 / 3},
+                {"notes", json::array()},
+                {"parts", json::array({{{"name", "break-fix"}, {"state", "graded"}, {"score", first_score},
+                                        {"report", report(session + "a", "x", first_score, "2026-11-27T10:03:00Z", 0)}},
+                                       {{"name", "ticket"}, {"state", nullptr}, {"score", nullptr}, {"report", nullptr}}})},
+                {"rubric", json::array({{{"name", "communication"},
+                                         {"rating", rating ? json{{"level", rating}, {"of", 4}} : json(nullptr)}}})}};
+  };
+  auto compared = compare_reports({plan_report("p1", 1.0, 4), plan_report("p2", 0.0, 0)});
+  REQUIRE(compared);
+  CHECK(compared->headers ==
+        std::vector<std::string>{"session", "candidate", "score", "notes", "break-fix: score", "ticket: score",
+                                 "break-fix: checkout answers", "break-fix: nginx in front", "break-fix: rubric: method",
+                                 "rubric: communication"});
+  CHECK(compared->rows[0] == std::vector<std::string>{"p1", "C p1", "67%", "0", "100%", "not started", "pass 3:00",
+                                                      "pass 0:30", "-", "4/4"});
+  CHECK(compared->rows[1][4] == "0%");
+  CHECK(compared->rows[1].back() == "-");
+  // A plan's report beside a scenario's is refused, naming both.
+  auto mixed = compare_reports({plan_report("p1", 1.0, 4), report("s1", "Ada", 1.0, nullptr, 0)});
+  REQUIRE_FALSE(mixed);
+  CHECK(mixed.error().message == "session s1 ran scenario web-502, session p1 ran interview: compare reports of one plan");
+}
