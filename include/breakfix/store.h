@@ -62,10 +62,16 @@ struct SessionList {
 struct PlanPartRecord {
   std::string name;        // the plan's part
   std::string session_id;  // empty until the part starts
+  // The plan as it was at the start (a reload of the library changes no running interview).
+  std::string scenario_id;
+  std::chrono::seconds budget{0};
 };
 
 // Everything the plan layer (session/plan_sessions.h) keeps of a plan's session.
 struct PlanSessionRecord {
+  std::string title;
+  bool together = false;   // else in sequence
+  std::uint64_t seed = 0;  // part i runs with seed + i
   int current = 0;     // sequence: the part the candidate is on
   bool ended = false;  // no part starts any more: the last one ended, or the interviewer ended it
   std::vector<PlanPartRecord> parts;

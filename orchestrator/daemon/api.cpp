@@ -204,6 +204,8 @@ HttpResponse Api::handle(const HttpRequest& request) {
     response = error_response({400, std::string("invalid field: ") + error.what(), ""});
   }
   if (context_.metrics) context_.metrics->count_api_request(response.status);
+  // Over TCP a browser may read the answer: the console's headers on every one.
+  if (request.over_tcp && !WebConsole::serves(request.path)) WebConsole::add_security_headers(response);
   return response;
 }
 
@@ -215,14 +217,23 @@ HttpResponse Api::route(const HttpRequest& request) {
     if (method != "GET" && method != "HEAD") throw ApiError{405, "use GET", "", "GET, HEAD"};
     return health();
   }
+  if (request.over_tcp && context_.console && WebConsole::serves(path)) return context_.console->handle(request);
   if (request.over_tcp) {
     const std::string authorization = request.header("authorization");
     std::string scheme = authorization.substr(0, 7);
     for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (scheme != "bearer ") {
-      throw ApiError{401, "this endpoint needs \"Authorization: Bearer <token>\" over TCP", ""};
+    // A signed-in console may use its cookie instead; its changes carry the CSRF token.
+    const auto cookie = context_.console && scheme != "bearer " ? context_.console->check_cookie(request)
+                                                                : WebConsole::CookieCheck::None;
+    if (cookie == WebConsole::CookieCheck::MissingCsrf) {
+      throw ApiError{403, "a change from the web console needs its CSRF token in X-Breakfix-CSRF", ""};
     }
-    if (match_token(authorization.substr(7), tokens_) < 0) throw ApiError{403, "the bearer token is not known", ""};
+    if (cookie == WebConsole::CookieCheck::None) {
+      if (scheme != "bearer ") {
+        throw ApiError{401, "this endpoint needs \"Authorization: Bearer <token>\" over TCP", ""};
+      }
+      if (match_token(authorization.substr(7), tokens_) < 0) throw ApiError{403, "the bearer token is not known", ""};
+    }
   }
   if (path == "/metrics") {
     if (method != "GET") throw ApiError{405, "use GET", "", "GET"};

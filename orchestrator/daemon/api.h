@@ -14,6 +14,7 @@
 #include "breakfix/scenario_catalog.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
+#include "daemon/web_console.h"
 #include "session/plan_sessions.h"
 #include "session/session_engine.h"
 
@@ -30,6 +31,7 @@ struct SshEndpoint {
 struct ApiContext {
   SessionEngine* engine = nullptr;
   PlanSessions* plans = nullptr;  // a plan's session answers on the same paths as a session
+  WebConsole* console = nullptr;  // on TCP: the console's pages, and its cookie instead of a bearer token
   Runtime* runtime = nullptr;
   Metrics* metrics = nullptr;
   const DaemonConfig* config = nullptr;

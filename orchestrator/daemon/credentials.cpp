@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <cstring>
 #include <memory>
+#include <stdexcept>
+#include <vector>
 #include <semaphore>
 #include <sstream>
 
@@ -143,6 +145,22 @@ int match_token(const std::string& given, const std::vector<std::string>& tokens
     if (CRYPTO_memcmp(digest.data(), given_digest.data(), digest.size()) == 0) match = static_cast<int>(i);
   }
   return match;
+}
+
+std::string random_hex(std::size_t bytes) {
+  std::vector<unsigned char> random(bytes);
+  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) throw std::runtime_error("RAND_bytes failed");
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string text;
+  for (unsigned char byte : random) {
+    text += kHex[byte >> 4];
+    text += kHex[byte & 15];
+  }
+  return text;
+}
+
+bool same_secret(const std::string& a, const std::string& b) {
+  return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
 bool CredentialAuthenticator::password_matches(const std::string& password, const std::string& hash) const {

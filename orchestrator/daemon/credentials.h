@@ -29,6 +29,11 @@ Result<std::string> validate_public_key(const std::string& line);
 // Returns the index of the matching token, or -1.
 int match_token(const std::string& given, const std::vector<std::string>& tokens);
 
+// `bytes` random bytes from OpenSSL's generator, as lower-case hex (cookies, CSRF tokens).
+std::string random_hex(std::size_t bytes);
+// Whether two secrets are equal, in time that does not depend on where they differ.
+bool same_secret(const std::string& a, const std::string& b);
+
 // The gateway's logins checked by the rules above.
 class CredentialAuthenticator final : public Authenticator {
  public:

@@ -253,7 +253,11 @@ class SessionRecovery {
 // The daemon's life once it serves: a tick a second, SIGHUP reloads the scenarios, and
 // SIGTERM or SIGINT returns.
 void run_until_stopped(const sigset_t& signals, const DaemonConfig& config, CatalogHolder& catalog,
-                       SessionRecovery& recovery, SessionEngine& engine, PlanSessions& plans) {
+                       SessionRecovery& recovery, SessionEngine& engine, PlanSessions& plans,
+                       boost::asio::thread_pool& workers) {
+  // The plans' tick waits on the engine (ending a part takes its work lock): it runs on
+  // the pool, one at a time, so this loop keeps every deadline and signal on time.
+  std::atomic<bool> plans_ticking{false};
   int ticks = 0;
   for (;;) {
     timespec one_second{1, 0};
@@ -271,7 +275,12 @@ void run_until_stopped(const sigset_t& signals, const DaemonConfig& config, Cata
     if (!recovery.done() && ++ticks % 5 == 0) recovery.attempt();
     if (recovery.done()) {
       engine.tick();
-      plans.tick();
+      if (!plans_ticking.exchange(true)) {
+        boost::asio::post(workers, [&plans, &plans_ticking] {
+          plans.tick();
+          plans_ticking = false;
+        });
+      }
     }
   }
 }
@@ -389,7 +398,11 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
   gateway_for_notices = &gateway;
   spdlog::info("ssh gateway on {} (port {})", config.ssh_listen, gateway.port());
 
+  std::vector<std::string> tokens;
+  for (const Interviewer& interviewer : config.interviewers) tokens.push_back(interviewer.token);
+  WebConsole console(tokens, clock);
   ApiContext context;
+  context.console = &console;
   context.engine = &engine;
   context.plans = &plans;
   context.runtime = runtime.get();
@@ -414,7 +427,7 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
   recovery.attempt();
   if (options.on_ready) options.on_ready();
   spdlog::info("ready");
-  run_until_stopped(signals, config, catalog, recovery, engine, plans);
+  run_until_stopped(signals, config, catalog, recovery, engine, plans, workers);
 
   gateway_for_notices = nullptr;
   plans_for_notices = nullptr;

@@ -17,7 +17,7 @@ class MarkerScanner {
   // How many times the marker ends within `piece` (a marker that began in earlier
   // pieces counts once, when it ends).
   int feed(std::string_view piece) {
-    if (marker_.empty()) return 0;
+    if (marker_.empty() || done_) return 0;
     std::string text = tail_;
     text.append(piece);
     int found = 0;
@@ -33,9 +33,17 @@ class MarkerScanner {
     return found;
   }
 
+  // Stops looking (the request was made); feed() then finds nothing and keeps nothing.
+  void finish() {
+    done_ = true;
+    tail_.clear();
+  }
+  bool done() const { return done_; }
+
  private:
   std::string marker_;
   std::string tail_;
+  bool done_ = false;
 };
 
 }  // namespace breakfix

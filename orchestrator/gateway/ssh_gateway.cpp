@@ -565,11 +565,12 @@ ExecSpec Connection::exec_spec(const Channel& channel, ChannelKind kind, const L
 }
 
 int Connection::start_exec(Channel& channel, ChannelKind kind) {
-  if (channel.bridge.exec() || channel.closing || !access_ || !access_->lab) return SSH_ERROR;
+  if (channel.bridge.exec() || channel.closing || !access_) return SSH_ERROR;
   had_channel_ = true;
-  // The session may have ended between login and this request.
+  // The session may have ended between login and this request (or, between a plan's
+  // parts, there is no lab to reach: the closing message says why).
   auto now = gateway_.access(login_.session_id, login_.host);
-  if (!now.ok() || !now->open) {
+  if (!now.ok() || !now->open || !access_->lab) {
     write(channel, crlf(!access_->closed_message.empty()
                             ? access_->plan_banner + "\n  " + access_->closed_message + "\n"
                             : "This session is over: logins ended at " + iso_time(access_->deadline) + ".\n"));
@@ -630,7 +631,9 @@ std::string Connection::start_terminal_recording(Channel& channel, const std::st
 }
 
 ChannelBridge::OutputObserver Connection::output_observer(Channel& channel) {
-  if (gateway_.options.on_next_part && !gateway_.options.next_part_marker.empty()) {
+  // Only a part that has a next one listens, and a channel asks once: a candidate who
+  // prints the marker in a loop makes one request, not thousands.
+  if (gateway_.options.on_next_part && !gateway_.options.next_part_marker.empty() && access_ && access_->next_part) {
     channel.next_part = std::make_unique<MarkerScanner>(gateway_.options.next_part_marker);
   }
   if (!channel.recording && !channel.record && !channel.next_part) return {};
@@ -642,7 +645,8 @@ ChannelBridge::OutputObserver Connection::output_observer(Channel& channel) {
       gateway_.mirror(login_.session_id, piece);
     }
     if (record) record->output(stream, piece);
-    if (next_part && next_part->feed(piece) > 0) {
+    if (next_part && !next_part->done() && next_part->feed(piece) > 0) {
+      next_part->finish();
       spdlog::info("ssh: session {}: the candidate asked for the next part", login_.session_id);
       gateway_.options.on_next_part(login_.session_id);
     }

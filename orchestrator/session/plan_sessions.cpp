@@ -7,6 +7,7 @@
 
 #include "session/assessment.h"
 #include "session/report.h"
+#include "session/vars.h"
 
 namespace breakfix {
 namespace {
@@ -100,6 +101,16 @@ std::optional<PlanSessions::Located> PlanSessions::locate(const std::string& ses
 
 bool PlanSessions::owns(const std::string& id) const { return find(id).has_value(); }
 
+PlanPtr PlanSessions::plan_of(const StoredPlanSession& stored) const {
+  auto plan = std::make_shared<Plan>();
+  plan->id = stored.plan_id;
+  plan->title = stored.record.title;
+  plan->mode = stored.record.together ? PlanMode::Together : PlanMode::Sequence;
+  for (const PlanPartRecord& part : stored.record.parts) plan->parts.push_back({part.name, part.scenario_id, part.budget, {}});
+  if (PlanPtr library = plans_(stored.plan_id)) plan->rubric = library->rubric;
+  return plan;
+}
+
 Status PlanSessions::save(const StoredPlanSession& stored) {
   if (Status saved = store_.update_plan_session(stored.id, stored.record, clock_.now()); !saved) return saved;
   std::lock_guard lock(data_mutex_);
@@ -133,7 +144,10 @@ Result<PlanSessionView> PlanSessions::start(const PlanRequest& request) {
   stored.candidate = request.candidate;
   stored.access = {request.public_keys, request.password_hash};
   stored.created = stored.updated = clock_.now();
-  for (const PlanPart& part : plan->parts) stored.record.parts.push_back({part.name, ""});
+  stored.record.title = plan->title;
+  stored.record.together = plan->mode == PlanMode::Together;
+  stored.record.seed = request.seed.value_or(random_seed());
+  for (const PlanPart& part : plan->parts) stored.record.parts.push_back({part.name, "", part.scenario_id, part.duration});
   (void)add_event(stored, "plan", std::string("started: ") + std::to_string(plan->parts.size()) + " parts, " +
                                       to_string(plan->mode) + ", " + minutes(plan->duration()));
   if (Status created = store_.create_plan_session(stored); !created) return created.error();
@@ -141,15 +155,16 @@ Result<PlanSessionView> PlanSessions::start(const PlanRequest& request) {
     std::lock_guard lock(data_mutex_);
     sessions_[stored.id] = stored;
   }
-  std::optional<std::uint64_t> seed = request.seed;
   const std::size_t first_parts = plan->mode == PlanMode::Sequence ? 1 : plan->parts.size();
   for (std::size_t i = 0; i < first_parts; ++i) {
     const auto budget = plan->mode == PlanMode::Sequence ? plan->parts[i].duration : plan->duration();
-    if (Status started = start_part(stored, *plan, i, budget, seed); !started) {
+    if (Status started = start_part(stored, *plan, i, budget); !started) {
       // Nothing is left half started: the parts that did start end, and the plan with them.
       stored.record.ended = true;
       (void)add_event(stored, "error", part_label(*plan, i) + " could not start: " + started.error().message);
       (void)save(stored);
+      // A part still being prepared cannot be removed yet: tick() ends it once it is
+      // ready, as it does every running part of an ended interview.
       for (const PlanPartRecord& part : stored.record.parts) {
         if (!part.session_id.empty()) (void)engine_.remove(part.session_id);
       }
@@ -159,13 +174,12 @@ Result<PlanSessionView> PlanSessions::start(const PlanRequest& request) {
   return view(stored.id);
 }
 
-Status PlanSessions::start_part(StoredPlanSession& stored, const Plan& plan, std::size_t index, std::chrono::seconds budget,
-                                std::optional<std::uint64_t> seed) {
+Status PlanSessions::start_part(StoredPlanSession& stored, const Plan& plan, std::size_t index, std::chrono::seconds budget) {
   SessionRequest request;
   request.scenario_id = plan.parts[index].scenario_id;
   request.candidate = stored.candidate;
-  // Each part its own seed, all reproducible from the plan's.
-  if (seed) request.seed = *seed + index;
+  // Each part its own seed, all reproducible from the plan session's.
+  request.seed = stored.record.seed + index;
   request.duration = budget;
   request.public_keys = stored.access.public_keys;
   request.password_hash = stored.access.password_hash;
@@ -196,8 +210,8 @@ void PlanSessions::advance(StoredPlanSession& stored, const Plan& plan) {
   }
   const auto index = static_cast<std::size_t>(record.current);
   if (record.parts[index].session_id.empty()) {
-    // A start that failed or was cut by a restart: tried again.
-    (void)start_part(stored, plan, index, plan.parts[index].duration, std::nullopt);
+    // A start that failed or was cut by a restart: tried again, after a backoff.
+    (void)start_or_retry(stored, plan, index, plan.parts[index].duration);
     return;
   }
   auto view = engine_.view(record.parts[index].session_id);
@@ -220,15 +234,45 @@ void PlanSessions::advance(StoredPlanSession& stored, const Plan& plan) {
   if (carried.count() > 0) {
     (void)add_event(stored, "plan", minutes(carried) + " left on " + part_label(plan, index) + " go to the next part");
   }
-  (void)start_part(stored, plan, index + 1, plan.parts[index + 1].duration + carried, std::nullopt);
+  (void)start_or_retry(stored, plan, index + 1, plan.parts[index + 1].duration + carried);
 }
 
-Result<PlanSessionView> PlanSessions::next(const std::string& id, const std::string& who) {
+Status PlanSessions::start_or_retry(StoredPlanSession& stored, const Plan& plan, std::size_t index, std::chrono::seconds budget) {
+  const WallTime now = clock_.now();
+  {
+    std::lock_guard lock(data_mutex_);
+    auto failing = problems_.find(stored.id);
+    if (failing != problems_.end() && now < failing->second.retry_at) return make_error(ErrorCode::Unavailable, failing->second.error);
+  }
+  Status started = start_part(stored, plan, index, budget);
+  std::lock_guard lock(data_mutex_);
+  if (started) {
+    problems_.erase(stored.id);
+    return started;
+  }
+  // Said once on the timeline and in the view; tried again after 2, 4 ... 60 s.
+  Problem& problem = problems_[stored.id];
+  const std::string error = part_label(plan, index) + " could not start: " + started.error().message;
+  const bool new_error = problem.error != error;
+  problem.failures++;
+  problem.error = error;
+  problem.retry_at = now + std::chrono::seconds(std::min(60, 1 << std::min(problem.failures, 6)));
+  if (new_error && stored.record.events.size() < kMaxPlanEvents) {
+    stored.record.events.push_back({now, "error", problem.error});
+    (void)store_.update_plan_session(stored.id, stored.record, now);
+    sessions_[stored.id] = stored;
+  }
+  return started;
+}
+
+Result<PlanSessionView> PlanSessions::next(const std::string& id, const std::string& who, std::optional<int> from_part) {
   std::lock_guard change(changes_);
   auto stored = find(id);
   if (!stored) return make_error(ErrorCode::NotFound, "no plan session " + id);
-  const PlanPtr plan = plans_(stored->plan_id);
-  if (!plan) return make_error(ErrorCode::Failed, "plan '" + stored->plan_id + "' is no longer in the library");
+  if (from_part && *from_part != stored->record.current) {
+    return make_error(ErrorCode::Conflict, "part " + std::to_string(*from_part + 1) + " is not the current part");
+  }
+  const PlanPtr plan = plan_of(*stored);
   if (plan->mode == PlanMode::Together) {
     return make_error(ErrorCode::Conflict, "plan " + plan->id + " runs its parts together: every part is open already");
   }
@@ -255,9 +299,7 @@ Result<PlanSessionView> PlanSessions::next(const std::string& id, const std::str
 void PlanSessions::next_requested_from(const std::string& session_id) {
   auto located = locate(session_id);
   if (!located) return;
-  auto stored = find(located->plan_session);
-  if (!stored || stored->record.current != located->part) return;
-  (void)next(located->plan_session, "candidate");
+  (void)next(located->plan_session, "candidate", located->part);
 }
 
 Result<PlanSessionView> PlanSessions::end(const std::string& id) {
@@ -269,12 +311,17 @@ Result<PlanSessionView> PlanSessions::end(const std::string& id) {
   stored->record.ended = true;
   (void)add_event(*stored, "end", "ended early by the interviewer");
   if (Status saved = save(*stored); !saved) return saved.error();
-  for (const PlanPartRecord& part : stored->record.parts) {
+  end_running_parts(*stored);
+  return make_view(*stored);
+}
+
+void PlanSessions::end_running_parts(const StoredPlanSession& stored) {
+  // A part still being prepared is ended by a later tick, once it is ready.
+  for (const PlanPartRecord& part : stored.record.parts) {
     if (part.session_id.empty()) continue;
     auto view = engine_.view(part.session_id);
-    if (view && view->state == SessionState::Ready) (void)engine_.end(part.session_id);
+    if (view && view->state == SessionState::Ready) (void)engine_.end(part.session_id, "the interview was ended");
   }
-  return make_view(*stored);
 }
 
 Result<PlanSessionView> PlanSessions::remove(const std::string& id) {
@@ -301,8 +348,8 @@ Result<PlanSessionView> PlanSessions::remove(const std::string& id) {
 Result<std::string> PlanSessions::current_part(const std::string& id) const {
   auto stored = find(id);
   if (!stored) return make_error(ErrorCode::NotFound, "no plan session " + id);
-  const PlanPtr plan = plans_(stored->plan_id);
-  if (plan && plan->mode == PlanMode::Together) {
+  const PlanPtr plan = plan_of(*stored);
+  if (plan->mode == PlanMode::Together) {
     std::string ids;
     for (const PlanPartRecord& part : stored->record.parts) ids += (ids.empty() ? "" : ", ") + part.name + " " + part.session_id;
     return make_error(ErrorCode::Conflict, "plan " + plan->id + " runs its parts together: act on one part's session (" +
@@ -316,8 +363,7 @@ Result<std::string> PlanSessions::current_part(const std::string& id) const {
 Result<SessionAccess> PlanSessions::access(const std::string& id, const std::string& host) const {
   auto stored = find(id);
   if (!stored) return make_error(ErrorCode::NotFound, "no plan session " + id);
-  const PlanPtr plan = plans_(stored->plan_id);
-  if (!plan) return make_error(ErrorCode::NotFound, "plan '" + stored->plan_id + "' is no longer in the library");
+  const PlanPtr plan = plan_of(*stored);
   const auto& parts = stored->record.parts;
   std::size_t index = static_cast<std::size_t>(stored->record.current);
   if (plan->mode == PlanMode::Together) {
@@ -350,7 +396,8 @@ Result<SessionAccess> PlanSessions::access(const std::string& id, const std::str
     waiting.password_hash = stored->access.password_hash;
     waiting.deadline = clock_.now();
     waiting.plan_banner = banner;
-    waiting.closed_message = part_label(*plan, coming) + " is being prepared: log in again in a minute.";
+    waiting.closed_message = stored->record.ended ? "This interview has ended. Thank you!"
+                                                  : part_label(*plan, coming) + " is being prepared: log in again in a minute.";
     return waiting;
   };
   if (parts[index].session_id.empty()) {
@@ -374,6 +421,7 @@ Result<SessionAccess> PlanSessions::access(const std::string& id, const std::str
     return waiting;
   }
   part->plan_banner = banner;
+  part->next_part = plan->mode == PlanMode::Sequence && index + 1 < parts.size() && !stored->record.ended;
   return part;
 }
 
@@ -393,8 +441,7 @@ Result<GivenRating> PlanSessions::rate(const std::string& id, const std::string&
   std::lock_guard change(changes_);
   auto stored = find(id);
   if (!stored) return make_error(ErrorCode::NotFound, "no plan session " + id);
-  const PlanPtr plan = plans_(stored->plan_id);
-  if (!plan) return make_error(ErrorCode::Failed, "plan '" + stored->plan_id + "' is no longer in the library");
+  const PlanPtr plan = plan_of(*stored);
   const auto found = std::find_if(plan->rubric.begin(), plan->rubric.end(),
                                   [&](const RubricCriterion& c) { return c.name == criterion; });
   if (found == plan->rubric.end()) {
@@ -423,19 +470,19 @@ PlanSessionView PlanSessions::make_view(const StoredPlanSession& stored) const {
   view.created = stored.created;
   view.public_keys = static_cast<int>(stored.access.public_keys.size());
   view.password = !stored.access.password_hash.empty();
-  const PlanPtr plan = plans_(stored.plan_id);
-  if (plan) {
-    view.title = plan->title;
-    view.mode = plan->mode;
-    view.duration = plan->duration();
+  const PlanPtr plan = plan_of(stored);
+  view.title = plan->title;
+  view.mode = plan->mode;
+  view.duration = plan->duration();
+  {
+    std::lock_guard lock(data_mutex_);
+    if (auto failing = problems_.find(stored.id); failing != problems_.end()) view.problem = failing->second.error;
   }
   for (std::size_t i = 0; i < stored.record.parts.size(); ++i) {
     PlanPartView part;
     part.name = stored.record.parts[i].name;
-    if (plan && i < plan->parts.size()) {
-      part.scenario_id = plan->parts[i].scenario_id;
-      part.budget = plan->parts[i].duration;
-    }
+    part.scenario_id = plan->parts[i].scenario_id;
+    part.budget = plan->parts[i].duration;
     if (!stored.record.parts[i].session_id.empty()) {
       if (auto session = engine_.view(stored.record.parts[i].session_id)) part.session = std::move(*session);
     }
@@ -501,8 +548,7 @@ Result<std::pair<std::string, std::string>> PlanSessions::report(const std::stri
     return make_error(ErrorCode::Conflict, "the interview " + id + " is " + (view.ended ? "still grading" : "not over") +
                                                ": its report is written when every part has been graded");
   }
-  const PlanPtr plan = plans_(stored->plan_id);
-  std::vector<RubricCriterion> rubric = plan ? plan->rubric : std::vector<RubricCriterion>{};
+  const std::vector<RubricCriterion> rubric = plan_of(*stored)->rubric;
   const std::vector<Rating> ratings = ratings_of(rubric, stored->record.events);
 
   json parts = json::array();
@@ -576,9 +622,9 @@ std::string PlanSessions::notice_text(const std::string& session_id, const std::
   if (!located) return text;
   auto stored = find(located->plan_session);
   if (!stored) return text;
-  const PlanPtr plan = plans_(stored->plan_id);
+  const PlanPtr plan = plan_of(*stored);
   const auto index = static_cast<std::size_t>(located->part);
-  if (!plan || index >= plan->parts.size()) return text;
+  if (index >= plan->parts.size()) return text;
   if (text == "time is up") {
     if (plan->mode == PlanMode::Sequence && !stored->record.ended && index + 1 < plan->parts.size()) {
       return "time is up for " + part_label(*plan, index) + ". Log in again the same way for part " +
@@ -598,7 +644,10 @@ void PlanSessions::publish_report(const std::string& id) {
 }
 
 void PlanSessions::tick() {
-  std::lock_guard change(changes_);
+  // A change that holds the lock (an interviewer's next waits for a part's work) is not
+  // waited for: the next tick comes in a second.
+  std::unique_lock change(changes_, std::try_to_lock);
+  if (!change) return;
   std::vector<StoredPlanSession> all;
   {
     std::lock_guard lock(data_mutex_);
@@ -607,9 +656,9 @@ void PlanSessions::tick() {
     }
   }
   for (StoredPlanSession& stored : all) {
-    const PlanPtr plan = plans_(stored.plan_id);
-    if (!plan) continue;
+    const PlanPtr plan = plan_of(stored);
     advance(stored, *plan);
+    if (stored.record.ended) end_running_parts(stored);
     if (stored.record.ended && finished(make_view(stored))) {
       publish_report(stored.id);
       std::lock_guard lock(data_mutex_);

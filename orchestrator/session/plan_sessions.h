@@ -74,6 +74,7 @@ struct PlanSessionView {
   WallTime created{};
   int public_keys = 0;
   bool password = false;
+  std::string problem;  // why the next part has not started, while it is being tried again
 };
 
 using PlanLookup = std::function<PlanPtr(const std::string& id)>;
@@ -91,7 +92,8 @@ class PlanSessions {
   // Sequence: ends the current part (graded as it is) and starts the next. `who` is
   // "interviewer" or "candidate", for the timeline. Conflict in together mode, on the
   // last part, or once the interview ended.
-  Result<PlanSessionView> next(const std::string& id, const std::string& who);
+  // `from_part`: the part that asked (the candidate's request); Conflict once it is not current.
+  Result<PlanSessionView> next(const std::string& id, const std::string& who, std::optional<int> from_part = std::nullopt);
   // The gateway saw kNextPartMarker in a terminal of `session_id`: when that is the
   // current part of a plan in sequence, it moves on (as next(…, "candidate")).
   void next_requested_from(const std::string& session_id);
@@ -132,8 +134,15 @@ class PlanSessions {
   Status save(const StoredPlanSession& stored);
   // Starts part `index` with `budget` (its seed derived from `seed`, when given);
   // records its session id (saved).
-  Status start_part(StoredPlanSession& stored, const Plan& plan, std::size_t index, std::chrono::seconds budget,
-                    std::optional<std::uint64_t> seed);
+  Status start_part(StoredPlanSession& stored, const Plan& plan, std::size_t index, std::chrono::seconds budget);
+  // start_part(), unless its last failure is too recent; a failure is noted once on the
+  // timeline and in the view, and tried again after a backoff.
+  Status start_or_retry(StoredPlanSession& stored, const Plan& plan, std::size_t index, std::chrono::seconds budget);
+  // An ended interview's parts that are still running end (graded as they are).
+  void end_running_parts(const StoredPlanSession& stored);
+  // The plan as this interview runs it: its parts and mode as the record kept them at the
+  // start (a reload of the library changes no running interview); the rubric the library's.
+  PlanPtr plan_of(const StoredPlanSession& stored) const;
   // Sequence: if the current part's access ended, the next part starts (with the time
   // left unused), or the interview ends after the last.
   void advance(StoredPlanSession& stored, const Plan& plan);
@@ -153,6 +162,12 @@ class PlanSessions {
   std::map<std::string, StoredPlanSession> sessions_;
   std::map<std::string, Located> parts_;  // a part's session id -> its plan session
   std::map<std::string, bool> reported_;  // plan sessions whose report was written since their last change
+  struct Problem {
+    std::string error;
+    int failures = 0;
+    WallTime retry_at{};
+  };
+  std::map<std::string, Problem> problems_;  // plan sessions whose next part failed to start
 };
 
 }  // namespace breakfix

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <fstream>
 #include <future>
+#include <stdexcept>
 #include <utility>
 
 #include "session/assessment.h"
@@ -35,6 +36,12 @@ std::vector<CheckRunRecord> to_records(const std::vector<CheckResult>& results, 
 // A script that writes `file` (the toolbox's mkdir, cat and chmod: the lab's may be
 // anything its scenario made them).
 std::string install_file_script(const LabFile& file) {
+  // The daemon's own constants; a path or content that would break the quoting is a bug.
+  if (file.path.empty() || file.path[0] != '/' || file.path.find_first_of("'\n") != std::string::npos ||
+      file.content.find("\nBREAKFIX_LAB_FILE_END\n") != std::string::npos ||
+      file.content.rfind("BREAKFIX_LAB_FILE_END\n", 0) == 0) {
+    throw std::invalid_argument("a lab file that cannot be written safely: " + file.path);
+  }
   const std::string path = file.path;
   const std::string dir = std::filesystem::path(path).parent_path().string();
   char mode[8];
@@ -430,6 +437,20 @@ Result<std::vector<SessionView>> SessionEngine::list() const {
   return views;
 }
 
+Result<SessionEngine::Timeline> SessionEngine::timeline(const std::string& id) const {
+  if (!find(id)) {
+    if (auto stored = store_.get_session(id); !stored) return stored.error();
+  }
+  Timeline timeline;
+  auto events = store_.events(id);
+  if (!events) return events.error();
+  timeline.events = std::move(*events);
+  auto runs = store_.check_runs(id);
+  if (!runs) return runs.error();
+  timeline.check_runs = std::move(*runs);
+  return timeline;
+}
+
 Result<SessionAccess> SessionEngine::access(const std::string& id) const {
   SessionPtr session = find(id);
   if (!session) return make_error(ErrorCode::NotFound, "no live session " + id);
@@ -664,11 +685,8 @@ std::vector<Action> SessionEngine::provision(Session& session) {
 std::vector<Action> SessionEngine::inject(Session& session) {
   const ScriptRunner runner = script_runner(session);
   auto fail = [&](const std::string& reason) { return session.machine.failed(reason, clock_.now()); };
-  LabPreparation preparation(runner, *session.scenario);
-  if (auto failed = preparation.run_all([&](const std::string& step) { set_progress(session, step); })) {
-    return fail(failed->summary());
-  }
-  session.machine.set_unchanged(preparation.unchanged());
+  // breakfix's own files first: setup and faults may use them, and the `unchanged:`
+  // hashes and the baseline then include them, so they are never the candidate's change.
   for (const LabFile& file : session.lab_files) {
     for (const LabHost& host : session.lab->hosts) {
       set_progress(session, "installing " + file.path + " on " + host.name);
@@ -680,6 +698,11 @@ std::vector<Action> SessionEngine::inject(Session& session) {
       }
     }
   }
+  LabPreparation preparation(runner, *session.scenario);
+  if (auto failed = preparation.run_all([&](const std::string& step) { set_progress(session, step); })) {
+    return fail(failed->summary());
+  }
+  session.machine.set_unchanged(preparation.unchanged());
   set_progress(session, "precheck: proving the faults bite");
   // Tamper evidence (lab_changes.h): the hosts' snapshots are taken while the precheck
   // runs, whose checks leave no trace.

@@ -109,6 +109,10 @@ struct SessionView {
   int hints_given = 0;
   int hints_total = 0;
   std::vector<int> given_hints;  // which (0-based), in order
+  // The checks as their last run (precheck, progress, grade now, final) found them;
+  // checks_total is 0 before any run (and for a session read back from the store).
+  int checks_passing = 0;
+  int checks_total = 0;
 };
 
 // A hint as the interviewer gave it (and the candidate's terminals showed it).
@@ -145,6 +149,9 @@ struct SessionAccess {
   std::vector<std::string> hints;
   // A plan's session: its parts, for the top of the banner ("part 1 of 3: ...").
   std::string plan_banner;
+  // The candidate may ask for the next part from the lab (a plan's part in sequence, not
+  // the last): the gateway then watches their output for the request.
+  bool next_part = false;
   // Said instead of "this session is over" to a login while !open (a plan's next part
   // being prepared). Empty: the usual words.
   std::string closed_message;
@@ -209,6 +216,13 @@ class SessionEngine {
   // the store cannot read is left out and logged (EngineOptions::log_error).
   Result<std::vector<SessionView>> list() const;
   Result<SessionAccess> access(const std::string& id) const;
+  // What happened so far, for a live view (the web console): the session's events and
+  // every check run, oldest first. NotFound for an unknown session.
+  struct Timeline {
+    std::vector<SessionEvent> events;
+    std::vector<CheckRunRecord> check_runs;
+  };
+  Result<Timeline> timeline(const std::string& id) const;
   // The report (JSON, Markdown); NotFound until the session is graded.
   Result<std::pair<std::string, std::string>> report(const std::string& id) const { return store_.report(id); }
   // After a restart: every session in the store that is not removed is loaded again and

@@ -2,6 +2,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <charconv>
+
 namespace breakfix {
 namespace {
 
@@ -136,12 +138,18 @@ Result<LoginAccess> access_from_json(const std::string& text) {
 
 std::string plan_record_to_json(const PlanSessionRecord& record) {
   json parts = json::array();
-  for (const PlanPartRecord& part : record.parts) parts.push_back({{"name", part.name}, {"session", part.session_id}});
+  for (const PlanPartRecord& part : record.parts) {
+    parts.push_back({{"name", part.name}, {"session", part.session_id}, {"scenario", part.scenario_id},
+                     {"budget_s", part.budget.count()}});
+  }
   json events = json::array();
   for (const SessionEvent& event : record.events) {
     events.push_back({{"time_ms", unix_ms(event.time)}, {"kind", event.kind}, {"detail", event.detail}});
   }
-  return json{{"current", record.current}, {"ended", record.ended}, {"parts", parts}, {"events", events}}.dump();
+  return json{{"title", record.title},   {"together", record.together}, {"seed", std::to_string(record.seed)},
+              {"current", record.current}, {"ended", record.ended},       {"parts", parts},
+              {"events", events}}
+      .dump();
 }
 
 Result<PlanSessionRecord> plan_record_from_json(const std::string& text) {
@@ -154,16 +162,25 @@ Result<PlanSessionRecord> plan_record_from_json(const std::string& text) {
   };
   try {
     PlanSessionRecord record;
+    record.title = at(*parsed, "title").get<std::string>();
+    record.together = at(*parsed, "together").get<bool>();
+    const std::string seed = at(*parsed, "seed").get<std::string>();
+    if (std::from_chars(seed.data(), seed.data() + seed.size(), record.seed).ec != std::errc()) {
+      return make_error(ErrorCode::Failed, "record_json.seed: not a number: " + seed);
+    }
     record.current = at(*parsed, "current").get<int>();
     record.ended = at(*parsed, "ended").get<bool>();
     for (const json& part : at(*parsed, "parts")) {
-      record.parts.push_back({at(part, "name").get<std::string>(), at(part, "session").get<std::string>()});
+      record.parts.push_back({at(part, "name").get<std::string>(), at(part, "session").get<std::string>(),
+                              at(part, "scenario").get<std::string>(),
+                              std::chrono::seconds(at(part, "budget_s").get<std::int64_t>())});
     }
     for (const json& event : at(*parsed, "events")) {
       record.events.push_back({from_unix_ms(at(event, "time_ms").get<std::int64_t>()), at(event, "kind").get<std::string>(),
                                at(event, "detail").get<std::string>()});
     }
-    if (record.current < 0 || (record.current > 0 && record.current >= static_cast<int>(record.parts.size()))) {
+    if (record.parts.empty()) return make_error(ErrorCode::Failed, "record_json.parts: a plan session has parts");
+    if (record.current < 0 || record.current >= static_cast<int>(record.parts.size())) {
       return make_error(ErrorCode::Failed, "record_json.current: " + std::to_string(record.current) + " is not a part");
     }
     return record;

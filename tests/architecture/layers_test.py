@@ -53,7 +53,8 @@ def main():
     for entry in json.load(open(os.path.join(build, "compile_commands.json"))):
         command = entry.get("command") or shlex.join(entry["arguments"])
         for target, _, _ in PARTS.values():
-            if f"CMakeFiles/{target}.dir/" in command:
+            # C++ sources only: the daemon's embedded web files are assembled (.S).
+            if f"CMakeFiles/{target}.dir/" in command and not entry["file"].endswith(".S"):
                 commands.setdefault(target, command)
     failures, checks, passed = [], 0, 0
     with tempfile.TemporaryDirectory() as work:

@@ -21,3 +21,11 @@ TEST_CASE("The gateway finds a marker however the output splits it") {
   CHECK(scanner.feed(marker.substr(5) + marker) == 2);
   CHECK(scanner.feed(marker.substr(0, marker.size() - 1) + "z") == 0);
 }
+
+TEST_CASE("Once finished, the scanner finds nothing more (a request per channel)") {
+  MarkerScanner scanner(kNextPartMarker);
+  CHECK(scanner.feed(kNextPartMarker) == 1);
+  scanner.finish();
+  CHECK(scanner.done());
+  CHECK(scanner.feed(std::string(kNextPartMarker) + kNextPartMarker) == 0);
+}

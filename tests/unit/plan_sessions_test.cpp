@@ -302,3 +302,66 @@ TEST_CASE("An unknown plan, or a first part that cannot start, leaves nothing ru
   REQUIRE(listed->size() == 1);
   CHECK(listed->front().ended);
 }
+
+TEST_CASE("A next part that cannot start is said once, tried again after a backoff, and starts when it can") {
+  PlanFixture f;
+  const PlanSessionView started = f.start();
+  CHECK(started.parts[0].session->seed == 7);  // the plan's seed; part i runs with seed + i
+  ScenarioPtr beta = f.scenarios["beta"];
+  f.scenarios.erase("beta");  // the library lost the second part's scenario
+  f.pass(42min);
+  auto stuck = f.plans->view(started.id);
+  REQUIRE(stuck.ok());
+  CHECK(stuck->current == 1);
+  CHECK_FALSE(stuck->parts[1].session);
+  CHECK(stuck->problem.find("part 2 of 2 (second) could not start: no scenario 'beta'") != std::string::npos);
+  // A minute of ticks: one error on the timeline, not sixty.
+  f.pass(1min);
+  f.scenarios["beta"] = beta;
+  f.pass(2min);
+  auto moved = f.plans->view(started.id);
+  REQUIRE(moved.ok());
+  REQUIRE(moved->parts[1].session);
+  CHECK(moved->parts[1].session->seed == 8);
+  CHECK(moved->problem.empty());
+  (void)f.plans->end(started.id);
+  f.pass(1min);
+  auto report = f.plans->report(started.id);
+  REQUIRE(report.ok());
+  int errors = 0;
+  const auto json = nlohmann::json::parse(report->first);  // kept: the loop reads into it
+  for (const auto& event : json["events"]) errors += event["kind"] == "error" ? 1 : 0;
+  CHECK(errors == 1);
+}
+
+TEST_CASE("A running interview keeps its plan when the library's changes") {
+  PlanFixture f;
+  const PlanSessionView started = f.start();
+  // A reload shortens the plan to one part and renames it.
+  PlanLoad shorter = parse_plan(plan_text("sequence").replace(plan_text("sequence").find("  - {name: second"),
+                                                              std::string("  - {name: second, scenario: beta, duration: 20m}\n").size(),
+                                                              "  - {name: again, scenario: alpha, duration: 20m}\n"),
+                                "plan.yaml");
+  REQUIRE(shorter.plan);
+  f.plan = shorter.plan;
+  f.pass(41min);
+  auto moved = f.plans->view(started.id);
+  REQUIRE(moved.ok());
+  REQUIRE(moved->parts[1].session);
+  CHECK(moved->parts[1].name == "second");
+  CHECK(moved->parts[1].session->scenario_id == "beta");
+}
+
+TEST_CASE("A candidate's request from an old part, or from a part with no next, moves nothing") {
+  PlanFixture f;
+  const PlanSessionView started = f.start();
+  auto access = f.plans->access(started.id, "");
+  REQUIRE(access.ok());
+  CHECK(access->next_part);  // the gateway listens for the request on the first part
+  CHECK(f.plans->next(started.id, "candidate", 1).error().code == ErrorCode::Conflict);
+  CHECK(f.plans->view(started.id)->current == 0);
+  REQUIRE(f.plans->next(started.id, "candidate", 0).ok());
+  auto last = f.plans->access(started.id, "");
+  REQUIRE(last.ok());
+  CHECK_FALSE(last->next_part);  // and not on the last
+}

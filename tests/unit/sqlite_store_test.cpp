@@ -258,7 +258,9 @@ TEST_CASE("A plan's session survives the store, and a damaged one is named and h
   written.plan_id = "interview";
   written.candidate = "Ada";
   written.access = {{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0 ada@example"}, ""};
-  written.record.parts = {{"first", "s1"}, {"second", ""}};
+  written.record.title = "Two labs";
+  written.record.seed = 18446744073709551615ULL;  // the largest: kept whole, not as a double
+  written.record.parts = {{"first", "s1", "alpha", 20min}, {"second", "", "beta", 10min}};
   written.record.events = {{t0 + 5s, "note", "Reads the logs first.\nThen the config."}};
   written.created = written.updated = t0;
   {
@@ -277,6 +279,10 @@ TEST_CASE("A plan's session survives the store, and a damaged one is named and h
   CHECK(read->record.current == 1);
   REQUIRE(read->record.parts.size() == 2);
   CHECK(read->record.parts[1].session_id == "s2");
+  CHECK(read->record.parts[1].scenario_id == "beta");
+  CHECK(read->record.parts[1].budget == 10min);
+  CHECK(read->record.seed == 18446744073709551615ULL);
+  CHECK(read->record.title == "Two labs");
   REQUIRE(read->record.events.size() == 1);
   CHECK(read->record.events[0].detail == "Reads the logs first.\nThen the config.");
   CHECK(read->record.events[0].time == t0 + 5s);
@@ -285,7 +291,7 @@ TEST_CASE("A plan's session survives the store, and a damaged one is named and h
   StoredPlanSession other = written;
   other.id = "p2";
   REQUIRE(open(file)->create_plan_session(other).ok());
-  poke(file, R"(UPDATE plan_sessions SET record_json = '{"current":7,"ended":false,"parts":[],"events":[]}' WHERE id = 'p1')");
+  poke(file, R"(UPDATE plan_sessions SET record_json = '{"title":"t","together":false,"seed":"1","current":7,"ended":false,"parts":[{"name":"a","session":"","scenario":"x","budget_s":60}],"events":[]}' WHERE id = 'p1')");
   std::vector<Error> damaged;
   auto listed = open(file)->list_plan_sessions(&damaged);
   REQUIRE(listed.ok());
