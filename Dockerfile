@@ -63,10 +63,11 @@ RUN apt-get update \
       cmake ninja-build g++ pkg-config \
       libssh-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev libspdlog-dev \
       libsqlite3-dev nlohmann-json3-dev libcli11-dev libarchive-dev libssl-dev libcrypt-dev libdtl-dev \
-      prometheus-cpp-dev \
+      prometheus-cpp-dev npm \
  && rm -rf /var/lib/apt/lists/*
 
-# Only what the `breakfix` target compiles, so that editing docs, tests, benchmarks or
+# Only what the `breakfix` target compiles (the web console's two npm packages are
+# installed by `npm ci` during the build, from orchestrator/web/package-lock.json), so that editing docs, tests, benchmarks or
 # scenarios reuses this stage from the cache.
 WORKDIR /src
 COPY CMakeLists.txt ./

@@ -7,7 +7,9 @@ set -euo pipefail
 PACKAGES=(
   # build
   cmake ninja-build g++ pkg-config git ccache
-  # libraries (Debian 12 packages only; nothing is downloaded at build time)
+  # libraries (Debian 12 packages; the web console's two browser libraries come from the
+  # npm registry at build time, pinned by orchestrator/web/package-lock.json)
+  npm
   libssh-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev libspdlog-dev
   libsqlite3-dev nlohmann-json3-dev libcli11-dev libarchive-dev doctest-dev libdtl-dev
   prometheus-cpp-dev
@@ -20,6 +22,8 @@ PACKAGES=(
   bash-static busybox-static
   # tools the tests drive for real
   openssh-client ssh-audit curl python3 python3-yaml python3-jsonschema python3-paramiko
+  # the web console's tests, in a real headless browser
+  chromium chromium-driver python3-selenium
 )
 
 log() { printf '[setup-host] %s\n' "$*"; }

@@ -3,6 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
 #include <fstream>
 #include <regex>
 #include <sstream>
@@ -116,8 +119,17 @@ std::string string_field(const json& body, const char* name, std::size_t max_len
 
 const std::regex& session_path() {
   static const std::regex pattern(
-      "^/v1/sessions/([a-z0-9]{1,32})(/(extend|end|grade|hint|next|notes|ratings|report|recording))?$");
+      "^/v1/sessions/([a-z0-9]{1,32})(/(extend|end|grade|hint|next|notes|ratings|report|recording|terminal|timeline))?$");
   return pattern;
+}
+
+// A rubric's criteria with their levels, for the pages that rate them.
+json rubric_criteria_json(const std::vector<RubricCriterion>& rubric) {
+  json criteria = json::array();
+  for (const RubricCriterion& criterion : rubric) {
+    criteria.push_back({{"name", criterion.name}, {"description", criterion.description}, {"levels", criterion.levels}});
+  }
+  return criteria;
 }
 
 // How the candidate connects: `user` is a session's or a plan session's id.
@@ -160,7 +172,9 @@ std::string session_json(const SessionView& view, const SshEndpoint& ssh) {
             {"score", view.score ? json(*view.score) : json(nullptr)},
             {"tampered", view.tampered ? json(*view.tampered) : json(nullptr)},
             {"access", {{"public_keys", view.public_keys}, {"password", view.password}}},
-            {"hints", {{"given", view.hints_given}, {"total", view.hints_total}}}};
+            {"hints", {{"given", view.hints_given}, {"total", view.hints_total}}},
+            {"checks", view.checks_total > 0 ? json{{"passing", view.checks_passing}, {"total", view.checks_total}}
+                                             : json(nullptr)}};
   body["ssh"] = ssh_json(view.id, ssh);
   return body.dump(2) + "\n";
 }
@@ -264,9 +278,12 @@ HttpResponse Api::route(const HttpRequest& request) {
       if (method == "DELETE") return session_action(request, id, "remove");
       throw ApiError{405, "use GET or DELETE", "", "GET, DELETE"};
     }
-    if (action == "report" || action == "recording") {
+    if (action == "report" || action == "recording" || action == "timeline" || action == "terminal") {
       if (method != "GET") throw ApiError{405, "use GET", "", "GET"};
-      return action == "report" ? report(request, id) : recording(request, id);
+      return action == "report"      ? report(request, id)
+             : action == "recording" ? recording(request, id)
+             : action == "timeline"  ? timeline(id)
+                                     : terminal(request, id);
     }
     if (action == "hint" || action == "notes" || action == "ratings") {
       if (method != "POST") throw ApiError{405, "use POST", "", "POST"};
@@ -423,10 +440,10 @@ HttpResponse Api::plan_session(const HttpRequest& request, const std::string& id
     }
     return response;
   }
-  if (action == "recording") {
-    throw ApiError{409, "recordings are kept per part: GET /v1/sessions/" + id + " names each part's session", ""};
+  if (action == "recording" || action == "timeline") {
+    throw ApiError{409, action + "s are kept per part: GET /v1/sessions/" + id + " names each part's session", ""};
   }
-  if (request.method != "POST") throw ApiError{405, "use POST", "", "POST"};
+  if (action != "terminal" && request.method != "POST") throw ApiError{405, "use POST", "", "POST"};
   if (action == "next") {
     (void)parse_body(request, {});
     return answer(plans.next(id, "interviewer"), 202);
@@ -437,9 +454,10 @@ HttpResponse Api::plan_session(const HttpRequest& request, const std::string& id
   }
   if (action == "notes") return add_note(request, id);
   if (action == "ratings") return rate(request, id);
-  // extend, hint, grade: the part the candidate is on.
+  // extend, hint, grade, and the live terminal: the part the candidate is on.
   auto part = plans.current_part(id);
   if (!part) return engine_error(part.error());
+  if (action == "terminal") return terminal(request, *part);
   if (action == "hint") return give_hint(request, *part);
   return session_action(request, *part, action);
 }
@@ -567,6 +585,88 @@ HttpResponse Api::report(const HttpRequest& request, const std::string& id) {
   return response;
 }
 
+HttpResponse Api::timeline(const std::string& id) {
+  auto timeline = context_.engine->timeline(id);
+  if (!timeline) return engine_error(timeline.error());
+  json events = json::array();
+  for (const SessionEvent& event : timeline->events) {
+    events.push_back({{"time", iso_time(event.time)}, {"kind", event.kind}, {"detail", event.detail}});
+  }
+  json runs = json::array();
+  for (const CheckRunRecord& run : timeline->check_runs) {
+    runs.push_back({{"time", iso_time(run.time)}, {"phase", run.phase}, {"check", run.check}, {"passed", run.passed},
+                    {"exit_code", run.exit_code}, {"timed_out", run.timed_out}, {"duration_ms", run.duration.count()}});
+  }
+  // The exec, sftp and scp log: what the gateway recorded of channels outside terminals.
+  const std::filesystem::path dir = context_.recordings_dir / id;
+  json channels = json::array();
+  for (const ChannelRecord& record : read_channel_records(dir, list_recordings(dir))) {
+    json operations = json::array();
+    for (const FileOperation& operation : record.operations) {
+      operations.push_back({{"op", operation.op}, {"path", operation.path}, {"to", operation.to},
+                            {"bytes", operation.bytes ? json(*operation.bytes) : json(nullptr)},
+                            {"ok", operation.ok ? json(*operation.ok) : json(nullptr)}});
+    }
+    channels.push_back({{"type", record.type},
+                        {"host", record.host},
+                        {"command", record.command},
+                        {"started", iso_time(record.started)},
+                        {"ended", record.ended},
+                        {"exit_status", record.exit_status ? json(*record.exit_status) : json(nullptr)},
+                        {"operations", operations}});
+  }
+  return json_response(200, json{{"session", id}, {"events", events}, {"check_runs", runs}, {"channels", channels}});
+}
+
+HttpResponse Api::terminal(const HttpRequest& request, const std::string& id) {
+  if (!request.websocket) throw ApiError{400, "this is a WebSocket: connect with Upgrade: websocket", ""};
+  if (!context_.gateway) throw ApiError{404, "no SSH gateway in this daemon", ""};
+  // A page of another site must not open it with the interviewer's cookie.
+  const std::string origin = request.header("origin");
+  if (!origin.empty() && origin.find("//" + request.header("host")) == std::string::npos) {
+    throw ApiError{403, "a WebSocket from another site (" + origin + ") is refused", ""};
+  }
+  auto view = context_.engine->view(id);
+  if (!view) return engine_error(view.error());
+  HttpResponse response;
+  response.status = 101;
+  response.websocket = [gateway = context_.gateway, id](WebSocketPeer& peer) {
+    // The gateway's lock is held while it hands events over: they are queued here, up
+    // to 1 MiB; a browser that cannot keep up misses output rather than slowing the gateway.
+    struct Queue {
+      std::mutex mutex;
+      std::condition_variable ready;
+      std::deque<SshGateway::TerminalEvent> events;
+      std::size_t bytes = 0;
+    };
+    auto queue = std::make_shared<Queue>();
+    const int watcher = gateway->watch_terminal(id, [queue](const SshGateway::TerminalEvent& event) {
+      std::lock_guard lock(queue->mutex);
+      if (queue->bytes + event.output.size() > (1u << 20)) return;
+      queue->bytes += event.output.size();
+      queue->events.push_back(event);
+      queue->ready.notify_one();
+    });
+    for (bool open = true; open;) {
+      std::deque<SshGateway::TerminalEvent> batch;
+      {
+        std::unique_lock lock(queue->mutex);
+        queue->ready.wait_for(lock, std::chrono::milliseconds(250), [&] { return !queue->events.empty(); });
+        batch.swap(queue->events);
+        queue->bytes = 0;
+      }
+      for (const auto& event : batch) {
+        open = event.columns > 0 ? peer.send(json{{"type", "resize"}, {"cols", event.columns}, {"rows", event.rows}}.dump(), false)
+                                 : peer.send(event.output, true);
+        if (!open) break;
+      }
+      open = open && peer.still_open();
+    }
+    gateway->unwatch_terminal(watcher);
+  };
+  return response;
+}
+
 HttpResponse Api::recording(const HttpRequest& request, const std::string& id) {
   auto view = context_.engine->view(id);
   if (!view) return engine_error(view.error());
@@ -612,9 +712,24 @@ HttpResponse Api::scenarios() {
                    {"duration_s", scenario->duration.count()},
                    {"tags", scenario->tags},
                    {"hosts", hosts},
-                   {"description", scenario->description}});
+                   {"description", scenario->description},
+                   {"rubric", rubric_criteria_json(scenario->rubric)}});
   }
-  return json_response(200, json{{"scenarios", out}});
+  json plans = json::array();
+  for (const PlanPtr& plan : catalog->plans) {
+    json parts = json::array();
+    for (const PlanPart& part : plan->parts) {
+      parts.push_back({{"name", part.name}, {"scenario", part.scenario_id}, {"duration_s", part.duration.count()}});
+    }
+    plans.push_back({{"id", plan->id},
+                     {"title", plan->title},
+                     {"mode", to_string(plan->mode)},
+                     {"duration_s", plan->duration().count()},
+                     {"description", plan->description},
+                     {"parts", parts},
+                     {"rubric", rubric_criteria_json(plan->rubric)}});
+  }
+  return json_response(200, json{{"scenarios", out}, {"plans", plans}});
 }
 
 HttpResponse Api::health() {

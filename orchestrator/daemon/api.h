@@ -15,6 +15,7 @@
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
 #include "daemon/web_console.h"
+#include "gateway/ssh_gateway.h"
 #include "session/plan_sessions.h"
 #include "session/session_engine.h"
 
@@ -31,7 +32,8 @@ struct SshEndpoint {
 struct ApiContext {
   SessionEngine* engine = nullptr;
   PlanSessions* plans = nullptr;  // a plan's session answers on the same paths as a session
-  WebConsole* console = nullptr;  // on TCP: the console's pages, and its cookie instead of a bearer token
+  WebConsole* console = nullptr;
+  SshGateway* gateway = nullptr;  // the live terminals the console's WebSocket shows  // on TCP: the console's pages, and its cookie instead of a bearer token
   Runtime* runtime = nullptr;
   Metrics* metrics = nullptr;
   const DaemonConfig* config = nullptr;
@@ -59,6 +61,11 @@ class Api {
   HttpResponse rate(const HttpRequest& request, const std::string& id);
   HttpResponse report(const HttpRequest& request, const std::string& id);
   HttpResponse recording(const HttpRequest& request, const std::string& id);
+  // GET /v1/sessions/{id}/timeline: events, check runs and the exec/sftp/scp log so far.
+  HttpResponse timeline(const std::string& id);
+  // GET /v1/sessions/{id}/terminal, a WebSocket: the candidate's terminals, live and
+  // read-only (binary messages: output; text messages: {"type":"resize",...}).
+  HttpResponse terminal(const HttpRequest& request, const std::string& id);
   HttpResponse scenarios();
   HttpResponse health();
   HttpResponse metrics();

@@ -403,6 +403,7 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
   WebConsole console(tokens, clock);
   ApiContext context;
   context.console = &console;
+  context.gateway = &gateway;
   context.engine = &engine;
   context.plans = &plans;
   context.runtime = runtime.get();

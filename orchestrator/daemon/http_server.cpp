@@ -4,7 +4,9 @@
 #include <boost/asio/local/stream_protocol.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
 #include <grp.h>
+#include <poll.h>
 #include <nlohmann/json.hpp>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -64,6 +66,44 @@ std::map<std::string, std::string> parse_query(const std::string& query) {
   }
   return values;
 }
+
+// A WebSocket over a connection's socket, used by one thread: the handler's loop sends,
+// and polls the socket for what the browser sent (a close, a ping, a message to drop).
+template <typename Socket>
+class SocketWebSocket final : public WebSocketPeer {
+ public:
+  SocketWebSocket(beast::websocket::stream<Socket&>& ws, const std::atomic<bool>& stopping, int fd)
+      : ws_(ws), stopping_(stopping), fd_(fd) {}
+
+  bool send(std::string_view data, bool binary) override {
+    if (closed_ || stopping_.load()) return false;
+    beast::error_code ec;
+    ws_.binary(binary);
+    ws_.write(asio::buffer(data.data(), data.size()), ec);
+    if (ec) closed_ = true;
+    return !closed_;
+  }
+
+  bool still_open() override {
+    while (!closed_ && !stopping_.load()) {
+      pollfd ready{fd_, POLLIN, 0};
+      if (::poll(&ready, 1, 0) <= 0) break;
+      // Something arrived: a whole frame follows soon (the read is bounded by the socket's
+      // timeout); control frames are answered by the read itself.
+      beast::flat_buffer dropped;
+      beast::error_code ec;
+      ws_.read(dropped, ec);
+      if (ec) closed_ = true;
+    }
+    return !closed_ && !stopping_.load();
+  }
+
+ private:
+  beast::websocket::stream<Socket&>& ws_;
+  const std::atomic<bool>& stopping_;
+  int fd_;
+  bool closed_ = false;
+};
 
 struct HttpServer::Impl {
   HttpHandler handler;
@@ -173,6 +213,7 @@ struct HttpServer::Impl {
       request.body = std::move(message.body());
       request.over_tcp = over_tcp;
       request.peer = peer;
+      request.websocket = beast::websocket::is_upgrade(message);
       // The response goes out within the idle bound of each write.
       set_socket_timeouts(socket.native_handle(), limits.idle_timeout);
       HttpResponse response;
@@ -180,6 +221,10 @@ struct HttpServer::Impl {
         response = handler(request);
       } catch (const std::exception& error) {
         response = plain_error(500, std::string("internal error: ") + error.what());
+      }
+      if (response.websocket && request.websocket) {
+        serve_websocket(socket, message, response);
+        break;
       }
       // A HEAD answer has the headers of the GET and no body (Content-Length still tells its size).
       const bool head = request.method == "HEAD";
@@ -189,6 +234,24 @@ struct HttpServer::Impl {
     }
     beast::error_code ignored;
     socket.shutdown(Socket::shutdown_both, ignored);
+  }
+
+  // Completes the handshake (with the response's headers) and hands the socket to the
+  // handler's loop. Writes are bounded by the idle timeout like any answer.
+  template <typename Socket, typename Message>
+  void serve_websocket(Socket& socket, const Message& message, const HttpResponse& response) {
+    beast::websocket::stream<Socket&> ws(socket);
+    ws.set_option(beast::websocket::stream_base::decorator([&](beast::websocket::response_type& out) {
+      out.set(http::field::server, "breakfix");
+      for (const auto& [name, value] : response.headers) out.set(name, value);
+    }));
+    ws.read_message_max(64 * 1024);
+    beast::error_code ec;
+    ws.accept(message, ec);
+    if (ec) return;
+    SocketWebSocket<Socket> peer(ws, stopping, socket.native_handle());
+    response.websocket(peer);
+    if (!stopping.load()) ws.close(beast::websocket::close_code::normal, ec);
   }
 
   template <typename Socket>

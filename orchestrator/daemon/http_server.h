@@ -18,6 +18,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "breakfix/error.h"
@@ -32,8 +33,21 @@ struct HttpRequest {
   std::string body;
   bool over_tcp = false;  // false: the unix socket, whose access is the file's permissions
   std::string peer;       // "127.0.0.1:53122", or "unix:uid=1000" on the unix socket
+  bool websocket = false;  // a WebSocket handshake (GET with Upgrade: websocket)
 
   std::string header(const std::string& lower_case_name) const;
+};
+
+// The browser's end of a WebSocket the server accepted for a handler (HttpResponse::
+// websocket): messages go out; what the browser sends is read and dropped (the console's
+// sockets only ever send to the browser), its close ends the socket.
+class WebSocketPeer {
+ public:
+  virtual ~WebSocketPeer() = default;
+  // False once the browser is gone (or the server stops).
+  virtual bool send(std::string_view data, bool binary) = 0;
+  // Whether the browser is still there: reads what it sent, if anything, without waiting.
+  virtual bool still_open() = 0;
 };
 
 struct HttpResponse {
@@ -41,6 +55,9 @@ struct HttpResponse {
   std::string content_type = "application/json";
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
+  // Set for a WebSocket handshake the handler accepts: the server completes it and calls
+  // this on the connection's thread until it returns; the connection then closes.
+  std::function<void(WebSocketPeer&)> websocket;
 };
 
 using HttpHandler = std::function<HttpResponse(const HttpRequest&)>;

@@ -9,11 +9,13 @@
 namespace breakfix {
 namespace {
 
-// Scripts only from the console's own files; styles too, plus inline ones, which
-// xterm.js and asciinema-player set on their elements (no script can be injected that
-// way); the WebSocket and fetch() to this origin only; never framed.
+// Scripts only from the console's own files, and WebAssembly compiled by them
+// ('wasm-unsafe-eval': asciinema-player's terminal emulator is WebAssembly; it allows no
+// eval of JavaScript); styles from the console's files, plus inline ones, which xterm.js
+// and asciinema-player set on their elements (no script can be injected that way); the
+// WebSocket and fetch() to this origin only; never framed.
 constexpr const char* kContentSecurityPolicy =
-    "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+    "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
     "font-src 'self'; connect-src 'self'; worker-src 'self' blob:; form-action 'self'; base-uri 'none'; "
     "frame-ancestors 'none'";
 
@@ -48,7 +50,9 @@ bool is_mutation(const std::string& method) { return method != "GET" && method !
 WebConsole::WebConsole(std::vector<std::string> tokens, const Clock& clock, Options options)
     : tokens_(std::move(tokens)), clock_(clock), options_(options) {}
 
-bool WebConsole::serves(const std::string& path) { return path == "/" || path == "/ui" || path.rfind("/ui/", 0) == 0; }
+bool WebConsole::serves(const std::string& path) {
+  return path == "/" || path == "/ui" || path.rfind("/ui/", 0) == 0 || path == "/favicon.ico";
+}
 
 void WebConsole::add_security_headers(HttpResponse& response) {
   response.headers.push_back({"Content-Security-Policy", kContentSecurityPolicy});
@@ -156,6 +160,9 @@ HttpResponse WebConsole::handle(const HttpRequest& request) {
                                                                  : sign_out(request);
   } else if (path == "/ui/whoami" && request.method == "GET") {
     response = whoami(request);
+  } else if (path == "/favicon.ico") {
+    response = plain(204, "");  // none: browsers ask for it on every page
+    response.body.clear();
   } else if (request.method != "GET" && request.method != "HEAD") {
     response = plain(405, "use GET");
     response.headers.push_back({"Allow", "GET, HEAD"});

@@ -43,7 +43,7 @@ class WebConsole {
   WebConsole(std::vector<std::string> tokens, const Clock& clock, Options options);
   WebConsole(std::vector<std::string> tokens, const Clock& clock) : WebConsole(std::move(tokens), clock, Options{}) {}
 
-  // Whether `path` is the console's (pages, assets, sign-in): "/", "/ui", "/ui/...".
+  // Whether `path` is the console's (pages, assets, sign-in): "/", "/ui", "/ui/...", "/favicon.ico".
   static bool serves(const std::string& path);
   HttpResponse handle(const HttpRequest& request);
 

@@ -157,6 +157,11 @@ struct SshGateway::Impl {
   void accept_loop();
   void broadcast(const std::string& session_id, const std::string& text, bool end);
   void mirror(const std::string& session_id, std::string_view output);
+  void mirror_resize(const std::string& session_id, int columns, int rows);
+  // The live views' watchers (watch_terminal), by id, and each session's last terminal size.
+  std::map<int, std::pair<std::string, SshGateway::TerminalWatcher>> terminal_watchers;
+  int next_terminal_watcher = 1;
+  std::map<std::string, std::pair<int, int>> terminal_sizes;
 };
 
 // One SSH connection, served by its own thread from one poll loop.
@@ -477,7 +482,10 @@ int Connection::on_window_change(ssh_session, ssh_channel, int columns, int rows
   if (columns <= 0 || rows <= 0) return SSH_ERROR;
   channel->size = {columns, rows};
   if (channel->bridge.exec()) (void)channel->bridge.exec()->resize(channel->size);
-  if (channel->recording) channel->recording->resize(columns, rows);
+  if (channel->recording) {
+    channel->recording->resize(columns, rows);
+    channel->connection->gateway_.mirror_resize(channel->connection->login_.session_id, columns, rows);
+  }
   return SSH_OK;
 }
 
@@ -627,6 +635,7 @@ std::string Connection::start_terminal_recording(Channel& channel, const std::st
   }
   channel.recording = std::move(*recording);
   channel.recording->set_budget(recording_budget());
+  gateway_.mirror_resize(login_.session_id, channel.size.columns, channel.size.rows);
   return file;
 }
 
@@ -1007,6 +1016,35 @@ void SshGateway::Impl::mirror(const std::string& session_id, std::string_view ou
       connection->post_mirror(output);
     }
   }
+  for (const auto& [id, watcher] : terminal_watchers) {
+    if (watcher.first == session_id) watcher.second({std::string(output), 0, 0});
+  }
+}
+
+void SshGateway::Impl::mirror_resize(const std::string& session_id, int columns, int rows) {
+  std::lock_guard lock(mutex);
+  terminal_sizes[session_id] = {columns, rows};
+  for (const auto& [id, watcher] : terminal_watchers) {
+    if (watcher.first == session_id) watcher.second({"", columns, rows});
+  }
+}
+
+int SshGateway::watch_terminal(const std::string& session_id, TerminalWatcher watcher) {
+  std::lock_guard lock(impl_->mutex);
+  if (auto size = impl_->terminal_sizes.find(session_id); size != impl_->terminal_sizes.end()) {
+    watcher({"", size->second.first, size->second.second});
+  }
+  if (auto screen = impl_->screens.find(session_id); screen != impl_->screens.end() && !screen->second.empty()) {
+    watcher({screen->second, 0, 0});
+  }
+  const int id = impl_->next_terminal_watcher++;
+  impl_->terminal_watchers[id] = {session_id, std::move(watcher)};
+  return id;
+}
+
+void SshGateway::unwatch_terminal(int id) {
+  std::lock_guard lock(impl_->mutex);
+  impl_->terminal_watchers.erase(id);
 }
 
 SshGateway::SshGateway(GatewayOptions options, AccessFn access, const Authenticator& authenticator, Runtime& runtime,

@@ -66,6 +66,20 @@ class SshGateway {
   // Stops accepting and closes every connection.
   void stop();
 
+  // A session's terminals for a live view (the web console): output as the candidate
+  // sees it, and resizes (columns > 0).
+  struct TerminalEvent {
+    std::string output;
+    int columns = 0;
+    int rows = 0;
+  };
+  // Called with the gateway's lock held: a watcher queues and returns, never blocks.
+  using TerminalWatcher = std::function<void(const TerminalEvent&)>;
+  // The watcher hears at once the last size and up to 64 KiB of what the session's
+  // terminals showed, then every change. Returns an id for unwatch_terminal().
+  int watch_terminal(const std::string& session_id, TerminalWatcher watcher);
+  void unwatch_terminal(int id);
+
   // A line for every open terminal of the session ("5 minutes left"); a text that
   // starts with "time is up" also closes its channels, with that text as the closing
   // message ("time is up" alone: the usual one).

@@ -89,6 +89,8 @@ struct SessionEngine::Session {
   std::future<void> baseline_listing;  // lists the hosts' changes at ready, then stores them
   WallTime next_disk_check{};          // the disk watchdog's (not stored: a restart measures at once)
   std::vector<LabFile> lab_files;      // the request's, until inject() installs them
+  int checks_passing = 0;              // as the last run found them (for the live views)
+  int checks_total = 0;
 
   // Held while the session's actions run; the machine, lab and stored are its.
   TimedLock work;
@@ -360,6 +362,7 @@ Result<std::vector<CheckOutcome>> SessionEngine::grade_now(const std::string& id
   auto results = run_checks(script_runner(*session), *session->scenario);
   if (!results) return results.error();
   (void)store_.add_check_runs(id, to_records(*results, "manual", clock_.now()));
+  count_checks(*session, *results);
   int passed = 0;
   std::vector<CheckOutcome> outcomes;
   for (const CheckResult& result : *results) {
@@ -712,6 +715,7 @@ std::vector<Action> SessionEngine::inject(Session& session) {
   set_progress(session, "");
   if (!results) return fail("precheck: " + results.error().message);
   (void)store_.add_check_runs(session.stored.id, to_records(*results, "precheck", clock_.now()));
+  count_checks(session, *results);
   if (auto problems = precheck_problems(*results); !problems.empty()) return fail(problems.front().message);
   // Without a snapshot the grading could not tell tampering apart: not ready, then.
   if (!baselines) return fail("baseline: " + baselines.error().message);
@@ -752,6 +756,7 @@ std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
     return final ? grading_failed(session, reason) : std::vector<Action>{};
   }
   // Results are stored before anything is removed (Remove only follows graded()).
+  count_checks(session, *results);
   if (Status stored = store_.add_check_runs(session.stored.id, to_records(*results, phase, clock_.now())); !stored) {
     const std::string reason = "storing check results failed: " + stored.error().message;
     note(session, "error", reason);
@@ -971,6 +976,14 @@ void SessionEngine::note(Session& session, const std::string& kind, const std::s
   (void)store_.add_event(session.stored.id, {clock_.now(), kind, detail});
 }
 
+void SessionEngine::count_checks(Session& session, const std::vector<CheckResult>& results) {
+  int passing = 0;
+  for (const CheckResult& result : results) passing += result.passed ? 1 : 0;
+  std::lock_guard lock(session.snapshot_mutex);
+  session.checks_passing = session.snapshot.checks_passing = passing;
+  session.checks_total = session.snapshot.checks_total = static_cast<int>(results.size());
+}
+
 void SessionEngine::set_progress(Session& session, std::string progress) {
   std::lock_guard lock(session.snapshot_mutex);
   session.progress = progress;
@@ -980,6 +993,8 @@ void SessionEngine::set_progress(Session& session, std::string progress) {
 SessionView SessionEngine::make_view(const Session& session) const {
   const SessionRecord& record = session.machine.record();
   SessionView view;
+  view.checks_passing = session.checks_passing;
+  view.checks_total = session.checks_total;
   view.id = session.stored.id;
   view.scenario_id = session.stored.scenario_id;
   view.candidate = session.stored.candidate;

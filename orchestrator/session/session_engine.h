@@ -25,6 +25,7 @@
 #include "breakfix/lab.h"
 #include "breakfix/scenario.h"
 #include "breakfix/store.h"
+#include "session/grader.h"
 #include "session/script_runner.h"
 #include "session/lab_changes.h"
 #include "session/report.h"
@@ -279,6 +280,8 @@ class SessionEngine {
   void log_error(const std::string& message) const;  // about no one session
   void note(Session& session, const std::string& kind, const std::string& detail);
   void set_progress(Session& session, std::string progress);
+  // What the last check run found, for the views.
+  void count_checks(Session& session, const std::vector<CheckResult>& results);
   // Carries out a GiveHint action: the terminals and the events hear of it.
   void give_hint_now(Session& session, int index);
   // Ends the candidate's access now (once): the gateway closes their terminals.

@@ -57,3 +57,6 @@ add_custom_command(
   COMMENT "Embedding the web console's files"
   VERBATIM)
 set(BREAKFIX_WEB_SOURCES ${CMAKE_BINARY_DIR}/web_assets.S ${CMAKE_BINARY_DIR}/web_assets.cpp)
+# The assembler does not tell the build which files its .incbin read: the object is
+# rebuilt when any of them changes.
+set_source_files_properties(${CMAKE_BINARY_DIR}/web_assets.S PROPERTIES OBJECT_DEPENDS "${BREAKFIX_WEB_DEPENDS}")

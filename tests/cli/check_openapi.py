@@ -44,6 +44,8 @@ JSON_SHAPES = {
     "add_note": (["Note"], None),
     "rate": (["GivenRating"], None),
     "recording": (["RecordingList"], None),
+    "timeline": ([], ("/v1/sessions/{id}/timeline", "get", "200")),
+    "rubric_criteria_json": (["RubricCriterion"], None),
     "list_sessions": ([], ("/v1/sessions", "get", "200")),
 }
 # The handlers whose query parameters are read from the code, and the operation each
@@ -383,13 +385,15 @@ def read_routes(source, problems):
     else:
         problems.add(where, "no `if (action.empty())` block for the session itself; update check_openapi.py")
     handled = set()
+    # Positions are in the text as it was before any block was taken out of `remaining`.
+    blocks_text = remaining
     for block_match in re.finditer(r'if\s*\(\s*(action\s*==\s*"[a-z_]+"(?:\s*\|\|\s*action\s*==\s*"[a-z_]+")*)\s*\)',
-                                   remaining):
+                                   blocks_text):
         names = re.findall(r'"([a-z_]+)"', block_match.group(1))
-        block = braced_block_after(remaining[block_match.start():], r"\)")
+        block = braced_block_after(blocks_text[block_match.start():], r"\)")
         if not block:
             continue
-        text = remaining[block_match.start():][block[0]:block[1]]
+        text = blocks_text[block_match.start():][block[0]:block[1]]
         for name in names:
             code.routes[f"{base}/{name}"] = methods_in(text)
             handled.add(name)

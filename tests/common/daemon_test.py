@@ -104,6 +104,17 @@ def start_daemon(test, binary, config, api, env=None):
     test.fail("the daemon did not start")
 
 
+def stop_daemon(daemon, containers=()):
+    """The end of a test: the daemon stopped (SIGTERM, as in production) and the named
+    lab containers removed, whatever the test left running."""
+    import subprocess
+    if daemon.poll() is None:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+    for name in containers:
+        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+
+
 FLAG_SCENARIO = """apiVersion: breakfix/v1
 id: {id}
 title: {id}

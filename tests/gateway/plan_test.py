@@ -22,7 +22,7 @@ import time
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="breakfix-plan-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port, start_daemon, write_config, write_flag_scenario  # noqa: E402
+from daemon_test import Test, api_call, free_port, start_daemon, stop_daemon, write_config, write_flag_scenario  # noqa: E402
 
 test = Test("plan_test", WORK)
 fail, check = test.fail, test.check
@@ -184,10 +184,6 @@ try:
     status, report = api("GET", f"/v1/sessions/{together}/report")
     check(status == 200 and len(report["parts"]) == 2, "its report has both parts")
 finally:
-    if daemon.poll() is None:
-        daemon.terminate()
-        daemon.wait(timeout=60)
-    for name in containers:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+    stop_daemon(daemon, containers)
 shutil.rmtree(WORK, ignore_errors=True)
 test.summary()

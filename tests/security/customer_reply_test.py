@@ -21,7 +21,7 @@ import time
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="breakfix-reply-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port, start_daemon, write_config  # noqa: E402
+from daemon_test import Test, api_call, free_port, start_daemon, stop_daemon, write_config  # noqa: E402
 
 test = Test("customer_reply_test", WORK)
 fail, check = test.fail, test.check
@@ -113,10 +113,6 @@ try:
     status, markdown = api_call(os.path.join(WORK, "api.sock"), "GET", f"/v1/sessions/{sessions['huge']}/report?format=md")
     check(status == 200 and len(markdown) < 200 * 1024, f"the Markdown report stays small ({len(markdown)} bytes)")
 finally:
-    if daemon.poll() is None:
-        daemon.terminate()
-        daemon.wait(timeout=60)
-    for session in sessions.values():
-        subprocess.run(["docker", "rm", "-f", f"breakfix-{session}-main"], capture_output=True)
+    stop_daemon(daemon, [f"breakfix-{session}-main" for session in sessions.values()])
 shutil.rmtree(WORK, ignore_errors=True)
 test.summary()

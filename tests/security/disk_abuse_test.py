@@ -27,7 +27,7 @@ import time
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="breakfix-disk-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port, start_daemon, write_config, write_flag_scenario  # noqa: E402
+from daemon_test import Test, api_call, free_port, start_daemon, stop_daemon, write_config, write_flag_scenario  # noqa: E402
 
 test = Test("disk_abuse_test", WORK)
 fail, check = test.fail, test.check
@@ -121,10 +121,6 @@ try:
           f"the check's output in the report starts on a whole character and replaces the bad bytes "
           f"({len(output.encode())} bytes, {output[:4]!r} ... {output[-16:]!r})")
 finally:
-    if daemon.poll() is None:
-        daemon.terminate()
-        daemon.wait(timeout=60)
-    if session:
-        subprocess.run(["docker", "rm", "-f", f"breakfix-{session}-main"], capture_output=True)
+    stop_daemon(daemon, [f"breakfix-{session}-main"] if session else [])
 shutil.rmtree(WORK, ignore_errors=True)
 test.summary()

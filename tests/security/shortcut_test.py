@@ -22,7 +22,7 @@ BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SCENARIOS = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else os.path.join(SOURCE, "scenarios")
 WORK = tempfile.mkdtemp(prefix="breakfix-shortcut-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port, start_daemon, write_config  # noqa: E402
+from daemon_test import Test, api_call, free_port, start_daemon, stop_daemon, write_config  # noqa: E402
 
 test = Test("shortcut_test", WORK)
 check = test.check
@@ -78,10 +78,6 @@ try:
     if hinted:
         check(any(e["kind"] == "hint" for e in report["events"]), "the hint given is an event of the report")
 finally:
-    if daemon.poll() is None:
-        daemon.terminate()
-        daemon.wait(timeout=60)
-    if session:
-        subprocess.run(["docker", "rm", "-f", f"breakfix-{session}-main"], capture_output=True)
+    stop_daemon(daemon, [f"breakfix-{session}-main"] if session else [])
 shutil.rmtree(WORK, ignore_errors=True)
 test.summary()

@@ -132,8 +132,8 @@ async function sessionsView(main) {
       el("tbody", {}, rows, plans));
   }
   main.replaceChildren(el("h1", {}, "Sessions"),
-                       el("section", {"aria-labelledby": "start-heading"}, el("h2", {id: "start-heading"}, "Start a session"), form, result),
-                       el("section", {}, table));
+                       el("section", {}, table),
+                       el("section", {"aria-labelledby": "start-heading"}, el("h2", {id: "start-heading"}, "Start a session"), form, result));
   describe();
   await drawList();
   refresh = setInterval(() => drawList().catch(e => say(e.message)), 3000);
