@@ -188,6 +188,12 @@ try:
     shot("console-session.png")
     candidate.stdin.write(b"touch /etc/flag\n")
     candidate.stdin.flush()
+    # A command without a terminal joins the page's exec log.
+    subprocess.run(["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "LogLevel=ERROR",
+                    "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", key, "-p", str(SSH_PORT),
+                    f"{session}@127.0.0.1", "cat /etc/hostname"], capture_output=True, timeout=60)
+    wait(lambda b: "cat /etc/hostname" in b.find_element(By.ID, "commands").text,
+         "the candidate's command without a terminal shows in the exec log")
     # Another site's page cannot open the terminal's WebSocket with the cookie.
     # (A raw handshake: urllib would send "Connection: close".)
     def handshake(origin):
@@ -239,6 +245,10 @@ try:
     text = browser.find_element(By.ID, "main").text
     check("method: 3 of 3" in text and "Checked /etc before touching anything." in text,
           "the report page shows the rubric and the note")
+    check(browser.find_elements(By.CSS_SELECTOR, "#check-chart .row .bar"),
+          "the chart shows when the check passed")
+    check(browser.find_element(By.ID, "explanation").text.strip() != "", "the page explains the score")
+    check("/etc/flag" in browser.find_element(By.ID, "changes").text, "the page lists the candidate's changes")
     wait(ready.presence_of_element_located((By.CSS_SELECTOR, "#recordings .ap-player")), "the recording has a player")
     start = wait(ready.element_to_be_clickable((By.CSS_SELECTOR, "#recordings .ap-overlay-start, #recordings .ap-play-button")),
                  "the player offers to play")

@@ -169,6 +169,7 @@ async function sessionView(main, id) {
     try { say(await run()); await draw(); } catch (error) { say(`${label}: ${error.message}`); }
   }}, label);
   const note = el("textarea", {id: "note", rows: 2});
+  const commands = el("section", {id: "commands"});
   const rubric = el("div", {id: "rubric"});
   const catalog = await api("GET", "/v1/scenarios");
   async function draw() {
@@ -193,6 +194,14 @@ async function sessionView(main, id) {
     }
     const timeline = await api("GET", `/v1/sessions/${id}/timeline`);
     events.replaceChildren(...timeline.events.map(e => el("li", {}, el("time", {}, e.time.slice(11, 19)), ` ${e.kind}: ${e.detail}`)));
+    commands.replaceChildren(el("h2", {}, "Commands and file transfers"),
+      timeline.channels.length === 0 ? el("p", {}, "None yet (terminals are in the recordings).") :
+      el("table", {id: "channels"}, el("thead", {}, el("tr", {}, ["Started", "Type", "Host", "Command or files", "Exit"].map(h => el("th", {scope: "col"}, h)))),
+         el("tbody", {}, timeline.channels.map(c => el("tr", {},
+           el("td", {}, c.started.slice(11, 19)), el("td", {}, c.type), el("td", {}, c.host),
+           el("td", {}, c.command ? el("code", {}, c.command) : "",
+              c.operations.map(o => el("div", {}, `${o.op} ${o.path}${o.to ? " → " + o.to : ""}${o.bytes !== null ? ` (${o.bytes} bytes)` : ""}`))),
+           el("td", {}, c.exit_status === null ? (c.ended ? "-" : "running") : String(c.exit_status)))))));
     const latest = new Map();
     for (const run of timeline.check_runs) latest.set(run.check, run);
     checks.replaceChildren(el("h2", {}, "Checks, as last run"), el("ul", {}, [...latest.values()].map(run =>
@@ -207,13 +216,49 @@ async function sessionView(main, id) {
        act("End session", async () => { if (!confirm("End the session now? The candidate's access ends.")) return "not ended"; await api("POST", `/v1/sessions/${id}/end`, {}); return "ended; grading"; })),
     el("section", {class: "notes"}, el("h2", {}, el("label", {for: "note"}, "Note")), note,
        act("Add note", async () => { const n = await api("POST", `/v1/sessions/${id}/notes`, {text: note.value}); note.value = ""; return `noted at ${n.time}`; })),
-    rubric, checks, el("section", {}, el("h2", {}, "Timeline"), events));
+    rubric, checks, el("section", {}, el("h2", {}, "Timeline"), events), commands);
   await draw();
   liveTerminal(id, box);
   refresh = setInterval(() => draw().catch(e => say(e.message)), 3000);
 }
 
 // --- the report page -----------------------------------------------------------------------
+
+// Each check as a bar across the session, from ready to the end: passing from when it
+// first passed, with a mark where it regressed. Plain elements, so it prints too.
+function checkChart(r) {
+  const start = Date.parse(r.ready_at);
+  const end = Math.max(Date.parse(r.ended_at || r.deadline), start + 1000);
+  const at = (time) => Math.min(100, Math.max(0, (Date.parse(time) - start) / (end - start) * 100));
+  return el("div", {id: "check-chart", class: "chart", role: "list"},
+    r.checks.map(c => {
+      const track = el("div", {class: "track"});
+      const regressions = c.regressed_at || [];
+      if (c.first_passed_at) {
+        const from = at(c.first_passed_at);
+        const to = c.passed ? 100 : at(regressions.length ? regressions[regressions.length - 1] : r.ended_at);
+        track.append(el("div", {class: "bar", style: `left:${from.toFixed(1)}%;width:${Math.max(0.5, to - from).toFixed(1)}%`}));
+      }
+      for (const time of regressions) track.append(el("div", {class: "mark", style: `left:${at(time).toFixed(1)}%`, title: "regressed"}));
+      const label = c.first_passed_at ? `first passed at ${minutes((Date.parse(c.first_passed_at) - start) / 1000)}` : "never passed";
+      return el("div", {class: "row", role: "listitem",
+                        "aria-label": `${c.name}: ${label}${regressions.length ? `, regressed ${regressions.length} times` : ""}`},
+                el("span", {class: "name"}, c.name), track, el("span", {class: "when"}, label));
+    }));
+}
+
+// Every path the candidate changed on each host, with the diff when there is one.
+function changesList(r) {
+  const hosts = (r.changes || []).filter(h => h.paths.length || h.error);
+  if (!hosts.length) return el("p", {}, "Nothing, or nothing that could be compared.");
+  return el("div", {id: "changes"}, hosts.map(h => el("section", {},
+    el("h3", {}, h.host), h.error ? el("p", {class: "error"}, h.error) : null,
+    h.paths.filter(p => !p.noisy).map(p => el("details", {open: Boolean(p.diff && p.tampering)},
+      el("summary", {}, `${p.change} ${p.path}${p.tampering ? " (tampering)" : ""}${p.what ? ": " + p.what : ""}`),
+      p.diff ? el("pre", {class: "diff"}, p.diff.split("\n").map(line =>
+        el("span", {class: line.startsWith("+") ? "add" : line.startsWith("-") ? "del" : ""}, line + "\n"))) :
+        el("p", {}, p.no_diff || "no diff kept"))))));
+}
 
 async function reportView(main, id) {
   const r = await api("GET", `/v1/sessions/${id}/report`);
@@ -224,15 +269,21 @@ async function reportView(main, id) {
   main.replaceChildren(
     el("h1", {}, `Report: ${r.scenario.title}`),
     el("p", {class: "score"}, `${r.candidate} · score `, el("strong", {id: "score"}, percent(r.score)),
-       r.grade && r.grade.capped_by ? ` (capped by "${r.grade.capped_by}")` : ""),
+       r.grade && r.grade.capped_by && r.grade.capped_by.length ? ` (capped by ${r.grade.capped_by.join(", ")})` : ""),
+    el("h2", {}, "How the score was reached"),
+    el("ul", {id: "explanation"}, ((r.grade && r.grade.explanation) || []).map(line => el("li", {}, line))),
+    el("h2", {}, "When each check passed"),
+    checkChart(r),
     el("h2", {}, "Checks"),
     el("table", {id: "report-checks"}, el("thead", {}, el("tr", {}, ["Check", "Expect", "Result", "First passed", "Regressed"].map(h => el("th", {scope: "col"}, h)))),
        el("tbody", {}, r.checks.map(c => el("tr", {}, el("td", {}, c.name), el("td", {}, c.expect), el("td", {class: c.passed ? "pass" : "fail"}, c.passed ? "pass" : "fail"),
-                                          el("td", {}, at(c.first_passed_at)), el("td", {}, at(c.regressed_at)))))),
+                                          el("td", {}, at(c.first_passed_at)), el("td", {}, (c.regressed_at || []).map(at).join(", ") || "-"))))),
     el("h2", {}, "Rubric"),
     el("ul", {}, (r.rubric || []).map(c => el("li", {}, `${c.name}: ${c.rating ? `${c.rating.level} of ${c.rating.of}, ${c.rating.meaning}` : "not rated"}`))),
     el("h2", {}, "Notes"),
     el("ul", {}, (r.notes || []).map(n => el("li", {}, el("time", {}, n.time.slice(11, 19)), ` ${n.text}`))),
+    el("h2", {}, "What the candidate changed"),
+    changesList(r),
     el("h2", {}, "Recordings"), players);
   for (const name of recordings.recordings.filter(n => n.endsWith(".cast"))) {
     const box = el("div", {class: "player", "data-name": name});
