@@ -8,8 +8,8 @@ PACKAGES=(
   # build
   cmake ninja-build g++ pkg-config git ccache
   # libraries (Debian 12 packages; the web console's two browser libraries come from the
-  # npm registry at build time, pinned by orchestrator/web/package-lock.json)
-  npm
+  # npm registry at build time, pinned by orchestrator/web/package-lock.json: npm is
+  # installed below unless one is on the PATH)
   libssh-dev libboost-dev libboost-filesystem-dev libyaml-cpp-dev libspdlog-dev
   libsqlite3-dev nlohmann-json3-dev libcli11-dev libarchive-dev doctest-dev libdtl-dev
   prometheus-cpp-dev
@@ -38,6 +38,9 @@ for package in "${PACKAGES[@]}"; do
   status=$(dpkg-query -W -f='${db:Status-Status}' "$package" 2>/dev/null || true)
   [ "$status" = installed ] || missing+=("$package")
 done
+# Debian's npm, unless an npm is there already: a Node.js from elsewhere (NodeSource's
+# nodejs package) brings its own npm and conflicts with Debian's.
+command -v npm >/dev/null 2>&1 || missing+=(npm)
 if [ ${#missing[@]} -gt 0 ]; then
   log "installing ${#missing[@]} packages: ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
