@@ -35,6 +35,7 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import Select, WebDriverWait
 except ImportError as error:
@@ -170,6 +171,19 @@ try:
     check(view["state"] == "ready", f"the session is ready ({view['state']})")
     wait(lambda b: "ready" in b.find_element(By.ID, "sessions").text, "the live list shows the session ready")
     shot("console-sessions.png")
+    # Every control has a label a screen reader reads, and the keyboard reaches the form.
+    unlabelled = browser.execute_script(
+        "return [...document.querySelectorAll('input, select, textarea')].filter(e => "
+        "!(e.id && document.querySelector(`label[for='${e.id}']`)) && !e.getAttribute('aria-label')).map(e => e.outerHTML)")
+    check(not unlabelled, f"every form control on the sessions page is labelled ({unlabelled})")
+    browser.find_element(By.TAG_NAME, "body").click()
+    reached = set()
+    for _ in range(40):
+        browser.switch_to.active_element.send_keys(Keys.TAB)
+        focused = browser.switch_to.active_element
+        reached.add(focused.get_attribute("id") or focused.text[:30])
+    check({"scenario", "candidate", "keys", "Start session"} <= reached,
+          f"Tab reaches the picker, the name, the keys and the start button ({sorted(reached)})")
 
     # --- the session page: a live terminal ---------------------------------------------------
     browser.get(f"{base}/ui/#/session/{session}")

@@ -92,13 +92,13 @@ async function sessionsView(main) {
       say("starting…");
       const created = await api("POST", "/v1/sessions", body);
       say(`session ${created.id} created`);
-      result.replaceChildren(
+      result.replaceChildren(el("div", {},
         el("h3", {}, `Send ${created.candidate} this`),
         copyable("ssh command", created.ssh.command),
         created.password ? copyable("one-time password", created.password) : null,
         copyable("host key pin (known_hosts line)", created.ssh.known_hosts),
         el("p", {}, "Host key fingerprint: ", el("code", {}, created.ssh.host_key_fingerprint)),
-        el("p", {}, el("a", {href: `#/session/${created.id}`}, `Open session ${created.id}`)));
+        el("p", {}, el("a", {href: `#/session/${created.id}`}, `Open session ${created.id}`))));
       await drawList();
     } catch (error) {
       say(`could not start: ${error.message}`);
