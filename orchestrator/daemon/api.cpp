@@ -622,9 +622,8 @@ HttpResponse Api::terminal(const HttpRequest& request, const std::string& id) {
   if (!request.websocket) throw ApiError{400, "this is a WebSocket: connect with Upgrade: websocket", ""};
   if (!context_.gateway) throw ApiError{404, "no SSH gateway in this daemon", ""};
   // A page of another site must not open it with the interviewer's cookie.
-  const std::string origin = request.header("origin");
-  if (!origin.empty() && origin.find("//" + request.header("host")) == std::string::npos) {
-    throw ApiError{403, "a WebSocket from another site (" + origin + ") is refused", ""};
+  if (!request.header("origin").empty() && !WebConsole::same_origin(request)) {
+    throw ApiError{403, "a WebSocket from another site (" + request.header("origin") + ") is refused", ""};
   }
   auto view = context_.engine->view(id);
   if (!view) return engine_error(view.error());
@@ -641,9 +640,11 @@ HttpResponse Api::terminal(const HttpRequest& request, const std::string& id) {
     };
     auto queue = std::make_shared<Queue>();
     const int watcher = gateway->watch_terminal(id, [queue](const SshGateway::TerminalEvent& event) {
+      // Every event counts, a resize as 64 bytes: a flood of resizes is bounded too.
+      const std::size_t cost = std::max<std::size_t>(event.output.size(), 64);
       std::lock_guard lock(queue->mutex);
-      if (queue->bytes + event.output.size() > (1u << 20)) return;
-      queue->bytes += event.output.size();
+      if (queue->bytes + cost > (1u << 20)) return;
+      queue->bytes += cost;
       queue->events.push_back(event);
       queue->ready.notify_one();
     });
@@ -653,12 +654,18 @@ HttpResponse Api::terminal(const HttpRequest& request, const std::string& id) {
         std::unique_lock lock(queue->mutex);
         queue->ready.wait_for(lock, std::chrono::milliseconds(250), [&] { return !queue->events.empty(); });
         batch.swap(queue->events);
-        queue->bytes = 0;
       }
       for (const auto& event : batch) {
         open = event.columns > 0 ? peer.send(json{{"type", "resize"}, {"cols", event.columns}, {"rows", event.rows}}.dump(), false)
                                  : peer.send(event.output, true);
         if (!open) break;
+      }
+      {
+        // Counted until sent: at most 1 MiB waits, in the queue and in the batch together.
+        std::lock_guard lock(queue->mutex);
+        std::size_t sent = 0;
+        for (const auto& event : batch) sent += std::max<std::size_t>(event.output.size(), 64);
+        queue->bytes -= std::min(queue->bytes, sent);
       }
       open = open && peer.still_open();
     }

@@ -16,6 +16,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <cerrno>
 #include <condition_variable>
 #include <mutex>
 #include <optional>
@@ -65,6 +66,17 @@ std::map<std::string, std::string> parse_query(const std::string& query) {
     at = end + 1;
   }
   return values;
+}
+
+// Whether `fd` becomes ready for `events` (POLLIN, POLLOUT) within `timeout`; a hang-up
+// or an error counts as ready (the read or write that follows then says what it was).
+bool wait_for(int fd, short events, std::chrono::milliseconds timeout) {
+  pollfd ready{fd, events, 0};
+  for (;;) {
+    const int count = ::poll(&ready, 1, static_cast<int>(std::min<std::int64_t>(timeout.count(), INT32_MAX)));
+    if (count < 0 && errno == EINTR) continue;
+    return count > 0;
+  }
 }
 
 // A WebSocket over a connection's socket, used by one thread: the handler's loop sends,
@@ -144,13 +156,12 @@ struct HttpServer::Impl {
         if (parser.is_done()) break;
         if (used > 0 && buffer.size() > 0) continue;
       }
-      if (deadline) {
-        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Steady::now());
-        if (left.count() <= 0) return asio::error::timed_out;
-        set_socket_timeouts(fd, left);
-      } else {
-        set_socket_timeouts(fd, limits.idle_timeout);
-      }
+      // Waited for with poll(): a blocking Asio read retries a receive timeout forever
+      // (it polls again with no bound), so SO_RCVTIMEO alone would let a silent client
+      // hold its connection, and 64 of them the whole listener.
+      const auto left = deadline ? std::chrono::duration_cast<std::chrono::milliseconds>(*deadline - Steady::now())
+                                 : limits.idle_timeout;
+      if (left.count() <= 0 || !wait_for(fd, POLLIN, left)) return asio::error::timed_out;
       const std::size_t read = socket.read_some(buffer.prepare(16 * 1024), ec);
       if (ec == asio::error::eof) return parser.got_some() ? http::error::partial_message : http::error::end_of_stream;
       if (ec) return ec;
@@ -167,10 +178,10 @@ struct HttpServer::Impl {
   void discard_rest(Socket& socket) {
     beast::error_code ec;
     socket.shutdown(Socket::shutdown_send, ec);
-    set_socket_timeouts(socket.native_handle(), std::chrono::seconds(2));
     char sink[16 * 1024];
     std::size_t dropped = 0;
     while (dropped < 4 * limits.max_body) {
+      if (!wait_for(socket.native_handle(), POLLIN, std::chrono::seconds(2))) break;
       const std::size_t read = socket.read_some(asio::buffer(sink), ec);
       if (ec) break;
       dropped += read;
@@ -263,13 +274,23 @@ struct HttpServer::Impl {
     out.keep_alive(keep_alive);
     out.body() = response.body;
     out.prepare_payload();
+    // Piece by piece on a non-blocking socket, each wait bounded by the idle timeout:
+    // a client that never reads its answer cannot hold the thread (a blocking Asio write
+    // would wait for it forever, whatever SO_SNDTIMEO says).
+    http::response_serializer<http::string_body> serializer(out);
+    if (head) serializer.split(true);
     beast::error_code ec;
-    if (head) {
-      http::response_serializer<http::string_body> serializer(out);
-      http::write_header(socket, serializer, ec);
-    } else {
-      http::write(socket, out, ec);
+    socket.non_blocking(true, ec);
+    while (!ec && !(head ? serializer.is_header_done() : serializer.is_done())) {
+      if (head) http::write_header(socket, serializer, ec);
+      else http::write_some(socket, serializer, ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) {
+        ec = {};
+        if (!wait_for(socket.native_handle(), POLLOUT, limits.idle_timeout)) ec = asio::error::timed_out;
+      }
     }
+    beast::error_code ignored;
+    socket.non_blocking(false, ignored);
     return !ec;
   }
 

@@ -6,7 +6,9 @@
 // and a handler may block for seconds (grade-now runs the checks), which a thread per
 // connection absorbs without starving the others.
 //
-// Bounds, so that anybody who reaches the TCP port cannot hold the API: the unix socket
+// Bounds, so that anybody who reaches the TCP port cannot hold the API (every wait is a
+// poll() with a deadline: a blocking Asio read or write would retry a socket timeout
+// forever): the unix socket
 // and TCP each have `max_connections` of their own, and more get 503 at once (a flood on
 // TCP leaves the local CLI its places); a connection idle for `idle_timeout` between
 // requests is closed; once a request has begun, all of it must arrive within

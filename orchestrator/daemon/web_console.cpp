@@ -54,10 +54,18 @@ bool WebConsole::serves(const std::string& path) {
   return path == "/" || path == "/ui" || path.rfind("/ui/", 0) == 0 || path == "/favicon.ico";
 }
 
+bool WebConsole::same_origin(const HttpRequest& request) {
+  const std::string origin = request.header("origin");
+  const std::string host = request.header("host");
+  return !host.empty() && (origin == "http://" + host || origin == "https://" + host);
+}
+
 void WebConsole::add_security_headers(HttpResponse& response) {
   response.headers.push_back({"Content-Security-Policy", kContentSecurityPolicy});
   response.headers.push_back({"X-Content-Type-Options", "nosniff"});
-  response.headers.push_back({"Referrer-Policy", "no-referrer"});
+  // same-origin, not no-referrer: with no-referrer the browser sends "Origin: null" on
+  // the console's own sign-in form, which sign_in()'s Origin check must tell from another site.
+  response.headers.push_back({"Referrer-Policy", "same-origin"});
   response.headers.push_back({"X-Frame-Options", "DENY"});
   response.headers.push_back({"Cache-Control", "no-store"});
 }
@@ -103,9 +111,8 @@ WebConsole::CookieCheck WebConsole::check_cookie(const HttpRequest& request) {
 HttpResponse WebConsole::sign_in(const HttpRequest& request) {
   // A form post from the console's own page: another site's form cannot sign a browser
   // in to an interviewer's account (login CSRF), as Origin says where the form was.
-  const std::string origin = request.header("origin");
-  if (!origin.empty() && origin != "null" && origin.find("//" + request.header("host")) == std::string::npos) {
-    return plain(403, "sign-in from another site (" + origin + ") is refused");
+  if (!request.header("origin").empty() && !same_origin(request)) {
+    return plain(403, "sign-in from another site (" + request.header("origin") + ") is refused");
   }
   if (match_token(form_field(request.body, "token"), tokens_) < 0) return redirect("/ui/login.html?failed=1");
   const std::string cookie = random_hex(32);
@@ -128,11 +135,13 @@ HttpResponse WebConsole::sign_in(const HttpRequest& request) {
 }
 
 HttpResponse WebConsole::sign_out(const HttpRequest& request) {
-  if (check_cookie(request) == CookieCheck::Valid) {
+  // Only a signed-in page with its CSRF token signs out: another site's form clears nothing.
+  HttpResponse response = redirect("/ui/login.html");
+  if (check_cookie(request) != CookieCheck::Valid) return response;
+  {
     std::lock_guard lock(mutex_);
     sessions_.erase(cookie_value(request));
   }
-  HttpResponse response = redirect("/ui/login.html");
   response.headers.push_back({"Set-Cookie", std::string(kConsoleCookie) + "=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"});
   return response;
 }

@@ -55,6 +55,10 @@ class WebConsole {
   // For the REST API: may this request act with the console's cookie?
   CookieCheck check_cookie(const HttpRequest& request);
 
+  // Whether a browser's Origin header names this very site: exactly "http://" or
+  // "https://" and the request's Host (a suffix, a path or "null" is another site).
+  static bool same_origin(const HttpRequest& request);
+
   // The headers every console answer carries (CSP and friends), for the API's too.
   static void add_security_headers(HttpResponse& response);
 

@@ -47,6 +47,11 @@ constexpr const char* kHostKeyAlgorithms = "ssh-ed25519";
 constexpr const char* kUserKeyAlgorithms =
     "ssh-ed25519,ecdsa-sha2-nistp521,ecdsa-sha2-nistp384,ecdsa-sha2-nistp256,rsa-sha2-512,rsa-sha2-256";
 
+// The largest terminal a candidate's client may ask for (a wide monitor has about 500
+// columns); larger sizes are cut to these.
+constexpr int kMaxTerminalColumns = 1000;
+constexpr int kMaxTerminalRows = 500;
+
 // What the username asks for.
 struct Login {
   std::string session_id;
@@ -473,13 +478,17 @@ int Connection::on_pty(ssh_session, ssh_channel, const char* term, int columns, 
   auto* channel = static_cast<Channel*>(data);
   channel->pty = true;
   if (term && *term) channel->term = term;
-  if (columns > 0 && rows > 0) channel->size = {columns, rows};
+  if (columns > 0 && rows > 0) channel->size = {std::min(columns, kMaxTerminalColumns), std::min(rows, kMaxTerminalRows)};
   return SSH_OK;
 }
 
 int Connection::on_window_change(ssh_session, ssh_channel, int columns, int rows, int, int, void* data) {
   auto* channel = static_cast<Channel*>(data);
   if (columns <= 0 || rows <= 0) return SSH_ERROR;
+  // The candidate's client chooses the size: bounded, or a 65535x65535 terminal would
+  // reach the recording and the interviewer's browser.
+  columns = std::min(columns, kMaxTerminalColumns);
+  rows = std::min(rows, kMaxTerminalRows);
   channel->size = {columns, rows};
   if (channel->bridge.exec()) (void)channel->bridge.exec()->resize(channel->size);
   if (channel->recording) {

@@ -243,6 +243,21 @@ def part6():
     slow.close()
     check(closed_after is not None and closed_after < 15,
           f"a request trickled a byte a second is hung up on within its 5 s ({closed_after})")
+    # Half a request, then silence: before the fix the blocking read waited forever (its
+    # receive timeout retried), and 64 such sockets shut the TCP API for everybody.
+    stalled = socket.socket()
+    stalled.settimeout(30)
+    stalled.bind(("127.0.0.7", 0))
+    stalled.connect(("127.0.0.1", API_PORT))
+    stalled.sendall(b"GET / HTTP/1.1\r\n")
+    started = time.monotonic()
+    try:
+        gone = stalled.recv(1024) == b""
+    except OSError:
+        gone = True
+    waited = time.monotonic() - started
+    stalled.close()
+    check(gone and waited < 15, f"half a request and then silence is hung up on within its 5 s ({waited:.1f} s)")
 
 
 SSH_PORT = free_port()

@@ -219,6 +219,10 @@ try:
             return raw.recv(200).split(b"\r\n")[0].decode()
     refused = handshake("http://evil.example")
     check(" 403 " in refused, f"a WebSocket opened from another site's page is refused ({refused})")
+    # A site whose name only begins like this one's, or names it in its path, is another site.
+    for origin in (f"http://127.0.0.1:{API_PORT}.evil.example", f"http://evil.example/?//127.0.0.1:{API_PORT}", "null"):
+        refused = handshake(origin)
+        check(" 403 " in refused, f"a WebSocket from {origin} is refused ({refused})")
     accepted = handshake(f"http://127.0.0.1:{API_PORT}")
     check(" 101 " in accepted, f"the console's own page opens it ({accepted})")
 

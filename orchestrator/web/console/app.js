@@ -142,7 +142,9 @@ async function sessionsView(main) {
 // --- the session page ----------------------------------------------------------------------
 
 function liveTerminal(id, box) {
-  const term = new Terminal({disableStdin: true, convertEol: false, cols: 100, rows: 28, scrollback: 5000});
+  // Links the candidate prints are not followed from the interviewer's browser.
+  const term = new Terminal({disableStdin: true, convertEol: false, cols: 100, rows: 28, scrollback: 5000,
+                             linkHandler: {activate: () => {}}});
   term.open(box);
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   socket = new WebSocket(`${scheme}//${location.host}/v1/sessions/${id}/terminal`);
@@ -150,7 +152,10 @@ function liveTerminal(id, box) {
   socket.onmessage = (message) => {
     if (typeof message.data === "string") {
       const event = JSON.parse(message.data);
-      if (event.type === "resize") term.resize(event.cols, event.rows);
+      // The gateway bounds the size; a bad one must not stop the view either.
+      if (event.type === "resize") {
+        try { term.resize(Math.min(event.cols, 1000), Math.min(event.rows, 500)); } catch (error) { say(`terminal size: ${error.message}`); }
+      }
     } else {
       term.write(new Uint8Array(message.data));
     }
