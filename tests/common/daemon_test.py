@@ -104,6 +104,19 @@ def start_daemon(test, binary, config, api, env=None):
     test.fail("the daemon did not start")
 
 
+def wait_for_state(api, session, states, seconds=180):
+    """The session's view once its state is one of `states`, or its last view after
+    `seconds` (the caller checks it). `api` is (method, path) -> (status, parsed body)."""
+    import time
+    view = None
+    for _ in range(seconds * 5):
+        _, view = api("GET", "/v1/sessions/" + session)
+        if view["state"] in states:
+            break
+        time.sleep(0.2)
+    return view
+
+
 def stop_daemon(daemon, containers=()):
     """The end of a test: the daemon stopped (SIGTERM, as in production) and the named
     lab containers removed, whatever the test left running."""

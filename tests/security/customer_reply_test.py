@@ -21,7 +21,7 @@ import time
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="breakfix-reply-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port, start_daemon, stop_daemon, write_config  # noqa: E402
+from daemon_test import Test, api_call, free_port, start_daemon, stop_daemon, wait_for_state, write_config  # noqa: E402
 
 test = Test("customer_reply_test", WORK)
 fail, check = test.fail, test.check
@@ -57,13 +57,11 @@ def api(method, path, body=None):
     return status, json.loads(data) if data else None
 
 
-def wait_state(session, states, seconds=180):
-    for _ in range(seconds * 5):
-        _, view = api("GET", "/v1/sessions/" + session)
-        if view["state"] in states:
-            return view
-        time.sleep(0.2)
-    fail(f"session {session} never reached {states}: {view['state']}")
+def wait_state(session, states):
+    view = wait_for_state(api, session, states)
+    if view["state"] not in states:
+        fail(f"session {session} never reached {states}: {view['state']}")
+    return view
 
 
 library = os.path.join(WORK, "scenarios", "ticket")

@@ -22,7 +22,7 @@ BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SCENARIOS = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else os.path.join(SOURCE, "scenarios")
 WORK = tempfile.mkdtemp(prefix="breakfix-shortcut-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port, start_daemon, stop_daemon, write_config  # noqa: E402
+from daemon_test import Test, api_call, free_port, start_daemon, stop_daemon, wait_for_state, write_config  # noqa: E402
 
 test = Test("shortcut_test", WORK)
 check = test.check
@@ -44,11 +44,7 @@ try:
     status, created = api("POST", "/v1/sessions", {"scenario": "web-502", "candidate": "impatient", "public_keys": [pub]})
     check(status == 202, f"session created ({status})")
     session = created["id"]
-    for _ in range(600):
-        _, view = api("GET", "/v1/sessions/" + session)
-        if view["state"] in ("ready", "failed"):
-            break
-        time.sleep(0.2)
+    view = wait_for_state(api, session, ("ready", "failed"), 120)
     check(view["state"] == "ready", f"the session is ready ({view['state']}: {view.get('failure')})")
     status, _ = api("POST", f"/v1/sessions/{session}/hint", {})
     hinted = status == 200

@@ -29,7 +29,7 @@ BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 SHOTS = os.path.abspath(sys.argv[3]) if len(sys.argv) > 3 else os.path.join(SOURCE, "docs")
 WORK = tempfile.mkdtemp(prefix="breakfix-console-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port, start_daemon, stop_daemon, write_config  # noqa: E402
+from daemon_test import Test, api_call, free_port, start_daemon, stop_daemon, wait_for_state, write_config  # noqa: E402
 
 try:
     from selenium import webdriver
@@ -163,11 +163,7 @@ try:
     session = command.split()[-1].split("@")[0]
     pins = [e.get_attribute("value") for e in browser.find_elements(By.CSS_SELECTOR, "#started input")]
     check(any("ssh-ed25519" in pin for pin in pins), "the host-key pin is ready to copy")
-    for _ in range(300):
-        _, view = api("GET", "/v1/sessions/" + session)
-        if view["state"] in ("ready", "failed"):
-            break
-        time.sleep(0.2)
+    view = wait_for_state(api, session, ("ready", "failed"), 60)
     check(view["state"] == "ready", f"the session is ready ({view['state']})")
     wait(lambda b: "ready" in b.find_element(By.ID, "sessions").text, "the live list shows the session ready")
     shot("console-sessions.png")
@@ -249,11 +245,7 @@ try:
     wait(lambda b: "ended" in b.find_element(By.ID, "status").text, "the interviewer ends the session")
     candidate.stdin.close()
     candidate.wait(timeout=60)
-    for _ in range(300):
-        _, view = api("GET", "/v1/sessions/" + session)
-        if view["state"] in ("graded", "removed"):
-            break
-        time.sleep(0.2)
+    view = wait_for_state(api, session, ("graded", "removed"), 60)
     check(view["state"] in ("graded", "removed"), f"the session is graded ({view['state']})")
 
     # --- the report page ---------------------------------------------------------------------
