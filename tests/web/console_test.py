@@ -35,6 +35,7 @@ try:
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
     from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.action_chains import ActionChains
     from selenium.webdriver.common.keys import Keys
     from selenium.webdriver.support import expected_conditions as ready
     from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -174,12 +175,19 @@ try:
     check(not unlabelled, f"every form control on the sessions page is labelled ({unlabelled})")
     browser.find_element(By.TAG_NAME, "body").click()
     reached = set()
+    # The focused element is read in one script: the list is redrawn every 3 s, and an
+    # element found first and read later may be gone by then.
+    focused_name = "const e = document.activeElement; return e.id || e.textContent.slice(0, 30);"
     for _ in range(40):
-        browser.switch_to.active_element.send_keys(Keys.TAB)
-        focused = browser.switch_to.active_element
-        reached.add(focused.get_attribute("id") or focused.text[:30])
+        ActionChains(browser).send_keys(Keys.TAB).perform()
+        reached.add(browser.execute_script(focused_name))
     check({"scenario", "candidate", "keys", "Start session"} <= reached,
           f"Tab reaches the picker, the name, the keys and the start button ({sorted(reached)})")
+    # A keyboard user on a session's link keeps their place while the list refreshes.
+    browser.execute_script("document.querySelector(`#sessions a[href='#/session/${arguments[0]}']`).focus()", session)
+    time.sleep(4)
+    kept = browser.execute_script("const e = document.activeElement; return e.tagName + ' ' + (e.getAttribute('href') || '');")
+    check(kept == f"A #/session/{session}", f"focus on a session's link survives the list's refresh ({kept})")
 
     # --- the session page: a live terminal ---------------------------------------------------
     browser.get(f"{base}/ui/#/session/{session}")

@@ -51,13 +51,29 @@ function percent(score) {
 }
 
 function copyable(label, value) {
-  const id = "copy-" + Math.random().toString(36).slice(2);
+  // Named by its label, not at random, so redraw() finds it again after a refresh.
+  const id = "copy-" + label.replace(/[^a-z0-9]+/gi, "-");
   const input = el("input", {id, type: "text", readonly: true, value});
   const button = el("button", {type: "button", onclick: async () => {
     input.select();
     try { await navigator.clipboard.writeText(value); say(`${label} copied`); } catch { document.execCommand("copy"); }
   }}, "Copy");
   return el("div", {class: "copyable"}, el("label", {for: id}, label), input, button);
+}
+
+// The live views are drawn again every 3 s. Keep the keyboard's place across a redraw:
+// focus on a link in the table would otherwise fall back to the top of the page.
+function redraw(container, ...children) {
+  const focused = document.activeElement;
+  const key = focused && focused !== document.body && container.contains(focused) ? focusKey(focused) : null;
+  container.replaceChildren(...children);
+  if (key === null) return;
+  const again = [...container.querySelectorAll("a, button, input, select, textarea")].find(e => focusKey(e) === key);
+  if (again) again.focus();
+}
+
+function focusKey(element) {
+  return [element.tagName, element.id, element.getAttribute("href") || "", element.id ? "" : element.textContent].join("|");
 }
 
 function leave() {
@@ -125,7 +141,7 @@ async function sessionsView(main) {
       el("td", {}, p.id), el("td", {}, p.candidate), el("td", {}, `plan ${p.plan}`), el("td", {}, p.state),
       el("td", {colspan: 5}, p.parts.map((part, i) => [i ? " · " : "", part.session
         ? el("a", {href: `#/session/${part.session.id}`}, `${i + 1}. ${part.name}`) : `${i + 1}. ${part.name}`]))));
-    table.replaceChildren(
+    redraw(table,
       el("caption", {}, "Sessions (refreshed every 3 s)"),
       el("thead", {}, el("tr", {}, ["Session", "Candidate", "Scenario", "State", "Time left", "Checks passing now",
                                     "Score", "Tampered", ""].map(h => el("th", {scope: "col"}, h)))),
@@ -180,7 +196,7 @@ async function sessionView(main, id) {
   async function draw() {
     const s = await api("GET", `/v1/sessions/${id}`);
     const scenario = catalog.scenarios.find(c => c.id === s.scenario) || {rubric: []};
-    head.replaceChildren(
+    redraw(head,
       el("h1", {}, `${s.title}`),
       el("p", {}, `${s.candidate} · session ${s.id} · `, el("strong", {class: `state ${s.state}`}, s.state),
          s.state === "ready" ? ` · ${minutes(s.time_left_s)} left` : "", s.score !== null ? ` · score ${percent(s.score)}` : "",
