@@ -27,11 +27,18 @@ enum class Difficulty { Easy, Medium, Hard };
 enum class NetworkMode { None, Internal, Outside };
 // fix: fails once the faults are in, passes once repaired. guard: passes throughout.
 enum class CheckExpectation { Fix, Guard };
+// What runs as a host's PID 1. default: the runtime's own init, a shell that sleeps and
+// reaps orphans (services are started by `setup`, with init scripts). systemd: the
+// host boots systemd, so labs can use units, timers and the journal; only the LXD
+// backend runs such hosts (system containers), and a session of a scenario with one
+// fails to start on a backend that cannot.
+enum class HostInit { Default, Systemd };
 
 const char* to_string(ScenarioKind kind);
 const char* to_string(Difficulty difficulty);
 const char* to_string(NetworkMode mode);
 const char* to_string(CheckExpectation expectation);
+const char* to_string(HostInit init);
 
 // A bash script from the scenario and where it was written, so that a failing
 // script can be reported against the line an author would edit.
@@ -77,6 +84,7 @@ struct Host {
   bool entry = false;                 // where the candidate lands
   std::string user = "root";          // login user
   std::string workdir;                // where the login shell starts
+  HostInit init = HostInit::Default;  // `init:`: what runs as PID 1
   Resources resources;
   std::vector<Tmpfs> tmpfs;
   // Capabilities beyond the set every host has ("SYS_PTRACE"), from grantable_capabilities().
@@ -220,6 +228,8 @@ struct Scenario {
 
   const Host& entry_host() const;
   const Host* find_host(std::string_view name) const;
+  // Whether any host has `init: systemd` (and so needs a backend that boots systemd).
+  bool needs_systemd() const;
   const RubricCriterion* find_criterion(std::string_view name) const;
 };
 

@@ -36,7 +36,8 @@ json scenario_json(const Scenario& scenario) {
     hosts.push_back({{"name", host.name},
                      {"image", host.image},
                      {"build", host.build_context.string()},
-                     {"entry", host.entry}});
+                     {"entry", host.entry},
+                     {"init", to_string(host.init)}});
   }
   return {{"id", scenario.id},
           {"title", scenario.title},

@@ -327,7 +327,7 @@ class ScenarioParser {
 
   ScenarioPtr parse(const Value& root_value) {
     auto root = root_value.as_record({"apiVersion", "id", "title", "kind", "difficulty", "duration", "tags",
-                                      "description", "vars", "hosts", "image", "build", "user", "workdir",
+                                      "description", "vars", "hosts", "image", "build", "user", "workdir", "init",
                                       "resources", "tmpfs", "capabilities", "setup", "network", "faults", "checks", "solution",
                                       "hints", "expected_changes", "unchanged", "shortcuts", "alternatives", "lib", "variants", "rubric", "reply"});
     if (!root) return nullptr;
@@ -462,8 +462,9 @@ class ScenarioParser {
   }
 
   void read_hosts(const Mapping& root, Scenario& scenario) {
-    static constexpr std::string_view kShorthandKeys[] = {"image", "build",        "user",  "workdir",         "resources",
-                                                          "tmpfs", "capabilities", "setup", "expected_changes", "unchanged"};
+    static constexpr std::string_view kShorthandKeys[] = {"image",        "build", "user",  "workdir",          "init",
+                                                          "resources",    "tmpfs", "setup", "expected_changes", "unchanged",
+                                                          "capabilities"};
     auto hosts_value = root.get("hosts");
     if (!hosts_value) {
       if (!root.has("image") && !root.has("build")) {
@@ -490,8 +491,8 @@ class ScenarioParser {
     std::vector<Value> entry_true;   // hosts that wrote `entry: true`
     std::vector<Value> entry_false;  // and `entry: false`
     for (const Value& item : *items) {
-      auto host_map = item.as_record({"name", "image", "build", "entry", "user", "workdir", "resources", "tmpfs",
-                                      "capabilities", "setup", "expected_changes", "unchanged"});
+      auto host_map = item.as_record({"name", "image", "build", "entry", "user", "workdir", "init", "resources",
+                                      "tmpfs", "capabilities", "setup", "expected_changes", "unchanged"});
       if (!host_map) {
         hosts_complete_ = false;
         continue;
@@ -579,6 +580,11 @@ class ScenarioParser {
       if (auto text = value->as_string()) {
         if (text->front() == '/') host.workdir = *text;
         else value->error("must be an absolute path, got '" + *text + "'");
+      }
+    }
+    if (auto value = map.get("init")) {
+      if (auto init = value->as_enum<HostInit>({{"default", HostInit::Default}, {"systemd", HostInit::Systemd}})) {
+        host.init = *init;
       }
     }
     if (auto value = map.get("resources")) read_resources(*value, host.resources);
@@ -1377,6 +1383,12 @@ const char* to_string(NetworkMode mode) {
 
 const char* to_string(CheckExpectation expectation) {
   return expectation == CheckExpectation::Fix ? "fix" : "guard";
+}
+
+const char* to_string(HostInit init) { return init == HostInit::Systemd ? "systemd" : "default"; }
+
+bool Scenario::needs_systemd() const {
+  return std::any_of(hosts.begin(), hosts.end(), [](const Host& host) { return host.init == HostInit::Systemd; });
 }
 
 const Host& Scenario::entry_host() const {

@@ -37,7 +37,7 @@ SCHEMA_VISIBLE = [
     "tmpfs-relative-path", "tmpfs-missing-size", "tmpfs-unknown-key", "tmpfs-mode-not-octal",
     "expected-changes-relative", "expected-changes-double-star-inside", "expected-changes-not-a-list",
     "rubric-one-level", "rubric-bad-name", "customer-without-reply", "reply-on-break-fix", "customer-without-rubric",
-    "reply-relative-path",
+    "reply-relative-path", "init-unknown",
 ]
 
 failures = []

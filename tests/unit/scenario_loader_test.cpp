@@ -388,6 +388,45 @@ TEST_CASE("capabilities: grantable ones load normalised; others are refused wher
   CHECK(mentions(bad, "capabilities[3]: 'NET_RAW' cannot be granted"));
 }
 
+TEST_CASE("init: systemd loads on the shorthand host or under hosts; default when absent; a bad value is refused") {
+  CHECK(parse(kMinimal).scenario->hosts[0].init == HostInit::Default);
+  CHECK_FALSE(parse(kMinimal).scenario->needs_systemd());
+
+  ScenarioLoad shorthand = parse(replace(kMinimal, "image: breakfix/base:bookworm\n",
+                                         "image: breakfix/base:bookworm\ninit: systemd\n"));
+  CAPTURE(messages(shorthand));
+  REQUIRE(shorthand.scenario);
+  CHECK(shorthand.diagnostics.empty());
+  CHECK(shorthand.scenario->hosts[0].init == HostInit::Systemd);
+  CHECK(shorthand.scenario->needs_systemd());
+  CHECK(std::string(to_string(HostInit::Systemd)) == "systemd");
+
+  ScenarioLoad hosts = parse(replace(kTwoHosts, "    workdir: /srv\n", "    workdir: /srv\n    init: systemd\n"));
+  CAPTURE(messages(hosts));
+  REQUIRE(hosts.scenario);
+  CHECK(hosts.scenario->find_host("app")->init == HostInit::Default);
+  CHECK(hosts.scenario->find_host("db")->init == HostInit::Systemd);
+  CHECK(hosts.scenario->needs_systemd());
+  ScenarioLoad explicit_default = parse(replace(kTwoHosts, "    workdir: /srv\n", "    workdir: /srv\n    init: default\n"));
+  REQUIRE(explicit_default.scenario);
+  CHECK_FALSE(explicit_default.scenario->needs_systemd());
+
+  ScenarioLoad bad = parse(replace(kTwoHosts, "    workdir: /srv\n", "    workdir: /srv\n    init: sysvinit\n"));
+  CAPTURE(messages(bad));
+  CHECK_FALSE(bad.scenario);
+  CHECK(mentions(bad, "scenario.yaml:19:11: hosts[1].init: 'sysvinit' is not one of: default, systemd"));
+  ScenarioLoad not_scalar = parse(replace(kMinimal, "image: breakfix/base:bookworm\n",
+                                          "image: breakfix/base:bookworm\ninit: [systemd]\n"));
+  CHECK_FALSE(not_scalar.scenario);
+  CHECK(mentions(not_scalar, "scenario.yaml:7:7: init: "));
+
+  // With hosts:, a top-level init is the single-host shorthand out of place.
+  ScenarioLoad top = parse(replace(kTwoHosts, "hosts:\n", "init: systemd\nhosts:\n"));
+  CAPTURE(messages(top));
+  CHECK_FALSE(top.scenario);
+  CHECK(mentions(top, "'init' at the top level is shorthand for a single host; with 'hosts:' write it under the host"));
+}
+
 TEST_CASE("progress: false keeps a check out of the progress runs; a non-boolean is an error") {
   ScenarioLoad quiet = parse(replace(kMinimal, "    run: test -f /etc/motd\n", "    progress: false\n    run: test -f /etc/motd\n"));
   REQUIRE(quiet.scenario);
