@@ -27,6 +27,7 @@ Status run_debootstrap(const BaseImageOptions& options, const std::string& mirro
   }
   std::string include;
   for (const std::string& package : base_image_packages()) include += (include.empty() ? "" : ",") + package;
+  for (const std::string& package : options.extra_packages) include += "," + package;
   bp::ipstream output;
   std::error_code ec;
   bp::child child(debootstrap.string(), "--variant=minbase", "--include=" + include, options.suite, root.string(),
@@ -128,8 +129,8 @@ Status build_base_image(Runtime& runtime, const BaseImageOptions& options, const
   const fs::path root = scratch.path() / "root";
   const fs::path tarball = scratch.path() / "rootfs.tar";
 
-  say("[1/4] debootstrap " + options.suite + " (minbase + " + std::to_string(base_image_packages().size()) +
-      " packages) from " + mirror);
+  say("[1/4] debootstrap " + options.suite + " (minbase + " +
+      std::to_string(base_image_packages().size() + options.extra_packages.size()) + " packages) from " + mirror);
   if (Status status = run_debootstrap(options, mirror, root, progress); !status) return status;
   say("[2/4] tidying: file capabilities stripped from " + std::to_string(strip_file_capabilities(root)) +
       " files, package caches removed");

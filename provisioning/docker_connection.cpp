@@ -26,17 +26,18 @@ http::verb to_verb(Method method) {
     case Method::Put: return http::verb::put;
     case Method::Delete: return http::verb::delete_;
     case Method::Head: return http::verb::head;
+    case Method::Patch: return http::verb::patch;
   }
   return http::verb::get;
 }
 
 // The one place that turns socket errors into Errors.
-Error io_error(const boost::system::error_code& ec, const std::string& socket_path, const std::string& doing) {
+Error io_error(const boost::system::error_code& ec, const std::string& engine, const std::string& socket_path,
+               const std::string& doing) {
   if (ec == asio::error::would_block || ec == asio::error::try_again || ec == asio::error::timed_out) {
-    return make_error(ErrorCode::Timeout, "the Docker engine at " + socket_path + " did not answer in time while " + doing);
+    return make_error(ErrorCode::Timeout, engine + " at " + socket_path + " did not answer in time while " + doing);
   }
-  return make_error(ErrorCode::Unavailable,
-                    "lost the Docker engine at " + socket_path + " while " + doing + ": " + ec.message());
+  return make_error(ErrorCode::Unavailable, "lost " + engine + " at " + socket_path + " while " + doing + ": " + ec.message());
 }
 
 template <typename Request>
@@ -53,6 +54,7 @@ struct Connection::Impl {
   asio::io_context io;
   local_socket socket{io};
   std::string socket_path;
+  Engine engine;
   boost::beast::flat_buffer buffer;
 
   // Reads the response to a request already sent, streaming its body to `on_data`.
@@ -63,7 +65,7 @@ struct Connection::Impl {
     parser.body_limit(std::numeric_limits<std::uint64_t>::max());
     boost::system::error_code ec;
     http::read_header(socket, buffer, parser, ec);
-    if (ec) return io_error(ec, socket_path, "reading a response");
+    if (ec) return io_error(ec, engine.name, socket_path, "reading a response");
     Response response{static_cast<int>(parser.get().result_int()), {}};
     const bool failed = response.status >= 400;
     char chunk[64 * 1024];
@@ -72,7 +74,7 @@ struct Connection::Impl {
       parser.get().body().size = sizeof chunk;
       http::read(socket, buffer, parser, ec);
       if (ec == http::error::need_buffer) ec = {};
-      if (ec) return io_error(ec, socket_path, "reading a response body");
+      if (ec) return io_error(ec, engine.name, socket_path, "reading a response body");
       const std::string_view piece(chunk, sizeof chunk - parser.get().body().size);
       if (failed) response.body.append(piece);
       else if (!piece.empty()) on_data(piece);
@@ -86,38 +88,39 @@ Connection::~Connection() = default;
 
 int Connection::native_handle() const { return impl_->socket.native_handle(); }
 
-Result<std::unique_ptr<Connection>> Connection::open(const std::string& socket_path, std::chrono::seconds io_timeout) {
+Result<std::unique_ptr<Connection>> Connection::open(const std::string& socket_path, std::chrono::seconds io_timeout,
+                                                     const Engine& engine) {
   auto impl = std::make_unique<Impl>();
   impl->socket_path = socket_path;
+  impl->engine = engine;
   boost::system::error_code ec;
   impl->socket.connect(asio::local::stream_protocol::endpoint(socket_path), ec);
   if (ec == asio::error::access_denied || ec == asio::error::no_permission) {
     return make_error(ErrorCode::PermissionDenied,
-                      "permission denied on the Docker socket " + socket_path +
-                          ": run breakfix as root or as a member of the 'docker' group");
+                      "permission denied on " + engine.socket_name + " " + socket_path + ": " + engine.access_hint);
   }
   if (ec) {
     return make_error(ErrorCode::Unavailable,
-                      "cannot reach the Docker engine at " + socket_path + " (" + ec.message() +
-                          "): start it (e.g. 'dockerd &' or 'systemctl start docker'), or point DOCKER_HOST at it");
+                      "cannot reach " + engine.name + " at " + socket_path + " (" + ec.message() + "): " + engine.start_hint);
   }
   set_socket_timeouts(impl->socket.native_handle(), io_timeout);
   return std::unique_ptr<Connection>(new Connection(std::move(impl)));
 }
 
 Result<Response> Connection::send(Method method, const std::string& target, std::string body,
-                                  std::string_view content_type) {
+                                  std::string_view content_type, const Headers& headers) {
   http::request<http::string_body> request{to_verb(method), target, 11};
   set_common_headers(request, target, body.empty() ? std::string_view() : content_type);
+  for (const auto& [name, value] : headers) request.set(name, value);
   request.body() = std::move(body);
   request.prepare_payload();
   boost::system::error_code ec;
   http::write(impl_->socket, request, ec);
-  if (ec) return io_error(ec, impl_->socket_path, "sending a request");
+  if (ec) return io_error(ec, impl_->engine.name, impl_->socket_path, "sending a request");
   http::response_parser<http::string_body> parser;
   parser.body_limit(64 * 1024 * 1024);  // inspect and list answers; far more than they need
   http::read(impl_->socket, impl_->buffer, parser, ec);
-  if (ec) return io_error(ec, impl_->socket_path, "reading a response");
+  if (ec) return io_error(ec, impl_->engine.name, impl_->socket_path, "reading a response");
   return Response{static_cast<int>(parser.get().result_int()), std::move(parser.get().body())};
 }
 
@@ -131,7 +134,7 @@ Result<Response> Connection::send_streaming(Method method, const std::string& ta
   if (ec) return make_error(ErrorCode::Invalid, "cannot read " + body_file.string() + ": " + ec.message());
   request.prepare_payload();
   http::write(impl_->socket, request, ec);
-  if (ec) return io_error(ec, impl_->socket_path, "sending " + body_file.string());
+  if (ec) return io_error(ec, impl_->engine.name, impl_->socket_path, "sending " + body_file.string());
   return impl_->read_streaming(on_data);
 }
 
@@ -143,7 +146,7 @@ Result<Response> Connection::send_streaming(Method method, const std::string& ta
   request.prepare_payload();
   boost::system::error_code ec;
   http::write(impl_->socket, request, ec);
-  if (ec) return io_error(ec, impl_->socket_path, "sending a request");
+  if (ec) return io_error(ec, impl_->engine.name, impl_->socket_path, "sending a request");
   return impl_->read_streaming(on_data);
 }
 
@@ -156,11 +159,11 @@ Result<HijackedStream> Connection::hijack(const std::string& target, std::string
   request.prepare_payload();
   boost::system::error_code ec;
   http::write(impl_->socket, request, ec);
-  if (ec) return io_error(ec, impl_->socket_path, "starting an exec");
+  if (ec) return io_error(ec, impl_->engine.name, impl_->socket_path, "starting an exec");
   // After a 101 the bytes that follow the headers are the exec's stream, not a body.
   http::response_parser<http::empty_body> parser;
   http::read_header(impl_->socket, impl_->buffer, parser, ec);
-  if (ec) return io_error(ec, impl_->socket_path, "starting an exec");
+  if (ec) return io_error(ec, impl_->engine.name, impl_->socket_path, "starting an exec");
   const int status = static_cast<int>(parser.get().result_int());
   if (status != 101 && status != 200) {
     // An error answer has a normal body: read what is there for the message.
@@ -195,7 +198,7 @@ Result<std::string_view> BodyStream::next() {
     boost::system::error_code ec;
     http::read(impl_->connection->socket, impl_->connection->buffer, impl_->parser, ec);
     if (ec == http::error::need_buffer) ec = {};
-    if (ec) return io_error(ec, impl_->connection->socket_path, "reading a response body");
+    if (ec) return io_error(ec, impl_->connection->engine.name, impl_->connection->socket_path, "reading a response body");
     const std::size_t got = sizeof impl_->chunk - impl_->parser.get().body().size;
     if (got > 0) return std::string_view(impl_->chunk, got);
   }
@@ -208,11 +211,11 @@ Result<std::unique_ptr<BodyStream>> Connection::open_body(Method method, const s
   set_common_headers(request, target, {});
   boost::system::error_code ec;
   http::write(impl_->socket, request, ec);
-  if (ec) return io_error(ec, impl_->socket_path, "sending a request");
+  if (ec) return io_error(ec, impl_->engine.name, impl_->socket_path, "sending a request");
   auto stream = std::make_unique<BodyStream::Impl>();
   stream->parser.body_limit(std::numeric_limits<std::uint64_t>::max());  // the caller stops when it has enough
   http::read_header(impl_->socket, impl_->buffer, stream->parser, ec);
-  if (ec) return io_error(ec, impl_->socket_path, "reading a response");
+  if (ec) return io_error(ec, impl_->engine.name, impl_->socket_path, "reading a response");
   const int status = static_cast<int>(stream->parser.get().result_int());
   stream->connection = std::move(impl_);
   auto body = std::make_unique<BodyStream>(std::move(stream));

@@ -10,6 +10,8 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include "breakfix/error.h"
 
@@ -27,7 +29,18 @@ struct HijackedStream {
   std::string early_bytes;  // stream bytes that arrived with the response headers
 };
 
-enum class Method { Get, Post, Put, Delete, Head };
+enum class Method { Get, Post, Put, Delete, Head, Patch };
+
+// Who answers on the socket, for messages: the LXD backend talks HTTP over a unix
+// socket the same way, so it uses this class with its own names.
+struct Engine {
+  std::string name = "the Docker engine";
+  std::string socket_name = "the Docker socket";
+  std::string start_hint = "start it (e.g. 'dockerd &' or 'systemctl start docker'), or point DOCKER_HOST at it";
+  std::string access_hint = "run breakfix as root or as a member of the 'docker' group";
+};
+
+using Headers = std::vector<std::pair<std::string, std::string>>;
 
 // A response body read piece by piece by the caller, as it arrives (a tar to parse as it
 // streams, a list as long as a container's changes). Dropping it before the end closes
@@ -49,12 +62,13 @@ class Connection {
   // Connects to the socket. Unavailable names the socket and how to start the engine;
   // PermissionDenied says how to get access. `io_timeout` bounds every single read or
   // write (not a whole call): a silent engine gives Timeout instead of a hang.
-  static Result<std::unique_ptr<Connection>> open(const std::string& socket_path, std::chrono::seconds io_timeout);
+  static Result<std::unique_ptr<Connection>> open(const std::string& socket_path, std::chrono::seconds io_timeout,
+                                                  const Engine& engine = Engine());
   ~Connection();
 
   // Sends a request with a body held in memory and reads the whole response.
   Result<Response> send(Method method, const std::string& target, std::string body = "",
-                        std::string_view content_type = "application/json");
+                        std::string_view content_type = "application/json", const Headers& headers = {});
   // Sends a request whose body is a file (an image tarball) or a string, and hands the
   // response body to `on_data` piece by piece as it arrives. Returns the status; for
   // statuses of 400 and above the body is also returned whole in Response.body.

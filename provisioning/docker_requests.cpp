@@ -207,23 +207,5 @@ ImageInfo parse_image_summary(const json& summary) {
   return image;
 }
 
-const char* exec_kill_script() {
-  // Runs under the toolbox's busybox sh with the marker as $1, and calls nothing of the
-  // lab's: every tool is the toolbox's busybox by its full path. environ files are
-  // NUL-separated, hence tr before grep; a process may vanish between listing and read.
-  return R"(bb=/.breakfix/bin/busybox
-marker="BREAKFIX_EXEC=$1"
-for round in 1 2 3 4 5; do
-  found=""
-  for environ in /proc/[0-9]*/environ; do
-    pid=${environ#/proc/}; pid=${pid%/environ}
-    [ "$pid" = "$$" ] && continue
-    if $bb tr '\000' '\n' <"$environ" 2>/dev/null | $bb grep -qxF -- "$marker"; then kill -9 "$pid" 2>/dev/null && found=yes; fi
-  done
-  [ -z "$found" ] && exit 0
-  $bb sleep 0.1
-done
-)";
-}
 
 }  // namespace breakfix::docker

@@ -22,9 +22,6 @@ const std::vector<std::string>& lab_capabilities();
 // waits, which also reaps orphaned zombies as they die.
 inline constexpr const char* kInitScript = "while :; do sleep 2147483647 & wait; done";
 
-// The environment variable that marks every process an exec starts, so that a timeout
-// can find and kill all of them, detached or not, from inside the container.
-inline constexpr const char* kExecMarkerVariable = "BREAKFIX_EXEC";
 
 nlohmann::json container_create_body(const ContainerSpec& spec);
 nlohmann::json network_create_body(const NetworkSpec& spec);
@@ -39,8 +36,5 @@ NetworkInfo parse_network(const nlohmann::json& network);
 ImageInfo parse_image_summary(const nlohmann::json& summary);  // GET /images/json
 ContainerState parse_container_state(const std::string& state);
 
-// The shell script that kills every process carrying the marker ($1), in a few rounds
-// so that processes forked meanwhile are caught too.
-const char* exec_kill_script();
 
 }  // namespace breakfix::docker

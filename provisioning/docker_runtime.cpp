@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "breakfix/percent_encoding.h"
+#include "random_hex.h"
 #include "tar_archive.h"
 #include "docker_connection.h"
 #include "docker_requests.h"
@@ -39,18 +40,6 @@ constexpr std::size_t kMaxBuildContextBytes = 512 * 1024 * 1024;
 constexpr std::size_t kBuildLogLinesKept = 25;
 // How long the killer of a timed-out exec may take (see ExecStream::kill).
 constexpr std::chrono::seconds kKillBound{5};
-
-std::string random_hex(std::size_t bytes) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::random_device random;
-  std::string out;
-  for (std::size_t i = 0; i < bytes; ++i) {
-    const unsigned value = random() & 0xff;
-    out += kHex[value >> 4];
-    out += kHex[value & 15];
-  }
-  return out;
-}
 
 // Splits a stream of newline-separated JSON messages arriving in arbitrary pieces.
 class JsonLines {
@@ -413,6 +402,10 @@ class DockerRuntime : public Runtime {
   }
 
   Result<std::string> create_container(const ContainerSpec& spec) override {
+    if (spec.systemd) {
+      return make_error(ErrorCode::Invalid, "host " + spec.hostname + " boots systemd (init: systemd), which the Docker "
+                                            "backend cannot run: use the LXD backend (runtime.backend: lxd)");
+    }
     auto response = call(Method::Post, "/containers/create?name=" + percent_encode(spec.name),
                          "create container " + spec.name, docker::container_create_body(spec));
     if (!response) {
@@ -584,25 +577,7 @@ Result<int> DockerExecStream::exit_code() {
   return make_error(ErrorCode::Timeout, "exec " + exec_id_ + " still running after its output ended");
 }
 
-Status DockerExecStream::kill() {
-  ExecSpec killer;
-  killer.container = container_;
-  killer.command = {kToolboxBusybox, "sh", "-c", docker::exec_kill_script(), "breakfix-kill", marker_};
-  auto stream = runtime_.start_exec(killer);
-  if (!stream) return stream.error();
-  // Drain to the end: the killer's exit means every marked process got SIGKILL. Bounded,
-  // so that a lab that starves the killer (a fork bomb at its pids limit) cannot hold us.
-  const auto give_up = std::chrono::steady_clock::now() + kKillBound;
-  while (std::chrono::steady_clock::now() < give_up) {
-    pollfd pfd{(*stream)->poll_fd(), POLLIN, 0};
-    ::poll(&pfd, 1, 200);
-    auto more = (*stream)->read_output([](OutputStream, std::string_view) {});
-    if (!more) return more.error();
-    if (!*more) return {};
-  }
-  return make_error(ErrorCode::Timeout, "the kill of exec " + exec_id_ + " did not finish within " +
-                                            std::to_string(kKillBound.count()) + " s");
-}
+Status DockerExecStream::kill() { return kill_marked_processes(runtime_, container_, marker_, kKillBound); }
 
 }  // namespace
 

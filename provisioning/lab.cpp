@@ -172,6 +172,7 @@ Result<Lab> LabProvisioner::provision(const Scenario& scenario, const std::strin
     spec.hostname = host.name;
     // PID 1 is the toolbox's shell too: replacing /bin/sh or sleep cannot touch it.
     spec.command = {kToolboxBusybox, "sh", "-c", kLabInitScript};
+    spec.systemd = host.init == HostInit::Systemd;
     spec.volumes.push_back(toolbox_mount(*toolbox));
     spec.capabilities = host.capabilities;
     spec.network = lab.network;

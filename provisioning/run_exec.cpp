@@ -4,6 +4,7 @@
 #include <optional>
 
 #include "breakfix/runtime.h"
+#include "breakfix/toolbox.h"
 
 namespace breakfix {
 
@@ -95,6 +96,45 @@ Result<ExecResult> run_exec(Runtime& runtime, const ExecSpec& spec, std::string_
   result.exit_code = *code;
   result.duration = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started);
   return result;
+}
+
+const char* exec_kill_script() {
+  // Runs under the toolbox's busybox sh with the marker as $1, and calls nothing of the
+  // lab's: every tool is the toolbox's busybox by its full path. environ files are
+  // NUL-separated, hence tr before grep; a process may vanish between listing and read.
+  return R"(bb=/.breakfix/bin/busybox
+marker="BREAKFIX_EXEC=$1"
+for round in 1 2 3 4 5; do
+  found=""
+  for environ in /proc/[0-9]*/environ; do
+    pid=${environ#/proc/}; pid=${pid%/environ}
+    [ "$pid" = "$$" ] && continue
+    if $bb tr '\000' '\n' <"$environ" 2>/dev/null | $bb grep -qxF -- "$marker"; then kill -9 "$pid" 2>/dev/null && found=yes; fi
+  done
+  [ -z "$found" ] && exit 0
+  $bb sleep 0.1
+done
+)";
+}
+
+Status kill_marked_processes(Runtime& runtime, const std::string& container, const std::string& marker,
+                             std::chrono::seconds bound) {
+  ExecSpec killer;
+  killer.container = container;
+  killer.command = {kToolboxBusybox, "sh", "-c", exec_kill_script(), "breakfix-kill", marker};
+  auto stream = runtime.start_exec(killer);
+  if (!stream) return stream.error();
+  // Drained to the end: the killer's exit means every marked process got SIGKILL.
+  const auto give_up = std::chrono::steady_clock::now() + bound;
+  while (std::chrono::steady_clock::now() < give_up) {
+    pollfd pfd{(*stream)->poll_fd(), POLLIN, 0};
+    ::poll(&pfd, 1, 200);
+    auto more = (*stream)->read_output([](OutputStream, std::string_view) {});
+    if (!more) return more.error();
+    if (!*more) return {};
+  }
+  return make_error(ErrorCode::Timeout, "the kill of an exec in " + container + " did not finish within " +
+                                            std::to_string(bound.count()) + " s");
 }
 
 }  // namespace breakfix

@@ -16,6 +16,8 @@ struct BaseImageOptions {
   std::string mirror;  // empty: the host's Debian mirror (apt sources), else deb.debian.org
   std::filesystem::path work_dir = "/var/tmp";  // where the root file system is made
   bool rebuild = false;  // build even when the image exists
+  // Beyond base_image_packages(): the LXD backend's hosts boot systemd.
+  std::vector<std::string> extra_packages;
 };
 
 // What an admin expects on a box, beyond debootstrap's minbase (docs/runtime.md).

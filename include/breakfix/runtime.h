@@ -65,7 +65,11 @@ struct ContainerSpec {
   std::string image;
   std::string hostname;
   // PID 1's argv. Empty: a lab host's init (a shell that sleeps and reaps orphans).
+  // The LXD backend always boots the image's own init (systemd) and ignores it.
   std::vector<std::string> command;
+  // The host boots systemd (`init: systemd`): only a backend of system containers (LXD)
+  // can; Docker refuses such a spec with a message that says so.
+  bool systemd = false;
   // Empty: no network at all (only loopback). Else the network's name; `aliases` are
   // the names other containers on it resolve.
   std::string network;
@@ -294,6 +298,20 @@ class Runtime {
   virtual Result<bool> read_tree(const std::string& id, const std::string& path, const TreeReadOptions& options,
                                  const WantFn& want, const VisitFn& visit) = 0;
 };
+
+// The environment variable each backend gives every process an exec starts, with a
+// value of the exec's own, so that a timeout can find and kill all of them, detached or
+// not, from inside the container.
+inline constexpr const char* kExecMarkerVariable = "BREAKFIX_EXEC";
+
+// The shell script (the toolbox's busybox sh, the marker as $1) that kills every process
+// carrying the marker, in a few rounds so that processes forked meanwhile are caught too.
+const char* exec_kill_script();
+
+// ExecStream::kill for both backends: runs exec_kill_script() in `container` and waits,
+// at most `bound`, for it to end (a lab that starves the killer cannot hold the caller).
+Status kill_marked_processes(Runtime& runtime, const std::string& container, const std::string& marker,
+                             std::chrono::seconds bound);
 
 // Runs an exec to its end: `input` is written to stdin and then closed, output goes to
 // `sink` as it arrives (memory stays bounded whatever the output's size), and at

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <memory>
+#include <string>
 
 #include "breakfix/runtime.h"
 
@@ -10,9 +11,10 @@ class App;
 
 namespace breakfix::cli {
 
-// The engine from $DOCKER_HOST or the default socket, once it answers a ping; else
-// nullptr after printing why (which socket, and how to start or reach it).
-std::unique_ptr<Runtime> connect_runtime();
+// The runtime named by `backend` ("docker", "lxd"; empty: $BREAKFIX_BACKEND, else
+// docker) on its socket ($DOCKER_HOST, $LXD_SOCKET or the default), once it answers a
+// ping; else nullptr after printing why (which socket, and how to start or reach it).
+std::unique_ptr<Runtime> connect_runtime(const std::string& backend = "");
 
 // `breakfix image base`, `breakfix image build` and `breakfix gc`: the commands that
 // talk to the container runtime directly (the engine from $DOCKER_HOST or the default

@@ -292,8 +292,17 @@ class ConfigParser {
   void read_runtime(const Mapping& root, DaemonConfig& config) {
     auto value = root.get("runtime");
     if (!value) return;
-    auto runtime = value->as_record({"docker_socket", "timeout"});
+    auto runtime = value->as_record({"backend", "docker_socket", "lxd_socket", "lxd_pool", "timeout"});
     if (!runtime) return;
+    if (auto backend = runtime->get("backend")) {
+      if (auto text = backend->as_string()) {
+        if (auto parsed = parse_backend(*text)) {
+          config.backend = *parsed;
+        } else {
+          backend->error("'" + *text + "' is not a backend: docker or lxd");
+        }
+      }
+    }
     if (auto socket = runtime->get("docker_socket")) {
       if (auto text = socket->as_string()) {
         std::string path = *text;
@@ -305,6 +314,24 @@ class ConfigParser {
           socket->error("must be an absolute path (got '" + *text + "')");
         } else {
           config.docker_socket = path;
+        }
+      }
+    }
+    if (auto socket = runtime->get("lxd_socket")) {
+      if (auto text = socket->as_string()) {
+        if (!fs::path(*text).is_absolute()) {
+          socket->error("must be an absolute path (got '" + *text + "')");
+        } else {
+          config.lxd_socket = *text;
+        }
+      }
+    }
+    if (auto pool = runtime->get("lxd_pool")) {
+      if (auto text = pool->as_string()) {
+        if (text->empty() || text->find('/') != std::string::npos) {
+          pool->error("must be the name of an LXD storage pool (got '" + *text + "')");
+        } else {
+          config.lxd_pool = *text;
         }
       }
     }

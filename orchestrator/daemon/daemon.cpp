@@ -15,7 +15,7 @@
 #include <thread>
 #include <nlohmann/json.hpp>
 
-#include "breakfix/docker_runtime.h"
+#include "breakfix/runtime_factory.h"
 #include "breakfix/scenario_catalog.h"
 #include "breakfix/version.h"
 #include "daemon/api.h"
@@ -353,10 +353,13 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
   if (!store) return fail(store.error().message);
   auto host_key = ensure_host_key(config.data_dir);
   if (!host_key) return fail(host_key.error().message);
-  DockerOptions docker;
-  docker.socket_path = config.docker_socket;
-  docker.io_timeout = config.runtime_timeout;
-  std::unique_ptr<Runtime> runtime = make_docker_runtime(docker);
+  RuntimeChoice choice;
+  choice.backend = config.backend;
+  choice.docker_socket = config.docker_socket;
+  choice.lxd_socket = config.lxd_socket;
+  choice.lxd_pool = config.lxd_pool;
+  choice.io_timeout = config.runtime_timeout;
+  std::unique_ptr<Runtime> runtime = make_runtime(choice);
 
   CatalogHolder catalog;
   catalog.set(load_catalog(config, nullptr));

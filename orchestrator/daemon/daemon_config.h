@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "breakfix/diagnostic.h"
+#include "breakfix/runtime_factory.h"
 
 namespace breakfix {
 
@@ -43,7 +44,10 @@ struct DaemonConfig {
   std::vector<std::filesystem::path> scenario_dirs = {"/usr/share/breakfix/scenarios"};
 
   // runtime:
+  Backend backend = Backend::Docker;
   std::string docker_socket = "/var/run/docker.sock";
+  std::string lxd_socket = "/var/lib/lxd/unix.socket";
+  std::string lxd_pool = "breakfix";
   std::chrono::seconds runtime_timeout{300};
 
   // sessions:

@@ -7,7 +7,7 @@
 #include <regex>
 
 #include "daemon_fixture.h"
-#include "docker_fixture.h"
+#include "runtime_fixture.h"
 
 using namespace breakfix::testing;
 using nlohmann::json;

@@ -10,17 +10,33 @@
 #include <atomic>
 #include <string>
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "breakfix/docker_runtime.h"
+#include "breakfix/runtime_factory.h"
 #include "breakfix/lab.h"
 
 namespace breakfix::testing {
 
-inline Runtime& docker_runtime() {
-  static std::unique_ptr<Runtime> runtime = [] {
-    auto options = docker_options_from_environment();
-    REQUIRE_MESSAGE(options.ok(), options.error().message);
-    return make_docker_runtime(*options);
+// The backend under test: BREAKFIX_BACKEND (docker, the default, or lxd), so that one
+// suite proves both (CMakeLists.txt registers it once per backend).
+inline const RuntimeChoice& test_backend() {
+  static const RuntimeChoice choice = [] {
+    auto from_environment = runtime_choice_from_environment();
+    if (!from_environment.ok()) {
+      std::fprintf(stderr, "%s\n", from_environment.error().message.c_str());
+      std::abort();
+    }
+    return *from_environment;
   }();
+  return choice;
+}
+
+inline bool testing_lxd() { return test_backend().backend == Backend::Lxd; }
+
+inline Runtime& lab_runtime() {
+  static std::unique_ptr<Runtime> runtime = make_runtime(test_backend());
   return *runtime;
 }
 
@@ -33,11 +49,11 @@ class SessionGuard {
  public:
   explicit SessionGuard(std::string session_id) : session_id_(std::move(session_id)) {}
   ~SessionGuard() {
-    LabProvisioner provisioner(docker_runtime(), {});
+    LabProvisioner provisioner(lab_runtime(), {});
     CHECK(provisioner.remove_session(session_id_).ok());
-    auto containers = docker_runtime().list_containers({{kLabelSession, session_id_}});
-    auto networks = docker_runtime().list_networks({{kLabelSession, session_id_}});
-    auto images = docker_runtime().list_images({{kLabelSession, session_id_}});
+    auto containers = lab_runtime().list_containers({{kLabelSession, session_id_}});
+    auto networks = lab_runtime().list_networks({{kLabelSession, session_id_}});
+    auto images = lab_runtime().list_images({{kLabelSession, session_id_}});
     CHECK(containers.ok());
     CHECK(networks.ok());
     CHECK(images.ok());

@@ -1,6 +1,8 @@
-// The Docker backend against a real engine: lifecycle, exec in all its forms, limits,
-// networks, pause, removal and garbage collection. Needs breakfix/base:bookworm
-// (tests/run.sh builds it with `breakfix image base`).
+// A Runtime backend against its real engine, Docker or LXD (BREAKFIX_BACKEND; CMake runs
+// the suite once for each): lifecycle, exec in all its forms, limits, networks, pause,
+// removal and garbage collection. Needs breakfix/base:bookworm on that engine (tests/run.sh
+// builds it with `breakfix image base [--backend lxd]`). What the LXD backend does not do
+// yet is skipped there, by name, with `not_on_lxd_yet`.
 
 #include <doctest/doctest.h>
 #include <openssl/evp.h>
@@ -11,11 +13,12 @@
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <sstream>
 #include <thread>
 
 #include "breakfix/scenario_loader.h"
 #include "session/script_runner.h"
-#include "docker_fixture.h"
+#include "runtime_fixture.h"
 #include "process.h"
 #include "test_scenarios.h"
 
@@ -25,10 +28,13 @@ using namespace std::chrono_literals;
 
 namespace {
 
+// For the tests of what the LXD backend does not do yet (docs/runtime.md, "LXD").
+doctest::skip not_on_lxd_yet() { return doctest::skip(testing_lxd()); }
+
 Lab provision(const char* scenario_text, const std::string& session_id) {
   ScenarioLoad load = parse_scenario(scenario_text, "scenario.yaml", "/nonexistent");
   REQUIRE(load.scenario);
-  auto lab = LabProvisioner(docker_runtime(), {}).provision(*load.scenario, session_id, nullptr);
+  auto lab = LabProvisioner(lab_runtime(), {}).provision(*load.scenario, session_id, nullptr);
   REQUIRE_MESSAGE(lab.ok(), lab.error().message);
   return *lab;
 }
@@ -43,7 +49,7 @@ ExecSpec shell(const std::string& container, const std::string& command) {
 // Runs `command` in `container` and returns its output; fails the test on an error.
 Collected run(const std::string& container, const std::string& command, int expected_exit = 0) {
   Collected output;
-  auto result = run_exec(docker_runtime(), shell(container, command), "", output.sink(), 60s);
+  auto result = run_exec(lab_runtime(), shell(container, command), "", output.sink(), 60s);
   REQUIRE_MESSAGE(result.ok(), result.error().message);
   CAPTURE(command);
   CAPTURE(output.out);
@@ -80,7 +86,7 @@ class TempDirForBuild {
     path_ = pattern;
   }
   ~TempDirForBuild() {
-    if (!image.empty()) CHECK(docker_runtime().remove_image(image).ok());
+    if (!image.empty()) CHECK(lab_runtime().remove_image(image).ok());
     std::error_code ignored;
     std::filesystem::remove_all(path_, ignored);
   }
@@ -104,13 +110,17 @@ long max_rss_kib() {
 }  // namespace
 
 TEST_CASE("The engine answers, and a missing socket is an error that names it") {
-  CHECK(docker_runtime().ping().ok());
-  auto missing = make_docker_runtime({.socket_path = "/nonexistent/docker.sock"});
-  Status status = missing->ping();
+  Status ping = lab_runtime().ping();
+  CHECK_MESSAGE(ping.ok(), (ping.ok() ? "" : ping.error().message));
+  RuntimeChoice missing_choice = test_backend();
+  missing_choice.docker_socket = "/nonexistent/docker.sock";
+  missing_choice.lxd_socket = "/nonexistent/lxd.sock";
+  Status status = make_runtime(missing_choice)->ping();
   REQUIRE_FALSE(status.ok());
   CHECK(status.error().code == ErrorCode::Unavailable);
-  CHECK(status.error().message.find("/nonexistent/docker.sock") != std::string::npos);
-  CHECK(status.error().message.find("dockerd") != std::string::npos);
+  CHECK(status.error().message.find(testing_lxd() ? "/nonexistent/lxd.sock" : "/nonexistent/docker.sock") !=
+        std::string::npos);
+  CHECK(status.error().message.find(testing_lxd() ? "setup-lxd.sh" : "dockerd") != std::string::npos);
 }
 
 TEST_CASE("An exec without a TTY keeps stdout and stderr apart and returns the exit code") {
@@ -133,7 +143,7 @@ TEST_CASE("Variables reach the exec's environment and the script reaches it on s
   spec.command = {"bash", "-e"};
   spec.env = {"PORT=9000"};
   Collected output;
-  auto result = run_exec(docker_runtime(), spec, "echo port=$PORT\nfalse\necho not reached\n", output.sink(), 30s);
+  auto result = run_exec(lab_runtime(), spec, "echo port=$PORT\nfalse\necho not reached\n", output.sink(), 30s);
   REQUIRE(result.ok());
   CHECK(result->exit_code == 1);  // bash -e stopped at `false`
   CHECK(output.out == "port=9000\n");
@@ -143,7 +153,7 @@ TEST_CASE("A scenario script sees its vars, but what it starts does not inherit 
   // A daemon started by setup must not show the session's fault in /proc/PID/environ.
   SessionGuard session(unique_session_id("vars"));
   const Lab lab = provision(kOneHostScenario, session.id());
-  ScriptRunner runner(docker_runtime(), lab, {{"BROKEN", "it's the mode"}, {"PORT", "9000"}});
+  ScriptRunner runner(lab_runtime(), lab, {{"BROKEN", "it's the mode"}, {"PORT", "9000"}});
   const Script script{"echo \"script: $BROKEN on $PORT at $BREAKFIX_HOST\"\n"
                       "sh -c 'echo \"child: [$BROKEN][$PORT]\"'\n"
                       "setsid -f sleep 30 >/dev/null 2>&1\n"
@@ -166,7 +176,7 @@ TEST_CASE("Stdin streams in while output streams out, and its end reaches the pr
   sent.add(input);
   ExecSpec spec = shell(lab.entry().container_id, "cat");
   std::size_t bytes = 0;
-  auto result = run_exec(docker_runtime(), spec, input, [&](OutputStream stream, std::string_view data) {
+  auto result = run_exec(lab_runtime(), spec, input, [&](OutputStream stream, std::string_view data) {
     if (stream == OutputStream::Stdout) {
       received.add(data);
       bytes += data.size();
@@ -187,7 +197,7 @@ TEST_CASE("50 MiB of output arrive byte-exact with bounded memory") {
   Sha256 received;
   std::size_t bytes = 0;
   const long rss_before = max_rss_kib();
-  auto result = run_exec(docker_runtime(), shell(host, "cat /tmp/blob"), "", [&](OutputStream stream, std::string_view data) {
+  auto result = run_exec(lab_runtime(), shell(host, "cat /tmp/blob"), "", [&](OutputStream stream, std::string_view data) {
     REQUIRE(stream == OutputStream::Stdout);
     received.add(data);
     bytes += data.size();
@@ -206,7 +216,7 @@ TEST_CASE("A timeout kills the whole process tree, detached children included") 
   const std::string host = lab.entry().container_id;
   Collected output;
   const auto started = std::chrono::steady_clock::now();
-  auto result = run_exec(docker_runtime(),
+  auto result = run_exec(lab_runtime(),
                          shell(host, "sleep 1001 & setsid sleep 1002 & nohup sleep 1003 >/dev/null 2>&1 & echo started; sleep 1004"),
                          "", output.sink(), 2s);
   REQUIRE_MESSAGE(result.ok(), result.error().message);
@@ -227,7 +237,7 @@ TEST_CASE("An exec with a TTY has the requested size and follows a resize") {
   spec.tty = true;
   spec.size = {100, 30};
   spec.env = {"TERM=xterm", "PS1=$ "};
-  auto stream = docker_runtime().start_exec(spec);
+  auto stream = lab_runtime().start_exec(spec);
   REQUIRE_MESSAGE(stream.ok(), stream.error().message);
   ExecStream& exec = **stream;
   std::string screen;
@@ -254,7 +264,7 @@ TEST_CASE("An exec with a TTY has the requested size and follows a resize") {
   REQUIRE(exec.write_stdin("exit 7\n").ok());
   read_until("\x01never");  // to the end of the stream
   auto code = exec.exit_code();
-  REQUIRE(code.ok());
+  REQUIRE_MESSAGE(code.ok(), code.error().message);
   CHECK(*code == 7);
 }
 
@@ -297,15 +307,27 @@ TEST_CASE("A lab host is unprivileged: trimmed capabilities, default seccomp, st
   const Lab lab = provision(kOneHostScenario, session.id());
   const std::string host = lab.entry().container_id;
   CHECK(run(host, "grep ^Seccomp: /proc/self/status").out == "Seccomp:\t2\n");
-  run(host, "mknod /tmp/dev c 1 3", 1);                      // no MKNOD
-  run(host, "mount -t tmpfs none /mnt 2>/dev/null", 32);     // no SYS_ADMIN
-  run(host, "ip link add dummy0 type dummy 2>/dev/null", 2); // no NET_ADMIN
+  run(host, "mknod /tmp/dev c 1 3 2>/dev/null", 1);          // no devices
   CHECK(run(host, "strace -f -e trace=openat cat /etc/hostname 2>&1 | grep -c hostname").out != "0\n");
   run(host, "ping -c1 -W1 127.0.0.1 >/dev/null");           // ping without NET_RAW
-  CHECK(run(host, "ps -o comm= -p 1").out == "busybox\n");    // our init is PID 1: the toolbox's busybox sh
+  if (testing_lxd()) {
+    // A system container: root inside is a uid of its own outside (isolated idmap), not 0,
+    // and PID 1 is systemd.
+    std::istringstream uid_map(run(host, "cat /proc/self/uid_map").out);
+    long inside = -1, outside = -1, count = -1;
+    uid_map >> inside >> outside >> count;
+    CHECK(inside == 0);
+    CHECK(outside >= 100000);  // root of the lab is nobody on the machine
+    CHECK(count == 65536);
+    CHECK(run(host, "ps -o comm= -p 1").out == "systemd\n");
+  } else {
+    run(host, "mount -t tmpfs none /mnt 2>/dev/null", 32);     // no SYS_ADMIN
+    run(host, "ip link add dummy0 type dummy 2>/dev/null", 2); // no NET_ADMIN
+    CHECK(run(host, "ps -o comm= -p 1").out == "busybox\n");    // our init is PID 1: the toolbox's busybox sh
+  }
   run(host, "kill -9 -1; sleep 0.5; true");  // the candidate's classic (spares only its caller and PID 1)
   std::this_thread::sleep_for(500ms);
-  auto info = docker_runtime().inspect_container(host);
+  auto info = lab_runtime().inspect_container(host);
   REQUIRE(info.ok());
   CHECK(info->state == ContainerState::Running);
   CHECK(run(host, "echo still here").out == "still here\n");
@@ -317,7 +339,7 @@ TEST_CASE("A one-host lab has no network but loopback") {
   CHECK(run(lab.entry().container_id, "ls /sys/class/net").out == "lo\n");
 }
 
-TEST_CASE("Two hosts on an internal network reach each other and nothing else") {
+TEST_CASE("Two hosts on an internal network reach each other and nothing else" * not_on_lxd_yet()) {
   SessionGuard session(unique_session_id("net"));
   SessionGuard other_session(unique_session_id("net-other"));
   const Lab lab = provision(kTwoHostScenario, session.id());
@@ -327,7 +349,7 @@ TEST_CASE("Two hosts on an internal network reach each other and nothing else") 
   CHECK(run(app, "getent hosts db | wc -l").out == "1\n");
   // A listener on db, reached from app by name.
   ExecSpec listener = shell(db, "nc -l -p 5432 > /tmp/received");
-  auto listening = docker_runtime().start_exec(listener);
+  auto listening = lab_runtime().start_exec(listener);
   REQUIRE(listening.ok());
   std::this_thread::sleep_for(300ms);
   run(app, "echo hello-db | nc -q1 db 5432");
@@ -335,7 +357,7 @@ TEST_CASE("Two hosts on an internal network reach each other and nothing else") 
   CHECK(run(db, "cat /tmp/received").out == "hello-db\n");
 
   // The host has no address on the session's bridge: nothing to reach there.
-  auto db_info = docker_runtime().inspect_container(db);
+  auto db_info = lab_runtime().inspect_container(db);
   REQUIRE(db_info.ok());
   const std::string db_address = db_info->addresses.at(lab.network);
   const std::string gateway = db_address.substr(0, db_address.rfind('.')) + ".1";
@@ -344,7 +366,7 @@ TEST_CASE("Two hosts on an internal network reach each other and nothing else") 
   CHECK(run(app, "timeout 3 bash -c 'echo > /dev/tcp/" + gateway + "/22' 2>/dev/null; echo $?").out != "0\n");
   CHECK(run(app, "ip route | grep -c '^default' || true").out == "1\n");  // a route to nowhere
   // Another session's hosts are on another bridge: unreachable.
-  auto other_db = docker_runtime().inspect_container(other.find("db")->container_id);
+  auto other_db = lab_runtime().inspect_container(other.find("db")->container_id);
   REQUIRE(other_db.ok());
   const std::string other_address = other_db->addresses.at(other.network);
   CHECK(other.network != lab.network);
@@ -356,32 +378,32 @@ TEST_CASE("A paused host runs nothing until unpaused") {
   SessionGuard session(unique_session_id("pause"));
   const Lab lab = provision(kOneHostScenario, session.id());
   const std::string host = lab.entry().container_id;
-  REQUIRE(docker_runtime().pause_container(host).ok());
-  CHECK(docker_runtime().inspect_container(host)->state == ContainerState::Paused);
-  auto refused = docker_runtime().start_exec(shell(host, "true"));
+  REQUIRE(lab_runtime().pause_container(host).ok());
+  CHECK(lab_runtime().inspect_container(host)->state == ContainerState::Paused);
+  auto refused = lab_runtime().start_exec(shell(host, "true"));
   REQUIRE_FALSE(refused.ok());
   CHECK(refused.error().code == ErrorCode::Conflict);
-  REQUIRE(docker_runtime().unpause_container(host).ok());
+  REQUIRE(lab_runtime().unpause_container(host).ok());
   CHECK(run(host, "echo back").out == "back\n");
 }
 
-TEST_CASE("Removal and garbage collection leave nothing behind") {
+TEST_CASE("Removal and garbage collection leave nothing behind" * not_on_lxd_yet()) {
   const std::string live_id = unique_session_id("gc-live");
   const std::string dead_id = unique_session_id("gc-dead");
   SessionGuard live(live_id);
   SessionGuard dead(dead_id);
   provision(kTwoHostScenario, live_id);
   provision(kTwoHostScenario, dead_id);
-  LabProvisioner provisioner(docker_runtime(), {});
+  LabProvisioner provisioner(lab_runtime(), {});
   // Everything not live and not another test's: the live set is every session but dead_id
   // that has a container or an image (another test's, or one a killed run left behind).
-  auto all = docker_runtime().list_containers({{kLabelManaged, "true"}});
+  auto all = lab_runtime().list_containers({{kLabelManaged, "true"}});
   REQUIRE(all.ok());
   std::set<std::string> live_sessions;
   for (const ContainerInfo& container : *all) {
     if (container.labels.at(kLabelSession) != dead_id) live_sessions.insert(container.labels.at(kLabelSession));
   }
-  auto images = docker_runtime().list_images({{kLabelManaged, "true"}});
+  auto images = lab_runtime().list_images({{kLabelManaged, "true"}});
   REQUIRE(images.ok());
   for (const ImageInfo& image : *images) {
     auto session = image.labels.find(kLabelSession);
@@ -396,11 +418,11 @@ TEST_CASE("Removal and garbage collection leave nothing behind") {
   CHECK(report->containers.size() == 2);
   CHECK(report->networks == std::vector<std::string>{lab_network_name(dead_id)});
   CHECK(report->images == std::vector<std::string>{lab_snapshot_tag(dead_id, "app")});
-  CHECK(docker_runtime().list_images({{kLabelSession, dead_id}})->empty());
-  CHECK(docker_runtime().list_images({{kLabelSession, live_id}})->size() == 1);
-  CHECK(docker_runtime().list_containers({{kLabelSession, dead_id}})->empty());
-  CHECK(docker_runtime().list_networks({{kLabelSession, dead_id}})->empty());
-  CHECK(docker_runtime().list_containers({{kLabelSession, live_id}})->size() == 2);
+  CHECK(lab_runtime().list_images({{kLabelSession, dead_id}})->empty());
+  CHECK(lab_runtime().list_images({{kLabelSession, live_id}})->size() == 1);
+  CHECK(lab_runtime().list_containers({{kLabelSession, dead_id}})->empty());
+  CHECK(lab_runtime().list_networks({{kLabelSession, dead_id}})->empty());
+  CHECK(lab_runtime().list_containers({{kLabelSession, live_id}})->size() == 2);
   auto found = provisioner.find_lab(live_id);
   REQUIRE(found.ok());
   CHECK(found->entry().name == "app");
@@ -412,13 +434,13 @@ TEST_CASE("A missing image is reported by name with the way to get it") {
   text.replace(text.find("breakfix/base:bookworm"), 22, "breakfix/no-such-image:1");
   ScenarioLoad load = parse_scenario(text, "scenario.yaml", "/nonexistent");
   REQUIRE(load.scenario);
-  auto lab = LabProvisioner(docker_runtime(), {}).provision(*load.scenario, session.id(), nullptr);
+  auto lab = LabProvisioner(lab_runtime(), {}).provision(*load.scenario, session.id(), nullptr);
   REQUIRE_FALSE(lab.ok());
   CHECK(lab.error().code == ErrorCode::NotFound);
   CHECK(lab.error().message.find("breakfix/no-such-image:1") != std::string::npos);
 }
 
-TEST_CASE("A build: directory is built once with progress; a failed build shows its last lines") {
+TEST_CASE("A build: directory is built once with progress; a failed build shows its last lines" * not_on_lxd_yet()) {
   TempDirForBuild dir;
   dir.write("image/Dockerfile", "FROM breakfix/base:bookworm\nCOPY hello /hello\nRUN echo built > /built\n");
   dir.write("image/hello", "hello from the context\n");
@@ -426,7 +448,7 @@ TEST_CASE("A build: directory is built once with progress; a failed build shows 
   text.replace(text.find("image: breakfix/base:bookworm"), 29, "build: ./image");
   ScenarioLoad load = parse_scenario(text, "scenario.yaml", dir.path());
   REQUIRE(load.scenario);
-  LabProvisioner provisioner(docker_runtime(), {});
+  LabProvisioner provisioner(lab_runtime(), {});
   std::vector<std::string> progress;
   auto image = provisioner.ensure_image(*load.scenario, load.scenario->hosts[0], [&](std::string_view line) {
     progress.emplace_back(line);
@@ -457,19 +479,19 @@ TEST_CASE("A build: directory is built once with progress; a failed build shows 
   CHECK(failed.error().message.find("non-zero code") != std::string::npos);
 }
 
-TEST_CASE("The engine's view of a host's files: its changes, a snapshot of it, and archives read as they stream") {
+TEST_CASE("The engine's view of a host's files: its changes, a snapshot of it, and archives read as they stream" * not_on_lxd_yet()) {
   SessionGuard session(unique_session_id("files"));
   const Lab lab = provision(kOneHostScenario, session.id());
   const std::string host = lab.entry().container_id;
   run(host, "mkdir -p /srv/app && printf 'port = 1\\n' > /srv/app/app.conf && chmod 640 /srv/app/app.conf && "
             "head -c 3000000 /dev/zero > /srv/app/big && chmod u+s /usr/bin/find && rm /etc/motd");
   std::map<std::string, FsChangeKind> changes;
-  REQUIRE(docker_runtime().container_changes(host, [&](const FsChange& change) { changes[change.path] = change.kind; }).ok());
+  REQUIRE(lab_runtime().container_changes(host, [&](const FsChange& change) { changes[change.path] = change.kind; }).ok());
   CHECK(changes.at("/srv/app/app.conf") == FsChangeKind::Added);
   CHECK(changes.at("/usr/bin/find") == FsChangeKind::Modified);
   CHECK(changes.at("/etc/motd") == FsChangeKind::Deleted);
 
-  LabProvisioner provisioner(docker_runtime(), {});
+  LabProvisioner provisioner(lab_runtime(), {});
   auto image = provisioner.snapshot_host(session.id(), lab.entry());
   REQUIRE_MESSAGE(image.ok(), image.error().message);
   run(host, "printf 'port = 2\\n' > /srv/app/app.conf");  // after the snapshot
@@ -480,7 +502,7 @@ TEST_CASE("The engine's view of a host's files: its changes, a snapshot of it, a
   // One archive of the directory, from the snapshot and from the live host.
   auto read = [&](const std::string& container, const std::string& path, std::uint64_t max_bytes) {
     std::map<std::string, FileRecord> records;
-    auto whole = docker_runtime().read_tree(
+    auto whole = lab_runtime().read_tree(
         container, path, {max_bytes, 64}, [](const FileRecord&) { return ReadWant::Keep; },
         [&](FileRecord record) {
           records[record.path] = std::move(record);
@@ -507,9 +529,9 @@ TEST_CASE("The engine's view of a host's files: its changes, a snapshot of it, a
   CHECK_FALSE(cut_complete);
   CHECK(cut.at("/srv/app/big").sha256.empty());
   // A path that is not there.
-  auto missing = docker_runtime().read_tree(host, "/etc/motd", {}, [](const FileRecord&) { return ReadWant::Hash; },
+  auto missing = lab_runtime().read_tree(host, "/etc/motd", {}, [](const FileRecord&) { return ReadWant::Hash; },
                                             [](FileRecord) { return true; });
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == ErrorCode::NotFound);
-  REQUIRE(docker_runtime().remove_container(*reader).ok());
+  REQUIRE(lab_runtime().remove_container(*reader).ok());
 }

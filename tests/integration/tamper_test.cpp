@@ -7,7 +7,7 @@
 #include <doctest/doctest.h>
 
 #include "daemon_fixture.h"
-#include "docker_fixture.h"
+#include "runtime_fixture.h"
 
 using namespace breakfix::testing;
 using nlohmann::json;

@@ -108,7 +108,7 @@ TEST_CASE("An exec carries the marker its timeout kill looks for") {
   CHECK(body["Tty"] == true);
   CHECK(body["AttachStdin"] == true);
   CHECK(body["Privileged"] == false);
-  CHECK(std::string(exec_kill_script()).find("BREAKFIX_EXEC=$1") != std::string::npos);
+  CHECK(std::string(breakfix::exec_kill_script()).find("BREAKFIX_EXEC=$1") != std::string::npos);
 }
 
 TEST_CASE("Label filters are percent-encoded JSON") {

@@ -1,0 +1,43 @@
+#pragma once
+
+// The Runtime over LXD's REST API on its unix socket (docs/runtime.md, "LXD"): lab
+// hosts are unprivileged system containers that boot systemd, so a scenario can break
+// units, timers and the journal. Chosen with `runtime.backend: lxd`.
+
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "breakfix/runtime.h"
+
+namespace breakfix {
+
+struct LxdOptions {
+  // Debian's lxd package listens here; LXD_SOCKET overrides it (lxd_options_from_environment).
+  std::string socket_path = "/var/lib/lxd/unix.socket";
+  // The storage pool every lab's root disk comes from ("breakfix", as setup-lxd.sh makes it).
+  std::string pool = "breakfix";
+  // Where named volumes (the grader's toolbox) live on this machine: LXD has no volume
+  // that an image fills, so the backend fills a directory and attaches it read-only.
+  std::filesystem::path volumes_dir = "/var/lib/breakfix/lxd-volumes";
+  // Where image tarballs are made before they are sent to LXD.
+  std::filesystem::path work_dir = "/var/tmp";
+  // The first two octets of the session networks' subnets: each internal or outside
+  // network gets a /24 of 10.<second_octet_from>..<second_octet_to>.x.0.
+  int subnet_second_octet_from = 200;
+  int subnet_second_octet_to = 239;
+  // Bounds each read or write on the socket (not whole operations, which LXD runs
+  // in the background and which the backend waits for with their own bound).
+  std::chrono::seconds io_timeout{300};
+  // How long an operation (a launch, an image import) may take before it is an error.
+  std::chrono::seconds operation_timeout{600};
+};
+
+// The options from the environment: LXD_SOCKET=/path when set, else the defaults.
+LxdOptions lxd_options_from_environment();
+
+// The Runtime backed by LXD (docs/runtime.md, "LXD" says what it does not do yet).
+std::unique_ptr<Runtime> make_lxd_runtime(const LxdOptions& options);
+
+}  // namespace breakfix

@@ -1,0 +1,187 @@
+// What the LXD backend asks LXD for: the instance a lab host becomes (isolation and
+// limits live there), names mapped onto LXD's rules, labels, accounts and the image
+// files it makes and reads.
+
+#include <doctest/doctest.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "lxd_image.h"
+#include "lxd_requests.h"
+
+using namespace breakfix;
+using namespace breakfix::lxd;
+using nlohmann::json;
+
+namespace {
+
+ContainerSpec lab_host_spec() {
+  ContainerSpec spec;
+  spec.name = "breakfix-s1-web";
+  spec.image = "breakfix/base:bookworm";
+  spec.hostname = "web";
+  spec.cpus = 0.5;
+  spec.memory_bytes = 256LL << 20;
+  spec.pids = 128;
+  spec.open_files = 4096;
+  spec.tmpfs.push_back({"/var/log", 64LL << 20, 1000, 0755});
+  spec.volumes.push_back({"breakfix-toolbox-1", "/.breakfix", true, {}});
+  spec.labels = {{"breakfix.session", "s1"}, {"breakfix.host", "web"}};
+  return spec;
+}
+
+// A scratch directory removed at the end.
+struct LxdScratch {
+  std::filesystem::path path;
+  LxdScratch() {
+    std::string pattern = (std::filesystem::temp_directory_path() / "breakfix-lxd-test-XXXXXX").string();
+    REQUIRE(::mkdtemp(pattern.data()));
+    path = pattern;
+  }
+  ~LxdScratch() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+// Writes a tar of `entries` (path, content; a path ending in '/' is a directory).
+void write_tar(const std::filesystem::path& file, const std::vector<std::pair<std::string, std::string>>& entries) {
+  archive* out = archive_write_new();
+  archive_write_set_format_pax_restricted(out);
+  REQUIRE(archive_write_open_filename(out, file.c_str()) == ARCHIVE_OK);
+  for (const auto& [path, content] : entries) {
+    archive_entry* entry = archive_entry_new();
+    archive_entry_set_pathname(entry, path.c_str());
+    const bool directory = !path.empty() && path.back() == '/';
+    archive_entry_set_filetype(entry, directory ? AE_IFDIR : AE_IFREG);
+    archive_entry_set_perm(entry, directory ? 0755 : 0755);
+    archive_entry_set_size(entry, directory ? 0 : static_cast<la_int64_t>(content.size()));
+    REQUIRE(archive_write_header(out, entry) == ARCHIVE_OK);
+    if (!directory) archive_write_data(out, content.data(), content.size());
+    archive_entry_free(entry);
+  }
+  archive_write_close(out);
+  archive_write_free(out);
+}
+
+std::vector<std::string> tar_paths(const std::filesystem::path& file) {
+  archive* in = archive_read_new();
+  archive_read_support_format_tar(in);
+  REQUIRE(archive_read_open_filename(in, file.c_str(), 4096) == ARCHIVE_OK);
+  std::vector<std::string> paths;
+  archive_entry* entry;
+  while (archive_read_next_header(in, &entry) == ARCHIVE_OK) paths.push_back(archive_entry_pathname(entry));
+  archive_read_free(in);
+  return paths;
+}
+
+}  // namespace
+
+TEST_CASE("A lab host becomes an unprivileged instance with its own uid range, its limits and no profile") {
+  const json body = instance_create_body(lab_host_spec(), "f00d", "breakfix", {"/var/lib/breakfix/lxd-volumes/tb"});
+  const json& config = body["config"];
+  CHECK(body["name"] == "breakfix-s1-web");
+  CHECK(body["type"] == "container");
+  CHECK(body["source"]["fingerprint"] == "f00d");
+  // No profile: an admin's default profile cannot add a NIC.
+  CHECK(body["profiles"] == json::array());
+  CHECK(config["security.privileged"] == "false");
+  CHECK(config["security.nesting"] == "false");
+  CHECK(config["security.idmap.isolated"] == "true");
+  CHECK(config["limits.memory"] == "256MiB");
+  CHECK(config["limits.memory.swap"] == "false");
+  CHECK(config["limits.processes"] == "128");
+  CHECK(config["limits.cpu.allowance"] == "50ms/100ms");
+  CHECK(config["limits.kernel.nofile"] == "4096");
+  CHECK(config["user.breakfix.session"] == "s1");
+  CHECK(config["user.breakfix-lxd.name"] == "breakfix-s1-web");
+  const std::string raw = config["raw.lxc"];
+  CHECK(raw.find("lxc.uts.name = web\n") != std::string::npos);
+  CHECK(raw.find("lxc.mount.entry = tmpfs var/log tmpfs rw,nosuid,nodev,size=67108864,nr_inodes=1000,mode=755") !=
+        std::string::npos);
+  // Devices: the root disk and the toolbox, read-only; nothing else (no network).
+  const json& devices = body["devices"];
+  CHECK(devices.size() == 2);
+  CHECK(devices["root"]["pool"] == "breakfix");
+  CHECK(devices["volume0"]["source"] == "/var/lib/breakfix/lxd-volumes/tb");
+  CHECK(devices["volume0"]["path"] == "/.breakfix");
+  CHECK(devices["volume0"]["readonly"] == "true");
+}
+
+TEST_CASE("Names are mapped onto LXD's rules without two ever meeting, and a valid name is its own") {
+  CHECK(instance_name("breakfix-s1-web") == "breakfix-s1-web");
+  const std::string ready = instance_name("breakfix-s1-web.ready");
+  CHECK(ready.rfind("breakfix-s1-web-ready-", 0) == 0);
+  CHECK(instance_name(ready) == ready);  // ids map to themselves
+  CHECK(instance_name("breakfix-s1-web_ready") != ready);
+  const std::string long_name = instance_name(std::string(80, 'a'));
+  CHECK(long_name.size() <= 63);
+  CHECK(instance_name(std::string(81, 'a')) != long_name);
+  CHECK(std::isalpha(static_cast<unsigned char>(instance_name("1abc")[0])));
+  CHECK(network_name("breakfix-s1").size() <= 15);
+  CHECK(network_name("breakfix-s1") != network_name("breakfix-s2"));
+}
+
+TEST_CASE("Labels are the user keys, breakfix's own keys are not labels, and states map") {
+  const Labels labels = labels_of(json{{"user.breakfix.session", "s1"}, {"user.breakfix-lxd.name", "x"},
+                                      {"limits.memory", "1GiB"}, {"user.n", 3}});
+  CHECK(labels == Labels{{"breakfix.session", "s1"}});
+  CHECK(state_of("Running", true) == ContainerState::Running);
+  CHECK(state_of("Frozen", true) == ContainerState::Paused);
+  CHECK(state_of("Stopped", false) == ContainerState::Created);
+  CHECK(state_of("Stopped", true) == ContainerState::Exited);
+  CHECK(state_of("Error", true) == ContainerState::Dead);
+}
+
+TEST_CASE("A user is found in passwd by name or number, and an unknown one is not") {
+  const std::string passwd = "root:x:0:0:root:/root:/bin/bash\nada:x:1000:1001:Ada:/home/ada:/bin/bash\nbroken:x\n";
+  auto ada = find_account(passwd, "ada");
+  REQUIRE(ada);
+  CHECK(ada->uid == 1000);
+  CHECK(ada->gid == 1001);
+  CHECK(ada->home == "/home/ada");
+  CHECK(find_account(passwd, "1000")->home == "/home/ada");
+  CHECK_FALSE(find_account(passwd, "grace"));
+  CHECK_FALSE(find_account(passwd, "broken"));
+}
+
+TEST_CASE("An image tarball moves the root file system under rootfs/ beside metadata.yaml") {
+  LxdScratch scratch;
+  write_tar(scratch.path / "rootfs.tar", {{"./", ""}, {"./etc/", ""}, {"./etc/hostname", "box\n"}});
+  REQUIRE(make_unified_image(scratch.path / "rootfs.tar", scratch.path / "image.tar",
+                             {{"description", "breakfix/base:bookworm"}}).ok());
+  const auto paths = tar_paths(scratch.path / "image.tar");
+  REQUIRE(paths.size() == 4);
+  CHECK(paths[0] == "metadata.yaml");
+  CHECK(paths[1] == "rootfs/");
+  CHECK(paths[3] == "rootfs/etc/hostname");
+  CHECK_FALSE(std::filesystem::exists(scratch.path / "image.tar.partial"));
+}
+
+TEST_CASE("A volume is filled from a stored image's subtree and nothing is written outside it") {
+  LxdScratch scratch;
+  write_tar(scratch.path / "fp1", {{"metadata.yaml", "architecture: x86_64\n"},
+                                   {"rootfs/.breakfix/bin/busybox", "#!static\n"},
+                                   {"rootfs/etc/passwd", "root:x:0:0::/root:/bin/sh\n"}});
+  REQUIRE(extract_image_subtree(scratch.path, "fp1", "/.breakfix", scratch.path / "volume").ok());
+  std::ifstream busybox(scratch.path / "volume" / "bin" / "busybox");
+  std::string content((std::istreambuf_iterator<char>(busybox)), {});
+  CHECK(content == "#!static\n");
+  CHECK_FALSE(std::filesystem::exists(scratch.path / "volume" / "etc"));
+  // A hostile image: a name that climbs out of the subtree is refused, and nothing lands.
+  write_tar(scratch.path / "fp2", {{"rootfs/.breakfix/../../../../tmp/breakfix-escaped", "x"}});
+  Status escaped = extract_image_subtree(scratch.path, "fp2", "/.breakfix", scratch.path / "volume2");
+  CHECK_FALSE(std::filesystem::exists("/tmp/breakfix-escaped"));
+  CHECK_FALSE(std::filesystem::exists(scratch.path / "volume2"));
+  CHECK_FALSE(escaped.ok());
+  // An image with nothing there is NotFound, not an empty volume.
+  Status empty = extract_image_subtree(scratch.path, "fp1", "/opt", scratch.path / "volume3");
+  REQUIRE_FALSE(empty.ok());
+  CHECK(empty.error().code == ErrorCode::NotFound);
+}
