@@ -33,6 +33,8 @@ step() { printf '\n==> [%dm%02ds] %s\n' $((SECONDS / 60)) $((SECONDS % 60)) "$*"
 
 step "host: packages and the docker engine"
 bash provisioning/setup-host.sh
+step "host: LXD, for the runtime suite's second backend"
+bash provisioning/setup-lxd.sh
 
 # ccache (setup-host.sh installs it) keeps compiled objects across runs and clones on this
 # machine: paths under the checkout are hashed relative to it, so a fresh clone elsewhere
@@ -57,8 +59,8 @@ breakfix=$build_root/asan/breakfix
 # The images take minutes of network and disk, the tests minutes of CPU: build them side by
 # side. The image log is printed if that build fails.
 images_log=$build_root/images.log
-step "images: breakfix/base:bookworm and the scenarios' own, in the background (log: $images_log)"
-in_background "$images_log" bash -c '"$0" image base && "$0" image build scenarios' "$breakfix"
+step "images: breakfix/base:bookworm (Docker and LXD) and the scenarios' own, in the background (log: $images_log)"
+in_background "$images_log" bash -c '"$0" image base && "$0" image base --backend lxd && "$0" image build scenarios' "$breakfix"
 images_pid=$!
 trap 'stop_background "$images_pid"' EXIT
 
@@ -90,7 +92,7 @@ in_background "$tsan_log" nice -n 10 cmake --build "$build_root/tsan" --target b
 tsan_pid=$!
 trap 'stop_background "$tsan_pid"' EXIT
 
-step "test: unit, integration (real Docker engine), schema and fuzz tests"
+step "test: unit, integration (real Docker engine and LXD), schema and fuzz tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 ctest --test-dir "$build_root/asan" --output-on-failure --parallel 2 --timeout 900
