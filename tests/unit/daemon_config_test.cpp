@@ -107,7 +107,10 @@ scenario_dirs:
   - scenarios
   - /usr/share/breakfix/scenarios
 runtime:
+  backend: lxd
   docker_socket: unix:///run/podman/podman.sock
+  lxd_socket: /run/lxd/unix.socket
+  lxd_pool: labs
   timeout: 2m30s
 sessions:
   default_duration: 1h
@@ -151,6 +154,9 @@ interviewers:
   CHECK(config.data_dir == etc / "state");
   CHECK(config.scenario_dirs == std::vector<fs::path>{etc / "scenarios", "/usr/share/breakfix/scenarios"});
   CHECK(config.docker_socket == "/run/podman/podman.sock");
+  CHECK(config.backend == Backend::Lxd);
+  CHECK(config.lxd_socket == "/run/lxd/unix.socket");
+  CHECK(config.lxd_pool == "labs");
   CHECK(config.runtime_timeout == seconds(150));
   CHECK(config.default_duration == seconds(3600));
   CHECK(config.max_duration == seconds(3 * 3600));
@@ -212,6 +218,10 @@ TEST_CASE("daemon config: each wrong value is reported at its line with its fiel
       {"runtime:\n  docker_socket: docker.sock\n",
        f + ":2:18: runtime.docker_socket: must be an absolute path (got 'docker.sock')"},
       {"runtime:\n  timeout: 0s\n", f + ":2:12: runtime.timeout: must be longer than 0s"},
+      {"runtime:\n  backend: podman\n", f + ":2:12: runtime.backend: 'podman' is not a backend: docker or lxd"},
+      {"runtime:\n  lxd_socket: lxd.sock\n", f + ":2:15: runtime.lxd_socket: must be an absolute path (got 'lxd.sock')"},
+      {"runtime:\n  lxd_pool: a/b\n",
+       f + ":2:13: runtime.lxd_pool: must be the name of an LXD storage pool (got 'a/b')"},
       {"runtime:\n  timeout: 300\n",
        f + ":2:12: runtime.timeout: '300' is not a duration; add a unit: 300s, 300m or 300h"},
       {"sessions:\n  max_sessions: 0\n", f + ":2:17: sessions.max_sessions: must be between 1 and 1000 (got 0)"},
