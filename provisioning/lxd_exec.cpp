@@ -38,15 +38,6 @@ enum FrameKind : unsigned char { kStdout = 0, kStderr = 1, kEnd = 2 };
 constexpr std::size_t kFrameHeader = 5;
 constexpr std::size_t kMaxMessage = 1 << 20;
 
-std::string frame(FrameKind kind, std::string_view data) {
-  std::string out(kFrameHeader, '\0');
-  out[0] = static_cast<char>(kind);
-  const auto size = static_cast<std::uint32_t>(data.size());
-  for (int i = 0; i < 4; ++i) out[1 + i] = static_cast<char>((size >> (8 * i)) & 0xff);
-  out.append(data);
-  return out;
-}
-
 Result<std::unique_ptr<Socket>> connect_socket(asio::io_context& io, const ClientOptions& options,
                                                const std::string& operation, const std::string& secret) {
   auto socket = std::make_unique<Socket>(io);
@@ -125,23 +116,25 @@ class Pump {
   void read_output(Socket& socket, FrameKind kind, beast::flat_buffer& buffer) {
     socket.async_read(buffer, [this, &socket, kind, &buffer](boost::system::error_code ec, std::size_t) {
       if (ec) {
-        // Or LXD ends the output's websocket: with a close message, or by closing the
-        // connection (EOF or a reset), all seen here. The exit status (the operation's)
-        // tells whether the process ended well.
+        // LXD ends an output's websocket when the process's output ends: with a close
+        // message, or by closing the connection (EOF or a reset), all seen here. The
+        // exit status (the operation's) tells whether the process ended well.
         if (++closed_outputs_ == (tty_ ? 1 : 2)) finish();
         return;
       }
-      std::string data = beast::buffers_to_string(buffer.data());
-      buffer.consume(buffer.size());
-      if (data.empty()) {
-        // LXD marks the end of an output with an empty message (and may leave the
-        // connection open after it, as it does for a terminal).
+      if (buffer.size() == 0) {
+        // Or LXD marks the end with an empty message (and may leave the connection
+        // open after it, as it does for a terminal).
         if (++closed_outputs_ == (tty_ ? 1 : 2)) finish();
         return;
       }
-      // The next message is read once this one is on its way to the caller: a caller
-      // that does not read holds LXD back instead of growing a queue here.
-      send(frame(kind, data), [this, &socket, kind, &buffer] { read_output(socket, kind, buffer); });
+      // The message goes to the caller from the socket's own buffer, never copied: the
+      // next one is read once this one is written, so a caller that does not read holds
+      // LXD back, and memory stays at one message a stream whatever the output's size.
+      send(kind, buffer.data(), [this, &socket, kind, &buffer] {
+        buffer.consume(buffer.size());
+        read_output(socket, kind, buffer);
+      });
     });
   }
 
@@ -149,21 +142,34 @@ class Pump {
     // LXD ends the operation once our side of the input is closed too: a terminal's one
     // websocket stays open until then.
     close_input();
-    send(frame(kEnd, ""), [this] {
+    send(kEnd, asio::const_buffer(), [this] {
       boost::system::error_code ignored;
       side_.shutdown(local::socket::shutdown_send, ignored);
     });
   }
 
-  void send(std::string bytes, std::function<void()> then) {
-    outgoing_.emplace_back(std::move(bytes), std::move(then));
+  // A frame: the kind, the length, then `data` (which must stay valid until `then`).
+  struct Outgoing {
+    std::array<unsigned char, kFrameHeader> header;
+    asio::const_buffer data;
+    std::function<void()> then;
+  };
+
+  void send(FrameKind kind, asio::const_buffer data, std::function<void()> then) {
+    Outgoing frame{{}, data, std::move(then)};
+    frame.header[0] = kind;
+    const auto size = static_cast<std::uint32_t>(data.size());
+    for (int i = 0; i < 4; ++i) frame.header[1 + i] = static_cast<unsigned char>((size >> (8 * i)) & 0xff);
+    outgoing_.push_back(std::move(frame));
     if (outgoing_.size() == 1) write_next();
   }
 
   void write_next() {
-    asio::async_write(side_, asio::buffer(outgoing_.front().first), [this](boost::system::error_code ec, std::size_t) {
+    const Outgoing& frame = outgoing_.front();
+    const std::array<asio::const_buffer, 2> buffers{asio::buffer(frame.header), frame.data};
+    asio::async_write(side_, buffers, [this](boost::system::error_code ec, std::size_t) {
       if (ec) return;  // the caller is gone
-      auto then = std::move(outgoing_.front().second);
+      auto then = std::move(outgoing_.front().then);
       outgoing_.pop_front();
       if (then) then();
       if (!outgoing_.empty()) write_next();
@@ -224,7 +230,7 @@ class Pump {
   std::unique_ptr<Socket> input_, output_, errors_, control_;
   beast::flat_buffer input_buffer_, output_buffer_, errors_buffer_, control_buffer_;
   std::array<char, 64 * 1024> stdin_chunk_{};
-  std::deque<std::pair<std::string, std::function<void()>>> outgoing_;
+  std::deque<Outgoing> outgoing_;
   int closed_outputs_ = 0;
   bool stdin_dead_ = false;
   bool input_closed_ = false;
