@@ -23,10 +23,6 @@ struct LxdOptions {
   std::filesystem::path volumes_dir = "/var/lib/breakfix/lxd-volumes";
   // Where image tarballs are made before they are sent to LXD.
   std::filesystem::path work_dir = "/var/tmp";
-  // The first two octets of the session networks' subnets: each internal or outside
-  // network gets a /24 of 10.<second_octet_from>..<second_octet_to>.x.0.
-  int subnet_second_octet_from = 200;
-  int subnet_second_octet_to = 239;
   // Bounds each read or write on the socket (not whole operations, which LXD runs
   // in the background and which the backend waits for with their own bound).
   std::chrono::seconds io_timeout{300};
