@@ -95,7 +95,8 @@ trap 'stop_background "$tsan_pid"' EXIT
 step "test: unit, integration (real Docker engine and LXD), schema and fuzz tests"
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
-ctest --test-dir "$build_root/asan" --output-on-failure --parallel 2 --timeout 900
+ctest --test-dir "$build_root/asan" --output-on-failure --parallel 2 --timeout 900 ||
+  { bash tests/failed_tails.sh "$build_root/asan"; exit 8; }
 
 # The gateway serves each connection on its own thread and shares the watch screens, the
 # notices and its counters between them: ThreadSanitizer checks that sharing, on the unit
@@ -107,5 +108,6 @@ trap - EXIT
 step "test: the unit tier and the gateway test under ThreadSanitizer"
 unset ASAN_OPTIONS UBSAN_OPTIONS
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-ctest --test-dir "$build_root/tsan" -L 'unit|tsan' --output-on-failure --parallel 2 --timeout 900
+ctest --test-dir "$build_root/tsan" -L 'unit|tsan' --output-on-failure --parallel 2 --timeout 900 ||
+  { bash tests/failed_tails.sh "$build_root/tsan"; exit 8; }
 step "done"
