@@ -4,6 +4,7 @@
 #include <archive_entry.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <memory>
 #include <system_error>
@@ -129,16 +130,48 @@ Status make_unified_image(const fs::path& rootfs_tar, const fs::path& out, const
   return {};
 }
 
+namespace {
+
+// LXD's store of an image: split images keep the root file system in <fingerprint>.rootfs
+// without a prefix, unified ones under rootfs/ in <fingerprint>.
+std::pair<fs::path, std::string> stored_rootfs(const fs::path& image_dir, const std::string& fingerprint) {
+  std::error_code ec;
+  fs::path split = image_dir / (fingerprint + ".rootfs");
+  if (fs::exists(split, ec)) return {split, ""};
+  return {image_dir / fingerprint, "rootfs/"};
+}
+
+}  // namespace
+
+Result<std::vector<std::string>> image_paths(const fs::path& image_dir, const std::string& fingerprint) {
+  const auto [source, prefix] = stored_rootfs(image_dir, fingerprint);
+  Reader in(archive_read_new());
+  archive_read_support_format_tar(in.get());
+  archive_read_support_filter_all(in.get());
+  if (archive_read_open_filename(in.get(), source.c_str(), 1 << 16) != ARCHIVE_OK) {
+    return archive_failure(in.get(), "cannot read LXD's image " + source.string());
+  }
+  std::vector<std::string> paths;
+  archive_entry* entry;
+  int status;
+  // The next header skips the entry's data without reading it.
+  while ((status = archive_read_next_header(in.get(), &entry)) == ARCHIVE_OK) {
+    std::string path = relative(archive_entry_pathname(entry));
+    if (path.rfind(prefix, 0) != 0) continue;  // metadata.yaml, templates/
+    path = relative(path.substr(prefix.size()));
+    while (!path.empty() && path.back() == '/') path.pop_back();
+    paths.push_back("/" + path);
+  }
+  if (status != ARCHIVE_EOF) return archive_failure(in.get(), "cannot read LXD's image " + source.string());
+  std::sort(paths.begin(), paths.end());
+  paths.erase(std::unique(paths.begin(), paths.end()), paths.end());
+  return paths;
+}
+
 Status extract_image_subtree(const fs::path& image_dir, const std::string& fingerprint, const std::string& subtree,
                              const fs::path& dest) {
-  // Split images keep the root file system in <fingerprint>.rootfs, without a prefix.
-  fs::path source = image_dir / (fingerprint + ".rootfs");
-  std::string prefix;
+  const auto [source, prefix] = stored_rootfs(image_dir, fingerprint);
   std::error_code ec;
-  if (!fs::exists(source, ec)) {
-    source = image_dir / fingerprint;
-    prefix = "rootfs/";
-  }
   std::string wanted = relative(subtree.empty() || subtree[0] != '/' ? subtree : "." + subtree);
   if (!wanted.empty() && wanted.back() != '/') wanted += '/';
   wanted = prefix + wanted;

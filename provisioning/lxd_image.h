@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "breakfix/error.h"
 #include "breakfix/runtime.h"
@@ -25,5 +26,11 @@ Status make_unified_image(const std::filesystem::path& rootfs_tar, const std::fi
 // writes outside `dest`: absolute paths, "..", and symlinks in the way are refused.
 Status extract_image_subtree(const std::filesystem::path& image_dir, const std::string& fingerprint,
                              const std::string& subtree, const std::filesystem::path& dest);
+
+// Every path the root file system of `image_dir`/<fingerprint> holds, absolute ("/",
+// "/etc", "/etc/passwd"), sorted: what a container made from it had before anything ran,
+// against which the LXD backend lists a container's changes. Failed names the file when
+// it cannot be read.
+Result<std::vector<std::string>> image_paths(const std::filesystem::path& image_dir, const std::string& fingerprint);
 
 }  // namespace breakfix::lxd

@@ -130,4 +130,90 @@ json instance_create_body(const ContainerSpec& spec, const std::string& fingerpr
           {"devices", devices}};
 }
 
+namespace {
+
+// A mountinfo line's fields: id, parent, major:minor, root, mount point, options, ...
+struct MountLine {
+  std::string id, mount_point, options;
+};
+std::vector<MountLine> mount_lines(const std::string& mountinfo) {
+  std::vector<MountLine> lines;
+  std::istringstream in(mountinfo);
+  for (std::string line; std::getline(in, line);) {
+    std::istringstream fields(line);
+    MountLine mount;
+    std::string parent, device, root;
+    if (fields >> mount.id >> parent >> device >> root >> mount.mount_point >> mount.options) lines.push_back(mount);
+  }
+  return lines;
+}
+
+bool at_or_below(const std::string& path, const std::string& dir) {
+  return path == dir || (path.size() > dir.size() && path.compare(0, dir.size(), dir) == 0 && path[dir.size()] == '/');
+}
+
+}  // namespace
+
+std::string mount_id_at(const std::string& mountinfo, const std::string& dir) {
+  std::string found;
+  for (const MountLine& mount : mount_lines(mountinfo)) {
+    if (mount.mount_point != dir) continue;
+    if (!found.empty()) return "";
+    found = mount.id;
+  }
+  return found;
+}
+
+std::string toolbox_cover(const std::string& mountinfo, const std::string& dir, const std::string& id) {
+  const std::vector<MountLine> lines = mount_lines(mountinfo);
+  auto toolbox = std::find_if(lines.begin(), lines.end(), [&](const MountLine& mount) { return mount.mount_point == dir; });
+  if (toolbox == lines.end()) return "nothing is mounted at " + dir;
+  if (toolbox->id != id) return dir + " is mount " + toolbox->id + ", not the toolbox's " + id;
+  const std::string options = "," + toolbox->options + ",";
+  if (options.find(",ro,") == std::string::npos) return dir + " is writable";
+  // A mount table lists mounts in the order they were made: a later one at the root covers all.
+  for (auto later = std::next(toolbox); later != lines.end(); ++later) {
+    if (at_or_below(later->mount_point, dir) || later->mount_point == "/") {
+      return "mount " + later->id + " at " + later->mount_point + " covers " + dir;
+    }
+  }
+  return "";
+}
+
+std::optional<IdRangeOnHost> root_subordinate_ids(const std::string& subuid, const std::string& subgid) {
+  auto root_line = [](const std::string& text) -> std::optional<IdRangeOnHost> {
+    std::istringstream in(text);
+    for (std::string line; std::getline(in, line);) {
+      long long start = 0, count = 0;
+      char name[64] = {0};
+      if (std::sscanf(line.c_str(), "%63[^:]:%lld:%lld", name, &start, &count) == 3 && std::string(name) == "root" &&
+          start > 0 && count > 0) {
+        return IdRangeOnHost{start, count};
+      }
+    }
+    return std::nullopt;
+  };
+  const auto uids = root_line(subuid);
+  const auto gids = root_line(subgid);
+  if (!uids || !gids) return std::nullopt;
+  const std::int64_t start = std::max(uids->start, gids->start);
+  const std::int64_t end = std::min(uids->start + uids->count, gids->start + gids->count);
+  if (end <= start) return std::nullopt;
+  return IdRangeOnHost{start, end - start};
+}
+
+std::optional<std::int64_t> pick_id_base(const IdRangeOnHost& allowed, const std::vector<std::int64_t>& used,
+                                         std::uint64_t pick) {
+  constexpr std::int64_t kSlot = 65536;
+  std::vector<std::int64_t> free;
+  for (std::int64_t base = allowed.start + kSlot; base + kSlot <= allowed.start + allowed.count; base += kSlot) {
+    const bool taken = std::any_of(used.begin(), used.end(), [&](std::int64_t other) {
+      return other < base + kSlot && base < other + kSlot;  // the ranges overlap
+    });
+    if (!taken) free.push_back(base);
+  }
+  if (free.empty()) return std::nullopt;
+  return free[pick % free.size()];
+}
+
 }  // namespace breakfix::lxd

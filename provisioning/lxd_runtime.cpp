@@ -5,11 +5,19 @@
 #include "breakfix/lxd_runtime.h"
 #include "breakfix/toolbox.h"
 
+#include <fcntl.h>
 #include <poll.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <fstream>
+#include <map>
+#include <memory>
 #include <mutex>
 #include <random>
 #include <set>
@@ -18,6 +26,7 @@
 
 #include "breakfix/percent_encoding.h"
 #include "docker_requests.h"
+#include "host_tree.h"
 #include "lxd_client.h"
 #include "lxd_exec.h"
 #include "lxd_image.h"
@@ -45,6 +54,8 @@ using lxd::Method;
 using nlohmann::json;
 
 constexpr std::chrono::seconds kKillBound{5};
+// How a snapshot is named where an image id goes: "lxd-snapshot:<instance>/<snapshot>".
+constexpr const char* kSnapshotScheme = "lxd-snapshot:";
 constexpr std::chrono::seconds kBootBound{90};
 
 std::string path_of(const std::string& name) { return percent_encode(name); }
@@ -55,6 +66,84 @@ bool matches(const Labels& labels, const Labels& match) {
     return found != labels.end() && found->second == pair.second;
   });
 }
+
+// A lab's init's mount table, open on the host (/proc/<pid>/mountinfo). The kernel marks
+// an open table when the namespace's mounts change (poll says POLLPRI), so a mount made
+// and undone between two reads still shows.
+class MountTable {
+ public:
+  static Result<std::unique_ptr<MountTable>> open(long pid) {
+    const std::string path = "/proc/" + std::to_string(pid) + "/mountinfo";
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return make_error(ErrorCode::Failed, "cannot open " + path + ": " + std::strerror(errno));
+    return std::unique_ptr<MountTable>(new MountTable(fd));
+  }
+  ~MountTable() { ::close(fd_); }
+  MountTable(const MountTable&) = delete;
+  MountTable& operator=(const MountTable&) = delete;
+
+  Result<std::string> read() {
+    std::string text;
+    char buffer[8192];
+    for (;;) {
+      const ssize_t got = ::read(fd_, buffer, sizeof buffer);
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return make_error(ErrorCode::Failed, std::string("cannot read a mount table: ") + std::strerror(errno));
+      if (got == 0) return text;
+      text.append(buffer, static_cast<std::size_t>(got));
+    }
+  }
+  // Whether the mounts changed since the table was opened.
+  bool changed() const {
+    pollfd pfd{fd_, POLLPRI, 0};
+    return ::poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLPRI | POLLERR)) != 0;
+  }
+
+ private:
+  explicit MountTable(int fd) : fd_(fd) {}
+  int fd_;
+};
+
+// A grader's exec from the toolbox, whose exit status counts only if the lab's mounts did
+// not change while it ran: a mount over the toolbox made after the check before it, and
+// undone before the end, would otherwise go unseen.
+class ToolboxCheckedExec : public ExecStream {
+ public:
+  // `strict`: the lab has been open to a candidate, so any change of its mounts while the
+  // tool ran refuses the result. Before (setup, faults, precheck: the author's scripts
+  // alone, which may mount, as a /var/log of its own), the toolbox only has to be intact
+  // at the end (`recheck`).
+  ToolboxCheckedExec(std::unique_ptr<ExecStream> inner, std::unique_ptr<MountTable> mounts, std::string host,
+                     bool strict, std::function<Status()> recheck)
+      : inner_(std::move(inner)), mounts_(std::move(mounts)), host_(std::move(host)), strict_(strict),
+        recheck_(std::move(recheck)) {}
+  int poll_fd() const override { return inner_->poll_fd(); }
+  Result<bool> read_output(const std::function<void(OutputStream, std::string_view)>& sink) override {
+    return inner_->read_output(sink);
+  }
+  Result<std::size_t> write_some_stdin(std::string_view data) override { return inner_->write_some_stdin(data); }
+  Status close_stdin() override { return inner_->close_stdin(); }
+  Status resize(TerminalSize size) override { return inner_->resize(size); }
+  Result<int> exit_code() override {
+    auto code = inner_->exit_code();
+    if (!code) return code;
+    if (!mounts_->changed()) return code;
+    if (strict_) {
+      return make_error(ErrorCode::PermissionDenied, "the mounts in " + host_ + " changed while a grader's tool ran "
+                                                     "there, so what it found cannot be trusted");
+    }
+    if (Status intact = recheck_(); !intact) return intact.error();
+    return code;
+  }
+  Status kill() override { return inner_->kill(); }
+
+ private:
+  std::unique_ptr<ExecStream> inner_;
+  std::unique_ptr<MountTable> mounts_;
+  std::string host_;
+  bool strict_;
+  std::function<Status()> recheck_;
+};
 
 class LxdRuntime : public Runtime {
  public:
@@ -78,6 +167,13 @@ class LxdRuntime : public Runtime {
   // --- images --------------------------------------------------------------------------
 
   Result<std::optional<std::string>> image_id(const std::string& reference) override {
+    if (const auto [name, snapshot] = split_snapshot(reference); !snapshot.empty()) {
+      auto found = client_.call(Method::Get, "/1.0/instances/" + path_of(name) + "/snapshots/" + path_of(snapshot),
+                                "snapshot " + reference);
+      if (found) return std::optional<std::string>(reference);
+      if (found.error().code == ErrorCode::NotFound) return std::optional<std::string>();
+      return found.error();
+    }
     auto alias = client_.call(Method::Get, "/1.0/images/aliases/" + path_of(reference), "image " + reference);
     if (alias) return std::optional<std::string>(string_at(*alias, "target"));
     if (alias.error().code != ErrorCode::NotFound) return alias.error();
@@ -120,6 +216,13 @@ class LxdRuntime : public Runtime {
   }
 
   Status remove_image(const std::string& reference) override {
+    if (const auto [name, snapshot] = split_snapshot(reference); !snapshot.empty()) {
+      auto removed = client_.call(Method::Delete, "/1.0/instances/" + path_of(name) + "/snapshots/" + path_of(snapshot),
+                                  "remove snapshot " + reference);
+      if (!removed && removed.error().code != ErrorCode::NotFound) return removed.error();
+      Status forgotten = forget_snapshot(name, snapshot);
+      return removed ? forgotten : Status(removed.error());
+    }
     auto id = image_id(reference);
     if (!id) return id.error();
     if (!id->has_value()) return make_error(ErrorCode::NotFound, "image " + reference + " not found");
@@ -159,6 +262,14 @@ class LxdRuntime : public Runtime {
   // --- containers ----------------------------------------------------------------------
 
   Result<std::string> create_container(const ContainerSpec& spec) override {
+    // A container from a snapshot is only ever its reader (LabProvisioner::open_snapshot):
+    // the snapshot is read where it lies, without a copy of it.
+    if (!split_snapshot(spec.image).second.empty()) {
+      auto found = image_id(spec.image);
+      if (!found) return found.error();
+      if (!found->has_value()) return make_error(ErrorCode::NotFound, "snapshot " + spec.image + " not found");
+      return spec.image;
+    }
     if (!spec.network.empty()) {
       return make_error(ErrorCode::Invalid, "container " + spec.name + ": the LXD backend has no session networks yet");
     }
@@ -175,8 +286,16 @@ class LxdRuntime : public Runtime {
       return make_error(ErrorCode::NotFound, "image " + spec.image + " is not in LXD (build it: breakfix image base "
                                                                       "--backend lxd)");
     }
-    const json body = lxd::instance_create_body(spec, **image, options_.pool, volume_sources);
+    json body = lxd::instance_create_body(spec, **image, options_.pool, volume_sources);
+    // LXD 5.0.2 picks each isolated lab's ids itself, but under concurrent starts it picked
+    // [65536, 131072) here, outside root's subordinate ids, and the start failed
+    // ("newuidmap: ... not allowed"). The backend picks them, one range per lab.
+    std::unique_lock ids_lock(ids_mutex_);
+    auto base = pick_id_base();
+    if (!base) return base.error();
+    if (*base) body["config"]["security.idmap.base"] = std::to_string(**base);
     auto created = client_.call(Method::Post, "/1.0/instances", "create container " + spec.name, body);
+    ids_lock.unlock();
     if (!created) return created.error();
     // The hostname: LXD names the UTS namespace after the instance (raw.lxc above says
     // otherwise), but systemd sets it from /etc/hostname at boot. An image without /etc
@@ -198,12 +317,14 @@ class LxdRuntime : public Runtime {
 
   Status start_container(const std::string& id) override {
     if (Status changed = change_state(id, "start"); !changed) return changed;
-    return wait_for_boot(id);
+    if (Status booted = wait_for_boot(id); !booted) return booted;
+    return note_first_start(id);
   }
   Status pause_container(const std::string& id) override { return change_state(id, "freeze"); }
   Status unpause_container(const std::string& id) override { return change_state(id, "unfreeze"); }
 
   Status remove_container(const std::string& id) override {
+    if (!split_snapshot(id).second.empty()) return {};  // a snapshot's reader: the snapshot stays an image
     const std::string name = instance_name_of(id);
     auto stopped = client_.call(Method::Put, "/1.0/instances/" + path_of(name) + "/state", "stop " + id,
                                 json{{"action", "stop"}, {"force", true}, {"timeout", 30}});
@@ -257,7 +378,11 @@ class LxdRuntime : public Runtime {
 
   // --- execs ---------------------------------------------------------------------------
 
-  Result<std::unique_ptr<ExecStream>> start_exec(const ExecSpec& spec) override {
+  Result<std::unique_ptr<ExecStream>> start_exec(const ExecSpec& spec) override { return start_exec_as(spec, false); }
+
+ private:
+  // `own`: the backend's own probe at boot, which opens the lab to no one.
+  Result<std::unique_ptr<ExecStream>> start_exec_as(const ExecSpec& spec, bool own) {
     const std::string name = instance_name_of(spec.container);
     Account account;
     if (spec.user != "root" && spec.user != "0" && !spec.user.empty()) {
@@ -266,6 +391,17 @@ class LxdRuntime : public Runtime {
       auto found = find_account(*passwd, spec.user);
       if (!found) return make_error(ErrorCode::Invalid, "exec in " + spec.container + ": no user '" + spec.user + "' in /etc/passwd");
       account = *found;
+    }
+    // The grader's own tools: only from the toolbox the backend mounted (toolbox_cover).
+    const bool toolbox = !spec.command.empty() && spec.command.front().rfind(std::string(kToolboxDir) + "/", 0) == 0;
+    std::unique_ptr<MountTable> mounts;
+    bool strict = false;
+    if (toolbox) {
+      auto intact = verify_toolbox(name, &strict);
+      if (!intact) return intact.error();
+      mounts = std::move(*intact);
+    } else if (!own) {
+      if (Status opened = note_opened(name); !opened) return opened.error();
     }
     const std::string marker = random_hex(16);
     json environment = {{"PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"},
@@ -299,17 +435,57 @@ class LxdRuntime : public Runtime {
       }
       return operation.error();
     }
-    return lxd::open_exec_stream(client_, *operation, spec.tty, [this, name, marker] { return kill_marked_processes(*this, name, marker, kKillBound); });
+    auto stream = lxd::open_exec_stream(client_, *operation, spec.tty, [this, name, marker] {
+      return kill_marked_processes(*this, name, marker, kKillBound);
+    });
+    if (!stream || !toolbox) return stream;
+    auto recheck = [this, name]() -> Status {
+      auto intact = verify_toolbox(name, nullptr);
+      return intact ? Status() : Status(intact.error());
+    };
+    return std::unique_ptr<ExecStream>(
+        std::make_unique<ToolboxCheckedExec>(std::move(*stream), std::move(mounts), name, strict, recheck));
   }
+
+ public:
 
   // --- the engine's view of files --------------------------------------------------------
+  // Read from the host, below the pool's directories (host_tree.h): LXD has no change list
+  // and no archive of an instance, and its file API runs inside the instance's mounts.
+  // A snapshot is an LXD snapshot of the instance, named "lxd-snapshot:<instance>/<snapshot>";
+  // it is its own reader, so creating a container from it makes none.
 
-  Status container_changes(const std::string& id, const std::function<void(const FsChange&)>&) override {
-    return make_error(ErrorCode::Invalid, "changes of " + id + ": the LXD backend does not list changes yet");
+  Status container_changes(const std::string& id, const std::function<void(const FsChange&)>& visit) override {
+    const std::string name = instance_name_of(id);
+    auto instance = client_.call(Method::Get, "/1.0/instances/" + path_of(name), "changes of " + id);
+    if (!instance) return instance.error();
+    const json config = instance->value("config", json::object());
+    const std::string started = string_at(config, lxd::kKeyStarted);
+    if (started.empty()) return make_error(ErrorCode::Conflict, "changes of " + id + ": it has not been started");
+    auto paths = image_paths_of(string_at(config, "volatile.base_image"));
+    if (!paths) return make_error(paths.error().code, "changes of " + id + ": " + paths.error().message);
+    auto root = rootfs_of(name, "");
+    if (!root) return root.error();
+    return lxd::host_changes(*root, **paths, std::stoll(started), visit);
   }
 
-  Result<std::string> commit_container(const std::string& id, const std::string& tag, const Labels&) override {
-    return make_error(ErrorCode::Invalid, "snapshot of " + id + " as " + tag + ": the LXD backend has no snapshots yet");
+  Result<std::string> commit_container(const std::string& id, const std::string& tag, const Labels& labels) override {
+    const std::string name = instance_name_of(id);
+    const std::string snapshot = "bf-" + archive::sha256_hex(tag).substr(0, 16);  // a retake replaces it
+    const std::string snapshots = "/1.0/instances/" + path_of(name) + "/snapshots";
+    const std::string what = "snapshot of " + id + " as " + tag;
+    auto old = client_.call(Method::Delete, snapshots + "/" + snapshot, what);
+    if (!old && old.error().code != ErrorCode::NotFound) return old.error();
+    const std::string key = lxd::kKeySnapshotPrefix + snapshot;
+    auto noted = client_.call(Method::Patch, "/1.0/instances/" + path_of(name), what,
+                              json{{"config", {{key, json{{"tag", tag}, {"labels", labels}}.dump()}}}});
+    if (!noted) return noted.error();
+    auto taken = client_.call(Method::Post, snapshots, what, json{{"name", snapshot}, {"stateful", false}});
+    if (!taken) {
+      (void)forget_snapshot(name, snapshot);
+      return taken.error();
+    }
+    return snapshot_id(name, snapshot);
   }
 
   Result<std::vector<ImageInfo>> list_images(const Labels& match) override {
@@ -329,15 +505,195 @@ class LxdRuntime : public Runtime {
       }
       if (matches(info.labels, match)) out.push_back(std::move(info));
     }
+    auto instances = client_.call(Method::Get, "/1.0/instances?recursion=1", "list snapshots");
+    if (!instances) return instances.error();
+    for (const json& instance : *instances) {
+      if (!instance.is_object() || !instance.contains("config") || !instance["config"].is_object()) continue;
+      for (const auto& [key, value] : instance["config"].items()) {
+        if (key.rfind(lxd::kKeySnapshotPrefix, 0) != 0 || !value.is_string() || value.get<std::string>().empty()) continue;
+        const json noted = json::parse(value.get<std::string>(), nullptr, false);
+        if (!noted.is_object()) continue;
+        ImageInfo info;
+        info.id = snapshot_id(string_at(instance, "name"), key.substr(std::strlen(lxd::kKeySnapshotPrefix)));
+        info.tags.push_back(string_at(noted, "tag"));
+        if (noted.contains("labels") && noted["labels"].is_object()) {
+          for (const auto& [label, text] : noted["labels"].items()) {
+            if (text.is_string()) info.labels[label] = text.get<std::string>();
+          }
+        }
+        if (matches(info.labels, match)) out.push_back(std::move(info));
+      }
+    }
     return out;
   }
 
-  Result<bool> read_tree(const std::string& id, const std::string& path, const TreeReadOptions&, const WantFn&,
-                         const VisitFn&) override {
-    return make_error(ErrorCode::Invalid, "read " + path + " of " + id + ": the LXD backend does not read trees yet");
+  Result<bool> read_tree(const std::string& id, const std::string& path, const TreeReadOptions& options,
+                         const WantFn& want, const VisitFn& visit) override {
+    const auto [name, snapshot] = split_snapshot(id);
+    auto instance = client_.call(Method::Get, "/1.0/instances/" + path_of(name), "read " + path + " of " + id);
+    if (!instance) return instance.error();
+    const json config = instance->value("config", json::object());
+    auto ids = lxd::parse_idmap(string_at(config, "volatile.last_state.idmap"));
+    if (!ids) return make_error(ids.error().code, "read " + path + " of " + id + ": " + ids.error().message);
+    auto root = rootfs_of(name, snapshot);
+    if (!root) return root.error();
+    return lxd::read_host_tree(*root, path, *ids, options, want, visit);
   }
 
  private:
+  // "lxd-snapshot:<instance>/<snapshot>" -> both; anything else -> {instance name, ""}.
+  // (Image aliases have slashes too: "breakfix/base:bookworm".)
+  std::pair<std::string, std::string> split_snapshot(const std::string& id) const {
+    const auto slash = id.find('/');
+    if (id.rfind(kSnapshotScheme, 0) != 0 || slash == std::string::npos) return {instance_name_of(id), ""};
+    const std::size_t start = std::strlen(kSnapshotScheme);
+    return {id.substr(start, slash - start), id.substr(slash + 1)};
+  }
+  static std::string snapshot_id(const std::string& instance, const std::string& snapshot) {
+    return kSnapshotScheme + instance + "/" + snapshot;
+  }
+
+  Status forget_snapshot(const std::string& name, const std::string& snapshot) {
+    auto forgotten = client_.call(Method::Patch, "/1.0/instances/" + path_of(name), "forget snapshot " + snapshot,
+                                  json{{"config", {{lxd::kKeySnapshotPrefix + snapshot, ""}}}});
+    return forgotten ? Status() : Status(forgotten.error());
+  }
+
+  // The first boot's end, kept: what changes after it is the lab's (container_changes).
+  Status note_first_start(const std::string& id) {
+    const std::string name = instance_name_of(id);
+    auto instance = client_.call(Method::Get, "/1.0/instances/" + path_of(name), "start " + id);
+    if (!instance) return instance.error();
+    if (!string_at(instance->value("config", json::object()), lxd::kKeyStarted).empty()) return {};
+    timespec now{};
+    ::clock_gettime(CLOCK_REALTIME_COARSE, &now);  // the clock inode times are taken from
+    const std::string started = std::to_string(static_cast<std::int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec);
+    json config = {{lxd::kKeyStarted, started}};
+    auto table = init_mounts(name);
+    if (!table) return table.error();
+    auto mounts = (*table)->read();
+    if (!mounts) return mounts.error();
+    if (const std::string toolbox = lxd::mount_id_at(*mounts, kToolboxDir); !toolbox.empty()) {
+      config[lxd::kKeyToolboxMount] = toolbox;
+    }
+    auto noted = client_.call(Method::Patch, "/1.0/instances/" + path_of(name), "start " + id, json{{"config", config}});
+    return noted ? Status() : Status(noted.error());
+  }
+
+  // An exec not of the grader's tools (a candidate's shell, an interviewer's): from now on
+  // the lab holds what someone other than the scenario's author did. Kept in the
+  // instance's config, so that a restarted daemon knows it too.
+  Status note_opened(const std::string& name) {
+    {
+      std::lock_guard lock(opened_mutex_);
+      if (opened_.count(name)) return {};
+    }
+    auto noted = client_.call(Method::Patch, "/1.0/instances/" + path_of(name), "exec in " + name,
+                              json{{"config", {{lxd::kKeyOpened, "true"}}}});
+    if (!noted) return noted.error();
+    std::lock_guard lock(opened_mutex_);
+    opened_.insert(name);
+    return {};
+  }
+
+  // The mount table of the lab's init, opened on the host: what a grader's exec will see.
+  Result<std::unique_ptr<MountTable>> init_mounts(const std::string& name) {
+    auto state = client_.call(Method::Get, "/1.0/instances/" + path_of(name) + "/state", "state of " + name);
+    if (!state) return state.error();
+    const long pid = state->value("pid", 0L);
+    if (pid <= 0) return make_error(ErrorCode::Conflict, name + " is not running");
+    auto table = MountTable::open(pid);
+    if (!table) {
+      return make_error(table.error().code, "the mount table of " + name + "'s init: " + table.error().message +
+                                                " (the daemon must run on the LXD host)");
+    }
+    return table;
+  }
+
+  // Whether the toolbox at kToolboxDir is still the one the backend mounted at the first
+  // boot; PermissionDenied, naming what covers it, when the lab's root mounted over it.
+  // The table stays open, so that the exec's end can tell whether it changed meanwhile.
+  // `opened` (may be null) is set when a candidate's exec has run in the lab (note_opened).
+  Result<std::unique_ptr<MountTable>> verify_toolbox(const std::string& name, bool* opened) {
+    auto instance = client_.call(Method::Get, "/1.0/instances/" + path_of(name), "toolbox of " + name);
+    if (!instance) return instance.error();
+    const json config = instance->value("config", json::object());
+    if (opened) *opened = !string_at(config, lxd::kKeyOpened).empty();
+    const std::string expected = string_at(config, lxd::kKeyToolboxMount);
+    if (expected.empty()) return make_error(ErrorCode::Invalid, name + " has no toolbox mount on record");
+    auto table = init_mounts(name);
+    if (!table) return table.error();
+    auto text = (*table)->read();
+    if (!text) return text.error();
+    if (const std::string cover = lxd::toolbox_cover(*text, kToolboxDir, expected); !cover.empty()) {
+      return make_error(ErrorCode::PermissionDenied, "the toolbox in " + name + " is covered (" + cover +
+                                                         "): the lab's root mounted over the grader's tools, so "
+                                                         "nothing run from them there can be trusted");
+    }
+    return table;
+  }
+
+  // Where the pool keeps an instance's root file system, or a snapshot's, on this host.
+  Result<fs::path> rootfs_of(const std::string& name, const std::string& snapshot) {
+    std::string source;
+    {
+      std::lock_guard lock(pool_mutex_);
+      if (pool_source_.empty()) {
+        auto pool = client_.call(Method::Get, "/1.0/storage-pools/" + path_of(options_.pool), "storage pool " + options_.pool);
+        if (!pool) return pool.error();
+        if (string_at(*pool, "driver") != "dir") {
+          return make_error(ErrorCode::Invalid, "storage pool " + options_.pool + " uses the " + string_at(*pool, "driver") +
+                                                    " driver: the LXD backend reads labs' files on dir pools only");
+        }
+        pool_source_ = string_at(pool->value("config", json::object()), "source");
+      }
+      source = pool_source_;
+    }
+    if (snapshot.empty()) return fs::path(source) / "containers" / name / "rootfs";
+    return fs::path(source) / "containers-snapshots" / name / snapshot / "rootfs";
+  }
+
+  // What the image held, read once per image (about a second for the base image).
+  Result<std::shared_ptr<const std::vector<std::string>>> image_paths_of(const std::string& fingerprint) {
+    if (fingerprint.empty()) return make_error(ErrorCode::Invalid, "LXD names no image it was made from");
+    std::lock_guard lock(manifests_mutex_);
+    if (auto found = manifests_.find(fingerprint); found != manifests_.end()) return found->second;
+    auto paths = lxd::image_paths(lxd_images_dir(), fingerprint);
+    if (!paths) return paths.error();
+    auto shared = std::make_shared<const std::vector<std::string>>(std::move(*paths));
+    manifests_[fingerprint] = shared;
+    return shared;
+  }
+
+  // A free range of 65536 ids for a new lab (lxd::pick_id_base); nullopt leaves the choice
+  // to LXD, when /etc/subuid and /etc/subgid give root no range.
+  Result<std::optional<std::int64_t>> pick_id_base() {
+    auto read = [](const char* path) {
+      std::ifstream in(path);
+      std::ostringstream text;
+      text << in.rdbuf();
+      return text.str();
+    };
+    const auto allowed = lxd::root_subordinate_ids(read("/etc/subuid"), read("/etc/subgid"));
+    if (!allowed) return std::optional<std::int64_t>();
+    auto instances = client_.call(Method::Get, "/1.0/instances?recursion=1", "list instances");
+    if (!instances) return instances.error();
+    std::vector<std::int64_t> used;
+    for (const json& instance : *instances) {
+      const json config = instance.value("config", json::object());
+      for (const char* key : {"volatile.idmap.base", "security.idmap.base"}) {
+        const std::string value = string_at(config, key);
+        if (!value.empty() && value != "0") used.push_back(std::stoll(value));
+      }
+    }
+    auto base = lxd::pick_id_base(*allowed, used, std::random_device{}());
+    if (!base) {
+      return make_error(ErrorCode::Unavailable, "no free range of 65536 ids for another lab in root's subordinate ids "
+                                                "(/etc/subuid, /etc/subgid)");
+    }
+    return std::optional<std::int64_t>(*base);
+  }
+
   // An id is the instance's name; callers may also use the spec's name.
   std::string instance_name_of(const std::string& id) const { return instance_name(id); }
   std::string network_name_of(const std::string& id_or_name) const {
@@ -397,7 +753,7 @@ class LxdRuntime : public Runtime {
       ExecSpec probe;
       probe.container = id;
       probe.command = {"/bin/systemctl", "is-system-running", "--wait"};
-      auto stream = start_exec(probe);
+      auto stream = start_exec_as(probe, true);
       if (!stream) return stream.error();
       std::string output;
       bool ended = false;
@@ -443,6 +799,13 @@ class LxdRuntime : public Runtime {
   LxdOptions options_;
   Client client_;
   std::mutex volumes_mutex_;
+  std::mutex ids_mutex_;
+  std::mutex opened_mutex_;
+  std::set<std::string> opened_;  // instances note_opened has marked
+  std::mutex pool_mutex_;
+  std::string pool_source_;
+  std::mutex manifests_mutex_;
+  std::map<std::string, std::shared_ptr<const std::vector<std::string>>> manifests_;
 };
 
 }  // namespace

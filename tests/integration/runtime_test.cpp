@@ -17,6 +17,7 @@
 #include <thread>
 
 #include "breakfix/scenario_loader.h"
+#include "breakfix/toolbox.h"
 #include "session/script_runner.h"
 #include "runtime_fixture.h"
 #include "process.h"
@@ -479,7 +480,7 @@ TEST_CASE("A build: directory is built once with progress; a failed build shows 
   CHECK(failed.error().message.find("non-zero code") != std::string::npos);
 }
 
-TEST_CASE("The engine's view of a host's files: its changes, a snapshot of it, and archives read as they stream" * not_on_lxd_yet()) {
+TEST_CASE("The engine's view of a host's files: its changes, a snapshot of it, and archives read as they stream") {
   SessionGuard session(unique_session_id("files"));
   const Lab lab = provision(kOneHostScenario, session.id());
   const std::string host = lab.entry().container_id;
@@ -534,4 +535,90 @@ TEST_CASE("The engine's view of a host's files: its changes, a snapshot of it, a
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().code == ErrorCode::NotFound);
   REQUIRE(lab_runtime().remove_container(*reader).ok());
+}
+
+// What a root in the lab does to the files the grader reads, to lead the engine's view
+// astray: a link out of the lab, a FIFO where a file is read, an edit with its times set
+// back, and (where the lab may mount, as on LXD) a decoy mounted over the edited file.
+TEST_CASE("The engine's view holds against the lab's root: links out, FIFOs, times set back, mounts over files") {
+  SessionGuard session(unique_session_id("view"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  const std::string host = lab.entry().container_id;
+  run(host, "echo 'in the lab' > /etc/breakfix-probe && ln -s / /srv/escape && mkfifo /srv/pipe && "
+            "cp -p /etc/issue /root/issue.orig && echo changed >> /etc/issue && touch -r /root/issue.orig /etc/issue && "
+            "echo decoy > /root/decoy && { mount --bind /root/decoy /etc/issue 2>/dev/null || true; }");
+  const bool mounted = run(host, "cat /etc/issue").out == "decoy\n";
+  CAPTURE(mounted);
+
+  std::map<std::string, FsChangeKind> changes;
+  REQUIRE(lab_runtime().container_changes(host, [&](const FsChange& change) { changes[change.path] = change.kind; }).ok());
+  CHECK(changes.count("/etc/issue"));
+
+  auto read = [&](const std::string& path) {
+    std::map<std::string, FileRecord> records;
+    auto whole = lab_runtime().read_tree(
+        host, path, {64 << 20, 256}, [](const FileRecord&) { return ReadWant::Keep; },
+        [&](FileRecord record) {
+          records[record.path] = std::move(record);
+          return true;
+        });
+    REQUIRE_MESSAGE(whole.ok(), whole.error().message);
+    CHECK(*whole);
+    return records;
+  };
+  // The edit, not the decoy over it.
+  if (!mounted || testing_lxd()) CHECK(read("/etc/issue").at("/etc/issue").head.find("changed") != std::string::npos);
+  // Through the link to "/": the lab's root, where the probe is (this machine has none).
+  REQUIRE_FALSE(std::filesystem::exists("/etc/breakfix-probe"));
+  CHECK(read("/srv/escape/etc/breakfix-probe").begin()->second.head == "in the lab\n");
+  // The FIFO is recorded and never waited on.
+  auto srv = read("/srv");
+  CHECK(srv.at("/srv/pipe").type == FileType::Other);
+  CHECK(srv.at("/srv/escape").type == FileType::Symlink);
+}
+
+// The toolbox is what every check runs. A root that may mount (on LXD, a system
+// container's root may) covers it with look-alikes that print what passes: once for good,
+// and flapping, mounted and unmounted in a loop, to slip between the backend's looks.
+TEST_CASE("A lab's root cannot have its own files run as the grader's tools") {
+  SessionGuard session(unique_session_id("cover"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  const std::string host = lab.entry().container_id;
+  run(host, "mkdir -p /root/fake/bin && printf '#!/bin/sh\\necho forged\\n' > /root/fake/bin/bash && "
+            "chmod 755 /root/fake/bin/bash && cp /root/fake/bin/bash /root/fake/bin/busybox");
+  const bool mounted = run(host, "mount --bind /root/fake /.breakfix 2>/dev/null && echo mounted || echo refused").out ==
+                       "mounted\n";
+  CAPTURE(mounted);
+  auto grader = [&] {
+    ExecSpec spec;
+    spec.container = host;
+    spec.command = {kToolboxBash, "-c", "echo real"};
+    Collected output;
+    auto result = run_exec(lab_runtime(), spec, "", output.sink(), 30s);
+    return std::make_pair(result.ok() ? output.out : "error: " + result.error().message, result.ok());
+  };
+  if (!mounted) {
+    CHECK(grader().first == "real\n");  // Docker: the lab's root may not mount at all
+    return;
+  }
+  const auto [covered, covered_ok] = grader();
+  CHECK_FALSE(covered_ok);
+  CHECK(covered.find("covered") != std::string::npos);
+  run(host, "umount /.breakfix");
+  CHECK(grader().first == "real\n");  // the toolbox itself again
+
+  run(host, "setsid -f bash -c 'while :; do mount --bind /root/fake /.breakfix; umount /.breakfix; done' "
+            ">/dev/null 2>&1 </dev/null");
+  int forged = 0, refused = 0, real = 0;
+  for (int i = 0; i < 30; ++i) {
+    const auto [out, ok] = grader();
+    if (out.find("forged") != std::string::npos) ++forged;
+    else if (ok && out == "real\n") ++real;
+    else ++refused;
+  }
+  CAPTURE(real);
+  CAPTURE(refused);
+  CHECK(forged == 0);
+  CHECK(refused > 0);  // the flapping was seen, not missed
+  run(host, "pkill -f 'mount --bind /root/[f]ake'; umount /.breakfix 2>/dev/null; true");
 }

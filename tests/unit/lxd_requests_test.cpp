@@ -185,3 +185,60 @@ TEST_CASE("A volume is filled from a stored image's subtree and nothing is writt
   REQUIRE_FALSE(empty.ok());
   CHECK(empty.error().code == ErrorCode::NotFound);
 }
+
+// The toolbox guard reads the lab's init's mount table on the host. A lab as LXD starts
+// it (trimmed), then what a root in it can do to the grader's tools.
+TEST_CASE("The toolbox counts only while its own read-only mount is on top") {
+  const std::string booted =
+      "47 80 254:0 /var/lib/lxd/storage-pools/breakfix/containers/l/rootfs / rw,relatime shared:5 - ext4 /dev/vda rw\n"
+      "280 47 0:97 / /dev rw,relatime shared:9 - tmpfs none rw,size=492k\n"
+      "157 47 254:0 /var/lib/breakfix/lxd-volumes/tb /.breakfix ro,relatime shared:43 - ext4 /dev/vda rw\n"
+      "139 47 0:102 / /run rw,nosuid,nodev shared:31 - tmpfs tmpfs rw\n"
+      "351 139 0:79 / /run/credentials/x.service ro,nosuid shared:44 - ramfs ramfs rw,mode=700\n";
+  CHECK(mount_id_at(booted, "/.breakfix") == "157");
+  CHECK(toolbox_cover(booted, "/.breakfix", "157").empty());
+  // mount --bind /root/fake /.breakfix
+  const std::string covered = booted + "400 157 254:0 /var/lib/lxd/x/rootfs/root/fake /.breakfix rw - ext4 /dev/vda rw\n";
+  CHECK(toolbox_cover(covered, "/.breakfix", "157").find("mount 400 at /.breakfix") != std::string::npos);
+  CHECK(mount_id_at(covered, "/.breakfix").empty());  // two mounts there: none is the toolbox for sure
+  // mount --bind /root/fake /.breakfix/bin/bash: one file of it
+  CHECK_FALSE(toolbox_cover(booted + "401 157 254:0 /x /.breakfix/bin/bash rw - ext4 /dev/vda rw\n", "/.breakfix", "157").empty());
+  // a new root over everything (mount --bind /root/fakeroot /, or a pivot_root)
+  CHECK_FALSE(toolbox_cover(booted + "402 47 254:0 /x / rw - ext4 /dev/vda rw\n", "/.breakfix", "157").empty());
+  // the toolbox unmounted and a look-alike mounted read-only in its place
+  std::string swapped = booted;
+  swapped.replace(swapped.find("157 47"), 6, "403 47");
+  CHECK(toolbox_cover(swapped, "/.breakfix", "157").find("not the toolbox's 157") != std::string::npos);
+  // unmounted, so the lab's own /.breakfix directory shows
+  std::string gone = booted;
+  gone.erase(gone.find("157 47"), gone.find("139 47") - gone.find("157 47"));
+  CHECK(toolbox_cover(gone, "/.breakfix", "157").find("nothing is mounted") != std::string::npos);
+  // remounted writable
+  std::string writable = booted;
+  writable.replace(writable.find("/.breakfix ro,"), 14, "/.breakfix rw,");
+  CHECK(toolbox_cover(writable, "/.breakfix", "157").find("writable") != std::string::npos);
+  // What systemd mounts later elsewhere covers nothing.
+  CHECK(toolbox_cover(booted + "500 139 0:80 / /run/user/0 rw - tmpfs tmpfs rw\n", "/.breakfix", "157").empty());
+  CHECK(toolbox_cover(booted + "501 47 0:81 / /.breakfix2 rw - tmpfs tmpfs rw\n", "/.breakfix", "157").empty());
+}
+
+TEST_CASE("Each lab gets 65536 ids of its own within root's subordinate ids") {
+  const auto allowed = root_subordinate_ids("lxd:100000:10000001\nroot:100000:10000001\n", "root:100000:10000001\n");
+  REQUIRE(allowed);
+  CHECK(allowed->start == 100000);
+  CHECK_FALSE(root_subordinate_ids("lxd:100000:65536\n", "root:100000:65536\n"));  // no root line in subuid
+  // Slot 0 stays LXD's; a taken range is never given again, whatever the pick.
+  for (std::uint64_t pick = 0; pick < 300; ++pick) {
+    const auto base = pick_id_base(*allowed, {165536, 231072}, pick);
+    REQUIRE(base);
+    CHECK(*base >= 165536);
+    CHECK((*base - 100000) % 65536 == 0);
+    CHECK(*base != 165536);
+    CHECK(*base != 231072);
+    CHECK(*base + 65536 <= 100000 + 10000001);
+  }
+  // A range taken at another alignment blocks both slots it overlaps.
+  const IdRangeOnHost three{100000, 4 * 65536};  // slots 1..3 usable
+  CHECK(pick_id_base(three, {165536 + 100}, 7) == std::optional<std::int64_t>(100000 + 3 * 65536));
+  CHECK_FALSE(pick_id_base(three, {165536, 231072, 296608}, 0));
+}
