@@ -96,7 +96,7 @@ TEST_CASE("A tree is read from the host as a tar of it would show it: paths, typ
   CHECK(records.at("/srv/app").type == FileType::Directory);
   CHECK(records.at("/srv/app/app.conf").head == "port = 1\n");
   CHECK(records.at("/srv/app/app.conf").mode == 0640);
-  CHECK(records.at("/srv/app/app.conf").sha256 == archive::sha256_hex("port = 1\n"));
+  CHECK(records.at("/srv/app/app.conf").sha256 == breakfix::archive::sha256_hex("port = 1\n"));
   CHECK(records.at("/srv/app/big").type == FileType::Regular);
   CHECK(records.at("/srv/app/big-link").type == FileType::HardLink);  // "big" comes first, by name
   CHECK(records.at("/srv/app/big-link").link_target == "/srv/app/big");
