@@ -293,13 +293,46 @@ Result<bool> read_host_tree(const fs::path& root, const std::string& path, const
   return true;
 }
 
-Status host_changes(const fs::path& root, const std::vector<std::string>& image_paths, std::int64_t since,
-                    const std::function<void(const FsChange&)>& visit) {
+namespace {
+
+// Walks everything below `root` that the lab's state lives in: not into other file
+// systems, not below kUnwalked. `visit` gets each entry's path (absolute, as in the lab)
+// and lstat, as the walk finds them; nothing is held but the directories still to walk.
+Status walk_rootfs(const fs::path& root, const std::function<void(const std::string&, const struct stat&)>& visit) {
   Fd root_fd(::open(root.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   if (!root_fd) return make_error(ErrorCode::Failed, "cannot open " + root.string() + ": " + errno_text(errno));
   struct stat root_stat {};
   if (::fstat(root_fd.get(), &root_stat) != 0) return make_error(ErrorCode::Failed, "cannot stat " + root.string());
+  std::vector<std::string> pending = {"."};
+  while (!pending.empty()) {
+    const std::string relative = std::move(pending.back());
+    pending.pop_back();
+    Fd directory = open_in_root(root_fd.get(), relative, O_RDONLY | O_DIRECTORY);
+    if (!directory) continue;  // gone, or made a symlink, since it was listed
+    DIR* stream = ::fdopendir(::dup(directory.get()));
+    if (!stream) continue;
+    while (const dirent* entry = ::readdir(stream)) {
+      if (std::strcmp(entry->d_name, ".") == 0 || std::strcmp(entry->d_name, "..") == 0) continue;
+      struct stat status {};
+      if (::fstatat(directory.get(), entry->d_name, &status, AT_SYMLINK_NOFOLLOW) != 0) continue;
+      const std::string child = child_of(relative, entry->d_name);
+      const std::string path = absolute_of(child);
+      visit(path, status);
+      if (S_ISDIR(status.st_mode) && status.st_dev == root_stat.st_dev && !unwalked(path)) pending.push_back(child);
+    }
+    ::closedir(stream);
+  }
+  return {};
+}
 
+std::int64_t ctime_of(const struct stat& status) {
+  return static_cast<std::int64_t>(status.st_ctim.tv_sec) * 1000000000 + status.st_ctim.tv_nsec;
+}
+
+}  // namespace
+
+Status host_changes(const fs::path& root, const std::vector<std::string>& image_paths, std::int64_t since,
+                    const std::function<void(const FsChange&)>& visit) {
   std::vector<bool> seen(image_paths.size(), false);
   auto index_of = [&](const std::string& path) -> std::ptrdiff_t {
     auto found = std::lower_bound(image_paths.begin(), image_paths.end(), path);
@@ -315,34 +348,16 @@ Status host_changes(const fs::path& root, const std::vector<std::string>& image_
       visit({up, FsChangeKind::Modified});
     }
   };
-
-  std::vector<std::string> pending = {"."};
-  while (!pending.empty()) {
-    const std::string relative = std::move(pending.back());
-    pending.pop_back();
-    Fd directory = open_in_root(root_fd.get(), relative, O_RDONLY | O_DIRECTORY);
-    if (!directory) continue;  // gone, or made a symlink, since it was listed
-    DIR* stream = ::fdopendir(::dup(directory.get()));
-    if (!stream) continue;
-    while (const dirent* entry = ::readdir(stream)) {
-      if (std::strcmp(entry->d_name, ".") == 0 || std::strcmp(entry->d_name, "..") == 0) continue;
-      struct stat status {};
-      if (::fstatat(directory.get(), entry->d_name, &status, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      const std::string child = child_of(relative, entry->d_name);
-      const std::string path = absolute_of(child);
-      const std::ptrdiff_t index = index_of(path);
-      if (index >= 0) seen[static_cast<std::size_t>(index)] = true;
-      const std::int64_t changed = static_cast<std::int64_t>(status.st_ctim.tv_sec) * 1000000000 + status.st_ctim.tv_nsec;
-      const bool walk = S_ISDIR(status.st_mode) && status.st_dev == root_stat.st_dev && !unwalked(path);
-      if (index < 0) {
-        report(path, FsChangeKind::Added);
-      } else if (changed > since && !unwalked(path)) {
-        report(path, FsChangeKind::Modified);
-      }
-      if (walk) pending.push_back(child);
+  Status walked = walk_rootfs(root, [&](const std::string& path, const struct stat& status) {
+    const std::ptrdiff_t index = index_of(path);
+    if (index >= 0) seen[static_cast<std::size_t>(index)] = true;
+    if (index < 0) {
+      report(path, FsChangeKind::Added);
+    } else if (ctime_of(status) > since && !unwalked(path)) {
+      report(path, FsChangeKind::Modified);
     }
-    ::closedir(stream);
-  }
+  });
+  if (!walked) return walked;
   // What the image held and the walk did not find: the top of each subtree that went.
   for (std::size_t i = 0; i < image_paths.size(); ++i) {
     const std::string& path = image_paths[i];
@@ -353,6 +368,19 @@ Status host_changes(const fs::path& root, const std::vector<std::string>& image_
     report(path, FsChangeKind::Deleted);
   }
   return {};
+}
+
+Result<std::uint64_t> host_written_bytes(const fs::path& root, std::int64_t since) {
+  constexpr std::uint64_t kEntryBytes = 4096;  // what an inode costs the host at least
+  std::uint64_t bytes = 0;
+  std::set<std::pair<dev_t, ino_t>> counted;  // a file with more links counts once
+  Status walked = walk_rootfs(root, [&](const std::string&, const struct stat& entry) {
+    if (ctime_of(entry) <= since) return;
+    if (entry.st_nlink > 1 && !S_ISDIR(entry.st_mode) && !counted.emplace(entry.st_dev, entry.st_ino).second) return;
+    bytes += std::max<std::uint64_t>(static_cast<std::uint64_t>(entry.st_blocks) * 512, kEntryBytes);
+  });
+  if (!walked) return walked.error();
+  return bytes;
 }
 
 }  // namespace breakfix::lxd

@@ -59,4 +59,10 @@ Result<bool> read_host_tree(const std::filesystem::path& root, const std::string
 Status host_changes(const std::filesystem::path& root, const std::vector<std::string>& image_paths,
                     std::int64_t since, const std::function<void(const FsChange&)>& visit);
 
+// Runtime::writable_layer_bytes for the container whose root file system is `root`: the
+// disk taken by what changed after `since` (as host_changes tells it), each entry at
+// least 4096 bytes, so that a million empty files count as the inodes they take on the
+// host's file system. Hard links count once.
+Result<std::uint64_t> host_written_bytes(const std::filesystem::path& root, std::int64_t since);
+
 }  // namespace breakfix::lxd

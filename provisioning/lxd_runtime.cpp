@@ -340,14 +340,17 @@ class LxdRuntime : public Runtime {
     return info_of(*instance);
   }
 
+  // The dir pool measures no usage and sets no quota: the disk a lab wrote is read on the
+  // host, as its changes are (host_tree.h), for the engine's disk watchdog.
   Result<std::uint64_t> writable_layer_bytes(const std::string& id) override {
-    auto state = client_.call(Method::Get, "/1.0/instances/" + path_of(instance_name_of(id)) + "/state", "state of " + id);
-    if (!state) return state.error();
-    if (state->contains("disk") && (*state)["disk"].is_object() && (*state)["disk"].contains("root")) {
-      const json& root = (*state)["disk"]["root"];
-      if (root.contains("usage") && root["usage"].is_number_unsigned()) return root["usage"].get<std::uint64_t>();
-    }
-    return make_error(ErrorCode::Invalid, "LXD's " + options_.pool + " pool does not measure " + id + "'s disk");
+    const std::string name = instance_name_of(id);
+    auto instance = client_.call(Method::Get, "/1.0/instances/" + path_of(name), "disk of " + id);
+    if (!instance) return instance.error();
+    const std::string started = string_at(instance->value("config", json::object()), lxd::kKeyStarted);
+    if (started.empty()) return make_error(ErrorCode::Conflict, "disk of " + id + ": it has not been started");
+    auto root = rootfs_of(name, "");
+    if (!root) return root.error();
+    return lxd::host_written_bytes(*root, std::stoll(started));
   }
 
   Result<std::vector<ContainerInfo>> list_containers(const Labels& match) override {
@@ -633,24 +636,26 @@ class LxdRuntime : public Runtime {
     return table;
   }
 
-  // Where the pool keeps an instance's root file system, or a snapshot's, on this host.
+  // Where the pool keeps an instance's root file system, or a snapshot's, on this host:
+  // below the pool's mount point in LXD's directory, on a dir or btrfs pool (where each
+  // instance and snapshot is a subvolume the host reads as a directory).
   Result<fs::path> rootfs_of(const std::string& name, const std::string& snapshot) {
-    std::string source;
     {
       std::lock_guard lock(pool_mutex_);
-      if (pool_source_.empty()) {
+      if (!pool_checked_) {
         auto pool = client_.call(Method::Get, "/1.0/storage-pools/" + path_of(options_.pool), "storage pool " + options_.pool);
         if (!pool) return pool.error();
-        if (string_at(*pool, "driver") != "dir") {
-          return make_error(ErrorCode::Invalid, "storage pool " + options_.pool + " uses the " + string_at(*pool, "driver") +
-                                                    " driver: the LXD backend reads labs' files on dir pools only");
+        const std::string driver = string_at(*pool, "driver");
+        if (driver != "dir" && driver != "btrfs") {
+          return make_error(ErrorCode::Invalid, "storage pool " + options_.pool + " uses the " + driver +
+                                                    " driver: the LXD backend reads labs' files on dir and btrfs pools only");
         }
-        pool_source_ = string_at(pool->value("config", json::object()), "source");
+        pool_checked_ = true;
       }
-      source = pool_source_;
     }
-    if (snapshot.empty()) return fs::path(source) / "containers" / name / "rootfs";
-    return fs::path(source) / "containers-snapshots" / name / snapshot / "rootfs";
+    const fs::path pool = fs::path(options_.socket_path).parent_path() / "storage-pools" / options_.pool;
+    if (snapshot.empty()) return pool / "containers" / name / "rootfs";
+    return pool / "containers-snapshots" / name / snapshot / "rootfs";
   }
 
   // What the image held, read once per image (about a second for the base image).
@@ -803,7 +808,7 @@ class LxdRuntime : public Runtime {
   std::mutex opened_mutex_;
   std::set<std::string> opened_;  // instances note_opened has marked
   std::mutex pool_mutex_;
-  std::string pool_source_;
+  bool pool_checked_ = false;
   std::mutex manifests_mutex_;
   std::map<std::string, std::shared_ptr<const std::vector<std::string>>> manifests_;
 };

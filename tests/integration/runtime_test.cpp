@@ -622,3 +622,16 @@ TEST_CASE("A lab's root cannot have its own files run as the grader's tools") {
   CHECK(refused > 0);  // the flapping was seen, not missed
   run(host, "pkill -f 'mount --bind /root/[f]ake'; umount /.breakfix 2>/dev/null; true");
 }
+
+// The engine's disk watchdog reads this: what a lab host wrote, whatever backend.
+TEST_CASE("What a host writes to its disk is measured") {
+  SessionGuard session(unique_session_id("disk"));
+  const Lab lab = provision(kOneHostScenario, session.id());
+  const std::string host = lab.entry().container_id;
+  auto before = lab_runtime().writable_layer_bytes(host);
+  REQUIRE_MESSAGE(before.ok(), before.error().message);
+  run(host, "dd if=/dev/zero of=/var/tmp/fill bs=1M count=30 status=none && sync");
+  auto after = lab_runtime().writable_layer_bytes(host);
+  REQUIRE_MESSAGE(after.ok(), after.error().message);
+  CHECK(*after >= *before + (30u << 20));
+}

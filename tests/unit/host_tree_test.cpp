@@ -185,3 +185,22 @@ TEST_CASE("Changes against the image: added, modified even with its times set ba
   CHECK_FALSE(changes.count("/proc/1"));
   CHECK(listed == static_cast<int>(changes.size()));  // each path once
 }
+
+TEST_CASE("The disk a lab wrote: what changed since its boot, hard links once, an empty file as an inode") {
+  FakeRoot lab;
+  lab.write("srv/app/old", std::string(100000, 'o'));  // the image's: not counted
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const std::int64_t since = coarse_now();
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  auto before = host_written_bytes(lab.root, since);
+  REQUIRE(before.ok());
+  CHECK(*before == 0);
+
+  lab.write("srv/app/fill", std::string(1 << 20, 'x'));
+  fs::create_hard_link(lab.root / "srv/app/fill", lab.root / "srv/app/fill-again");
+  for (int i = 0; i < 100; ++i) lab.write("srv/app/empty-" + std::to_string(i), "");
+  auto after = host_written_bytes(lab.root, since);
+  REQUIRE(after.ok());
+  CHECK(*after >= (1u << 20) + 100 * 4096);       // the MiB once, and each empty file as an inode
+  CHECK(*after < 2 * (1u << 20) + 100 * 4096);     // the hard link did not count the MiB again
+}
