@@ -16,6 +16,18 @@ namespace breakfix::bench {
 
 using SteadyClock = std::chrono::steady_clock;
 
+// The lab the runtime benchmarks launch: one host of the base image, nothing else.
+constexpr const char* kOneHostLab = R"(apiVersion: breakfix/v1
+id: bench
+title: Bench
+kind: break-fix
+description: d
+image: breakfix/base:bookworm
+faults: [{name: f, run: "true"}]
+checks: [{name: c, run: "false"}]
+solution: [{run: "true"}]
+)";
+
 inline double ms_since(SteadyClock::time_point start) {
   return std::chrono::duration<double, std::milli>(SteadyClock::now() - start).count();
 }

@@ -29,16 +29,6 @@ using namespace breakfix::bench;
 
 namespace {
 
-constexpr const char* kScenario = R"(apiVersion: breakfix/v1
-id: bench
-title: Bench
-kind: break-fix
-description: d
-image: breakfix/base:bookworm
-faults: [{name: f, run: "true"}]
-checks: [{name: c, run: "false"}]
-solution: [{run: "true"}]
-)";
 constexpr std::int64_t kBulkBytes = 200LL << 20;
 
 int docker(const std::vector<std::string>& args, std::string* out = nullptr) {
@@ -63,7 +53,7 @@ ExecSpec shell(const std::string& container, const std::string& command) {
 int main(int argc, char** argv) {
   const int runs = runs_argument(argc, argv);
   auto runtime = connect_docker();
-  ScenarioLoad load = parse_scenario(kScenario, "bench.yaml", "/nonexistent");
+  ScenarioLoad load = parse_scenario(kOneHostLab, "bench.yaml", "/nonexistent");
   require(load.scenario != nullptr, "loading the bench scenario");
   LabProvisioner provisioner(*runtime, {});
   const auto discard = [](OutputStream, std::string_view) {};
