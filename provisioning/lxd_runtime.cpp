@@ -129,7 +129,7 @@ class ToolboxCheckedExec : public ExecStream {
     if (!code) return code;
     if (!mounts_->changed()) return code;
     if (strict_) {
-      return make_error(ErrorCode::PermissionDenied, "the mounts in " + host_ + " changed while a grader's tool ran "
+      return make_error(ErrorCode::Tampered, "the mounts in " + host_ + " changed while a grader's tool ran "
                                                      "there, so what it found cannot be trusted");
     }
     if (Status intact = recheck_(); !intact) return intact.error();
@@ -629,7 +629,7 @@ class LxdRuntime : public Runtime {
     auto text = (*table)->read();
     if (!text) return text.error();
     if (const std::string cover = lxd::toolbox_cover(*text, kToolboxDir, expected); !cover.empty()) {
-      return make_error(ErrorCode::PermissionDenied, "the toolbox in " + name + " is covered (" + cover +
+      return make_error(ErrorCode::Tampered, "the toolbox in " + name + " is covered (" + cover +
                                                          "): the lab's root mounted over the grader's tools, so "
                                                          "nothing run from them there can be trusted");
     }

@@ -17,6 +17,7 @@ enum class ErrorCode {
   Timeout,           // it did not finish in time
   Unavailable,       // a backend cannot be reached (engine down, socket missing)
   PermissionDenied,  // the backend refused us
+  Tampered,          // the lab changed what the grader relies on: what ran there proves nothing
   Failed,            // it ran and failed (a build step, a non-zero exit where one is fatal)
   Internal,          // a bug or an answer we cannot make sense of
 };

@@ -10,6 +10,7 @@ const char* to_string(ErrorCode code) {
     case ErrorCode::Timeout: return "timeout";
     case ErrorCode::Unavailable: return "unavailable";
     case ErrorCode::PermissionDenied: return "permission denied";
+    case ErrorCode::Tampered: return "tampered";
     case ErrorCode::Failed: return "failed";
     case ErrorCode::Internal: return "internal error";
   }

@@ -40,6 +40,15 @@ Result<std::vector<CheckResult>> run_checks(const ScriptRunner& runner, const Sc
     options.tools = ScriptTools::Grader;
     options.timeout = std::min<std::chrono::milliseconds>(left, check.run.timeout);
     auto run = runner.run(check.host, check.run, options);
+    if (!run && run.error().code == ErrorCode::Tampered) {
+      // The candidate's doing, not the engine's: trying again proves nothing more, and
+      // the check cannot have passed.
+      ScriptRun refused;
+      refused.exit_code = -1;
+      refused.output = "[breakfix: not trusted: " + run.error().message + "]\n";
+      results[i] = {check.name, check.expect, check.weight, false, refused};
+      return;
+    }
     if (!run) {
       errors[i] = run.error();
       return;

@@ -141,6 +141,28 @@ TEST_CASE("A script reaches its host on stdin with vars, session and host as she
   CHECK(runner.run("nope", script).error().code == ErrorCode::NotFound);
 }
 
+// A check the backend refuses because the lab covered the grader's tools (LXD's toolbox
+// guard) fails with the reason; an engine error still fails the whole run, to be tried again.
+TEST_CASE("A check refused as tampered fails with the reason; an engine error fails the run") {
+  FakeRuntime runtime = fake_with_base();
+  const ScenarioPtr scenario = load_scenario_text();
+  auto lab = LabProvisioner(runtime, {}).provision(*scenario, "s-tampered", nullptr);
+  REQUIRE(lab.ok());
+  ScriptRunner runner(runtime, *lab, {});
+  runtime.exec_error = make_error(ErrorCode::Tampered, "the toolbox in main is covered");
+  auto results = run_checks(runner, *scenario);
+  REQUIRE(results.ok());
+  for (const CheckResult& result : *results) {
+    CHECK_FALSE(result.passed);
+    CHECK(result.run.output.find("not trusted: the toolbox in main is covered") != std::string::npos);
+  }
+  CHECK(grade(*scenario, *results).score == 0);
+  runtime.exec_error = make_error(ErrorCode::Unavailable, "engine lost");
+  auto lost = run_checks(runner, *scenario);
+  REQUIRE_FALSE(lost.ok());
+  CHECK(lost.error().code == ErrorCode::Unavailable);
+}
+
 TEST_CASE("Checks are graded by weight, serial ones alone, results in scenario order") {
   FakeRuntime runtime = fake_with_base();
   FlagLab flag_lab;
