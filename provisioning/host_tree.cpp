@@ -224,6 +224,7 @@ Result<bool> read_host_tree(const fs::path& root, const std::string& path, const
   std::map<std::string, std::pair<std::string, std::int64_t>> digests;  // what hard links take
   std::vector<std::string> pending = {relative_of(path)};
   bool first = true;
+  bool complete = true;
   while (!pending.empty()) {
     const std::string relative = std::move(pending.back());
     pending.pop_back();
@@ -287,10 +288,11 @@ Result<bool> read_host_tree(const fs::path& root, const std::string& path, const
       const std::size_t room = (options.max_bytes - std::min(bytes, options.max_bytes)) / kHeaderBytes + 1;
       bool all = true;
       std::vector<std::string> names = names_in(entry, room, all);
+      if (!all) complete = false;  // more names than max_bytes could ever reach
       for (auto name = names.rbegin(); name != names.rend(); ++name) pending.push_back(child_of(relative, *name));
     }
   }
-  return true;
+  return complete;
 }
 
 namespace {

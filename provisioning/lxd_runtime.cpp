@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -19,6 +20,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -54,6 +56,15 @@ using lxd::Method;
 using nlohmann::json;
 
 constexpr std::chrono::seconds kKillBound{5};
+
+// A whole decimal number from an instance's config (a time, an id), nullopt for anything
+// else: the config is LXD's, and an admin may have edited it; std::stoll would throw.
+std::optional<std::int64_t> config_number(const std::string& text) {
+  std::int64_t value = 0;
+  const auto [end, error] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (error != std::errc() || end != text.data() + text.size() || text.empty()) return std::nullopt;
+  return value;
+}
 // How a snapshot is named where an image id goes: "lxd-snapshot:<instance>/<snapshot>".
 constexpr const char* kSnapshotScheme = "lxd-snapshot:";
 constexpr std::chrono::seconds kBootBound{90};
@@ -350,7 +361,9 @@ class LxdRuntime : public Runtime {
     if (started.empty()) return make_error(ErrorCode::Conflict, "disk of " + id + ": it has not been started");
     auto root = rootfs_of(name, "");
     if (!root) return root.error();
-    return lxd::host_written_bytes(*root, std::stoll(started));
+    const auto since = config_number(started);
+    if (!since) return make_error(ErrorCode::Internal, "disk of " + id + ": " + lxd::kKeyStarted + " is not a number");
+    return lxd::host_written_bytes(*root, *since);
   }
 
   Result<std::vector<ContainerInfo>> list_containers(const Labels& match) override {
@@ -469,7 +482,9 @@ class LxdRuntime : public Runtime {
     if (!paths) return make_error(paths.error().code, "changes of " + id + ": " + paths.error().message);
     auto root = rootfs_of(name, "");
     if (!root) return root.error();
-    return lxd::host_changes(*root, **paths, std::stoll(started), visit);
+    const auto since = config_number(started);
+    if (!since) return make_error(ErrorCode::Internal, "changes of " + id + ": " + lxd::kKeyStarted + " is not a number");
+    return lxd::host_changes(*root, **paths, *since, visit);
   }
 
   Result<std::string> commit_container(const std::string& id, const std::string& tag, const Labels& labels) override {
@@ -688,7 +703,7 @@ class LxdRuntime : public Runtime {
       const json config = instance.value("config", json::object());
       for (const char* key : {"volatile.idmap.base", "security.idmap.base"}) {
         const std::string value = string_at(config, key);
-        if (!value.empty() && value != "0") used.push_back(std::stoll(value));
+        if (const auto base = config_number(value); base && *base > 0) used.push_back(*base);
       }
     }
     auto base = lxd::pick_id_base(*allowed, used, std::random_device{}());
