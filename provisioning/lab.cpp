@@ -245,6 +245,10 @@ Result<GarbageReport> LabProvisioner::collect_garbage(const std::set<std::string
     auto session = labels.find(kLabelSession);
     return session == labels.end() || !live_sessions.count(session->second);
   };
+  // Images are listed first: a snapshot that lives in its container (LXD's) goes with the
+  // container, and is still reported as collected.
+  auto images = runtime_.list_images({{kLabelManaged, "true"}});
+  if (!images) return images.error();
   auto containers = runtime_.list_containers({{kLabelManaged, "true"}});
   if (!containers) return containers.error();
   for (const ContainerInfo& container : *containers) {
@@ -270,8 +274,6 @@ Result<GarbageReport> LabProvisioner::collect_garbage(const std::set<std::string
   }
   // Images last (containers made from them are gone by now). Only sessions' snapshots:
   // images built from scenarios are labelled managed too, but belong to no session.
-  auto images = runtime_.list_images({{kLabelManaged, "true"}});
-  if (!images) return images.error();
   for (const ImageInfo& image : *images) {
     if (!image.labels.count(kLabelSession) || !orphaned(image.labels)) continue;
     if (!dry_run) {

@@ -112,13 +112,21 @@ Result<std::string> Client::read_file(const std::string& instance, const std::st
 
 Status Client::write_file(const std::string& instance, const std::string& path, const std::string& content,
                           unsigned mode) {
+  return post_file(instance, path, "file", content, mode, "write " + path + " of " + instance);
+}
+
+Status Client::make_directory(const std::string& instance, const std::string& path, unsigned mode) {
+  return post_file(instance, path, "directory", "", mode, "make directory " + path + " of " + instance);
+}
+
+Status Client::post_file(const std::string& instance, const std::string& path, const std::string& type,
+                         const std::string& content, unsigned mode, const std::string& what) {
   auto connection = connect();
   if (!connection) return connection.error();
-  const std::string what = "write " + path + " of " + instance;
   char octal[8];
   std::snprintf(octal, sizeof octal, "%04o", mode & 07777);
   const Headers headers = {{"X-LXD-uid", "0"}, {"X-LXD-gid", "0"}, {"X-LXD-mode", octal},
-                           {"X-LXD-type", "file"}, {"X-LXD-write", "overwrite"}};
+                           {"X-LXD-type", type}, {"X-LXD-write", "overwrite"}};
   auto response = (*connection)->send(Method::Post, "/1.0/instances/" + instance + "/files?path=" + percent_encode(path),
                                       content, "application/octet-stream", headers);
   if (!response) return make_error(response.error().code, what + ": " + response.error().message);

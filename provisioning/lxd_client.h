@@ -53,6 +53,8 @@ class Client {
   // Writes a file into an instance (running or not), owned by root of the instance.
   Status write_file(const std::string& instance, const std::string& path, const std::string& content,
                     unsigned mode = 0644);
+  // Makes a directory of an instance (its parent must exist); an existing one is kept.
+  Status make_directory(const std::string& instance, const std::string& path, unsigned mode = 0755);
   // Sends a file as a request body (an image tarball) and waits for the operation.
   Result<nlohmann::json> upload(const std::string& path, const std::filesystem::path& file, const std::string& what);
 
@@ -61,6 +63,8 @@ class Client {
 
  private:
   Result<nlohmann::json> finish(const docker::Response& response, const std::string& what);
+  Status post_file(const std::string& instance, const std::string& path, const std::string& type,
+                   const std::string& content, unsigned mode, const std::string& what);
   ClientOptions options_;
 };
 

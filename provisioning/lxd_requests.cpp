@@ -8,6 +8,7 @@
 #include <cstring>
 #include <sstream>
 
+#include "lxd_network.h"
 #include "tar_archive.h"
 
 namespace breakfix::lxd {
@@ -15,8 +16,6 @@ namespace breakfix::lxd {
 using nlohmann::json;
 
 namespace {
-
-constexpr const char* kLabelPrefix = "user.";
 
 // raw.lxc lines: the UTS name, and the tmpfs mounts LXD has no device type for.
 std::string raw_lxc(const ContainerSpec& spec) {
@@ -46,8 +45,6 @@ std::string instance_name(const std::string& name) {
   }
   return out;
 }
-
-std::string network_name(const std::string& name) { return "bf" + archive::sha256_hex(name).substr(0, 12); }
 
 Labels labels_of(const json& config) {
   Labels labels;
@@ -92,7 +89,8 @@ std::optional<Account> find_account(const std::string& passwd, const std::string
 }
 
 json instance_create_body(const ContainerSpec& spec, const std::string& fingerprint, const std::string& pool,
-                          const std::vector<std::string>& volume_sources) {
+                          const std::vector<std::string>& volume_sources, const std::string& bridge,
+                          const std::string& address) {
   json config = {
       {kKeyName, spec.name},
       {kKeyImage, spec.image},
@@ -116,6 +114,11 @@ json instance_create_body(const ContainerSpec& spec, const std::string& fingerpr
   // No profile: every device is named here, so that an admin's default profile (a NIC
   // on lxdbr0, say) cannot give a lab a network it should not have.
   json devices = {{"root", {{"type", "disk"}, {"path", "/"}, {"pool", pool}}}};
+  if (!spec.network.empty() && !bridge.empty()) {
+    devices["eth0"] = {{"type", "nic"}, {"network", bridge}, {"name", "eth0"}};
+    config[kKeyNetwork] = spec.network;
+    config[kKeyAddress] = address;
+  }
   for (std::size_t i = 0; i < spec.volumes.size() && i < volume_sources.size(); ++i) {
     devices["volume" + std::to_string(i)] = {{"type", "disk"},
                                              {"source", volume_sources[i]},

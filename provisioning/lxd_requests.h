@@ -14,7 +14,9 @@
 
 namespace breakfix::lxd {
 
-// Config keys of breakfix's own beside the labels (label "k" is key "user.k").
+// Label "k" is config key "user.k" (LXD keeps user.* keys as they are).
+inline constexpr const char* kLabelPrefix = "user.";
+// Config keys of breakfix's own beside the labels.
 inline constexpr const char* kKeyName = "user.breakfix-lxd.name";        // the ContainerSpec's name
 inline constexpr const char* kKeyImage = "user.breakfix-lxd.image";      // the image asked for
 inline constexpr const char* kKeyNetwork = "user.breakfix-lxd.network";  // the NetworkSpec's name
@@ -34,8 +36,6 @@ inline constexpr const char* kKeyOpened = "user.breakfix-lxd.opened";
 // name that had to change keeps a digest of the whole, so that two never meet. A valid
 // name maps to itself, so an instance's name is also its id.
 std::string instance_name(const std::string& name);
-// Network (bridge) names are interface names: at most 15 characters.
-std::string network_name(const std::string& name);
 
 // The labels among an instance's (or network's) config keys.
 Labels labels_of(const nlohmann::json& config);
@@ -77,9 +77,11 @@ std::optional<IdRangeOnHost> root_subordinate_ids(const std::string& subuid, con
 std::optional<std::int64_t> pick_id_base(const IdRangeOnHost& allowed, const std::vector<std::int64_t>& used,
                                          std::uint64_t pick);
 
-// POST /1.0/instances for `spec` from the image `fingerprint`, its root disk on `pool`
-// and its volumes at `volume_sources` (host directories, one per spec.volumes entry).
+// POST /1.0/instances for `spec` from the image `fingerprint`, its root disk on `pool`,
+// its volumes at `volume_sources` (host directories, one per spec.volumes entry), and
+// (when spec.network is set) its eth0 on `bridge` with `address` (lxd_network.h).
 nlohmann::json instance_create_body(const ContainerSpec& spec, const std::string& fingerprint, const std::string& pool,
-                                    const std::vector<std::string>& volume_sources);
+                                    const std::vector<std::string>& volume_sources, const std::string& bridge = "",
+                                    const std::string& address = "");
 
 }  // namespace breakfix::lxd

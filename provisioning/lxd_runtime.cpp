@@ -32,6 +32,7 @@
 #include "lxd_client.h"
 #include "lxd_exec.h"
 #include "lxd_image.h"
+#include "lxd_network.h"
 #include "lxd_requests.h"
 #include "scratch_dir.h"
 #include "random_hex.h"
@@ -49,7 +50,6 @@ using lxd::kKeyImage;
 using lxd::kKeyName;
 using lxd::kKeyNetwork;
 using lxd::labels_of;
-using lxd::network_name;
 using lxd::state_of;
 using lxd::string_at;
 using lxd::Method;
@@ -244,8 +244,21 @@ class LxdRuntime : public Runtime {
   // --- networks ------------------------------------------------------------------------
 
   Result<std::string> create_network(const NetworkSpec& spec) override {
-    return make_error(ErrorCode::Invalid, "network " + spec.name + ": the LXD backend has no session networks yet; "
-                                                                   "LXD labs have one host and no network");
+    // Fail closed: a bridge without the firewall would let a lab's root reach the host.
+    if (Status firewall = lxd::ensure_firewall(); !firewall) return firewall.error();
+    std::lock_guard lock(networks_mutex_);
+    auto networks = client_.call(Method::Get, "/1.0/networks?recursion=1", "list networks");
+    if (!networks) return networks.error();
+    std::set<std::string> used = lxd::host_subnets();
+    for (const json& network : *networks) {
+      if (network.is_object()) used.insert(string_at(network.value("config", json::object()), lxd::kKeySubnet));
+    }
+    const auto subnet = lxd::pick_subnet(used, std::random_device{}());
+    if (!subnet) return make_error(ErrorCode::Unavailable, "network " + spec.name + ": no free /24 in 10.200.0.0/13");
+    const json body = lxd::network_create_body(spec, *subnet);
+    auto created = client_.call(Method::Post, "/1.0/networks", "create network " + spec.name, body);
+    if (!created) return created.error();
+    return body["name"].get<std::string>();
   }
 
   Status remove_network(const std::string& id_or_name) override {
@@ -281,9 +294,6 @@ class LxdRuntime : public Runtime {
       if (!found->has_value()) return make_error(ErrorCode::NotFound, "snapshot " + spec.image + " not found");
       return spec.image;
     }
-    if (!spec.network.empty()) {
-      return make_error(ErrorCode::Invalid, "container " + spec.name + ": the LXD backend has no session networks yet");
-    }
     const std::string name = instance_name(spec.name);
     std::vector<std::string> volume_sources;
     for (const VolumeMount& mount : spec.volumes) {
@@ -297,7 +307,26 @@ class LxdRuntime : public Runtime {
       return make_error(ErrorCode::NotFound, "image " + spec.image + " is not in LXD (build it: breakfix image base "
                                                                       "--backend lxd)");
     }
-    json body = lxd::instance_create_body(spec, **image, options_.pool, volume_sources);
+    // On a network: its address, kept in the network's config with its names, so that
+    // every host of the session has them in /etc/hosts.
+    std::unique_lock network_lock(networks_mutex_, std::defer_lock);
+    std::string bridge, subnet, address;
+    lxd::NetworkHosts hosts;
+    if (!spec.network.empty()) {
+      network_lock.lock();
+      bridge = network_name_of(spec.network);
+      auto network = client_.call(Method::Get, "/1.0/networks/" + path_of(bridge), "network " + spec.network);
+      if (!network) return network.error();
+      const json network_config = network->value("config", json::object());
+      subnet = string_at(network_config, lxd::kKeySubnet);
+      hosts = lxd::parse_hosts(string_at(network_config, lxd::kKeyHosts));
+      auto next = lxd::next_address(subnet, hosts);
+      if (subnet.empty() || !next) {
+        return make_error(ErrorCode::Unavailable, "container " + spec.name + ": no free address on network " + spec.network);
+      }
+      address = *next;
+    }
+    json body = lxd::instance_create_body(spec, **image, options_.pool, volume_sources, bridge, address);
     // LXD 5.0.2 picks each isolated lab's ids itself, but under concurrent starts it picked
     // [65536, 131072) here, outside root's subordinate ids, and the start failed
     // ("newuidmap: ... not allowed"). The backend picks them, one range per lab.
@@ -312,16 +341,41 @@ class LxdRuntime : public Runtime {
     // otherwise), but systemd sets it from /etc/hostname at boot. An image without /etc
     // (the toolbox's, whose container only fills a volume and never starts) needs none.
     const std::string hostname = spec.hostname.empty() ? name : spec.hostname;
-    {
-      const std::string hosts =
-          "127.0.0.1\tlocalhost\n127.0.1.1\t" + hostname + "\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-      for (const auto& [path, content] : {std::pair{"/etc/hostname", hostname + "\n"}, std::pair{"/etc/hosts", hosts}}) {
-        Status written = client_.write_file(name, path, content);
-        if (!written && written.error().code != ErrorCode::NotFound) {
-          (void)remove_container(name);
-          return written.error();
-        }
+    std::map<std::string, std::string> files = {{"/etc/hostname", hostname + "\n"}};
+    if (!spec.network.empty()) {
+      lxd::NetworkHost self{address, spec.aliases};
+      if (std::find(self.names.begin(), self.names.end(), hostname) == self.names.end()) self.names.push_back(hostname);
+      hosts[name] = self;
+      auto kept = client_.call(Method::Patch, "/1.0/networks/" + path_of(bridge), "network " + spec.network,
+                               json{{"config", {{lxd::kKeyHosts, lxd::dump_hosts(hosts)}}}});
+      if (!kept) {
+        (void)remove_container(name);
+        return kept.error();
       }
+      const std::string gateway = subnet + ".1";
+      files.merge(lxd::address_unit_files(address, gateway));
+      files["/etc/resolv.conf"] = lxd::resolv_conf(spec.dns, gateway);
+    }
+    files["/etc/hosts"] = lxd::hosts_file(hostname, hosts);
+    for (const auto& [path, content] : files) {
+      const std::string dir = fs::path(path).parent_path().string();
+      if (dir.size() > 4 && !client_.read_file(name, dir)) (void)client_.make_directory(name, dir);
+      Status written = client_.write_file(name, path, content);
+      if (!written && written.error().code != ErrorCode::NotFound) {
+        (void)remove_container(name);
+        return written.error();
+      }
+    }
+    // The session's other hosts learn this one's names (before any candidate logs in:
+    // the engine makes a lab's hosts before it opens any).
+    for (const auto& [other, host] : hosts) {
+      if (other == name) continue;
+      auto other_hostname = client_.read_file(other, "/etc/hostname");
+      if (!other_hostname) continue;  // gone: its entry is only a name nobody has
+      std::string other_name = *other_hostname;
+      while (!other_name.empty() && (other_name.back() == '\n' || other_name.back() == ' ')) other_name.pop_back();
+      Status written = client_.write_file(other, "/etc/hosts", lxd::hosts_file(other_name, hosts));
+      if (!written && written.error().code != ErrorCode::NotFound) return written.error();
     }
     return name;
   }
@@ -716,8 +770,14 @@ class LxdRuntime : public Runtime {
 
   // An id is the instance's name; callers may also use the spec's name.
   std::string instance_name_of(const std::string& id) const { return instance_name(id); }
-  std::string network_name_of(const std::string& id_or_name) const {
-    return id_or_name.rfind("bf", 0) == 0 && id_or_name.size() == 14 ? id_or_name : network_name(id_or_name);
+  // A network's bridge from its id or its NetworkSpec's name (whose kind the name alone
+  // does not say): the internal one's, else the outside one's.
+  std::string network_name_of(const std::string& id_or_name) {
+    if (lxd::is_session_bridge(id_or_name)) return id_or_name;
+    const std::string internal = lxd::network_name(id_or_name, NetworkKind::Internal);
+    auto found = client_.call(Method::Get, "/1.0/networks/" + internal, "network " + id_or_name);
+    if (found || found.error().code != ErrorCode::NotFound) return internal;
+    return lxd::network_name(id_or_name, NetworkKind::Outside);
   }
 
   // The host directory behind a named volume, filled from `image` at the mount's target
@@ -807,6 +867,8 @@ class LxdRuntime : public Runtime {
     if (info.name.empty()) info.name = info.id;
     info.image = string_at(config, kKeyImage);
     info.labels = labels_of(config);
+    const std::string network = string_at(config, kKeyNetwork);
+    if (!network.empty()) info.addresses[network] = string_at(config, lxd::kKeyAddress);
     const std::string status = instance.contains("state") && instance["state"].is_object()
                                    ? string_at(instance["state"], "status")
                                    : string_at(instance, "status");
@@ -820,6 +882,7 @@ class LxdRuntime : public Runtime {
   Client client_;
   std::mutex volumes_mutex_;
   std::mutex ids_mutex_;
+  std::mutex networks_mutex_;  // a network's hosts are read, added to and written back
   std::mutex opened_mutex_;
   std::set<std::string> opened_;  // instances note_opened has marked
   std::mutex pool_mutex_;

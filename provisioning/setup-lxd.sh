@@ -4,7 +4,9 @@
 # and CI), and gives it the storage pool labs use ("breakfix"): btrfs on a loop file, so
 # that a lab's root file system is a snapshot of the image's (0.35 s) instead of a copy of
 # it (12 to 16 s on a directory pool, measured here); a directory pool where btrfs cannot
-# be had. No network is made: labs have none unless their session makes one. Idempotent.
+# be had. No network is made: labs have none unless their session makes one (a bridge of
+# its own, which LXD will not make without dnsmasq, and which breakfix's iptables rules
+# fence off: docs/runtime.md, "LXD session networks"). Idempotent.
 #   LXD_POOL=breakfix      the pool's name (runtime.lxd_pool in the daemon's config)
 #   LXD_POOL_SIZE=40GiB    the btrfs pool's loop file (sparse: it takes what labs write)
 set -euo pipefail
@@ -20,11 +22,14 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 installed() { [ "$(dpkg-query -W -f='${db:Status-Status}' "$1" 2>/dev/null || true)" = installed ]; }
-if ! installed lxd || ! installed btrfs-progs; then
-  log "installing lxd and btrfs-progs"
+packages=(lxd btrfs-progs dnsmasq-base iptables)
+missing=()
+for package in "${packages[@]}"; do installed "$package" || missing+=("$package"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -q
-  apt-get install -y -q --no-install-recommends lxd btrfs-progs
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
 
 lxd_answers() { curl -fsS --max-time 2 --unix-socket "$socket" http://lxd/1.0 >/dev/null 2>&1; }

@@ -13,6 +13,7 @@
 #include <set>
 
 #include "lxd_image.h"
+#include "lxd_network.h"
 #include "lxd_requests.h"
 
 using namespace breakfix;
@@ -124,8 +125,6 @@ TEST_CASE("Names are mapped onto LXD's rules without two ever meeting, and a val
   CHECK(long_name.size() <= 63);
   CHECK(instance_name(std::string(81, 'a')) != long_name);
   CHECK(std::isalpha(static_cast<unsigned char>(instance_name("1abc")[0])));
-  CHECK(network_name("breakfix-s1").size() <= 15);
-  CHECK(network_name("breakfix-s1") != network_name("breakfix-s2"));
 }
 
 TEST_CASE("Labels are the user keys, breakfix's own keys are not labels, and states map") {
@@ -241,4 +240,77 @@ TEST_CASE("Each lab gets 65536 ids of its own within root's subordinate ids") {
   const IdRangeOnHost three{100000, 4 * 65536};  // slots 1..3 usable
   CHECK(pick_id_base(three, {165536 + 100}, 7) == std::optional<std::int64_t>(100000 + 3 * 65536));
   CHECK_FALSE(pick_id_base(three, {165536, 231072, 296608}, 0));
+}
+
+TEST_CASE("A session network: a bridge name that says its kind, a free /24, and addresses in it") {
+  const std::string internal = network_name("breakfix-s1", NetworkKind::Internal);
+  CHECK(internal.size() <= 15);  // an interface name
+  CHECK(internal.rfind("bfi", 0) == 0);
+  CHECK(network_name("breakfix-s1", NetworkKind::Outside).rfind("bfo", 0) == 0);
+  CHECK(internal != network_name("breakfix-s2", NetworkKind::Internal));
+  CHECK(is_session_bridge(internal));
+  CHECK_FALSE(is_session_bridge("breakfix-s1"));
+  CHECK_FALSE(is_session_bridge("bfxzzzzzzzzzzzz"));
+
+  CHECK(pick_subnet({}, 0) == "10.200.0");
+  CHECK(pick_subnet({"10.200.0"}, 0) == "10.200.1");
+  CHECK(pick_subnet({}, 2047) == "10.207.255");
+  std::set<std::string> all;
+  for (int i = 0; i < 2048; ++i) all.insert("10." + std::to_string(200 + i / 256) + "." + std::to_string(i % 256));
+  CHECK_FALSE(pick_subnet(all, 5).has_value());
+
+  NetworkSpec spec;
+  spec.name = "breakfix-s1";
+  spec.labels = {{"breakfix.session", "s1"}};
+  const json body = network_create_body(spec, "10.200.7");
+  CHECK(body["name"] == internal);
+  CHECK(body["config"]["ipv4.address"] == "none");  // the host is not on an internal network
+  CHECK(body["config"]["ipv6.address"] == "none");
+  CHECK(body["config"]["ipv4.dhcp"] == "false");
+  CHECK(body["config"]["user.breakfix.session"] == "s1");
+  spec.kind = NetworkKind::Outside;
+  CHECK(network_create_body(spec, "10.200.7")["config"]["ipv4.address"] == "10.200.7.1/24");
+  CHECK(network_create_body(spec, "10.200.7")["config"]["ipv4.nat"] == "true");
+
+  NetworkHosts hosts;
+  CHECK(next_address("10.200.7", hosts) == "10.200.7.2");
+  hosts["a"] = {"10.200.7.2", {"app"}};
+  hosts["b"] = {"10.200.7.4", {"db", "database"}};
+  CHECK(next_address("10.200.7", hosts) == "10.200.7.3");
+  CHECK(parse_hosts(dump_hosts(hosts)).at("b").names == std::vector<std::string>{"db", "database"});
+  CHECK(parse_hosts("not json").empty());
+  CHECK(parse_hosts(R"({"a": 3, "b": {"address": "10.200.7.9"}})").size() == 1);
+  const std::string file = hosts_file("app", hosts);
+  CHECK(file.find("10.200.7.4\tdb\tdatabase\n") != std::string::npos);
+  CHECK(file.find("127.0.1.1") == std::string::npos);  // app has its own address
+  CHECK(hosts_file("lonely", {}).find("127.0.1.1\tlonely\n") != std::string::npos);
+  CHECK(resolv_conf({"127.0.0.1"}, "10.200.7.1") == "nameserver 127.0.0.1\n");
+  CHECK(resolv_conf({}, "10.200.7.1") == "nameserver 10.200.7.1\n");
+  const auto files = address_unit_files("10.200.7.3", "10.200.7.1");
+  CHECK(files.at("/etc/systemd/system/lab-network.service").find("address replace 10.200.7.3/24 dev eth0") !=
+        std::string::npos);
+
+  const json instance = instance_create_body([] {
+    ContainerSpec container;
+    container.name = "breakfix-s1-app";
+    container.network = "breakfix-s1";
+    return container;
+  }(), "f", "pool", {}, internal, "10.200.7.3");
+  CHECK(instance["devices"]["eth0"]["network"] == internal);
+  CHECK(instance["config"][kKeyAddress] == "10.200.7.3");
+}
+
+TEST_CASE("The firewall drops what a lab sends to the host or routes, and keeps a session's own traffic") {
+  const std::string v4 = firewall_rules(false);
+  // The order is the rule: within the bridge first, then the drops.
+  const auto at = [&](const std::string& rule) { return v4.find(rule); };
+  CHECK(at("-A BREAKFIX-INPUT -i bfi+ -j DROP") != std::string::npos);
+  CHECK(at("-A BREAKFIX-INPUT -i bfo+ -p udp --dport 53 -j ACCEPT") < at("-A BREAKFIX-INPUT -i bfo+ -j DROP"));
+  CHECK(at("-i bfi+ -m physdev --physdev-is-bridged -j ACCEPT") < at("-A BREAKFIX-FORWARD -i bfi+ -j DROP"));
+  CHECK(at("-A BREAKFIX-FORWARD -o bfi+ -j DROP") != std::string::npos);
+  CHECK(at("-A BREAKFIX-FORWARD -i bfo+ -o docker0 -j DROP") < at("-A BREAKFIX-FORWARD -i bfo+ -j ACCEPT"));
+  CHECK(at("COMMIT") == v4.size() - 7);
+  const std::string v6 = firewall_rules(true);
+  CHECK(v6.find("ACCEPT\n-A BREAKFIX-FORWARD -o") != std::string::npos);
+  CHECK(v6.find("-i bfo+ -j ACCEPT") == std::string::npos);  // no IPv6 out
 }
