@@ -20,18 +20,21 @@ namespace breakfix {
 //   provisioning -> injecting -> ready -> grading -> graded -> removed
 //         \              \          \         \ (grading re-run after a restart)
 //          +--------------+----------+---------> failed (with a reason) -> removed
-enum class SessionState { Provisioning, Injecting, Ready, Grading, Graded, Failed, Removed };
+// Warm: a pooled lab (sessions.warm), provisioned, injected and prechecked, that waits
+// for its candidate without a clock; claiming it makes it ready.
+enum class SessionState { Provisioning, Injecting, Warm, Ready, Grading, Graded, Failed, Removed };
 
 inline constexpr SessionState kSessionStates[] = {SessionState::Provisioning, SessionState::Injecting,
-                                                  SessionState::Ready,        SessionState::Grading,
-                                                  SessionState::Graded,       SessionState::Failed,
-                                                  SessionState::Removed};
+                                                  SessionState::Warm,         SessionState::Ready,
+                                                  SessionState::Grading,      SessionState::Graded,
+                                                  SessionState::Failed,       SessionState::Removed};
 
 // The names the API, the CLI and the store use.
 inline const char* to_string(SessionState state) {
   switch (state) {
     case SessionState::Provisioning: return "provisioning";
     case SessionState::Injecting: return "injecting";
+    case SessionState::Warm: return "warm";
     case SessionState::Ready: return "ready";
     case SessionState::Grading: return "grading";
     case SessionState::Graded: return "graded";
@@ -58,6 +61,8 @@ struct SessionPolicy {
   // The scenario's hints, in order: when each is given on its own after ready (none:
   // only when the interviewer gives it).
   std::vector<std::optional<std::chrono::seconds>> hints;
+  // Made for the warm pool: once injected it waits, warm, until a start claims it.
+  bool pooled = false;
 };
 
 // Everything the state machine (session/session_machine.h) knows; persisted as is.

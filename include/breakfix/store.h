@@ -99,6 +99,10 @@ class Store {
   virtual Status create_session(const StoredSession& session) = 0;
   // Replaces the record (and so the state) and `updated`. NotFound if absent.
   virtual Status update_session(const std::string& id, const SessionRecord& record, WallTime now) = 0;
+  // A warm session's candidate: replaces its candidate, login and record at once (so that
+  // a pooled lab is never half handed over). NotFound if absent.
+  virtual Status claim_session(const std::string& id, const std::string& candidate, const LoginAccess& access,
+                               const SessionRecord& record, WallTime now) = 0;
   // NotFound if absent; Failed, naming the session and the field, if its stored row is damaged.
   virtual Result<StoredSession> get_session(const std::string& id) = 0;
   // Every session whose state is not in `except_states`, oldest first. A damaged row

@@ -155,6 +155,7 @@ std::string session_json(const SessionView& view, const SshEndpoint& ssh) {
             {"variant", view.variant.empty() ? json(nullptr) : json(view.variant)},
             {"candidate", view.candidate},
             {"state", to_string(view.state)},
+            {"pooled", view.pooled},
             {"failure", view.failure.empty() ? json(nullptr) : json(view.failure)},
             {"progress", view.progress.empty() ? json(nullptr) : json(view.progress)},
             {"seed", view.seed},
@@ -755,6 +756,15 @@ HttpResponse Api::metrics() {
     for (const SessionView& view : *views) counts[to_string(view.state)]++;
   }
   context_.metrics->set_sessions_by_state(counts);
+  std::map<std::string, Metrics::WarmLabs> warm;
+  if (context_.config) {
+    for (const auto& [scenario, target] : context_.config->warm) warm[scenario].target = target;
+  }
+  for (const auto& [scenario, count] : context_.engine->pooled_counts()) {
+    warm[scenario].warm = count.warm;
+    warm[scenario].preparing = count.pooled - count.warm;
+  }
+  context_.metrics->set_warm_labs(warm);
   HttpResponse response;
   response.content_type = "text/plain; version=0.0.4; charset=utf-8";
   response.body = context_.metrics->render();

@@ -345,7 +345,7 @@ class ConfigParser {
     if (!value) return;
     auto sessions = value->as_record({"default_duration", "max_duration", "max_sessions", "retention",
                                       "progress_interval", "allow_outside_network", "provision_workers",
-                                      "max_disk_mib", "disk_check_interval"});
+                                      "max_disk_mib", "disk_check_interval", "warm"});
     if (!sessions) return;
     auto default_value = sessions->get("default_duration");
     auto max_value = sessions->get("max_duration");
@@ -381,6 +381,23 @@ class ConfigParser {
     }
     if (auto workers = sessions->get("provision_workers")) {
       if (auto number = integer_between(*workers, 1, kMaxProvisionWorkers)) config.provision_workers = *number;
+    }
+    // warm: {SCENARIO: N}. Whether each scenario exists is the catalog's to say, at start
+    // and at each reload (the daemon logs a pool it cannot fill).
+    if (auto warm = sessions->get("warm")) {
+      if (auto pools = warm->as_map()) {
+        int total = 0;
+        for (const Mapping::Entry& entry : pools->entries()) {
+          auto number = integer_between(entry.value, 0, kMaxSessionsLimit);
+          if (!number) continue;
+          total += static_cast<int>(*number);
+          config.warm[entry.key] = static_cast<int>(*number);
+        }
+        if (total > config.max_sessions) {
+          warm->error("keeps " + std::to_string(total) + " labs warm, more than sessions.max_sessions (" +
+                      std::to_string(config.max_sessions) + "): no room would be left for a start");
+        }
+      }
     }
   }
 

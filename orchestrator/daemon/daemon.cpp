@@ -23,6 +23,7 @@
 #include "daemon/host_key.h"
 #include "daemon/http_server.h"
 #include "daemon/metrics.h"
+#include "session/warm_pool.h"
 #include "gateway/ssh_gateway.h"
 #include "session/plan_sessions.h"
 #include "session/session_engine.h"
@@ -253,7 +254,7 @@ class SessionRecovery {
 // The daemon's life once it serves: a tick a second, SIGHUP reloads the scenarios, and
 // SIGTERM or SIGINT returns.
 void run_until_stopped(const sigset_t& signals, const DaemonConfig& config, CatalogHolder& catalog,
-                       SessionRecovery& recovery, SessionEngine& engine, PlanSessions& plans,
+                       SessionRecovery& recovery, SessionEngine& engine, PlanSessions& plans, WarmPool& warm_pool,
                        boost::asio::thread_pool& workers) {
   // The plans' tick waits on the engine (ending a part takes its work lock): it runs on
   // the pool, one at a time, so this loop keeps every deadline and signal on time.
@@ -275,6 +276,8 @@ void run_until_stopped(const sigset_t& signals, const DaemonConfig& config, Cata
     if (!recovery.done() && ++ticks % 5 == 0) recovery.attempt();
     if (recovery.done()) {
       engine.tick();
+      // After the recovery: the warm labs it resumed count, none is made twice.
+      warm_pool.refill();
       if (!plans_ticking.exchange(true)) {
         boost::asio::post(workers, [&plans, &plans_ticking] {
           plans.tick();
@@ -429,9 +432,18 @@ int serve(const DaemonConfig& config, const ServeOptions& options) {
 
   SessionRecovery recovery(*runtime, engine, plans);
   recovery.attempt();
+  WarmPool warm_pool(engine, clock, config.warm);
+  for (const auto& [scenario_id, target] : config.warm) {
+    if (!catalog.get()->find(scenario_id)) {
+      spdlog::warn("sessions.warm names scenario '{}', which the library does not have: its pool stays empty",
+                   scenario_id);
+    } else if (target > 0) {
+      spdlog::info("warm pool: {} lab(s) of {} kept ready", target, scenario_id);
+    }
+  }
   if (options.on_ready) options.on_ready();
   spdlog::info("ready");
-  run_until_stopped(signals, config, catalog, recovery, engine, plans, workers);
+  run_until_stopped(signals, config, catalog, recovery, engine, plans, warm_pool, workers);
 
   gateway_for_notices = nullptr;
   plans_for_notices = nullptr;

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,6 +58,7 @@ struct DaemonConfig {
   std::chrono::seconds retention{3600};                   // hosts kept after grading
   std::chrono::seconds progress_interval{120};            // 0s: no progress check runs
   bool allow_outside_network = false;                     // may scenarios use `network: outside`?
+  std::map<std::string, int> warm;                        // sessions.warm: labs kept ready, by scenario
   int provision_workers = 8;                              // sessions provisioned/graded at once
   int max_disk_mib = 4096;                                // a host's writable layer; past it the session ends (0: no limit)
   std::chrono::seconds disk_check_interval{30};           // how often the disk watchdog measures

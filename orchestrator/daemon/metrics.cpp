@@ -26,6 +26,10 @@ Metrics::Metrics()
                     .Name("breakfix_sessions")
                     .Help("Sessions currently known to the daemon, by state.")
                     .Register(registry_)),
+      warm_labs_(prometheus::BuildGauge()
+                     .Name("breakfix_warm_labs")
+                     .Help("The warm pool by scenario: its target, labs warm now, labs being prepared.")
+                     .Register(registry_)),
       sessions_started_(counter(registry_, "breakfix_sessions_started_total", "Sessions created since the daemon started.")),
       sessions_failed_(counter(registry_, "breakfix_sessions_failed_total", "Sessions that ended in the failed state.")),
       launch_(histogram(registry_, "breakfix_session_launch_seconds",
@@ -64,6 +68,23 @@ void Metrics::set_sessions_by_state(const std::map<std::string, int>& counts) {
   for (const std::string& state : session_states_) {
     auto found = counts.find(state);
     sessions_.Add({{"state", state}}).Set(found == counts.end() ? 0 : found->second);
+  }
+}
+
+void Metrics::set_warm_labs(const std::map<std::string, WarmLabs>& by_scenario) {
+  std::lock_guard lock(sessions_mutex_);
+  for (const auto& [scenario, labs] : by_scenario) {
+    if (std::find(warm_scenarios_.begin(), warm_scenarios_.end(), scenario) == warm_scenarios_.end()) {
+      warm_scenarios_.push_back(scenario);
+    }
+  }
+  // A scenario that left the pool reads 0 rather than its last value.
+  for (const std::string& scenario : warm_scenarios_) {
+    auto found = by_scenario.find(scenario);
+    const WarmLabs labs = found == by_scenario.end() ? WarmLabs{} : found->second;
+    warm_labs_.Add({{"scenario", scenario}, {"kind", "target"}}).Set(labs.target);
+    warm_labs_.Add({{"scenario", scenario}, {"kind", "warm"}}).Set(labs.warm);
+    warm_labs_.Add({{"scenario", scenario}, {"kind", "preparing"}}).Set(labs.preparing);
   }
 }
 

@@ -29,6 +29,15 @@ class Metrics final : public GatewayMetrics {
   // replaces the last: a state missing from `counts` reads 0.
   void set_sessions_by_state(const std::map<std::string, int>& counts);
 
+  // The warm pool (sessions.warm), by scenario: its target, the labs warm now, and those
+  // being prepared. Replaced whole, as set_sessions_by_state.
+  struct WarmLabs {
+    int target = 0;
+    int warm = 0;
+    int preparing = 0;
+  };
+  void set_warm_labs(const std::map<std::string, WarmLabs>& by_scenario);
+
   void observe_launch(double seconds);   // session created -> ready
   void observe_grading(double seconds);  // one final grading
   void count_session_started() { sessions_started_.Increment(); }
@@ -50,6 +59,8 @@ class Metrics final : public GatewayMetrics {
   mutable std::mutex sessions_mutex_;
   prometheus::Family<prometheus::Gauge>& sessions_;
   std::vector<std::string> session_states_;  // every state label shown so far
+  prometheus::Family<prometheus::Gauge>& warm_labs_;
+  std::vector<std::string> warm_scenarios_;  // every scenario shown so far
   prometheus::Counter& sessions_started_;
   prometheus::Counter& sessions_failed_;
   prometheus::Histogram& launch_;

@@ -54,6 +54,7 @@ int progress_rank(SessionState state) {
   switch (state) {
     case SessionState::Provisioning: return 0;
     case SessionState::Injecting: return 1;
+    case SessionState::Warm:  // a plan's parts carry lab files: never from the pool
     case SessionState::Ready: return 2;
     case SessionState::Grading: return 3;
     case SessionState::Failed:

@@ -117,9 +117,10 @@ struct SessionEngine::Session {
 
 namespace {
 
+// Live sessions count against sessions.max_sessions; a warm one holds a lab too.
 bool is_live(SessionState state) {
-  return state == SessionState::Provisioning || state == SessionState::Injecting || state == SessionState::Ready ||
-         state == SessionState::Grading;
+  return state == SessionState::Provisioning || state == SessionState::Injecting || state == SessionState::Warm ||
+         state == SessionState::Ready || state == SessionState::Grading;
 }
 
 // Work on a session that is busy waits this long for it before the caller hears Conflict.
@@ -193,11 +194,18 @@ void SessionEngine::run(const SessionPtr& session, std::vector<Action> actions) 
 Result<SessionView> SessionEngine::start(const SessionRequest& request) {
   ScenarioPtr written = scenarios_(request.scenario_id);
   if (!written) return make_error(ErrorCode::NotFound, "no scenario '" + request.scenario_id + "'");
+  if (!request.pooled) {
+    auto claimed = claim_warm(request, *written);
+    if (!claimed) return claimed.error();
+    if (claimed->has_value()) return std::move(**claimed);
+    make_room_from_pool();
+  }
   const std::uint64_t seed = request.seed.value_or(random_seed());
   // The session runs one variant of the scenario, picked from its seed like the vars.
   const ScenarioPtr scenario = scenario_for_seed(written, seed);
   SessionPolicy policy;
   policy.duration = request.duration.value_or(scenario->duration);
+  policy.pooled = request.pooled;
   policy.retention = options_.retention;
   policy.progress_interval = options_.progress_interval;
   for (const Hint& hint : scenario->hints) policy.hints.push_back(hint.after);
@@ -230,6 +238,84 @@ Result<SessionView> SessionEngine::start(const SessionRequest& request) {
   const std::string id = session->stored.id;
   run(session, session->machine.start());
   return view(id);
+}
+
+Result<std::optional<SessionView>> SessionEngine::claim_warm(const SessionRequest& request, const Scenario& written) {
+  // A seed or lab files decide what provisioning does: a warm lab was made without them.
+  if (request.seed || !request.lab_files.empty()) return std::optional<SessionView>();
+  std::vector<SessionPtr> warm;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    for (const auto& [id, session] : sessions_) {
+      std::lock_guard snapshot_lock(session->snapshot_mutex);
+      if (session->snapshot.state == SessionState::Warm && session->snapshot.scenario_id == written.id) {
+        warm.push_back(session);
+      }
+    }
+  }
+  // The oldest first: each waits its turn, none goes stale at the back.
+  std::sort(warm.begin(), warm.end(), [](const SessionPtr& a, const SessionPtr& b) {
+    return a->machine.record().created < b->machine.record().created;
+  });
+  for (const SessionPtr& session : warm) {
+    // One that is busy (a removal, another claim) is another start's or the pool's.
+    std::unique_lock lock(session->work, std::try_to_lock);
+    if (!lock || session->machine.state() != SessionState::Warm) continue;
+    const WallTime now = clock_.now();
+    SessionMachine claimed = session->machine;
+    auto actions = claimed.claimed(request.duration.value_or(session->scenario->duration), now);
+    if (!actions) continue;
+    const LoginAccess access{request.public_keys, request.password_hash};
+    // Stored first, whole: a pooled lab is either still warm or this candidate's.
+    if (Status stored = store_.claim_session(session->stored.id, request.candidate, access, claimed.record(), now);
+        !stored) {
+      return stored.error();
+    }
+    session->machine = std::move(claimed);
+    session->stored.candidate = request.candidate;
+    session->stored.access = access;
+    note(*session, "claim", "a warm lab from the pool, claimed for " +
+                                (request.candidate.empty() ? std::string("a candidate") : request.candidate));
+    if (persist(*session)) carry_out(*session, std::move(*actions));
+    return std::optional<SessionView>(make_view(*session));
+  }
+  return std::optional<SessionView>();
+}
+
+void SessionEngine::make_room_from_pool() {
+  if (options_.max_live_sessions <= 0) return;
+  std::string oldest_warm;
+  {
+    std::lock_guard lock(sessions_mutex_);
+    int live = 0;
+    WallTime oldest{};
+    for (const auto& [id, session] : sessions_) {
+      std::lock_guard snapshot_lock(session->snapshot_mutex);
+      if (!is_live(session->snapshot.state)) continue;
+      ++live;
+      if (session->snapshot.state == SessionState::Warm && (oldest_warm.empty() || session->snapshot.created < oldest)) {
+        oldest_warm = id;
+        oldest = session->snapshot.created;
+      }
+    }
+    if (live < options_.max_live_sessions) return;
+  }
+  // A candidate waiting comes before a lab kept for one who may come: the pool refills
+  // when there is room again.
+  if (!oldest_warm.empty()) (void)remove(oldest_warm);
+}
+
+std::map<std::string, SessionEngine::PooledCount> SessionEngine::pooled_counts() const {
+  std::map<std::string, PooledCount> counts;
+  std::lock_guard lock(sessions_mutex_);
+  for (const auto& [id, session] : sessions_) {
+    std::lock_guard snapshot_lock(session->snapshot_mutex);
+    if (!session->snapshot.pooled) continue;
+    PooledCount& count = counts[session->snapshot.scenario_id];
+    ++count.pooled;
+    if (session->snapshot.state == SessionState::Warm) ++count.warm;
+  }
+  return counts;
 }
 
 void SessionEngine::tick() {
@@ -393,6 +479,9 @@ Result<SessionView> SessionEngine::remove(const std::string& id) {
       close_access(*session);
       actions = session->machine.failed("removed by the interviewer before the end (not graded)", now);
       break;
+    case SessionState::Warm:
+      actions = session->machine.failed(kWarmLabRemoved, now);
+      break;
     case SessionState::Graded:
     case SessionState::Failed:
       actions = {{ActionKind::Remove}};
@@ -541,8 +630,9 @@ Result<int> SessionEngine::recover() {
     }
     note(*session, "recovered", std::string("daemon restarted; session was ") + to_string(session->machine.state()));
     std::vector<Action> actions = session->machine.recovered(clock_.now());
-    const bool needs_lab =
-        session->machine.state() == SessionState::Ready || session->machine.state() == SessionState::Grading;
+    const bool needs_lab = session->machine.state() == SessionState::Ready ||
+                           session->machine.state() == SessionState::Grading ||
+                           session->machine.state() == SessionState::Warm;
     if (needs_lab && (!scenario || !session->lab)) {
       actions = session->machine.failed(!scenario ? "scenario " + entry.scenario_id + " is no longer loaded"
                                                   : "its hosts are gone from the engine",
@@ -995,6 +1085,8 @@ SessionView SessionEngine::make_view(const Session& session) const {
   SessionView view;
   view.checks_passing = session.checks_passing;
   view.checks_total = session.checks_total;
+  view.pooled = record.policy.pooled && (record.state == SessionState::Provisioning ||
+                                         record.state == SessionState::Injecting || record.state == SessionState::Warm);
   view.id = session.stored.id;
   view.scenario_id = session.stored.scenario_id;
   view.candidate = session.stored.candidate;

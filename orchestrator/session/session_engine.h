@@ -54,6 +54,9 @@ struct SessionRequest {
   // Installed after the faults; not kept in the store (a restart while injecting fails
   // the session anyway).
   std::vector<LabFile> lab_files;
+  // For the warm pool (session/warm_pool.h): made ready to the precheck, then it waits,
+  // warm, for a start to claim it. No candidate yet.
+  bool pooled = false;
 };
 
 using WorkFn = std::function<void()>;
@@ -114,6 +117,8 @@ struct SessionView {
   // checks_total is 0 before any run (and for a session read back from the store).
   int checks_passing = 0;
   int checks_total = 0;
+  // Made for the warm pool and not claimed yet (provisioning, injecting or warm).
+  bool pooled = false;
 };
 
 // A hint as the interviewer gave it (and the candidate's terminals showed it).
@@ -172,6 +177,9 @@ struct CheckOutcome {
 // Called after a session changes state (metrics, logs), on the thread that changed it.
 using StateChangeFn = std::function<void(const SessionView& view, SessionState before)>;
 
+// Why a warm lab failed that was removed unused (to make room, or by the interviewer).
+inline constexpr const char* kWarmLabRemoved = "a warm lab removed before any candidate had it";
+
 // A new session id: 10 characters of an alphabet without look-alikes (it is typed in ssh).
 std::string new_session_id();
 // Writes `text` to `file` whole or not at all: a reader never sees half a report.
@@ -186,7 +194,17 @@ class SessionEngine {
   // Creates a session and starts bringing it to ready (or failed: the view says why).
   // NotFound for an unknown scenario, Conflict past max_live_sessions. Without a poster
   // it returns once the session is ready or failed; with one, at once (provisioning).
+  // A warm session of the scenario, when there is one and the request does not pin what
+  // only provisioning decides (a seed, lab files), is claimed instead: ready at once,
+  // under its own id, for this candidate only.
   Result<SessionView> start(const SessionRequest& request);
+  // The pooled sessions not claimed yet (provisioning, injecting, warm), by scenario,
+  // and how many of them are warm.
+  struct PooledCount {
+    int pooled = 0;
+    int warm = 0;
+  };
+  std::map<std::string, PooledCount> pooled_counts() const;
   // Time passes for every live session: warnings, progress checks, deadlines, removal.
   void tick();
   // Conflict unless ready.
@@ -241,6 +259,10 @@ class SessionEngine {
   struct Session;
   using SessionPtr = std::shared_ptr<Session>;
   SessionPtr find(const std::string& id) const;
+  // start()'s claim of a warm session: nullopt when none can serve `request`.
+  Result<std::optional<SessionView>> claim_warm(const SessionRequest& request, const Scenario& written);
+  // At the limit, a start removes the oldest warm lab (of another scenario) to make room.
+  void make_room_from_pool();
   Error not_loaded(const std::string& id) const;
   void run(const SessionPtr& session, std::vector<Action> actions);
   // tick()'s work for one session: a record that failed to save is saved first, and

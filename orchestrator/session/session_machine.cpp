@@ -27,6 +27,24 @@ std::vector<Action> SessionMachine::provisioned(WallTime) {
 
 std::vector<Action> SessionMachine::injected(WallTime now) {
   if (record_.state != SessionState::Injecting) return {};
+  if (record_.policy.pooled) {
+    record_.state = SessionState::Warm;  // no clock, no access: it waits for a candidate
+    return {};
+  }
+  return open(now);
+}
+
+Result<std::vector<Action>> SessionMachine::claimed(std::chrono::seconds duration, WallTime now) {
+  if (record_.state != SessionState::Warm) {
+    return make_error(ErrorCode::Conflict, std::string("only a warm session can be claimed; this one is ") +
+                                               to_string(record_.state));
+  }
+  record_.policy.duration = duration;
+  record_.policy.pooled = false;  // a candidate's now
+  return open(now);
+}
+
+std::vector<Action> SessionMachine::open(WallTime now) {
   record_.state = SessionState::Ready;
   record_.ready_at = now;
   record_.deadline = now + record_.policy.duration;
@@ -203,6 +221,8 @@ std::vector<Action> SessionMachine::recovered(WallTime now) {
     case SessionState::Provisioning:
     case SessionState::Injecting:
       return failed(std::string("interrupted while ") + to_string(record_.state) + " by a daemon restart", now);
+    case SessionState::Warm:
+      return {};  // its lab is whole and nobody's yet: it waits on
     case SessionState::Grading:
       return {{ActionKind::EndAccess}, {ActionKind::Grade}};
     case SessionState::Failed:

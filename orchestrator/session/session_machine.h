@@ -57,8 +57,12 @@ class SessionMachine {
 
   std::vector<Action> start();
   std::vector<Action> provisioned(WallTime now);
-  // The faults bit and the precheck passed: the deadline starts now.
+  // The faults bit and the precheck passed: the deadline starts now; a pooled session
+  // turns warm instead, with no clock and no access.
   std::vector<Action> injected(WallTime now);
+  // A start took this warm session: ready, its deadline `duration` from now. Conflict
+  // unless warm.
+  Result<std::vector<Action>> claimed(std::chrono::seconds duration, WallTime now);
   // Any step failed (provisioning, injection, the precheck): failed, and the hosts go.
   std::vector<Action> failed(const std::string& reason, WallTime now);
   // Time passes: warnings, quiet check runs, the deadline, the end of retention.
@@ -90,6 +94,8 @@ class SessionMachine {
   void set_unchanged(std::map<std::string, std::string> listings) { record_.unchanged = std::move(listings); }
 
  private:
+  // Ready from now: the deadline, warnings and progress runs start.
+  std::vector<Action> open(WallTime now);
   std::vector<Action> begin_grading(WallTime now);
   void schedule_retry(const std::string& reason, WallTime now);
   void clear_retry();

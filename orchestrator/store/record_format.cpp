@@ -47,7 +47,8 @@ std::string record_to_json(const SessionRecord& r) {
               {"last_error", r.last_error},
               {"hints_after_s", hints},
               {"hints_given", r.hints_given},
-              {"unchanged", r.unchanged}}
+              {"unchanged", r.unchanged},
+              {"pooled", r.policy.pooled}}
       .dump();
 }
 
@@ -95,6 +96,8 @@ Result<SessionRecord> record_from_json(const std::string& text) {
       for (const json& index : at("hints_given")) r.hints_given.insert(index.get<int>());
     }
     if (j.contains("unchanged")) r.unchanged = at("unchanged").get<std::map<std::string, std::string>>();
+    // Rows written before the warm pool were never pooled.
+    if (j.contains("pooled")) r.policy.pooled = at("pooled").get<bool>();
     return r;
   } catch (const json::exception& error) {
     return make_error(ErrorCode::Failed, "record_json." + field + ": " + error.what());

@@ -152,6 +152,19 @@ class SqliteStore : public Store {
     return {};
   }
 
+  Status claim_session(const std::string& id, const std::string& candidate, const LoginAccess& access,
+                       const SessionRecord& record, WallTime now) override {
+    std::lock_guard lock(mutex_);
+    Statement update(db_,
+                     "UPDATE sessions SET candidate = ?2, access_json = ?3, state = ?4, record_json = ?5, updated_ms = ?6 "
+                     "WHERE id = ?1");
+    update.bind(1, id).bind(2, candidate).bind(3, access_to_json(access)).bind(4, std::string(to_string(record.state)))
+        .bind(5, record_to_json(record)).bind(6, unix_ms(now));
+    if (Status status = done(update, "claim session " + id); !status) return status;
+    if (sqlite3_changes(db_) == 0) return make_error(ErrorCode::NotFound, "no session " + id);
+    return {};
+  }
+
   Result<StoredSession> get_session(const std::string& id) override {
     std::lock_guard lock(mutex_);
     Statement select(db_, "SELECT * FROM sessions WHERE id = ?1");

@@ -60,11 +60,12 @@ def api_call(socket_path, method, path, body=None):
 
 
 def write_config(work, source, ssh_port, extra="", progress_interval="0s", api_tcp="", api_request_timeout="30s",
-                 scenario_dirs=None):
+                 scenario_dirs=None, sessions_extra=""):
     """A daemon config in `work` for a test: the API on work/api.sock (and on `api_tcp` when
     given), ssh on 127.0.0.1:ssh_port, the shipped scenarios, sessions removed at once after
     grading. `extra` is more YAML, top-level sections that these defaults leave out
-    (gateway:, interviewers:). `scenario_dirs`: other scenario libraries instead."""
+    (gateway:, interviewers:). `scenario_dirs`: other scenario libraries instead.
+    `sessions_extra`: more keys of sessions: ("warm: {flag: 1}")."""
     dirs = ", ".join(scenario_dirs or [f"{source}/scenarios"])
     path = os.path.join(work, "config.yaml")
     with open(path, "w") as out:
@@ -79,7 +80,7 @@ scenario_dirs: [{dirs}]
 sessions:
   retention: 0s
   progress_interval: {progress_interval}
-""" + extra + ("\n" if extra and not extra.endswith("\n") else ""))
+""" + (f"  {sessions_extra}\n" if sessions_extra else "") + extra + ("\n" if extra and not extra.endswith("\n") else ""))
     return path
 
 

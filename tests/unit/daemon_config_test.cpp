@@ -122,6 +122,7 @@ sessions:
   provision_workers: 3
   max_disk_mib: 0
   disk_check_interval: 5s
+  warm: {web-502: 2, full-disk: 1}
 log:
   format: json
   level: debug
@@ -165,6 +166,7 @@ interviewers:
   CHECK(config.progress_interval == seconds(0));
   CHECK(config.allow_outside_network);
   CHECK(config.provision_workers == 3);
+  CHECK(config.warm == std::map<std::string, int>{{"web-502", 2}, {"full-disk", 1}});
   CHECK(config.log_format == "json");
   CHECK(config.log_level == "debug");
   REQUIRE(config.interviewers.size() == 3);
@@ -232,6 +234,10 @@ TEST_CASE("daemon config: each wrong value is reported at its line with its fiel
        f + ":2:21: sessions.default_duration: 5h is above sessions.max_duration (4h)"},
       {"sessions:\n  max_duration: 1h\n  default_duration: 90m\n",
        f + ":3:21: sessions.default_duration: 1h30m is above sessions.max_duration (1h)"},
+      {"sessions:\n  warm: {web-502: many}\n", f + ":2:19: sessions.warm.web-502: expected a whole number, got 'many'"},
+      {"sessions:\n  warm: [web-502]\n", f + ":2:9: sessions.warm: expected a mapping of keys to values, got a list"},
+      {"sessions:\n  max_sessions: 3\n  warm: {a: 2, b: 2}\n",
+       f + ":3:9: sessions.warm: keeps 4 labs warm, more than sessions.max_sessions (3): no room would be left for a start"},
       {"sessions:\n  allow_outside_network: yes\n",
        f + ":2:26: sessions.allow_outside_network: expected true or false, got 'yes'"},
       {"log:\n  level: verbose\n",

@@ -34,6 +34,11 @@ class FlakyStore : public Store {
     if (failing("update_session")) return injected();
     return inner_.update_session(id, record, now);
   }
+  Status claim_session(const std::string& id, const std::string& candidate, const LoginAccess& access,
+                       const SessionRecord& record, WallTime now) override {
+    if (failing("claim_session")) return injected();
+    return inner_.claim_session(id, candidate, access, record, now);
+  }
   Result<StoredSession> get_session(const std::string& id) override {
     if (failing("get_session")) return injected();
     return inner_.get_session(id);

@@ -236,8 +236,8 @@ void check_histogram_shape(const Exposition& exposition, const std::string& name
   CHECK(find_sample(exposition, name + "_sum") != nullptr);
 }
 
-const std::vector<std::string> kStates = {"provisioning", "injecting", "ready",  "grading",
-                                          "graded",       "failed",    "removed"};
+const std::vector<std::string> kStates = {"provisioning", "injecting", "warm",    "ready",
+                                          "grading",      "graded",    "failed", "removed"};
 
 }  // namespace
 
@@ -502,4 +502,23 @@ TEST_CASE("metrics: concurrent observations from several threads are all counted
   CHECK(value_of(exposition, "breakfix_grading_seconds_bucket", {{"le", "120"}}) == kTotal / 2);
   CHECK(value_of(exposition, "breakfix_grading_seconds_bucket", {{"le", "+Inf"}}) == kTotal);
   check_histogram_shape(exposition, "breakfix_grading_seconds");
+}
+
+TEST_CASE("metrics: the warm pool by scenario, a scenario that left it reads 0") {
+  Metrics metrics;
+  metrics.set_warm_labs({{"web-502", {2, 1, 1}}});
+  auto values = [&metrics] {
+    std::map<std::string, double> out;
+    Exposition exposition = render_and_parse(metrics);
+    for (const Sample& sample : exposition.families.at("breakfix_warm_labs").samples) {
+      out[sample.labels.at("scenario") + "/" + sample.labels.at("kind")] = sample.value;
+    }
+    return out;
+  };
+  auto first = values();
+  CHECK(first["web-502/target"] == 2);
+  CHECK(first["web-502/warm"] == 1);
+  CHECK(first["web-502/preparing"] == 1);
+  metrics.set_warm_labs({});
+  CHECK(values()["web-502/warm"] == 0);
 }

@@ -15,6 +15,7 @@
 #include "flaky_store.h"
 #include "session/assessment.h"
 #include "session/session_engine.h"
+#include "session/warm_pool.h"
 #include "temp_dir.h"
 
 using namespace breakfix;
@@ -49,6 +50,7 @@ struct Fixture {
   std::atomic<bool> fault_bites{true};
   std::vector<std::string> notices;
   std::uint64_t max_disk_bytes = 0;  // the disk watchdog's limit; 0: off
+  int max_live = 0;                  // sessions.max_sessions; 0: none
   std::mutex errors_mutex;
   std::vector<std::string> errors;  // what the engine logged (EngineOptions::log_error)
 
@@ -74,7 +76,7 @@ struct Fixture {
   SessionEngine engine() {
     return SessionEngine(runtime, *flaky, clock, [this](const std::string& id) { return id == "flag" ? scenario : nullptr; },
                          {.retention = 10min, .progress_interval = 2min, .lab = {}, .report_dir = dir.path() / "reports", .recordings_dir = dir.path() / "recordings",
-                          .post = {}, .max_live_sessions = 0,
+                          .post = {}, .max_live_sessions = max_live,
                           .log_error = [this](const std::string&, const std::string& message) {
                             std::lock_guard lock(errors_mutex);
                             errors.push_back(message);
@@ -878,4 +880,189 @@ TEST_CASE("A customer scenario whose candidate wrote nothing, or only a symlink,
     CHECK(reply["problem"] == "it is a symlink, not a file");
     CHECK(report->second.find("`/root/reply.md` on main could not be read: it is a symlink, not a file") != std::string::npos);
   }
+}
+
+// --- the warm pool (sessions.warm) ------------------------------------------------------
+
+namespace {
+SessionRequest start_for(const std::string& candidate) {
+  SessionRequest request;
+  request.scenario_id = "flag";
+  request.candidate = candidate;
+  request.public_keys = {"ssh-ed25519 AAAA " + candidate};
+  return request;
+}
+
+// A daemon fills a pool of one and dies: the warm lab's id.
+std::string warm_lab_of_a_daemon_that_died(Fixture& f) {
+  SessionEngine first = f.engine();
+  WarmPool pool(first, f.clock, {{"flag", 1}});
+  pool.refill();
+  return first.list()->at(0).id;
+}
+}  // namespace
+
+TEST_CASE("The warm pool fills; a start claims a warm lab at once, as one candidate's only; the pool refills") {
+  Fixture f;
+  SessionEngine engine = f.engine();
+  WarmPool pool(engine, f.clock, {{"flag", 2}});
+  pool.refill();
+  auto counts = engine.pooled_counts();
+  CHECK(counts["flag"].pooled == 2);
+  CHECK(counts["flag"].warm == 2);
+  auto listed = engine.list();
+  REQUIRE(listed->size() == 2);
+  const std::string older = listed->at(0).id;
+  for (const SessionView& view : *listed) {
+    CHECK(view.state == SessionState::Warm);
+    CHECK(view.pooled);
+    CHECK(view.candidate.empty());
+    CHECK(view.time_left == 0s);
+    CHECK_FALSE(engine.access(view.id)->open);  // nobody logs in to a warm lab
+  }
+  CHECK_FALSE(f.flag);  // the faults are in, the precheck passed
+  // Warm labs have no clock: hours later they still wait, whole.
+  f.run_for(engine, 3h, 5min);
+  CHECK(engine.view(older)->state == SessionState::Warm);
+
+  const std::size_t containers = f.runtime.containers.size();
+  f.clock.advance(1s);
+  auto ada = engine.start(start_for("Ada"));
+  REQUIRE(ada.ok());
+  CHECK(ada->id == older);  // the oldest first
+  CHECK(ada->state == SessionState::Ready);
+  CHECK(ada->candidate == "Ada");
+  CHECK_FALSE(ada->pooled);
+  CHECK(ada->time_left == 30min);  // the clock starts at the claim
+  CHECK(ada->ready_at == f.clock.now());
+  CHECK(f.runtime.containers.size() == containers);  // nothing was provisioned for it
+  auto access = engine.access(ada->id);
+  CHECK(access->open);
+  CHECK(access->public_keys == std::vector<std::string>{"ssh-ed25519 AAAA Ada"});
+  // Kept whole in the store: a restart finds Ada's session, not a warm lab.
+  auto stored = f.store->get_session(ada->id);
+  CHECK(stored->candidate == "Ada");
+  CHECK(stored->access.public_keys.size() == 1);
+  CHECK(stored->record.state == SessionState::Ready);
+  CHECK_FALSE(stored->record.policy.pooled);
+  auto events = f.store->events(ada->id);
+  REQUIRE(events.ok());
+  const std::vector<SessionEvent> timeline = *events;
+  CHECK(std::any_of(timeline.begin(), timeline.end(), [](const SessionEvent& event) { return event.kind == "claim"; }));
+
+  CHECK(engine.pooled_counts()["flag"].pooled == 1);
+  pool.refill();
+  CHECK(engine.pooled_counts()["flag"].warm == 2);
+  // Bob gets another lab, never Ada's.
+  auto bob = engine.start(start_for("Bob"));
+  REQUIRE(bob.ok());
+  CHECK(bob->id != ada->id);
+  CHECK(bob->state == SessionState::Ready);
+  // A start that pins the seed is provisioned for itself: a warm lab was made without it.
+  SessionRequest seeded = start_for("Cy");
+  seeded.seed = 5;
+  auto cy = engine.start(seeded);
+  REQUIRE(cy.ok());
+  CHECK(cy->seed == 5);
+  CHECK(engine.pooled_counts()["flag"].warm == 1);
+
+  // Ada's session runs its course like any other, and is never warm again.
+  f.flag = true;
+  f.run_for(engine, 31min);
+  CHECK(engine.view(ada->id)->state == SessionState::Graded);
+  CHECK(nlohmann::json::parse(f.store->report(ada->id)->first)["candidate"] == "Ada");
+  f.run_for(engine, 11min);
+  CHECK(engine.view(ada->id)->state == SessionState::Removed);
+}
+
+TEST_CASE("Warm labs outlive a restart and are claimed after it") {
+  Fixture f;
+  const std::string id = warm_lab_of_a_daemon_that_died(f);
+  f.clock.advance(10min);
+  SessionEngine second = f.engine();
+  REQUIRE(second.recover().ok());
+  CHECK(second.view(id)->state == SessionState::Warm);
+  WarmPool pool(second, f.clock, {{"flag", 1}});
+  pool.refill();
+  CHECK(second.list()->size() == 1);  // the recovered lab counts: none is made twice
+  auto ada = second.start(start_for("Ada"));
+  REQUIRE(ada.ok());
+  CHECK(ada->id == id);
+  CHECK(ada->state == SessionState::Ready);
+}
+
+TEST_CASE("A warm lab whose hosts went while the daemon was down is never claimed") {
+  Fixture f;
+  const std::string id = warm_lab_of_a_daemon_that_died(f);
+  f.runtime.containers.clear();  // `breakfix gc` while the daemon was down
+  SessionEngine second = f.engine();
+  REQUIRE(second.recover().ok());
+  CHECK(second.view(id)->state != SessionState::Warm);
+  auto ada = second.start(start_for("Ada"));
+  REQUIRE(ada.ok());
+  CHECK(ada->id != id);  // a lab of its own, provisioned
+}
+
+TEST_CASE("A pooled lab that fails is made again after a backoff, and the pool's status says why") {
+  Fixture f;
+  f.fault_bites = false;  // the precheck finds the flag up: the lab fails before it is warm
+  SessionEngine engine = f.engine();
+  WarmPool pool(engine, f.clock, {{"flag", 3}});
+  pool.refill();  // three made (inline here), and all three fail
+  pool.refill();  // sees the failures: no more for now
+  CHECK(engine.list()->size() == 3);
+  auto status = pool.status();
+  REQUIRE(status.size() == 1);
+  CHECK(status[0].failures == 3);
+  CAPTURE(status[0].last_error);
+  CHECK(status[0].last_error.find("did not") != std::string::npos);
+  CHECK(status[0].warm == 0);
+  f.clock.advance(60s);
+  pool.refill();
+  CHECK(engine.list()->size() == 3);  // still in backoff (2 minutes after the third failure)
+  f.fault_bites = true;
+  f.clock.advance(61s);
+  pool.refill();  // one, to see whether the scenario provisions again
+  CHECK(engine.list()->size() == 4);
+  CHECK(engine.pooled_counts()["flag"].warm == 1);
+  pool.refill();
+  CHECK(engine.pooled_counts()["flag"].warm == 3);
+  CHECK(pool.status()[0].failures == 0);
+}
+
+TEST_CASE("Pooled labs count against the limit, and a start that needs room takes the oldest warm lab's place") {
+  Fixture f;
+  f.max_live = 2;
+  SessionEngine engine = f.engine();
+  WarmPool pool(engine, f.clock, {{"flag", 3}});
+  pool.refill();
+  CHECK(engine.pooled_counts()["flag"].warm == 2);  // the limit, not the target
+  CHECK(pool.status()[0].last_error.find("limit") != std::string::npos);
+  const std::string oldest = engine.list()->at(0).id;
+  // A start the pool cannot serve (a pinned seed) needs a place: the oldest warm lab goes.
+  SessionRequest seeded = start_for("Ada");
+  seeded.seed = 9;
+  auto ada = engine.start(seeded);
+  REQUIRE_MESSAGE(ada.ok(), ada.error().message);
+  CHECK(ada->state == SessionState::Ready);
+  CHECK(engine.view(oldest)->state != SessionState::Warm);
+  CHECK(engine.view(oldest)->failure.find("warm lab removed") != std::string::npos);
+  CHECK(engine.pooled_counts()["flag"].warm == 1);
+}
+
+TEST_CASE("A claim the store refuses leaves the lab warm for the next start") {
+  Fixture f;
+  SessionEngine engine = f.engine();
+  WarmPool pool(engine, f.clock, {{"flag", 1}});
+  pool.refill();
+  const std::string id = engine.list()->at(0).id;
+  f.flaky->fail = [](const std::string& method, int) { return method == "claim_session"; };
+  auto refused = engine.start(start_for("Ada"));
+  CHECK_FALSE(refused.ok());
+  CHECK(engine.view(id)->state == SessionState::Warm);
+  CHECK(f.store->get_session(id)->candidate.empty());
+  f.flaky->fail = nullptr;
+  auto ada = engine.start(start_for("Ada"));
+  REQUIRE(ada.ok());
+  CHECK(ada->id == id);
 }
