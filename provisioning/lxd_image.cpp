@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <functional>
+#include <optional>
 #include <ctime>
 #include <memory>
 #include <system_error>
@@ -73,6 +75,45 @@ std::string yaml_quoted(const std::string& text) {
   return out + "\"";
 }
 
+
+// Copies every entry of `in` whose name `rename` maps (nullopt: left out) into `out`,
+// hard links renamed alike. `in_name`, `out_name`: the files, for errors.
+Status copy_entries(archive* in, const fs::path& in_name, archive* out, const fs::path& out_name,
+                    const std::function<std::optional<std::string>(const std::string&)>& rename) {
+  archive_entry* entry;
+  int status;
+  // A warning still gives the entry (a name not valid in the locale, read as bytes).
+  while ((status = archive_read_next_header(in, &entry)) == ARCHIVE_OK || status == ARCHIVE_WARN) {
+    const std::string path = relative(archive_entry_pathname(entry));
+    const auto renamed = rename(path);
+    if (!renamed || renamed->empty()) continue;
+    archive_entry_set_pathname(entry, renamed->c_str());
+    if (const char* link = archive_entry_hardlink(entry)) {
+      const auto target = rename(relative(link));
+      if (!target) continue;  // a link to what is left out
+      archive_entry_set_hardlink(entry, target->c_str());
+    }
+    // A warning still writes the entry (a name not valid in the locale, kept as bytes).
+    if (archive_write_header(out, entry) < ARCHIVE_WARN) {
+      return archive_failure(out, "cannot write " + path + " to " + out_name.string());
+    }
+    if (archive_entry_size(entry) > 0 && !copy_to_tar(in, out)) {
+      return make_error(ErrorCode::Failed, "cannot copy " + path + " from " + in_name.string() + " to " +
+                                               out_name.string());
+    }
+  }
+  if (status != ARCHIVE_EOF) return archive_failure(in, "cannot read " + in_name.string());
+  return {};
+}
+
+Status close_and_rename(archive* writer, const fs::path& partial, const fs::path& out) {
+  if (archive_write_close(writer) != ARCHIVE_OK) return archive_failure(writer, "cannot write " + partial.string());
+  std::error_code ec;
+  fs::rename(partial, out, ec);
+  if (ec) return make_error(ErrorCode::Failed, "cannot rename " + partial.string() + ": " + ec.message());
+  return {};
+}
+
 }  // namespace
 
 Status make_unified_image(const fs::path& rootfs_tar, const fs::path& out, const Labels& properties) {
@@ -105,29 +146,33 @@ Status make_unified_image(const fs::path& rootfs_tar, const fs::path& out, const
       return archive_failure(writer.get(), "cannot write " + partial.string());
     }
   }
-  archive_entry* entry;
-  int status;
-  while ((status = archive_read_next_header(in.get(), &entry)) == ARCHIVE_OK) {
-    const std::string path = relative(archive_entry_pathname(entry));
-    archive_entry_set_pathname(entry, ("rootfs/" + path).c_str());
-    if (const char* link = archive_entry_hardlink(entry)) {
-      archive_entry_set_hardlink(entry, ("rootfs/" + relative(link)).c_str());
-    }
-    // A warning still writes the entry (a name not valid in the locale, kept as bytes).
-    if (archive_write_header(writer.get(), entry) < ARCHIVE_WARN) {
-      return archive_failure(writer.get(), "cannot write " + path + " to " + partial.string());
-    }
-    if (archive_entry_size(entry) > 0 && !copy_to_tar(in.get(), writer.get())) {
-      return make_error(ErrorCode::Failed, "cannot copy " + path + " from " + rootfs_tar.string() + " to " +
-                                               partial.string());
-    }
+  const auto under_rootfs = [](const std::string& path) { return std::optional<std::string>("rootfs/" + path); };
+  if (Status copied = copy_entries(in.get(), rootfs_tar, writer.get(), partial, under_rootfs); !copied) return copied;
+  return close_and_rename(writer.get(), partial, out);
+}
+
+Status rootfs_tar_of_image(const fs::path& image_dir, const std::string& fingerprint, const fs::path& out) {
+  const fs::path stored = image_dir / fingerprint;
+  Reader in(archive_read_new());
+  archive_read_support_format_tar(in.get());
+  archive_read_support_filter_all(in.get());
+  if (archive_read_open_filename(in.get(), stored.c_str(), 1 << 16) != ARCHIVE_OK) {
+    return archive_failure(in.get(), "cannot read LXD's image " + stored.string());
   }
-  if (status != ARCHIVE_EOF) return archive_failure(in.get(), "cannot read " + rootfs_tar.string());
-  if (archive_write_close(writer.get()) != ARCHIVE_OK) return archive_failure(writer.get(), "cannot write " + partial.string());
-  std::error_code ec;
-  fs::rename(partial, out, ec);
-  if (ec) return make_error(ErrorCode::Failed, "cannot rename " + partial.string() + ": " + ec.message());
-  return {};
+  const fs::path partial = out.string() + ".partial";
+  Writer writer(archive_write_new());
+  archive_write_set_format_pax_restricted(writer.get());
+  archive_write_set_options(writer.get(), "hdrcharset=BINARY");
+  if (archive_write_open_filename(writer.get(), partial.c_str()) != ARCHIVE_OK) {
+    return archive_failure(writer.get(), "cannot write " + partial.string());
+  }
+  // Only the root file system, moved to the top: metadata.yaml and templates stay.
+  const auto out_of_rootfs = [](const std::string& path) -> std::optional<std::string> {
+    if (path.rfind("rootfs/", 0) != 0) return std::nullopt;
+    return path.substr(7);
+  };
+  if (Status copied = copy_entries(in.get(), stored, writer.get(), partial, out_of_rootfs); !copied) return copied;
+  return close_and_rename(writer.get(), partial, out);
 }
 
 namespace {

@@ -20,6 +20,12 @@ namespace breakfix::lxd {
 Status make_unified_image(const std::filesystem::path& rootfs_tar, const std::filesystem::path& out,
                           const Labels& properties);
 
+// The root file system of the unified image `image_dir`/<fingerprint> as a tar of its
+// own ("bin/bash", not "rootfs/bin/bash"), for Docker to import (the LXD base under a
+// scenario's `build:`). Failed names the file when either cannot be read or written.
+Status rootfs_tar_of_image(const std::filesystem::path& image_dir, const std::string& fingerprint,
+                           const std::filesystem::path& out);
+
 // Extracts what `image_dir`/<fingerprint> (LXD's store of an image: unified, or split
 // with a .rootfs tar) holds under `subtree` ("/.breakfix") into `dest`, which must not
 // exist yet; it is made whole in a sibling directory and renamed into place. Never

@@ -4,6 +4,8 @@
 
 #include "breakfix/lxd_runtime.h"
 #include "breakfix/toolbox.h"
+#include "breakfix/base_image.h"
+#include "breakfix/docker_runtime.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -29,6 +31,7 @@
 #include "breakfix/percent_encoding.h"
 #include "docker_requests.h"
 #include "host_tree.h"
+#include "lxd_build.h"
 #include "lxd_client.h"
 #include "lxd_exec.h"
 #include "lxd_image.h"
@@ -196,10 +199,22 @@ class LxdRuntime : public Runtime {
     return image.error();
   }
 
-  Status build_image(const fs::path& context_dir, const std::string& tag, const ProgressFn&) override {
-    return make_error(ErrorCode::Invalid, "cannot build " + context_dir.string() + " as " + tag +
-                                              ": the LXD backend does not build `build:` directories yet "
-                                              "(docs/runtime.md, \"LXD\"); use an image or a setup script");
+  // LXD has no builder: Docker builds, LXD imports the flattened file system (lxd_build.h).
+  Status build_image(const fs::path& context_dir, const std::string& tag, const ProgressFn& progress) override {
+    DockerOptions docker_options;
+    docker_options.socket_path = options_.builder_docker_socket;
+    const std::unique_ptr<Runtime> docker = make_docker_runtime(docker_options);
+    if (Status up = docker->ping(); !up) {
+      return make_error(up.error().code, "cannot build " + context_dir.string() + " for LXD: its builder is "
+                                             "Docker's, which does not answer (" + up.error().message + ")");
+    }
+    auto base = image_id(kBaseImageTag);
+    if (!base) return base.error();
+    const lxd::BuildOnDocker with{*docker, options_.builder_docker_socket, lxd_images_dir(), base->value_or(""),
+                                  options_.work_dir};
+    return lxd::build_on_docker(with, context_dir, tag, progress, [&](const fs::path& rootfs_tar) {
+      return import_image(rootfs_tar, tag, {std::string("LABEL ") + kLabelManaged + "=true"}, progress);
+    });
   }
 
   Status import_image(const fs::path& rootfs_tar, const std::string& tag, const std::vector<std::string>& changes,

@@ -34,6 +34,7 @@ std::unique_ptr<Runtime> make_runtime(const RuntimeChoice& choice) {
     LxdOptions options;
     options.socket_path = choice.lxd_socket;
     options.pool = choice.lxd_pool;
+    options.builder_docker_socket = choice.docker_socket;
     options.io_timeout = choice.io_timeout;
     return make_lxd_runtime(options);
   }

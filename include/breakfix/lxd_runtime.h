@@ -21,6 +21,8 @@ struct LxdOptions {
   // Where named volumes (the grader's toolbox) live on this machine: LXD has no volume
   // that an image fills, so the backend fills a directory and attaches it read-only.
   std::filesystem::path volumes_dir = "/var/lib/breakfix/lxd-volumes";
+  // The Docker engine that builds scenarios' `build:` directories for LXD (LXD has none).
+  std::string builder_docker_socket = "/var/run/docker.sock";
   // Where image tarballs are made before they are sent to LXD.
   std::filesystem::path work_dir = "/var/tmp";
   // Bounds each read or write on the socket (not whole operations, which LXD runs

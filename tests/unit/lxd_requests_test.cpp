@@ -12,6 +12,7 @@
 #include <fstream>
 #include <set>
 
+#include "lxd_build.h"
 #include "lxd_image.h"
 #include "lxd_network.h"
 #include "lxd_requests.h"
@@ -313,4 +314,24 @@ TEST_CASE("The firewall drops what a lab sends to the host or routes, and keeps 
   const std::string v6 = firewall_rules(true);
   CHECK(v6.find("ACCEPT\n-A BREAKFIX-FORWARD -o") != std::string::npos);
   CHECK(v6.find("-i bfo+ -j ACCEPT") == std::string::npos);  // no IPv6 out
+}
+
+TEST_CASE("A build: for LXD is FROM LXD's base: only FROM lines naming the base change") {
+  int replaced = -1;
+  const std::string dockerfile =
+      "# FROM breakfix/base:bookworm in a comment stays\n"
+      "FROM breakfix/base:bookworm\n"
+      "from --platform=linux/amd64 breakfix/base:bookworm AS build\n"
+      "FROM debian:bookworm\n"
+      "RUN echo FROM breakfix/base:bookworm\n";
+  const std::string rebased = rebase_dockerfile(dockerfile, "breakfix/base:bookworm", "breakfix/base-lxd:abc", &replaced);
+  CHECK(replaced == 2);
+  CHECK(rebased ==
+        "# FROM breakfix/base:bookworm in a comment stays\n"
+        "FROM breakfix/base-lxd:abc\n"
+        "from --platform=linux/amd64 breakfix/base-lxd:abc AS build\n"
+        "FROM debian:bookworm\n"
+        "RUN echo FROM breakfix/base:bookworm\n");
+  rebase_dockerfile("FROM breakfix/base:bookworm-slim\n", "breakfix/base:bookworm", "x", &replaced);
+  CHECK(replaced == 0);
 }
