@@ -59,6 +59,19 @@ def api_call(socket_path, method, path, body=None):
     return response.status, data
 
 
+def backend():
+    """The backend the e2e tests run on: BREAKFIX_BACKEND (docker, the default, or lxd), as
+    for the runtime suite, so that CMake registers a test once per backend."""
+    return os.environ.get("BREAKFIX_BACKEND", "docker")
+
+
+def remove_lab_container(name):
+    """Removes a lab host the daemon left (a failed run), on the backend under test."""
+    import subprocess
+    command = ["lxc", "delete", "--force"] if backend() == "lxd" else ["docker", "rm", "-f"]
+    subprocess.run(command + [name], capture_output=True)
+
+
 def write_config(work, source, ssh_port, extra="", progress_interval="0s", api_tcp="", api_request_timeout="30s",
                  scenario_dirs=None, sessions_extra=""):
     """A daemon config in `work` for a test: the API on work/api.sock (and on `api_tcp` when
@@ -67,6 +80,9 @@ def write_config(work, source, ssh_port, extra="", progress_interval="0s", api_t
     (gateway:, interviewers:). `scenario_dirs`: other scenario libraries instead.
     `sessions_extra`: more keys of sessions: ("warm: {flag: 1}")."""
     dirs = ", ".join(scenario_dirs or [f"{source}/scenarios"])
+    if backend() == "lxd" and "runtime:" not in extra:
+        # Last: `extra` may go on with keys of sessions: first.
+        extra = extra + ("\n" if extra and not extra.endswith("\n") else "") + "runtime:\n  backend: lxd\n"
     path = os.path.join(work, "config.yaml")
     with open(path, "w") as out:
         out.write(f"""listen:
@@ -126,7 +142,7 @@ def stop_daemon(daemon, containers=()):
         daemon.terminate()
         daemon.wait(timeout=60)
     for name in containers:
-        subprocess.run(["docker", "rm", "-f", name], capture_output=True)
+        remove_lab_container(name)
 
 
 FLAG_SCENARIO = """apiVersion: breakfix/v1

@@ -27,9 +27,10 @@ import time
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="breakfix-disk-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import Test, api_call, free_port, start_daemon, stop_daemon, write_config, write_flag_scenario  # noqa: E402
+from daemon_test import (Test, api_call, backend, free_port, start_daemon, stop_daemon, write_config,  # noqa: E402
+                         write_flag_scenario)
 
-test = Test("disk_abuse_test", WORK)
+test = Test(f"disk_abuse_test ({backend()})", WORK)
 fail, check = test.fail, test.check
 NOTICE = b"reached their size limit"
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The warm pool (sessions.warm) through the real daemon, with OpenSSH as the candidate.
 
-Usage: warm_pool_test.py BREAKFIX_BINARY SOURCE_DIR [docker|lxd]
+Usage: [BREAKFIX_BACKEND=lxd] warm_pool_test.py BREAKFIX_BINARY SOURCE_DIR
 
 A daemon keeps one lab of a small scenario warm (on LXD, a systemd lab):
 1. The pool fills: a session in state `warm`, pooled, with no candidate; nobody can log
@@ -24,11 +24,12 @@ import tempfile
 import time
 
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
-BACKEND = sys.argv[3] if len(sys.argv) > 3 else "docker"
 WORK = tempfile.mkdtemp(prefix="breakfix-warm-pool-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import (Test, api_call, free_port, start_daemon, stop_daemon, wait_for_state,  # noqa: E402
-                         write_config, write_flag_scenario)
+from daemon_test import (Test, api_call, backend, free_port, remove_lab_container, start_daemon,  # noqa: E402
+                         stop_daemon, wait_for_state, write_config, write_flag_scenario)
+
+BACKEND = backend()
 
 test = Test(f"warm_pool_test ({BACKEND})", WORK)
 check = test.check
@@ -81,8 +82,7 @@ SSH_PORT = free_port()
 KEY = os.path.join(WORK, "candidate")
 subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", KEY], check=True)
 PUB = open(KEY + ".pub").read().strip()
-extra = "runtime:\n  backend: lxd\n" if BACKEND == "lxd" else ""
-config = write_config(WORK, SOURCE, SSH_PORT, scenario_dirs=[library], extra=extra, sessions_extra="warm: {flag: 1}")
+config = write_config(WORK, SOURCE, SSH_PORT, scenario_dirs=[library], sessions_extra="warm: {flag: 1}")
 daemon = start_daemon(test, BINARY, config, api)
 seen = set()
 try:
@@ -140,7 +140,6 @@ finally:
         pass
     stop_daemon(daemon, [])
     for session in seen:
-        remove = ["lxc", "delete", "--force"] if BACKEND == "lxd" else ["docker", "rm", "-f"]
-        subprocess.run(remove + [f"breakfix-{session}-main"], capture_output=True)
+        remove_lab_container(f"breakfix-{session}-main")
 shutil.rmtree(WORK, ignore_errors=True)
 test.summary()
