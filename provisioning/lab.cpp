@@ -240,10 +240,15 @@ Result<std::string> LabProvisioner::open_snapshot(const std::string& session_id,
 }
 
 Result<GarbageReport> LabProvisioner::collect_garbage(const std::set<std::string>& live_sessions, bool dry_run) {
+  return collect_garbage_unless([&](const std::string& id) { return live_sessions.count(id) > 0; }, dry_run);
+}
+
+Result<GarbageReport> LabProvisioner::collect_garbage_unless(const std::function<bool(const std::string&)>& live,
+                                                             bool dry_run) {
   GarbageReport report;
   auto orphaned = [&](const Labels& labels) {
     auto session = labels.find(kLabelSession);
-    return session == labels.end() || !live_sessions.count(session->second);
+    return session == labels.end() || !live(session->second);
   };
   // Images are listed first: a snapshot that lives in its container (LXD's) goes with the
   // container, and is still reported as collected.

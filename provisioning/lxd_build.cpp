@@ -88,7 +88,7 @@ Status build_on_docker(const BuildOnDocker& with, const fs::path& context_dir, c
   std::error_code ec;
   fs::copy(context_dir, context, fs::copy_options::recursive | fs::copy_options::copy_symlinks, ec);
   if (ec) return make_error(ErrorCode::Failed, "cannot copy " + context_dir.string() + ": " + ec.message());
-  std::ifstream dockerfile_in(context / "Dockerfile");
+  std::ifstream dockerfile_in(context_dir / "Dockerfile");
   std::stringstream dockerfile;
   dockerfile << dockerfile_in.rdbuf();
   const std::string base_tag = kBaseImageTag;
@@ -102,16 +102,24 @@ Status build_on_docker(const BuildOnDocker& with, const fs::path& context_dir, c
                                                  "--backend lxd)");
     }
     if (Status given = give_docker_the_base(with, docker_base, scratch->path(), progress); !given) return given;
-    std::ofstream(context / "Dockerfile", std::ios::trunc) << rebased;
+    // The copy may be a symlink (copy_symlinks): replaced, never written through.
+    fs::remove(context / "Dockerfile", ec);
+    std::ofstream rebased_file(context / "Dockerfile", std::ios::trunc);
+    rebased_file << rebased;
+    rebased_file.close();
+    if (!rebased_file) return make_error(ErrorCode::Failed, "cannot write " + (context / "Dockerfile").string());
   }
 
-  const std::string docker_tag = "breakfix-lxd-build/" + tag.substr(tag.find('/') + 1);
+  // Of this build alone: two builds of one tag at once never remove each other's.
+  const std::string docker_tag = "breakfix-lxd-build/" + tag.substr(tag.find('/') + 1) + "-" + random_hex(4);
   if (Status built = with.docker.build_image(context, docker_tag, progress); !built) return built;
   ContainerSpec spec;
   spec.name = "breakfix-lxd-export-" + random_hex(6);
   spec.image = docker_tag;
   spec.command = {"/bin/true"};
-  spec.labels = {{kLabelManaged, "true"}};  // gc's, should this process die before it is removed
+  // gc's, should this process die before it is removed: a session of its own that no
+  // daemon has, so never another session's (a gc that knows its live ones spares it).
+  spec.labels = {{kLabelManaged, "true"}, {kLabelSession, "lxd-build-" + random_hex(4)}};
   auto container = with.docker.create_container(spec);
   Status exported = container ? Status() : Status(container.error());
   const fs::path tar = scratch->path() / "rootfs.tar";

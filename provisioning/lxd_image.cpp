@@ -79,7 +79,8 @@ std::string yaml_quoted(const std::string& text) {
 // Copies every entry of `in` whose name `rename` maps (nullopt: left out) into `out`,
 // hard links renamed alike. `in_name`, `out_name`: the files, for errors.
 Status copy_entries(archive* in, const fs::path& in_name, archive* out, const fs::path& out_name,
-                    const std::function<std::optional<std::string>(const std::string&)>& rename) {
+                    const std::function<std::optional<std::string>(const std::string&)>& rename,
+                    int* copied = nullptr) {
   archive_entry* entry;
   int status;
   // A warning still gives the entry (a name not valid in the locale, read as bytes).
@@ -101,6 +102,7 @@ Status copy_entries(archive* in, const fs::path& in_name, archive* out, const fs
       return make_error(ErrorCode::Failed, "cannot copy " + path + " from " + in_name.string() + " to " +
                                                out_name.string());
     }
+    if (copied) ++*copied;
   }
   if (status != ARCHIVE_EOF) return archive_failure(in, "cannot read " + in_name.string());
   return {};
@@ -151,30 +153,6 @@ Status make_unified_image(const fs::path& rootfs_tar, const fs::path& out, const
   return close_and_rename(writer.get(), partial, out);
 }
 
-Status rootfs_tar_of_image(const fs::path& image_dir, const std::string& fingerprint, const fs::path& out) {
-  const fs::path stored = image_dir / fingerprint;
-  Reader in(archive_read_new());
-  archive_read_support_format_tar(in.get());
-  archive_read_support_filter_all(in.get());
-  if (archive_read_open_filename(in.get(), stored.c_str(), 1 << 16) != ARCHIVE_OK) {
-    return archive_failure(in.get(), "cannot read LXD's image " + stored.string());
-  }
-  const fs::path partial = out.string() + ".partial";
-  Writer writer(archive_write_new());
-  archive_write_set_format_pax_restricted(writer.get());
-  archive_write_set_options(writer.get(), "hdrcharset=BINARY");
-  if (archive_write_open_filename(writer.get(), partial.c_str()) != ARCHIVE_OK) {
-    return archive_failure(writer.get(), "cannot write " + partial.string());
-  }
-  // Only the root file system, moved to the top: metadata.yaml and templates stay.
-  const auto out_of_rootfs = [](const std::string& path) -> std::optional<std::string> {
-    if (path.rfind("rootfs/", 0) != 0) return std::nullopt;
-    return path.substr(7);
-  };
-  if (Status copied = copy_entries(in.get(), stored, writer.get(), partial, out_of_rootfs); !copied) return copied;
-  return close_and_rename(writer.get(), partial, out);
-}
-
 namespace {
 
 // LXD's store of an image: split images keep the root file system in <fingerprint>.rootfs
@@ -186,16 +164,24 @@ std::pair<fs::path, std::string> stored_rootfs(const fs::path& image_dir, const 
   return {image_dir / fingerprint, "rootfs/"};
 }
 
+// A reader of LXD's store of an image (any tar, any compression).
+Result<Reader> open_stored(const fs::path& file) {
+  Reader in(archive_read_new());
+  archive_read_support_format_tar(in.get());
+  archive_read_support_filter_all(in.get());
+  if (archive_read_open_filename(in.get(), file.c_str(), 1 << 16) != ARCHIVE_OK) {
+    return archive_failure(in.get(), "cannot read LXD's image " + file.string());
+  }
+  return in;
+}
+
 }  // namespace
 
 Result<std::vector<std::string>> image_paths(const fs::path& image_dir, const std::string& fingerprint) {
   const auto [source, prefix] = stored_rootfs(image_dir, fingerprint);
-  Reader in(archive_read_new());
-  archive_read_support_format_tar(in.get());
-  archive_read_support_filter_all(in.get());
-  if (archive_read_open_filename(in.get(), source.c_str(), 1 << 16) != ARCHIVE_OK) {
-    return archive_failure(in.get(), "cannot read LXD's image " + source.string());
-  }
+  auto opened = open_stored(source);
+  if (!opened) return opened.error();
+  Reader in = std::move(*opened);
   std::vector<std::string> paths;
   archive_entry* entry;
   int status;
@@ -221,12 +207,9 @@ Status extract_image_subtree(const fs::path& image_dir, const std::string& finge
   if (!wanted.empty() && wanted.back() != '/') wanted += '/';
   wanted = prefix + wanted;
 
-  Reader in(archive_read_new());
-  archive_read_support_format_tar(in.get());
-  archive_read_support_filter_all(in.get());
-  if (archive_read_open_filename(in.get(), source.c_str(), 1 << 16) != ARCHIVE_OK) {
-    return archive_failure(in.get(), "cannot read LXD's image " + source.string());
-  }
+  auto opened = open_stored(source);
+  if (!opened) return opened.error();
+  Reader in = std::move(*opened);
   const fs::path partial = dest.string() + ".partial-" + std::to_string(::getpid());
   fs::remove_all(partial, ec);
   fs::create_directories(partial, ec);
@@ -278,6 +261,35 @@ Status extract_image_subtree(const fs::path& image_dir, const std::string& finge
     return make_error(ErrorCode::Failed, "cannot rename " + partial.string() + ": " + ec.message());
   }
   return {};
+}
+
+Status rootfs_tar_of_image(const fs::path& image_dir, const std::string& fingerprint, const fs::path& out) {
+  const auto [stored, prefix] = stored_rootfs(image_dir, fingerprint);
+  auto opened = open_stored(stored);
+  if (!opened) return opened.error();
+  Reader in = std::move(*opened);
+  const fs::path partial = out.string() + ".partial";
+  Writer writer(archive_write_new());
+  archive_write_set_format_pax_restricted(writer.get());
+  archive_write_set_options(writer.get(), "hdrcharset=BINARY");
+  if (archive_write_open_filename(writer.get(), partial.c_str()) != ARCHIVE_OK) {
+    return archive_failure(writer.get(), "cannot write " + partial.string());
+  }
+  // Only the root file system, moved to the top: metadata.yaml and templates stay.
+  const auto out_of_rootfs = [prefix = prefix](const std::string& path) -> std::optional<std::string> {
+    if (path.rfind(prefix, 0) != 0) return std::nullopt;
+    return path.substr(prefix.size());
+  };
+  int copied = 0;
+  if (Status status = copy_entries(in.get(), stored, writer.get(), partial, out_of_rootfs, &copied); !status) {
+    return status;
+  }
+  // An image of another layout would give Docker an empty base, kept for good.
+  if (copied < 10) {
+    return make_error(ErrorCode::Failed, "LXD's image " + stored.string() + " holds no root file system that "
+                                             "breakfix can read (" + std::to_string(copied) + " entries)");
+  }
+  return close_and_rename(writer.get(), partial, out);
 }
 
 }  // namespace breakfix::lxd

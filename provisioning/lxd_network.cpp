@@ -60,6 +60,33 @@ Ran run(const std::vector<std::string>& argv, const std::string& input) {
   return ran;
 }
 
+// Makes `chain`'s first rule the jump to `target`, and its only jump there: another rule
+// set (Docker's, an admin's) that inserted itself first since would otherwise decide
+// before breakfix's. Inserted before the old one is deleted: never a moment without it.
+Status jump_first(const std::string& tool, const std::string& chain, const std::string& target) {
+  Ran listed = run({tool, "--wait", "-S", chain}, "");
+  if (listed.code != 0) return make_error(ErrorCode::Failed, "cannot list " + tool + " " + chain + ": " + listed.output);
+  const std::string jump = "-A " + chain + " -j " + target;
+  std::vector<int> at;  // rule numbers (1-based) of the jumps
+  int number = 0;
+  std::istringstream lines(listed.output);
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("-A ", 0) != 0) continue;
+    ++number;
+    if (line == jump) at.push_back(number);
+  }
+  if (at.size() == 1 && at.front() == 1) return {};
+  Ran inserted = run({tool, "--wait", "-I", chain, "1", "-j", target}, "");
+  if (inserted.code != 0) {
+    return make_error(ErrorCode::Failed, "cannot put breakfix's firewall first in " + tool + " " + chain + ": " +
+                                             inserted.output);
+  }
+  for (auto it = at.rbegin(); it != at.rend(); ++it) {
+    (void)run({tool, "--wait", "-D", chain, std::to_string(*it + 1)}, "");  // one down since the insert
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string network_name(const std::string& name, NetworkKind kind) {
@@ -107,6 +134,10 @@ json network_create_body(const NetworkSpec& spec, const std::string& subnet) {
       // No IPv6: LXD then disables it on the bridge, so not even a link-local address
       // of the host is on the session's network.
       {"ipv6.address", "none"},
+      // No rules of LXD's own: with the xtables driver it puts ACCEPTs for the bridge
+      // first in FORWARD, above breakfix's, which then decide nothing.
+      {"ipv4.firewall", "false"},
+      {"ipv6.firewall", "false"},
       {kKeyNetwork, spec.name},
       {kKeySubnet, subnet},
       {kKeyHosts, "{}"},
@@ -209,9 +240,12 @@ std::string firewall_rules(bool ipv6) {
   const std::string in = std::string("-A ") + kInputChain + " ";
   const std::string forward = std::string("-A ") + kForwardChain + " ";
   // The host itself: a lab reaches none of its addresses, whatever route or address it
-  // gives itself. But an outside lab's names, from LXD's resolver on its gateway.
+  // gives itself. But an outside lab's names, from LXD's resolver on its own gateway.
   if (!ipv6) {
-    out << in << "-i bfo+ -p udp --dport 53 -j ACCEPT\n" << in << "-i bfo+ -p tcp --dport 53 -j ACCEPT\n";
+    for (const char* protocol : {"udp", "tcp"}) {
+      out << in << "-i bfo+ -p " << protocol
+          << " --dport 53 -m addrtype --dst-type LOCAL --limit-iface-in -j ACCEPT\n";
+    }
   }
   for (const char* bridges : {"bfi+", "bfo+"}) out << in << "-i " << bridges << " -j DROP\n";
   // Within a session's bridge: its hosts talk to each other (with br_netfilter, bridged
@@ -219,9 +253,13 @@ std::string firewall_rules(bool ipv6) {
   for (const char* bridges : {"bfi+", "bfo+"}) {
     out << forward << "-i " << bridges << " -m physdev --physdev-is-bridged -j ACCEPT\n";
   }
-  // Into a lab: only answers to what an outside lab started.
+  // Routed: nothing out of an internal lab or into one; nothing from one outside lab to
+  // another, answers included (so none is forged into another's flows).
+  out << forward << "-i bfi+ -j DROP\n" << forward << "-o bfi+ -j DROP\n";
+  out << forward << "-i bfo+ -o bfo+ -j DROP\n";
+  // Into an outside lab: only answers to what it started.
   if (!ipv6) out << forward << "-o bfo+ -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT\n";
-  for (const char* bridges : {"bfi+", "bfo+"}) out << forward << "-o " << bridges << " -j DROP\n";
+  out << forward << "-o bfo+ -j DROP\n";
   // Out of an outside lab: the world, but not the host's other bridges (Docker's, LXD's,
   // libvirt's), as Docker isolates its own networks from each other.
   if (!ipv6) {
@@ -230,7 +268,7 @@ std::string firewall_rules(bool ipv6) {
     }
     out << forward << "-i bfo+ -j ACCEPT\n";
   }
-  for (const char* bridges : {"bfi+", "bfo+"}) out << forward << "-i " << bridges << " -j DROP\n";
+  out << forward << "-i bfo+ -j DROP\n";
   out << "COMMIT\n";
   return out.str();
 }
@@ -244,12 +282,7 @@ Status ensure_firewall() {
                                                "-restore, which needs root): " + loaded.output);
     }
     for (const auto& [chain, target] : {std::pair{"INPUT", kInputChain}, std::pair{"FORWARD", kForwardChain}}) {
-      if (run({tool, "--wait", "-C", chain, "-j", target}, "").code == 0) continue;
-      Ran inserted = run({tool, "--wait", "-I", chain, "1", "-j", target}, "");
-      if (inserted.code != 0) {
-        return make_error(ErrorCode::Failed, "cannot put breakfix's firewall first in " + tool + " " + chain + ": " +
-                                                 inserted.output);
-      }
+      if (Status first = jump_first(tool, chain, target); !first) return first;
     }
   }
   return {};

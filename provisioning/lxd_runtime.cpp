@@ -201,6 +201,22 @@ class LxdRuntime : public Runtime {
 
   // LXD has no builder: Docker builds, LXD imports the flattened file system (lxd_build.h).
   Status build_image(const fs::path& context_dir, const std::string& tag, const ProgressFn& progress) override {
+    // One build of a tag at a time (a refill starts several labs of one scenario): the
+    // next finds the image made and uses it.
+    std::shared_ptr<std::mutex> build_mutex;
+    {
+      std::lock_guard lock(builds_mutex_);
+      auto& mutex = builds_[tag];
+      if (!mutex) mutex = std::make_shared<std::mutex>();
+      build_mutex = mutex;
+    }
+    std::lock_guard build_lock(*build_mutex);
+    auto made = image_id(tag);
+    if (!made) return made.error();
+    if (made->has_value()) {
+      if (progress) progress("[lxd build] " + tag + " was built meanwhile");
+      return {};
+    }
     DockerOptions docker_options;
     docker_options.socket_path = options_.builder_docker_socket;
     const std::unique_ptr<Runtime> docker = make_docker_runtime(docker_options);
@@ -277,7 +293,12 @@ class LxdRuntime : public Runtime {
   }
 
   Status remove_network(const std::string& id_or_name) override {
-    auto removed = client_.call(Method::Delete, "/1.0/networks/" + path_of(network_name_of(id_or_name)),
+    const std::string bridge = network_name_of(id_or_name);
+    {
+      std::lock_guard lock(networks_mutex_);
+      hosts_mutexes_.erase(bridge);
+    }
+    auto removed = client_.call(Method::Delete, "/1.0/networks/" + path_of(bridge),
                                 "remove network " + id_or_name);
     return removed ? Status() : Status(removed.error());
   }
@@ -324,12 +345,14 @@ class LxdRuntime : public Runtime {
     }
     // On a network: its address, kept in the network's config with its names, so that
     // every host of the session has them in /etc/hosts.
-    std::unique_lock network_lock(networks_mutex_, std::defer_lock);
+    std::shared_ptr<std::mutex> network_mutex;
+    std::unique_lock<std::mutex> network_lock;
     std::string bridge, subnet, address;
     lxd::NetworkHosts hosts;
     if (!spec.network.empty()) {
-      network_lock.lock();
       bridge = network_name_of(spec.network);
+      network_mutex = hosts_mutex_of(bridge);
+      network_lock = std::unique_lock(*network_mutex);
       auto network = client_.call(Method::Get, "/1.0/networks/" + path_of(bridge), "network " + spec.network);
       if (!network) return network.error();
       const json network_config = network->value("config", json::object());
@@ -897,7 +920,18 @@ class LxdRuntime : public Runtime {
   Client client_;
   std::mutex volumes_mutex_;
   std::mutex ids_mutex_;
-  std::mutex networks_mutex_;  // a network's hosts are read, added to and written back
+  std::mutex builds_mutex_;
+  std::map<std::string, std::shared_ptr<std::mutex>> builds_;  // by tag (a few per library)
+  std::mutex networks_mutex_;  // a new network's subnet is picked among the others'
+  // A network's hosts are read, added to and written back under its own mutex: hosts of
+  // other sessions are made at the same time.
+  std::map<std::string, std::shared_ptr<std::mutex>> hosts_mutexes_;
+  std::shared_ptr<std::mutex> hosts_mutex_of(const std::string& bridge) {
+    std::lock_guard lock(networks_mutex_);
+    auto& mutex = hosts_mutexes_[bridge];
+    if (!mutex) mutex = std::make_shared<std::mutex>();
+    return mutex;
+  }
   std::mutex opened_mutex_;
   std::set<std::string> opened_;  // instances note_opened has marked
   std::mutex pool_mutex_;

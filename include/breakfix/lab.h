@@ -5,6 +5,7 @@
 // names runtime objects after sessions, so that removal and garbage collection can
 // find everything again by label.
 
+#include <functional>
 #include <set>
 #include <string>
 #include <vector>
@@ -79,6 +80,10 @@ class LabProvisioner {
   // Removes every breakfix object whose session is not in `live_sessions` (after a
   // crash). With `dry_run`, only reports what it would remove.
   Result<GarbageReport> collect_garbage(const std::set<std::string>& live_sessions, bool dry_run);
+  // The same with the live sessions as a test: `live(id)` for a session that is still
+  // made as this runs (another process's) answers for a session no list could hold yet.
+  Result<GarbageReport> collect_garbage_unless(const std::function<bool(const std::string& session_id)>& live,
+                                              bool dry_run);
 
   // Finds a session's lab again from the labels on its containers (re-adoption).
   Result<Lab> find_lab(const std::string& session_id);

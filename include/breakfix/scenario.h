@@ -224,6 +224,9 @@ struct Scenario {
   std::string variant;
 
   std::filesystem::path source_file;  // the scenario.yaml it came from
+  // Of the file's text: a lab made from an older text of the scenario (a warm one) is
+  // not handed out once the library has a newer one.
+  std::string digest;
   SourcePosition id_position;         // where `id:` stands, for duplicate-id messages
 
   const Host& entry_host() const;

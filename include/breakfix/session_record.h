@@ -63,6 +63,7 @@ struct SessionPolicy {
   std::vector<std::optional<std::chrono::seconds>> hints;
   // Made for the warm pool: once injected it waits, warm, until a start claims it.
   bool pooled = false;
+  std::string scenario_digest;  // Scenario::digest of what a pooled lab was made from
 };
 
 // Everything the state machine (session/session_machine.h) knows; persisted as is.

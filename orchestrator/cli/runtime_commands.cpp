@@ -140,7 +140,8 @@ void add_runtime_commands(CLI::App& app, int& exit_code) {
     }
     // No session store yet (it comes with the session engine): every labelled object
     // is an orphan. With the daemon, the live sessions are the store's.
-    auto report = LabProvisioner(*runtime, {}).collect_garbage({}, *dry_run);
+    // Nothing is live: the daemon is down (after a crash).
+    auto report = LabProvisioner(*runtime, {}).collect_garbage(std::set<std::string>{}, *dry_run);
     if (!report) {
       exit_code = fail(report.error());
       return;

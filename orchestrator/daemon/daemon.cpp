@@ -156,10 +156,12 @@ StateChangeFn log_and_count_changes(Metrics& metrics) {
   return [&metrics](const SessionView& view, SessionState before) {
     spdlog::info("session {} ({}, {}): {} -> {}{}", view.id, view.scenario_id, view.candidate, to_string(before),
                  to_string(view.state), view.failure.empty() ? "" : ": " + view.failure);
-    if (view.state == SessionState::Ready) {
+    // A claimed warm lab's launch was its making, long before: its wait is no launch time.
+    if (view.state == SessionState::Ready && before != SessionState::Warm) {
       metrics.observe_launch(std::chrono::duration<double>(view.ready_at - view.created).count());
     } else if (view.state == SessionState::Failed) {
-      metrics.count_session_failed();
+      // A warm lab removed unused failed nothing.
+      if (view.failure != kWarmLabRemoved && view.failure != kWarmLabStale) metrics.count_session_failed();
       if (before == SessionState::Provisioning || before == SessionState::Injecting) metrics.count_runtime_error();
     } else if (view.state == SessionState::Graded) {
       metrics.observe_grading(std::chrono::duration<double>(view.graded_at - view.ended_at).count());

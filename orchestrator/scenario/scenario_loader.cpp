@@ -6,6 +6,7 @@
 #include "breakfix/plan.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <cctype>
 #include <charconv>
 #include <cmath>
@@ -1296,6 +1297,16 @@ class ScenarioParser {
 
 }  // namespace
 
+namespace {
+// std::hash of the text, in hex: the same for the same text in every run of a build
+// (libstdc++'s is a fixed-seed murmur); not a cryptographic digest, nor needed to be.
+std::string text_digest(std::string_view text) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016zx", std::hash<std::string_view>{}(text));
+  return hex;
+}
+}  // namespace
+
 ScenarioLoad parse_scenario(std::string_view text, const std::string& file_name, const fs::path& scenario_dir) {
   DiagnosticLog log(file_name);
   ScenarioLoad result;
@@ -1310,6 +1321,7 @@ ScenarioLoad parse_scenario(std::string_view text, const std::string& file_name,
         ScenarioParser parser(log, scenario_dir);
         if (ScenarioPtr scenario = parser.parse(root)) {
           std::const_pointer_cast<Scenario>(scenario)->source_file = fs::path(file_name);
+          std::const_pointer_cast<Scenario>(scenario)->digest = text_digest(text);
           result.scenario = scenario;
         }
       },

@@ -206,6 +206,7 @@ Result<SessionView> SessionEngine::start(const SessionRequest& request) {
   SessionPolicy policy;
   policy.duration = request.duration.value_or(scenario->duration);
   policy.pooled = request.pooled;
+  if (request.pooled) policy.scenario_digest = written->digest;
   policy.retention = options_.retention;
   policy.progress_interval = options_.progress_interval;
   for (const Hint& hint : scenario->hints) policy.hints.push_back(hint.after);
@@ -243,24 +244,35 @@ Result<SessionView> SessionEngine::start(const SessionRequest& request) {
 Result<std::optional<SessionView>> SessionEngine::claim_warm(const SessionRequest& request, const Scenario& written) {
   // A seed or lab files decide what provisioning does: a warm lab was made without them.
   if (request.seed || !request.lab_files.empty()) return std::optional<SessionView>();
-  std::vector<SessionPtr> warm;
+  std::vector<std::pair<WallTime, SessionPtr>> warm;
+  std::vector<std::string> stale;
   {
     std::lock_guard lock(sessions_mutex_);
     for (const auto& [id, session] : sessions_) {
       std::lock_guard snapshot_lock(session->snapshot_mutex);
-      if (session->snapshot.state == SessionState::Warm && session->snapshot.scenario_id == written.id) {
-        warm.push_back(session);
+      if (session->snapshot.state != SessionState::Warm || session->snapshot.scenario_id != written.id) continue;
+      // Made from a definition the library no longer has: never handed out.
+      if (session->snapshot.scenario_digest != written.digest) {
+        stale.push_back(id);
+        continue;
       }
+      warm.emplace_back(session->snapshot.created, session);
     }
   }
+  for (const std::string& id : stale) evict_warm(id, kWarmLabStale);
   // The oldest first: each waits its turn, none goes stale at the back.
-  std::sort(warm.begin(), warm.end(), [](const SessionPtr& a, const SessionPtr& b) {
-    return a->machine.record().created < b->machine.record().created;
-  });
-  for (const SessionPtr& session : warm) {
+  std::sort(warm.begin(), warm.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  for (const auto& [created, session] : warm) {
     // One that is busy (a removal, another claim) is another start's or the pool's.
     std::unique_lock lock(session->work, std::try_to_lock);
     if (!lock || session->machine.state() != SessionState::Warm) continue;
+    // A warm lab waits paused (nothing in it runs and changes what its baseline saw):
+    // it runs again for its candidate, or it is no lab to give.
+    if (Status resumed = resume_lab(*session); !resumed) {
+      lock.unlock();
+      evict_warm(session->stored.id, "a warm lab that could not be resumed: " + resumed.error().message);
+      continue;
+    }
     const WallTime now = clock_.now();
     SessionMachine claimed = session->machine;
     auto actions = claimed.claimed(request.duration.value_or(session->scenario->duration), now);
@@ -269,17 +281,52 @@ Result<std::optional<SessionView>> SessionEngine::claim_warm(const SessionReques
     // Stored first, whole: a pooled lab is either still warm or this candidate's.
     if (Status stored = store_.claim_session(session->stored.id, request.candidate, access, claimed.record(), now);
         !stored) {
+      (void)pause_lab(*session);
       return stored.error();
     }
+    {
+      std::lock_guard snapshot_lock(session->snapshot_mutex);  // access() reads them under it
+      session->stored.candidate = request.candidate;
+      session->stored.access = access;
+    }
     session->machine = std::move(claimed);
-    session->stored.candidate = request.candidate;
-    session->stored.access = access;
     note(*session, "claim", "a warm lab from the pool, claimed for " +
                                 (request.candidate.empty() ? std::string("a candidate") : request.candidate));
-    if (persist(*session)) carry_out(*session, std::move(*actions));
+    // Saved already by claim_session; a failure to save the event's snapshot queues the
+    // actions for resume(), as after any event.
+    if (auto ready = save_then(*session, std::move(*actions))) carry_out(*session, std::move(*ready));
     return std::optional<SessionView>(make_view(*session));
   }
   return std::optional<SessionView>();
+}
+
+Status SessionEngine::pause_lab(Session& session) {
+  if (!session.lab) return {};
+  for (const LabHost& host : session.lab->hosts) {
+    if (Status paused = runtime_.pause_container(host.container_id); !paused) return paused;
+  }
+  return {};
+}
+
+Status SessionEngine::resume_lab(Session& session) {
+  if (!session.lab) return make_error(ErrorCode::NotFound, "its hosts are not known");
+  for (const LabHost& host : session.lab->hosts) {
+    auto info = runtime_.inspect_container(host.container_id);
+    if (!info) return info.error();
+    if (info->state != ContainerState::Paused) continue;
+    if (Status resumed = runtime_.unpause_container(host.container_id); !resumed) return resumed;
+  }
+  return {};
+}
+
+void SessionEngine::evict_warm(const std::string& id, const std::string& why) {
+  SessionPtr session = find(id);
+  if (!session) return;
+  std::unique_lock lock = lock_work(*session);
+  // Only while still warm: a start may have claimed it since it was picked.
+  if (!lock || session->machine.state() != SessionState::Warm) return;
+  auto actions = save_then(*session, session->machine.failed(why, clock_.now()));
+  if (actions) carry_out(*session, std::move(*actions));
 }
 
 void SessionEngine::make_room_from_pool() {
@@ -302,7 +349,7 @@ void SessionEngine::make_room_from_pool() {
   }
   // A candidate waiting comes before a lab kept for one who may come: the pool refills
   // when there is room again.
-  if (!oldest_warm.empty()) (void)remove(oldest_warm);
+  if (!oldest_warm.empty()) evict_warm(oldest_warm, kWarmLabRemoved);
 }
 
 std::map<std::string, SessionEngine::PooledCount> SessionEngine::pooled_counts() const {
@@ -630,6 +677,10 @@ Result<int> SessionEngine::recover() {
     }
     note(*session, "recovered", std::string("daemon restarted; session was ") + to_string(session->machine.state()));
     std::vector<Action> actions = session->machine.recovered(clock_.now());
+    if (session->machine.state() == SessionState::Warm && scenario &&
+        scenario->digest != session->machine.record().policy.scenario_digest) {
+      actions = session->machine.failed(kWarmLabStale, clock_.now());
+    }
     const bool needs_lab = session->machine.state() == SessionState::Ready ||
                            session->machine.state() == SessionState::Grading ||
                            session->machine.state() == SessionState::Warm;
@@ -819,7 +870,13 @@ std::vector<Action> SessionEngine::inject(Session& session) {
                            listed = std::move(*baselines)]() mutable {
         if (list_baseline_changes(runtime, lab, listed)) (void)store.put_baseline(id, baselines_to_json(listed));
       });
-  return session.machine.injected(clock_.now());
+  std::vector<Action> next = session.machine.injected(clock_.now());
+  if (session.machine.state() == SessionState::Warm) {
+    if (Status paused = pause_lab(session); !paused) {
+      return session.machine.failed("a warm lab could not be paused: " + paused.error().message, clock_.now());
+    }
+  }
+  return next;
 }
 
 std::vector<Action> SessionEngine::grade(Session& session, const char* phase) {
@@ -1087,6 +1144,7 @@ SessionView SessionEngine::make_view(const Session& session) const {
   view.checks_total = session.checks_total;
   view.pooled = record.policy.pooled && (record.state == SessionState::Provisioning ||
                                          record.state == SessionState::Injecting || record.state == SessionState::Warm);
+  view.scenario_digest = record.policy.scenario_digest;
   view.id = session.stored.id;
   view.scenario_id = session.stored.scenario_id;
   view.candidate = session.stored.candidate;

@@ -119,6 +119,7 @@ struct SessionView {
   int checks_total = 0;
   // Made for the warm pool and not claimed yet (provisioning, injecting or warm).
   bool pooled = false;
+  std::string scenario_digest;  // a pooled lab's: what it was made from
 };
 
 // A hint as the interviewer gave it (and the candidate's terminals showed it).
@@ -177,8 +178,11 @@ struct CheckOutcome {
 // Called after a session changes state (metrics, logs), on the thread that changed it.
 using StateChangeFn = std::function<void(const SessionView& view, SessionState before)>;
 
-// Why a warm lab failed that was removed unused (to make room, or by the interviewer).
+// Why a warm lab failed that was removed unused (to make room, or by the interviewer),
+// and one made from a scenario text the library no longer has. Neither is the
+// scenario's failure: the pool does not back off for them.
 inline constexpr const char* kWarmLabRemoved = "a warm lab removed before any candidate had it";
+inline constexpr const char* kWarmLabStale = "a warm lab made from an older text of its scenario, removed unused";
 
 // A new session id: 10 characters of an alphabet without look-alikes (it is typed in ssh).
 std::string new_session_id();
@@ -263,6 +267,11 @@ class SessionEngine {
   Result<std::optional<SessionView>> claim_warm(const SessionRequest& request, const Scenario& written);
   // At the limit, a start removes the oldest warm lab (of another scenario) to make room.
   void make_room_from_pool();
+  // Fails warm lab `id` with `why` (its hosts go), unless a start claimed it meanwhile.
+  void evict_warm(const std::string& id, const std::string& why);
+  // A warm lab waits paused: nothing runs in it to change what its baseline saw.
+  Status pause_lab(Session& session);
+  Status resume_lab(Session& session);
   Error not_loaded(const std::string& id) const;
   void run(const SessionPtr& session, std::vector<Action> actions);
   // tick()'s work for one session: a record that failed to save is saved first, and

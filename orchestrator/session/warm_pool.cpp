@@ -4,14 +4,8 @@
 
 namespace breakfix {
 
-WarmPool::WarmPool(SessionEngine& engine, const Clock& clock, std::map<std::string, int> targets)
+WarmPool::WarmPool(SessionEngine& engine, const Clock& clock, const std::map<std::string, int>& targets)
     : engine_(engine), clock_(clock) {
-  set_targets(std::move(targets));
-}
-
-void WarmPool::set_targets(std::map<std::string, int> targets) {
-  std::lock_guard lock(mutex_);
-  for (auto& [scenario_id, pool] : pools_) pool.target = 0;
   for (const auto& [scenario_id, target] : targets) pools_[scenario_id].target = target;
 }
 
@@ -24,7 +18,7 @@ void WarmPool::follow(Pool& pool) {
       continue;
     }
     if ((state == SessionState::Failed || state == SessionState::Removed) && view && !view->failure.empty() &&
-        view->failure != kWarmLabRemoved) {
+        view->failure != kWarmLabRemoved && view->failure != kWarmLabStale) {
       // It failed on the way to warm (a failed lab's hosts go at once: it may be removed already).
       ++pool.failures;
       pool.last_error = view->failure;

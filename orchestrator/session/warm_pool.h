@@ -33,12 +33,10 @@ struct WarmPoolStatus {
 
 class WarmPool {
  public:
-  WarmPool(SessionEngine& engine, const Clock& clock, std::map<std::string, int> targets);
+  WarmPool(SessionEngine& engine, const Clock& clock, const std::map<std::string, int>& targets);
 
   // Starts what each scenario lacks (those in backoff wait); never more than the target.
   void refill();
-  // Replaces the targets (a config reload); a lower target removes no lab.
-  void set_targets(std::map<std::string, int> targets);
   std::vector<WarmPoolStatus> status() const;
 
  private:

@@ -48,7 +48,8 @@ std::string record_to_json(const SessionRecord& r) {
               {"hints_after_s", hints},
               {"hints_given", r.hints_given},
               {"unchanged", r.unchanged},
-              {"pooled", r.policy.pooled}}
+              {"pooled", r.policy.pooled},
+              {"scenario_digest", r.policy.scenario_digest}}
       .dump();
 }
 
@@ -98,6 +99,7 @@ Result<SessionRecord> record_from_json(const std::string& text) {
     if (j.contains("unchanged")) r.unchanged = at("unchanged").get<std::map<std::string, std::string>>();
     // Rows written before the warm pool were never pooled.
     if (j.contains("pooled")) r.policy.pooled = at("pooled").get<bool>();
+    if (j.contains("scenario_digest")) r.policy.scenario_digest = at("scenario_digest").get<std::string>();
     return r;
   } catch (const json::exception& error) {
     return make_error(ErrorCode::Failed, "record_json." + field + ": " + error.what());

@@ -77,7 +77,7 @@ const json* find_path(const json& report, const std::string& path) {
 
 }  // namespace
 
-TEST_CASE("tamper: a candidate who replaces su over ssh is graded tampered; the changes show the repair's diff") {
+TEST_CASE("tamper: a candidate who replaces su over ssh is graded tampered, the changes show the repair's diff") {
   TamperLab lab;
   const std::string id = lab.start("mallory");
   SessionGuard guard(id);

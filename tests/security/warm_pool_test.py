@@ -126,6 +126,15 @@ try:
     daemon = start_daemon(test, BINARY, config, api)
     again = wait_for_warm(seconds=60)
     check(again["id"] == refill["id"], f"the warm lab outlived the restart ({again['id']} vs {refill['id']})")
+    # The store lists it at once; the engine has it once the daemon has resumed its
+    # sessions (which waits for the runtime to answer): the metrics say so. A start before
+    # that gets a lab of its own.
+    for _ in range(120):
+        if 'breakfix_warm_labs{kind="warm",scenario="flag"} 1' in api("GET", "/metrics")[1]:
+            break
+        time.sleep(0.5)
+    else:
+        test.fail("the restarted daemon never resumed the warm lab")
     bob, _ = claim("Bob")
     check(bob["id"] == refill["id"] and bob["state"] == "ready", "Bob gets it after the restart, ready")
     up = ssh(bob["id"], "test -f /etc/flag && echo up || echo down")

@@ -178,7 +178,7 @@ TEST_CASE("channel bridge: a process that stopped taking input loses the input, 
   CHECK_FALSE(bridge.input_full());
 }
 
-TEST_CASE("channel bridge: a broken client is an error; queued text survives detach") {
+TEST_CASE("channel bridge: a broken client is an error, queued text survives detach") {
   auto exec = std::make_unique<ScriptedExec>();
   ChannelBridge bridge;
   bridge.attach(std::move(exec), nullptr);

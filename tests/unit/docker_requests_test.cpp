@@ -60,7 +60,7 @@ TEST_CASE("A lab host is created unprivileged, with trimmed capabilities, limits
   CHECK_FALSE(host.contains("PortBindings"));
 }
 
-TEST_CASE("A host without a network gets none; with one it joins it under its alias") {
+TEST_CASE("A host without a network gets none, with one it joins it under its alias") {
   ContainerSpec spec = lab_host();
   CHECK(container_create_body(spec)["HostConfig"]["NetworkMode"] == "none");
   CHECK_FALSE(container_create_body(spec).contains("NetworkingConfig"));

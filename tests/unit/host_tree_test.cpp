@@ -70,7 +70,7 @@ std::int64_t coarse_now() {
 
 }  // namespace
 
-TEST_CASE("LXD's idmap gives the container's own ids; an idmap of another shape is refused") {
+TEST_CASE("LXD's idmap gives the container's own ids, an idmap of another shape is refused") {
   auto shift = parse_idmap(R"([{"Isuid":true,"Isgid":false,"Hostid":165536,"Nsid":0,"Maprange":65536},
                                {"Isuid":false,"Isgid":true,"Hostid":231072,"Nsid":0,"Maprange":65536}])");
   REQUIRE(shift.ok());

@@ -98,7 +98,7 @@ std::vector<std::string> listed(const LabChanges& changes) {
 
 }  // namespace
 
-TEST_CASE("A tool replaced after ready is tampering; the repaired config is a change with its diff") {
+TEST_CASE("A tool replaced after ready is tampering, the repaired config is a change with its diff") {
   Lab1 l;
   // The fault: a wrong port. Setup started a service that logs.
   l.fs()["/etc/app.conf"].content = "name = shop\nport = 9090\nworkers = 4\n";
@@ -173,7 +173,7 @@ TEST_CASE("What the scenario expects the candidate to change is listed, with dif
   CHECK(find(changes, "/srv/app/main.o")->no_diff == "binary");
 }
 
-TEST_CASE("Mode, owner and symlink changes are told apart from content; deletions and creations are listed") {
+TEST_CASE("Mode, owner and symlink changes are told apart from content, deletions and creations are listed") {
   Lab1 l;
   l.fs()["/srv/made-by-setup"] = file("x\n");
   l.fs()["/usr/bin/sh"] = {FileType::Symlink, "", "dash", 0777, 0, 0};
@@ -264,7 +264,7 @@ TEST_CASE("A candidate who creates far too many files costs only the limits, and
   CHECK(flooded.tampered() == true);
 }
 
-TEST_CASE("A file too large to read is compared by size; the same size unread is unverified, and tampering if protected") {
+TEST_CASE("A file too large to read is compared by size, the same size unread is unverified, and tampering if protected") {
   Lab1 l;
   l.fs()["/usr/bin/big"] = file(std::string(10000, 'a'), 0755);
   l.fs()["/srv/big"] = file(std::string(10000, 'a'));
@@ -328,7 +328,7 @@ TEST_CASE("Diffs are bounded: large files get none, long diffs are cut, and the 
   CHECK(find(changes, "/srv/huge.txt")->no_diff == "larger than 128 KiB");
 }
 
-TEST_CASE("Without a baseline nothing is known; a lost snapshot is an error for that host") {
+TEST_CASE("Without a baseline nothing is known, a lost snapshot is an error for that host") {
   Lab1 l;
   const LabChanges none = l.end({});
   CHECK(none.tampered() == std::nullopt);

@@ -162,7 +162,7 @@ TEST_CASE("Removing a session removes its hosts and network and nothing else") {
   CHECK(provisioner.remove_session("drop").ok());  // nothing left: still fine
 }
 
-TEST_CASE("Garbage collection removes what no live session owns; a dry run only lists it") {
+TEST_CASE("Garbage collection removes what no live session owns, a dry run only lists it") {
   FakeRuntime runtime = runtime_with_base();
   LabProvisioner provisioner(runtime, {});
   REQUIRE(provisioner.provision(*lab_scenario(kTwoHostScenario), "live", nullptr).ok());

@@ -306,14 +306,22 @@ TEST_CASE("The firewall drops what a lab sends to the host or routes, and keeps 
   // The order is the rule: within the bridge first, then the drops.
   const auto at = [&](const std::string& rule) { return v4.find(rule); };
   CHECK(at("-A BREAKFIX-INPUT -i bfi+ -j DROP") != std::string::npos);
-  CHECK(at("-A BREAKFIX-INPUT -i bfo+ -p udp --dport 53 -j ACCEPT") < at("-A BREAKFIX-INPUT -i bfo+ -j DROP"));
+  // DNS only to the gateway the lab's own bridge has, not to every address of the host.
+  CHECK(at("-A BREAKFIX-INPUT -i bfo+ -p udp --dport 53 -m addrtype --dst-type LOCAL --limit-iface-in -j ACCEPT") <
+        at("-A BREAKFIX-INPUT -i bfo+ -j DROP"));
   CHECK(at("-i bfi+ -m physdev --physdev-is-bridged -j ACCEPT") < at("-A BREAKFIX-FORWARD -i bfi+ -j DROP"));
   CHECK(at("-A BREAKFIX-FORWARD -o bfi+ -j DROP") != std::string::npos);
+  // No answer is let through from one outside lab into another's flows.
+  CHECK(at("-A BREAKFIX-FORWARD -i bfo+ -o bfo+ -j DROP") < at("--ctstate RELATED,ESTABLISHED -j ACCEPT"));
   CHECK(at("-A BREAKFIX-FORWARD -i bfo+ -o docker0 -j DROP") < at("-A BREAKFIX-FORWARD -i bfo+ -j ACCEPT"));
   CHECK(at("COMMIT") == v4.size() - 7);
   const std::string v6 = firewall_rules(true);
-  CHECK(v6.find("ACCEPT\n-A BREAKFIX-FORWARD -o") != std::string::npos);
+  CHECK(v6.find("--physdev-is-bridged -j ACCEPT\n-A BREAKFIX-FORWARD -i bfi+ -j DROP") != std::string::npos);
   CHECK(v6.find("-i bfo+ -j ACCEPT") == std::string::npos);  // no IPv6 out
+  NetworkSpec spec;
+  spec.name = "s";
+  spec.kind = NetworkKind::Outside;
+  CHECK(network_create_body(spec, "10.200.1")["config"]["ipv4.firewall"] == "false");  // LXD's would come first
 }
 
 TEST_CASE("A build: for LXD is FROM LXD's base: only FROM lines naming the base change") {

@@ -5,7 +5,7 @@
 using breakfix::path_glob_matches;
 using breakfix::path_glob_problem;
 
-TEST_CASE("'*' and '?' stay within a path component; '**' spans any number of them") {
+TEST_CASE("'*' and '?' stay within a path component, '**' spans any number of them") {
   CHECK(path_glob_matches("/usr/local/bin/wordfreq", "/usr/local/bin/wordfreq"));
   CHECK_FALSE(path_glob_matches("/usr/local/bin/wordfreq", "/usr/local/bin/wordfreq2"));
   CHECK(path_glob_matches("/etc/sudoers.d/*", "/etc/sudoers.d/deploy"));

@@ -74,7 +74,7 @@ TEST_CASE("A duplicate id across directories is an error that points at both pla
   CHECK(catalog.scenarios.size() == 1);
 }
 
-TEST_CASE("A missing path and an empty directory are errors; a misnamed directory is a warning") {
+TEST_CASE("A missing path and an empty directory are errors, a misnamed directory is a warning") {
   testing::TempDir dir;
   dir.write("lib/wrong-name/scenario.yaml", scenario_text("right-name"));
   fs::create_directories(dir.path() / "empty");

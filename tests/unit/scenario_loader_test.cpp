@@ -371,7 +371,7 @@ TEST_CASE("A build directory outside the scenario directory, by '..' or by a sym
   CHECK(load.scenario);
 }
 
-TEST_CASE("capabilities: grantable ones load normalised; others are refused where they stand") {
+TEST_CASE("capabilities: grantable ones load normalised, others are refused where they stand") {
   ScenarioLoad good = parse(replace(kMinimal, "image: breakfix/base:bookworm\n",
                                     "image: breakfix/base:bookworm\ncapabilities: [sys_ptrace, CAP_SYS_NICE]\n"));
   CAPTURE(messages(good));
@@ -388,7 +388,7 @@ TEST_CASE("capabilities: grantable ones load normalised; others are refused wher
   CHECK(mentions(bad, "capabilities[3]: 'NET_RAW' cannot be granted"));
 }
 
-TEST_CASE("init: systemd loads on the shorthand host or under hosts; default when absent; a bad value is refused") {
+TEST_CASE("init: systemd loads on the shorthand host or under hosts, default when absent, a bad value is refused") {
   CHECK(parse(kMinimal).scenario->hosts[0].init == HostInit::Default);
   CHECK_FALSE(parse(kMinimal).scenario->needs_systemd());
 
@@ -427,7 +427,7 @@ TEST_CASE("init: systemd loads on the shorthand host or under hosts; default whe
   CHECK(mentions(top, "'init' at the top level is shorthand for a single host; with 'hosts:' write it under the host"));
 }
 
-TEST_CASE("progress: false keeps a check out of the progress runs; a non-boolean is an error") {
+TEST_CASE("progress: false keeps a check out of the progress runs, a non-boolean is an error") {
   ScenarioLoad quiet = parse(replace(kMinimal, "    run: test -f /etc/motd\n", "    progress: false\n    run: test -f /etc/motd\n"));
   REQUIRE(quiet.scenario);
   CHECK_FALSE(quiet.scenario->checks[0].progress);
@@ -549,7 +549,7 @@ TEST_CASE("variants: each replaces what it sets, keeps the scenario's rest, and 
   CHECK_FALSE(mentions(load, "variant 'a1'"));
 }
 
-TEST_CASE("unchanged: paths become a critical guard of their host; bad paths are errors") {
+TEST_CASE("unchanged: paths become a critical guard of their host, bad paths are errors") {
   ScenarioLoad load = parse(replace(kMinimal, "image: breakfix/base:bookworm\n",
                                     "image: breakfix/base:bookworm\nunchanged: [/srv/data/, /usr/local/bin/tool]\n"));
   CAPTURE(messages(load));

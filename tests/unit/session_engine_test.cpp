@@ -212,7 +212,7 @@ TEST_CASE("A grading cut short is run again after a restart") {
   CHECK(second.extend(id, 5min).error().code == ErrorCode::Conflict);
 }
 
-TEST_CASE("A candidate who fakes a tool is graded tampered; the baseline outlives a restart") {
+TEST_CASE("A candidate who fakes a tool is graded tampered, the baseline outlives a restart") {
   Fixture f;
   f.runtime.image_files["breakfix/base:bookworm"] = {
       {"/usr", {FileType::Directory, "", "", 0755, 0, 0}},
@@ -328,7 +328,7 @@ TEST_CASE("With a worker pool, start answers at once and sessions provision side
   CHECK(engine.view(first->id)->score == 0);  // not repaired
 }
 
-TEST_CASE("grade-now runs the checks without ending; remove ends without grading") {
+TEST_CASE("grade-now runs the checks without ending, remove ends without grading") {
   Fixture f;
   SessionEngine engine = f.engine();
   auto session = engine.start({"flag", "Ada", 1, std::nullopt, {"ssh-ed25519 AAAA"}, "$y$hash", {}});
@@ -902,7 +902,7 @@ std::string warm_lab_of_a_daemon_that_died(Fixture& f) {
 }
 }  // namespace
 
-TEST_CASE("The warm pool fills; a start claims a warm lab at once, as one candidate's only; the pool refills") {
+TEST_CASE("The warm pool fills, a start claims a warm lab at once, as one candidate's only, the pool refills") {
   Fixture f;
   SessionEngine engine = f.engine();
   WarmPool pool(engine, f.clock, {{"flag", 2}});
@@ -921,6 +921,10 @@ TEST_CASE("The warm pool fills; a start claims a warm lab at once, as one candid
     CHECK_FALSE(engine.access(view.id)->open);  // nobody logs in to a warm lab
   }
   CHECK_FALSE(f.flag);  // the faults are in, the precheck passed
+  // Paused while warm: nothing in them runs to change what their baseline saw.
+  for (const auto& [id, container] : f.runtime.containers) {
+    if (!container.labels.count("breakfix.snapshot-of")) CHECK(container.state == ContainerState::Paused);
+  }
   // Warm labs have no clock: hours later they still wait, whole.
   f.run_for(engine, 3h, 5min);
   CHECK(engine.view(older)->state == SessionState::Warm);
@@ -936,6 +940,11 @@ TEST_CASE("The warm pool fills; a start claims a warm lab at once, as one candid
   CHECK(ada->time_left == 30min);  // the clock starts at the claim
   CHECK(ada->ready_at == f.clock.now());
   CHECK(f.runtime.containers.size() == containers);  // nothing was provisioned for it
+  for (const auto& [id, container] : f.runtime.containers) {
+    if (container.labels.at(kLabelSession) == ada->id && !container.labels.count("breakfix.snapshot-of")) {
+      CHECK(container.state == ContainerState::Running);  // resumed for Ada
+    }
+  }
   auto access = engine.access(ada->id);
   CHECK(access->open);
   CHECK(access->public_keys == std::vector<std::string>{"ssh-ed25519 AAAA Ada"});
@@ -1065,4 +1074,24 @@ TEST_CASE("A claim the store refuses leaves the lab warm for the next start") {
   auto ada = engine.start(start_for("Ada"));
   REQUIRE(ada.ok());
   CHECK(ada->id == id);
+}
+
+TEST_CASE("A warm lab made from an older text of its scenario is never handed out, before or after a restart") {
+  Fixture f;
+  SessionEngine engine = f.engine();
+  WarmPool pool(engine, f.clock, {{"flag", 1}});
+  pool.refill();
+  const std::string old_lab = engine.list()->at(0).id;
+  // The author fixes the scenario and the library is reloaded.
+  ScenarioLoad load = parse_scenario(std::string(kEngineScenario) + "tags: [fixed]\n", "scenario.yaml", "/nonexistent");
+  REQUIRE(load.scenario);
+  CHECK(load.scenario->digest != f.scenario->digest);
+  f.scenario = load.scenario;
+  auto ada = engine.start(start_for("Ada"));
+  REQUIRE(ada.ok());
+  CHECK(ada->id != old_lab);  // provisioned from the new text
+  CHECK(engine.view(old_lab)->failure == kWarmLabStale);
+  pool.refill();
+  CHECK(engine.pooled_counts()["flag"].warm == 1);
+  CHECK(pool.status()[0].failures == 0);  // a stale lab is no failure of the scenario
 }

@@ -100,7 +100,7 @@ TEST_CASE("Extending moves the deadline and gives passed warnings again when the
   CHECK(machine.record().ended_at == ready + 105min);
 }
 
-TEST_CASE("Ending early grades at once; a session not ready cannot be extended or ended") {
+TEST_CASE("Ending early grades at once, a session not ready cannot be extended or ended") {
   FakeClock clock;
   SessionMachine machine = ready_session(clock);
   clock.advance(30min);
@@ -136,7 +136,7 @@ TEST_CASE("A failure at any step fails the session with its reason and removes t
   CHECK(ready.state() == SessionState::Removed);
 }
 
-TEST_CASE("A short session skips warnings it starts inside; progress checks can be turned off") {
+TEST_CASE("A short session skips warnings it starts inside, progress checks can be turned off") {
   FakeClock clock;
   SessionPolicy policy;
   policy.duration = 10min;
@@ -262,7 +262,7 @@ TEST_CASE("A removal that fails is tried again from tick, backing off to 10 minu
   CHECK(graded.tick(clock.now() + 30s) == std::vector<Action>{{ActionKind::Remove}});
 }
 
-TEST_CASE("Timed hints are given once at their time after ready; the interviewer's in order, each once") {
+TEST_CASE("Timed hints are given once at their time after ready, the interviewer's in order, each once") {
   FakeClock clock;
   SessionPolicy policy;
   policy.hints = {std::chrono::seconds(10 * 60), std::nullopt, std::chrono::seconds(20 * 60)};

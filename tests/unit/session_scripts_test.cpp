@@ -143,7 +143,7 @@ TEST_CASE("A script reaches its host on stdin with vars, session and host as she
 
 // A check the backend refuses because the lab covered the grader's tools (LXD's toolbox
 // guard) fails with the reason; an engine error still fails the whole run, to be tried again.
-TEST_CASE("A check refused as tampered fails with the reason; an engine error fails the run") {
+TEST_CASE("A check refused as tampered fails with the reason, an engine error fails the run") {
   FakeRuntime runtime = fake_with_base();
   const ScenarioPtr scenario = load_scenario_text();
   auto lab = LabProvisioner(runtime, {}).provision(*scenario, "s-tampered", nullptr);
@@ -304,7 +304,7 @@ TEST_CASE("script_input: a scenario's helpers follow the vars, so the script's l
   CHECK(script_input("x", {{"A", "1"}}, "f() { :; }\n") == std::string("x\0A='1'\nf() { :; }\n", 19));
 }
 
-TEST_CASE("Checks' own commands are the toolbox's; setup and faults use the lab's tools") {
+TEST_CASE("Checks' own commands are the toolbox's, setup and faults use the lab's tools") {
   FakeRuntime runtime = fake_with_base();
   FlagLab flag_lab;
   runtime.exec_handler = flag_lab.handler();
@@ -329,7 +329,7 @@ TEST_CASE("Checks' own commands are the toolbox's; setup and faults use the lab'
   CHECK(grader.find("grep()") < grader.find("eval \"$BREAKFIX_SCRIPT\""));
 }
 
-TEST_CASE("An exec that hangs is killed at its timeout; one that survives the kill is abandoned, both in bounded time") {
+TEST_CASE("An exec that hangs is killed at its timeout, one that survives the kill is abandoned, both in bounded time") {
   FakeRuntime runtime = fake_with_base();
   auto lab = LabProvisioner(runtime, {}).provision(*load_scenario_text(), "s10", nullptr);
   REQUIRE(lab.ok());
@@ -376,7 +376,7 @@ TEST_CASE("An exec that hangs is killed at its timeout; one that survives the ki
   CHECK(Clock::now() - started < std::chrono::seconds(3));
 }
 
-TEST_CASE("A grading ends within its budget whatever the checks do; progress runs skip progress: false") {
+TEST_CASE("A grading ends within its budget whatever the checks do, progress runs skip progress: false") {
   const ScenarioPtr scenario = load_scenario_text(R"(apiVersion: breakfix/v1
 id: hang
 title: Hang
@@ -514,7 +514,7 @@ TEST_CASE("scenario test applies each shortcut and alternative to a fresh lab an
   CHECK(runtime.containers.empty());
 }
 
-TEST_CASE("A shortcut needs a bound; its fails name checks") {
+TEST_CASE("A shortcut needs a bound, its fails name checks") {
   const std::string base = kScriptsScenario;
   auto errors = [](const std::string& text) {
     std::string all;
@@ -530,7 +530,7 @@ TEST_CASE("A shortcut needs a bound; its fails name checks") {
   CHECK(errors(base + "alternatives: [{name: a, run: 'true', max_score: 0}]\n").find("unknown key 'max_score'") != std::string::npos);
 }
 
-TEST_CASE("A session's variant comes from its seed; scenario test tests the one asked for, or the seed's") {
+TEST_CASE("A session's variant comes from its seed, scenario test tests the one asked for, or the seed's") {
   const ScenarioPtr scenario = load_scenario_text(std::string(kScriptsScenario) + R"(variants:
   - {name: first, faults: [{name: clear flag, run: "echo fault 1"}]}
   - {name: second, faults: [{name: clear flag, run: "echo fault 2"}]}

@@ -156,7 +156,7 @@ TEST_CASE("An archive of a directory becomes records named by absolute path, wit
   CHECK(records.at("/usr/bin/owned").uid == 1000);
 }
 
-TEST_CASE("Entries the caller does not want are read past; hashed ones keep no content") {
+TEST_CASE("Entries the caller does not want are read past, hashed ones keep no content") {
   const std::string bytes = make_tar({dir("etc"), file("etc/a", "aaa"), file("etc/b", "bbb")});
   std::map<std::string, FileRecord> records;
   auto read = tar::read_tar_stream(

@@ -17,7 +17,7 @@ TEST_CASE("A created or deleted file is a diff against nothing") {
   CHECK(unified_diff("one\n", "", "f", "/dev/null", 4096).text == "--- f\n+++ /dev/null\n@@ -1,1 +0,0 @@\n-one\n");
 }
 
-TEST_CASE("A missing final newline is shown; a long diff is cut at a line") {
+TEST_CASE("A missing final newline is shown, a long diff is cut at a line") {
   const auto newline = unified_diff("x\n", "x", "a", "b", 4096);
   CHECK(newline.text.find("\\ No newline at end of file\n") != std::string::npos);
   std::string before, after;
