@@ -310,11 +310,13 @@ Status SessionEngine::pause_lab(Session& session) {
 
 Status SessionEngine::resume_lab(Session& session) {
   if (!session.lab) return make_error(ErrorCode::NotFound, "its hosts are not known");
+  // One call a host on the way to a candidate (a claim answers in milliseconds); only
+  // when it fails is the host looked at: one not paused (a restart resumed it) is fine.
   for (const LabHost& host : session.lab->hosts) {
+    Status resumed = runtime_.unpause_container(host.container_id);
+    if (resumed) continue;
     auto info = runtime_.inspect_container(host.container_id);
-    if (!info) return info.error();
-    if (info->state != ContainerState::Paused) continue;
-    if (Status resumed = runtime_.unpause_container(host.container_id); !resumed) return resumed;
+    if (!info || info->state != ContainerState::Running) return resumed;
   }
   return {};
 }
