@@ -81,8 +81,18 @@ try:
     check(view["state"] == "ready", "the session is ready")
 
     # 1. A terminal flooded with random text.
-    run = ssh(key, session, tty=True,
-              stdin=b"head -c 2300000 /dev/urandom | base64 -w 200; echo flood-$((6*7))\nexit\n")
+    flood = b"head -c 2300000 /dev/urandom | base64 -w 200; echo flood-$((6*7))\nexit\n"
+    run = ssh(key, session, tty=True, stdin=flood)
+    for _ in range(2):
+        if backend() != "lxd" or b"flood-42" in run.stdout or run.returncode != 0:
+            break
+        # LXD 5.0.2 may end an interactive exec before all of its output is sent: under
+        # load here it lost the tail of the flood in 2 runs of 6, and `lxc exec -t` itself
+        # lost it too (docs/runtime.md, "Known limits of LXD 5.0.2"; the symptom of
+        # canonical/lxd#11890). What this test proves is the
+        # gateway's caps, so the flood is tried again, at most twice.
+        print(f"{test.name}: LXD lost the end of the terminal's output; the flood again", file=sys.stderr)
+        run = ssh(key, session, tty=True, stdin=flood)
     names, size = recordings(session)
     flooded = b"flood-42" in run.stdout
     check(flooded, "the flood ran to its end in the terminal" +
