@@ -72,6 +72,24 @@ def remove_lab_container(name):
     subprocess.run(command + [name], capture_output=True)
 
 
+def candidate_key(work):
+    """A new ed25519 key for the candidate in `work`: (private key file, public line)."""
+    import subprocess
+    key = os.path.join(work, "candidate")
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
+    return key, open(key + ".pub").read().strip()
+
+
+def ssh_candidate(key, port, session, command, timeout=120):
+    """The real OpenSSH client logging in to `session` on the gateway at 127.0.0.1:`port`
+    with `key` and running `command`: the CompletedProcess (output captured)."""
+    import subprocess
+    return subprocess.run(["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+                           "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", key,
+                           "-p", str(port), f"{session}@127.0.0.1", command],
+                          capture_output=True, timeout=timeout)
+
+
 def write_config(work, source, ssh_port, extra="", progress_interval="0s", api_tcp="", api_request_timeout="30s",
                  scenario_dirs=None, sessions_extra=""):
     """A daemon config in `work` for a test: the API on work/api.sock (and on `api_tcp` when

@@ -24,8 +24,8 @@ import tempfile
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="breakfix-lxd-session-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import (Test, api_call, free_port, start_daemon, stop_daemon, wait_for_state,  # noqa: E402
-                         write_config, write_flag_scenario)
+from daemon_test import (Test, api_call, candidate_key, free_port, ssh_candidate, start_daemon,  # noqa: E402
+                         stop_daemon, wait_for_state, write_config, write_flag_scenario)
 
 test = Test("lxd_session_test", WORK)
 check = test.check
@@ -37,10 +37,7 @@ def api(method, path, body=None):
 
 
 def ssh(key, session, command):
-    return subprocess.run(["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                           "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", key,
-                           "-p", str(SSH_PORT), f"{session}@127.0.0.1", command],
-                          capture_output=True, timeout=120)
+    return ssh_candidate(key, SSH_PORT, session, command)
 
 
 def graded_report(session):
@@ -56,9 +53,7 @@ def graded_report(session):
 library = os.path.join(WORK, "scenarios")
 write_flag_scenario(library, "systemd-flag", image="image: breakfix/base:bookworm\ninit: systemd")
 SSH_PORT = free_port()
-key = os.path.join(WORK, "candidate")
-subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", key], check=True)
-pub = open(key + ".pub").read().strip()
+key, pub = candidate_key(WORK)
 config = write_config(WORK, SOURCE, SSH_PORT, scenario_dirs=[library], extra="runtime:\n  backend: lxd\n")
 daemon = start_daemon(test, BINARY, config, api)
 sessions = []

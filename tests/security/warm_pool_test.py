@@ -18,7 +18,6 @@ Standard library only. Exits 1 on the first failed check."""
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -26,8 +25,9 @@ import time
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="breakfix-warm-pool-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import (Test, api_call, backend, free_port, remove_lab_container, start_daemon,  # noqa: E402
-                         stop_daemon, wait_for_state, write_config, write_flag_scenario)
+from daemon_test import (Test, api_call, backend, candidate_key, free_port, remove_lab_container,  # noqa: E402
+                         ssh_candidate, start_daemon, stop_daemon, wait_for_state, write_config,
+                         write_flag_scenario)
 
 BACKEND = backend()
 
@@ -44,10 +44,7 @@ def api(method, path, body=None):
 
 
 def ssh(session, command):
-    return subprocess.run(["ssh", "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-                           "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "IdentitiesOnly=yes", "-i", KEY,
-                           "-p", str(SSH_PORT), f"{session}@127.0.0.1", command],
-                          capture_output=True, timeout=120)
+    return ssh_candidate(KEY, SSH_PORT, session, command)
 
 
 def warm_sessions():
@@ -79,9 +76,7 @@ library = os.path.join(WORK, "scenarios")
 image = "image: breakfix/base:bookworm" + ("\ninit: systemd" if BACKEND == "lxd" else "")
 write_flag_scenario(library, "flag", image=image)
 SSH_PORT = free_port()
-KEY = os.path.join(WORK, "candidate")
-subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", KEY], check=True)
-PUB = open(KEY + ".pub").read().strip()
+KEY, PUB = candidate_key(WORK)
 config = write_config(WORK, SOURCE, SSH_PORT, scenario_dirs=[library], sessions_extra="warm: {flag: 1}")
 daemon = start_daemon(test, BINARY, config, api)
 seen = set()
