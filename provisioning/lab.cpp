@@ -260,11 +260,15 @@ Result<GarbageReport> LabProvisioner::collect_garbage_unless(const std::function
     if (!orphaned(container.labels)) continue;
     if (!dry_run) {
       if (Status removed = runtime_.remove_container(container.id); !removed && removed.error().code != ErrorCode::NotFound) {
-        return removed.error();
+        report.left.push_back("container " + container.name + ": " + removed.error().message);
+        continue;
       }
     }
     report.containers.push_back(container.name);
   }
+  auto unreachable = runtime_.unreachable_containers();
+  if (!unreachable) return unreachable.error();
+  for (const std::string& what : *unreachable) report.left.push_back("container " + what);
   // Networks after containers: a network with containers attached cannot go.
   auto networks = runtime_.list_networks({{kLabelManaged, "true"}});
   if (!networks) return networks.error();
@@ -272,7 +276,8 @@ Result<GarbageReport> LabProvisioner::collect_garbage_unless(const std::function
     if (!orphaned(network.labels)) continue;
     if (!dry_run) {
       if (Status removed = runtime_.remove_network(network.id); !removed && removed.error().code != ErrorCode::NotFound) {
-        return removed.error();
+        report.left.push_back("network " + network.name + ": " + removed.error().message);
+        continue;
       }
     }
     report.networks.push_back(network.name);
@@ -283,7 +288,9 @@ Result<GarbageReport> LabProvisioner::collect_garbage_unless(const std::function
     if (!image.labels.count(kLabelSession) || !orphaned(image.labels)) continue;
     if (!dry_run) {
       if (Status removed = runtime_.remove_image(image.id); !removed && removed.error().code != ErrorCode::NotFound) {
-        return removed.error();
+        report.left.push_back("image " + (image.tags.empty() ? image.id : image.tags.front()) + ": " +
+                              removed.error().message);
+        continue;
       }
     }
     report.images.push_back(image.tags.empty() ? image.id : image.tags.front());

@@ -39,6 +39,10 @@ struct GarbageReport {
   std::vector<std::string> containers;  // names removed (or, dry run, to remove)
   std::vector<std::string> networks;
   std::vector<std::string> images;      // sessions' snapshots (tags, or ids when untagged)
+  // What gc could not inspect or remove, each with why (a container on an LXD cluster
+  // member that went away: Runtime::unreachable_containers). The rest is still done; a
+  // later gc, once the machine is back, decides about these.
+  std::vector<std::string> left;
 };
 
 // The engine-side names, derived from the session id alone.

@@ -99,6 +99,9 @@ struct ContainerInfo {
   ContainerState state = ContainerState::Unknown;
   Labels labels;
   std::map<std::string, std::string> addresses;  // network name -> IPv4 address
+  // Set when the backend cannot reach the machine the container runs on (an LXD cluster
+  // member that went away): why, for the session it belongs to. The state is then Dead.
+  std::string lost;
 };
 
 struct NetworkInfo {
@@ -266,6 +269,11 @@ class Runtime {
   virtual Result<std::uint64_t> writable_layer_bytes(const std::string& id) = 0;
   // Containers (any state) whose labels include every pair in `match`.
   virtual Result<std::vector<ContainerInfo>> list_containers(const Labels& match) = 0;
+  // Containers that may be breakfix's but that the backend cannot inspect now, their
+  // machine being out of reach (an LXD cluster member that went away): their names, each
+  // with why. list_containers leaves them out, their labels being unknown; `gc` reports
+  // them. None on a single machine.
+  virtual Result<std::vector<std::string>> unreachable_containers() { return std::vector<std::string>(); }
 
   // Whether a named volume exists; and its removal (NotFound if absent, Conflict while
   // a container uses it).

@@ -152,7 +152,11 @@ void add_runtime_commands(CLI::App& app, int& exit_code) {
     for (const std::string& name : report->images) std::cout << verb << " image " << name << "\n";
     std::cout << verb << " " << report->containers.size() << " containers, " << report->networks.size()
               << " networks and " << report->images.size() << " snapshot images\n";
-    exit_code = kExitOk;
+    // What could not be inspected or removed is said, and the run fails, so that a gc
+    // from cron is seen to be unfinished.
+    for (const std::string& what : report->left) std::cerr << "breakfix gc: left " << what << "\n";
+    if (!report->left.empty()) std::cerr << "breakfix gc: run it again once what is left can be reached\n";
+    exit_code = report->left.empty() ? kExitOk : kExitFailure;
   });
 }
 

@@ -88,6 +88,7 @@ struct SessionEngine::Session {
   std::string progress;
   std::future<void> baseline_listing;  // lists the hosts' changes at ready, then stores them
   WallTime next_disk_check{};          // the disk watchdog's (not stored: a restart measures at once)
+  WallTime next_host_check{};          // the lost-host watchdog's (likewise)
   std::vector<LabFile> lab_files;      // the request's, until inject() installs them
   int checks_passing = 0;              // as the last run found them (for the live views)
   int checks_total = 0;
@@ -704,7 +705,14 @@ void SessionEngine::resume(Session& session) {
     return;
   }
   std::vector<Action> actions = session.machine.tick(clock_.now());
-  if (auto over = disk_over_limit(session)) {
+  if (auto lost = lost_host(session)) {
+    // Nothing of the lab can be graded or reached: the session fails, saying why; the
+    // other sessions go on.
+    note(session, "lost", *lost);
+    log_error(session, *lost);
+    close_access(session);
+    actions = session.machine.failed(*lost, clock_.now());
+  } else if (auto over = disk_over_limit(session)) {
     // Access ends and the grading runs, as at `session end`: the work done so far counts.
     note(session, "disk", *over + "; the session ends now");
     log_error(session, *over);
@@ -712,6 +720,27 @@ void SessionEngine::resume(Session& session) {
     if (auto ended = session.machine.end_now(clock_.now())) actions = std::move(*ended);
   }
   carry_out(session, std::move(actions));
+}
+
+std::optional<std::string> SessionEngine::lost_host(Session& session) {
+  const WallTime now = clock_.now();
+  const SessionState state = session.machine.state();
+  if (options_.host_check_interval.count() == 0 || (state != SessionState::Ready && state != SessionState::Warm) ||
+      !session.lab || now < session.next_host_check) {
+    return std::nullopt;
+  }
+  session.next_host_check = now + options_.host_check_interval;
+  for (const LabHost& host : session.lab->hosts) {
+    auto info = runtime_.inspect_container(host.container_id);
+    if (info && !info->lost.empty()) return "host " + host.name + " is lost: " + info->lost;
+    if (!info && info.error().code == ErrorCode::NotFound) {
+      return "host " + host.name + " is gone: it was removed outside breakfix (" + info.error().message + ")";
+    }
+    // Any other error (the engine itself does not answer) is not the lab's: said, and
+    // looked at again next time.
+    if (!info) log_error(session, "looking at host " + host.name + " failed: " + info.error().message);
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> SessionEngine::disk_over_limit(Session& session) {

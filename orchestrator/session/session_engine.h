@@ -79,6 +79,11 @@ struct EngineOptions {
   // now and is graded (the disk watchdog; 0: none). Measured every disk_check_interval.
   std::uint64_t max_disk_bytes = 0;
   std::chrono::seconds disk_check_interval{30};
+  // A ready or warm session whose host the backend has lost (its machine went away: an
+  // LXD cluster member; or the host was removed behind breakfix's back) fails, with why,
+  // instead of waiting for a grading that cannot run. Looked at every host_check_interval
+  // (0: never).
+  std::chrono::seconds host_check_interval{10};
 };
 
 // What the gateway needs to hear (warnings, end of access): session id and a line.
@@ -279,6 +284,8 @@ class SessionEngine {
   void resume(Session& session);
   // The disk watchdog: when a check is due, what a host wrote past max_disk_bytes, if any.
   std::optional<std::string> disk_over_limit(Session& session);
+  // The lost-host watchdog: when a check is due, why a host of the lab is lost, if one is.
+  std::optional<std::string> lost_host(Session& session);
   void carry_out(Session& session, std::vector<Action> actions);
   std::vector<Action> act(Session& session, const Action& action);
   // An action threw (a bug, bad_alloc): it counts as that action's failure.

@@ -149,7 +149,7 @@ class FakeRuntime : public Runtime {
     // As Docker does, a container carries its image's labels under its own.
     Labels labels = spec.labels;
     if (auto found = image_labels.find(image); found != image_labels.end()) labels.insert(found->second.begin(), found->second.end());
-    containers[id] = {id, spec.name, spec.image, ContainerState::Created, labels, {}};
+    containers[id] = {id, spec.name, spec.image, ContainerState::Created, labels, {}, ""};
     specs[id] = spec;
     for (const VolumeMount& mount : spec.volumes) volumes.emplace(mount.volume, mount.labels);
     specs[id].image = image;
@@ -184,6 +184,13 @@ class FakeRuntime : public Runtime {
     if (!containers.count(id)) return make_error(ErrorCode::NotFound, "no container " + id);
     auto found = layer_bytes.find(id);
     return found == layer_bytes.end() ? std::uint64_t{0} : found->second;
+  }
+  // What unreachable_containers says (an LXD cluster member gone): "name (why)".
+  std::vector<std::string> unreachable;
+  Result<std::vector<std::string>> unreachable_containers() override {
+    std::lock_guard lock(*mutex);
+    if (auto injected = call_made("unreachable_containers")) return *injected;
+    return unreachable;
   }
   Result<std::vector<ContainerInfo>> list_containers(const Labels& match) override {
     std::lock_guard lock(*mutex);

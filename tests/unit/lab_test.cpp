@@ -167,7 +167,7 @@ TEST_CASE("Garbage collection removes what no live session owns, a dry run only 
   LabProvisioner provisioner(runtime, {});
   REQUIRE(provisioner.provision(*lab_scenario(kTwoHostScenario), "live", nullptr).ok());
   REQUIRE(provisioner.provision(*lab_scenario(kOneHostScenario), "dead", nullptr).ok());
-  runtime.containers["foreign"] = {"foreign", "someone-elses", "img", ContainerState::Running, {}, {}};
+  runtime.containers["foreign"] = {"foreign", "someone-elses", "img", ContainerState::Running, {}, {}, ""};
 
   auto dry = provisioner.collect_garbage({"live"}, /*dry_run=*/true);
   REQUIRE(dry.ok());
@@ -179,6 +179,32 @@ TEST_CASE("Garbage collection removes what no live session owns, a dry run only 
   CHECK(report->containers == std::vector<std::string>{"breakfix-dead-main"});
   CHECK(runtime.containers.size() == 3);
   CHECK(runtime.containers.count("foreign") == 1);  // not ours: never touched
+}
+
+TEST_CASE("Garbage collection goes on past what it cannot remove or reach, and names each") {
+  FakeRuntime runtime = runtime_with_base();
+  LabProvisioner provisioner(runtime, {});
+  REQUIRE(provisioner.provision(*lab_scenario(kOneHostScenario), "stuck", nullptr).ok());
+  REQUIRE(provisioner.provision(*lab_scenario(kOneHostScenario), "dead", nullptr).ok());
+  // A host whose removal fails (its machine stopped answering between list and remove),
+  // and one the backend could not even inspect.
+  std::string stuck;
+  for (const auto& [id, container] : runtime.containers) {
+    if (container.name == "breakfix-stuck-main") stuck = id;
+  }
+  runtime.fail_call = [stuck](const std::string& call) -> std::optional<Error> {
+    if (call == "remove_container " + stuck) {
+      return make_error(ErrorCode::Failed, "Missing event connection with target cluster member");
+    }
+    return std::nullopt;
+  };
+  runtime.unreachable = {"breakfix-gone-main (its LXD cluster member m2 is offline)"};
+  auto report = provisioner.collect_garbage({}, /*dry_run=*/false);
+  REQUIRE(report.ok());
+  CHECK(report->containers == std::vector<std::string>{"breakfix-dead-main"});  // the rest is still done
+  REQUIRE(report->left.size() == 2);
+  CHECK(report->left[0] == "container breakfix-stuck-main: Missing event connection with target cluster member");
+  CHECK(report->left[1] == "container breakfix-gone-main (its LXD cluster member m2 is offline)");
 }
 
 TEST_CASE("A session's lab is found again from its labels") {

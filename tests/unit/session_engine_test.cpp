@@ -601,6 +601,48 @@ TEST_CASE("The disk watchdog ends a session whose host fills its disk, and grade
   CHECK(f.store->report(session->id).ok());
 }
 
+TEST_CASE("A session whose host is lost fails and says why, while another session goes on") {
+  Fixture f;
+  SessionEngine engine = f.engine();
+  auto ada = engine.start({"flag", "Ada", 1, std::nullopt, {}, "", {}});
+  auto bob = engine.start({"flag", "Bob", 2, std::nullopt, {}, "", {}});
+  auto eve = engine.start({"flag", "Eve", 3, std::nullopt, {}, "", {}});
+  REQUIRE(ada.ok());
+  REQUIRE(bob.ok());
+  REQUIRE(eve.ok());
+  auto host_of = [&](const std::string& session) {
+    for (const auto& [id, container] : f.runtime.containers) {
+      if (container.labels.at(kLabelSession) == session) return id;
+    }
+    FAIL("no host for " << session);
+    return std::string();
+  };
+  // Ada's LXD cluster member goes away: the backend says so when asked about her host.
+  ContainerInfo& lost = f.runtime.containers[host_of(ada->id)];
+  lost.state = ContainerState::Dead;
+  lost.lost = "its LXD cluster member m2 is offline (No heartbeat for 21s)";
+  // Eve's host is removed behind breakfix's back.
+  f.runtime.containers.erase(host_of(eve->id));
+  f.run_for(engine, 15s);
+  auto ada_now = engine.view(ada->id);
+  REQUIRE(ada_now.ok());
+  CHECK((ada_now->state == SessionState::Failed || ada_now->state == SessionState::Removed));
+  CHECK(ada_now->failure == "host main is lost: its LXD cluster member m2 is offline (No heartbeat for 21s)");
+  auto ada_access = engine.access(ada->id);
+  CHECK((!ada_access.ok() || !ada_access->open));
+  auto eve_now = engine.view(eve->id);
+  REQUIRE(eve_now.ok());
+  CHECK(eve_now->failure.find("host main is gone: it was removed outside breakfix") == 0);
+  // Bob's lab is fine: he goes on, and is graded as usual.
+  CHECK(engine.view(bob->id)->state == SessionState::Ready);
+  CHECK(engine.access(bob->id)->open);
+  REQUIRE(engine.end(bob->id).ok());
+  CHECK(engine.view(bob->id)->state == SessionState::Graded);
+  auto events = f.store->events(ada->id);
+  REQUIRE(events.ok());
+  CHECK(std::any_of(events->begin(), events->end(), [](const SessionEvent& event) { return event.kind == "lost"; }));
+}
+
 TEST_CASE("A damaged row in the store is logged and skipped: every other session is resumed") {
   Fixture f;
   std::string damaged_id, good_id;
