@@ -86,4 +86,6 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=${BUILD_TYPE} -DBUILD_TESTI
 # --- the image: the runtime and the binary built above ---------------------------------
 FROM runtime
 COPY --from=build /build/breakfix /usr/local/bin/breakfix
+# What the LXD backend runs on each member of an LXD cluster; found beside breakfix.
+COPY --from=build /build/breakfix-hostview /usr/local/bin/breakfix-hostview
 RUN breakfix serve --check --config /etc/breakfix/config.yaml

@@ -17,7 +17,7 @@
 #include <set>
 #include <utility>
 
-#include "tar_archive.h"
+#include "sha256.h"
 
 namespace breakfix::lxd {
 namespace {

@@ -1,6 +1,7 @@
 #include "lxd_client.h"
 
 #include <cstdio>
+#include <fstream>
 
 #include "breakfix/percent_encoding.h"
 
@@ -35,6 +36,15 @@ Error api_error(int status, const std::string& body, const std::string& what) {
   else if (code == 400) kind = ErrorCode::Invalid;
   else if (code == 401 || code == 403) kind = ErrorCode::PermissionDenied;
   return make_error(kind, what + ": " + message);
+}
+
+std::string operation_path(const std::string& operation, const std::string& sub, const std::string& query) {
+  const auto mark = operation.find('?');
+  const std::string path = operation.substr(0, mark);
+  const std::string own = mark == std::string::npos ? "" : operation.substr(mark + 1);
+  std::string joined = query;
+  if (!own.empty()) joined += (joined.empty() ? "" : "&") + own;
+  return path + sub + (joined.empty() ? "" : "?" + joined);
 }
 
 Result<std::unique_ptr<docker::Connection>> Client::connect() const {
@@ -82,7 +92,7 @@ Result<json> Client::wait(const std::string& operation, const std::string& what,
   // The wait itself is LXD's long poll; the socket's read bound must outlast it.
   auto connection = docker::Connection::open(options_.socket_path, bound + std::chrono::seconds(30), engine());
   if (!connection) return connection.error();
-  auto response = (*connection)->send(Method::Get, operation + "/wait?timeout=" + std::to_string(bound.count()));
+  auto response = (*connection)->send(Method::Get, operation_path(operation, "/wait", "timeout=" + std::to_string(bound.count())));
   if (!response) return make_error(response.error().code, what + ": " + response.error().message);
   if (response->status >= 400) return api_error(response->status, response->body, what);
   json answer = json::parse(response->body, nullptr, /*allow_exceptions=*/false);
@@ -145,6 +155,20 @@ Result<json> Client::upload(const std::string& path, const std::filesystem::path
   if (!response) return make_error(response.error().code, what + ": " + response.error().message);
   if (response->status < 400) response->body = std::move(answer);
   return finish(*response, what);
+}
+
+Status Client::download(const std::string& path, const std::filesystem::path& file, const std::string& what) {
+  auto connection = connect();
+  if (!connection) return connection.error();
+  std::ofstream out(file, std::ios::binary | std::ios::trunc);
+  if (!out) return make_error(ErrorCode::Failed, what + ": cannot write " + file.string());
+  auto response = (*connection)->send_streaming(Method::Get, path, std::string(), "application/json",
+                                                [&](std::string_view piece) { out.write(piece.data(), piece.size()); });
+  if (!response) return make_error(response.error().code, what + ": " + response.error().message);
+  if (response->status >= 400) return api_error(response->status, response->body, what);
+  out.close();
+  if (!out) return make_error(ErrorCode::Failed, what + ": cannot write " + file.string());
+  return {};
 }
 
 }  // namespace breakfix::lxd

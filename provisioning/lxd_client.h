@@ -55,6 +55,8 @@ class Client {
                     unsigned mode = 0644);
   // Makes a directory of an instance (its parent must exist); an existing one is kept.
   Status make_directory(const std::string& instance, const std::string& path, unsigned mode = 0755);
+  // A GET's body written to `file` (an image's export), whatever its size.
+  Status download(const std::string& path, const std::filesystem::path& file, const std::string& what);
   // Sends a file as a request body (an image tarball) and waits for the operation.
   Result<nlohmann::json> upload(const std::string& path, const std::filesystem::path& file, const std::string& what);
 
@@ -67,6 +69,11 @@ class Client {
                    const std::string& content, unsigned mode, const std::string& what);
   ClientOptions options_;
 };
+
+// A path below an operation's: "/1.0/operations/<id>" + `sub` ("/wait"), with `query`
+// ("timeout=30") and whatever query LXD put in the operation's own URL (a cluster's say
+// "?project=default", which a suffix must not follow).
+std::string operation_path(const std::string& operation, const std::string& sub, const std::string& query);
 
 // LXD's error answer as an Error: its error_code (404 NotFound, 409 Conflict, 400 Invalid,
 // 403 PermissionDenied, else Failed) and its message after `what`.

@@ -38,19 +38,35 @@ enum FrameKind : unsigned char { kStdout = 0, kStderr = 1, kEnd = 2 };
 constexpr std::size_t kFrameHeader = 5;
 constexpr std::size_t kMaxMessage = 1 << 20;
 
+constexpr const char* kDeclined = "LXD declined the websocket handshake";
+
 Result<std::unique_ptr<Socket>> connect_socket(asio::io_context& io, const ClientOptions& options,
                                                const std::string& operation, const std::string& secret) {
-  auto socket = std::make_unique<Socket>(io);
-  boost::system::error_code ec;
-  beast::get_lowest_layer(*socket).connect(local::endpoint(options.socket_path), ec);
-  if (ec) return make_error(ErrorCode::Unavailable, "cannot reach LXD at " + options.socket_path + ": " + ec.message());
-  // The handshake is synchronous and bounded; later traffic is asynchronous.
-  set_socket_timeouts(beast::get_lowest_layer(*socket).native_handle(), std::chrono::seconds(30));
-  socket->handshake("lxd", operation + "/websocket?secret=" + secret, ec);
-  if (ec) return make_error(ErrorCode::Failed, "exec " + operation + ": the websocket handshake failed: " + ec.message());
-  socket->read_message_max(kMaxMessage);
-  socket->binary(true);
-  return socket;
+  // In a cluster, an exec on another member's instance is an operation of that member,
+  // which the member this socket reaches forwards; in the cluster test here a handshake
+  // right after the exec was made was once declined. A declined handshake is tried again
+  // a few times (the reason LXD gave is kept for the error); any other failure is not.
+  std::string declined;
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    if (attempt > 0) std::this_thread::sleep_for(std::chrono::milliseconds(100 * attempt));
+    auto socket = std::make_unique<Socket>(io);
+    boost::system::error_code ec;
+    beast::get_lowest_layer(*socket).connect(local::endpoint(options.socket_path), ec);
+    if (ec) return make_error(ErrorCode::Unavailable, "cannot reach LXD at " + options.socket_path + ": " + ec.message());
+    // The handshake is synchronous and bounded; later traffic is asynchronous.
+    set_socket_timeouts(beast::get_lowest_layer(*socket).native_handle(), std::chrono::seconds(30));
+    websocket::response_type response;
+    socket->handshake(response, "lxd", operation_path(operation, "/websocket", "secret=" + secret), ec);
+    if (ec == websocket::error::upgrade_declined) {
+      declined = std::to_string(response.result_int()) + " " + response.body().substr(0, 300);
+      continue;
+    }
+    if (ec) return make_error(ErrorCode::Failed, "exec " + operation + ": the websocket handshake failed: " + ec.message());
+    socket->read_message_max(kMaxMessage);
+    socket->binary(true);
+    return socket;
+  }
+  return make_error(ErrorCode::Failed, "exec " + operation + ": " + kDeclined + " (" + declined + ")");
 }
 
 // Runs the websockets on a thread of its own and meets the caller at `side`.
@@ -350,6 +366,19 @@ Result<std::unique_ptr<ExecStream>> open_exec_stream(Client& client, const Opera
   (*pump)->run();
   return std::unique_ptr<ExecStream>(
       std::make_unique<LxdExecStream>(client, operation.id, std::move(*pump), pair[0], std::move(kill)));
+}
+
+Result<std::unique_ptr<ExecStream>> start_exec_stream(Client& client, const std::string& exec_path, const json& body,
+                                                      const std::string& what, bool tty, std::function<Status()> kill) {
+  // A declined handshake (connect_socket) started nothing: LXD runs the command once all
+  // of its websockets are connected. So the whole exec is made again, a few times.
+  for (int attempt = 0;; ++attempt) {
+    auto operation = client.start(Method::Post, exec_path, what, body);
+    if (!operation) return operation.error();
+    auto stream = open_exec_stream(client, *operation, tty, kill);
+    if (stream || attempt == 2 || stream.error().message.find(kDeclined) == std::string::npos) return stream;
+    std::this_thread::sleep_for(std::chrono::milliseconds(200 * (attempt + 1)));
+  }
 }
 
 }  // namespace breakfix::lxd

@@ -19,4 +19,11 @@ namespace breakfix::lxd {
 Result<std::unique_ptr<ExecStream>> open_exec_stream(Client& client, const Operation& operation, bool tty,
                                                      std::function<Status()> kill);
 
+// Starts an exec (POST `exec_path`, "/1.0/instances/<name>/exec", with `body`) and opens
+// its stream, as open_exec_stream; made again when LXD declined its websockets, which in
+// a cluster it did now and then for an instance of another member.
+Result<std::unique_ptr<ExecStream>> start_exec_stream(Client& client, const std::string& exec_path,
+                                                      const nlohmann::json& body, const std::string& what, bool tty,
+                                                      std::function<Status()> kill);
+
 }  // namespace breakfix::lxd

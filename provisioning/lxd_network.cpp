@@ -30,12 +30,9 @@ int host_part(const std::string& subnet, const std::string& address) {
   return std::stoi(last);
 }
 
-// Runs `argv` with `input` on its stdin; its exit code and output.
-struct Ran {
-  int code = -1;
-  std::string output;
-};
-Ran run(const std::vector<std::string>& argv, const std::string& input) {
+}  // namespace
+
+Ran run_here(const std::vector<std::string>& argv, const std::string& input) {
   Ran ran;
   const auto program = bp::search_path(argv.front());
   if (program.empty()) {
@@ -60,10 +57,13 @@ Ran run(const std::vector<std::string>& argv, const std::string& input) {
   return ran;
 }
 
+namespace {
+
 // Makes `chain`'s first rule the jump to `target`, and its only jump there: another rule
 // set (Docker's, an admin's) that inserted itself first since would otherwise decide
 // before breakfix's. Inserted before the old one is deleted: never a moment without it.
-Status jump_first(const std::string& tool, const std::string& chain, const std::string& target) {
+Status jump_first(const CommandRunner& run, const std::string& tool, const std::string& chain,
+                  const std::string& target) {
   Ran listed = run({tool, "--wait", "-S", chain}, "");
   if (listed.code != 0) return make_error(ErrorCode::Failed, "cannot list " + tool + " " + chain + ": " + listed.output);
   const std::string jump = "-A " + chain + " -j " + target;
@@ -273,7 +273,7 @@ std::string firewall_rules(bool ipv6) {
   return out.str();
 }
 
-Status ensure_firewall() {
+Status ensure_firewall(const CommandRunner& run) {
   for (const bool ipv6 : {false, true}) {
     const std::string tool = ipv6 ? "ip6tables" : "iptables";
     Ran loaded = run({tool + "-restore", "--noflush", "--wait"}, firewall_rules(ipv6));
@@ -282,7 +282,7 @@ Status ensure_firewall() {
                                                "-restore, which needs root): " + loaded.output);
     }
     for (const auto& [chain, target] : {std::pair{"INPUT", kInputChain}, std::pair{"FORWARD", kForwardChain}}) {
-      if (Status first = jump_first(tool, chain, target); !first) return first;
+      if (Status first = jump_first(run, tool, chain, target); !first) return first;
     }
   }
   return {};

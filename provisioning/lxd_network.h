@@ -18,6 +18,7 @@
 // Pure functions but ensure_firewall, so that unit tests pin down what is asked for.
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <set>
@@ -78,9 +79,20 @@ std::string firewall_rules(bool ipv6);
 inline constexpr const char* kInputChain = "BREAKFIX-INPUT";
 inline constexpr const char* kForwardChain = "BREAKFIX-FORWARD";
 
-// Loads the rules and makes INPUT and FORWARD jump to them first, for IPv4 and IPv6.
-// Idempotent and atomic per table (iptables-restore --noflush). Failed, naming the
-// command and its output, when it cannot: no session network is made without it.
-Status ensure_firewall();
+// A command's exit status (-1: it did not run) and its output, stdout and stderr.
+struct Ran {
+  int code = -1;
+  std::string output;
+};
+// Runs a command (argv[0] found on the PATH) with `input` on its stdin.
+using CommandRunner = std::function<Ran(const std::vector<std::string>& argv, const std::string& input)>;
+// On this machine.
+Ran run_here(const std::vector<std::string>& argv, const std::string& input);
+
+// Loads the rules and makes INPUT and FORWARD jump to them first, for IPv4 and IPv6,
+// with `run`'s iptables: this machine's, or a cluster member's (lxd_hosts.h). Idempotent
+// and atomic per table (iptables-restore --noflush). Failed, naming the command and its
+// output, when it cannot: no session network is made without it.
+Status ensure_firewall(const CommandRunner& run = run_here);
 
 }  // namespace breakfix::lxd

@@ -34,9 +34,11 @@
 #include "lxd_build.h"
 #include "lxd_client.h"
 #include "lxd_exec.h"
+#include "lxd_hosts.h"
 #include "lxd_image.h"
 #include "lxd_network.h"
 #include "lxd_requests.h"
+#include "mount_table.h"
 #include "scratch_dir.h"
 #include "random_hex.h"
 #include "tar_archive.h"
@@ -56,6 +58,7 @@ using lxd::labels_of;
 using lxd::state_of;
 using lxd::string_at;
 using lxd::Method;
+using lxd::MountTable;
 using nlohmann::json;
 
 constexpr std::chrono::seconds kKillBound{5};
@@ -81,43 +84,6 @@ bool matches(const Labels& labels, const Labels& match) {
   });
 }
 
-// A lab's init's mount table, open on the host (/proc/<pid>/mountinfo). The kernel marks
-// an open table when the namespace's mounts change (poll says POLLPRI), so a mount made
-// and undone between two reads still shows.
-class MountTable {
- public:
-  static Result<std::unique_ptr<MountTable>> open(long pid) {
-    const std::string path = "/proc/" + std::to_string(pid) + "/mountinfo";
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return make_error(ErrorCode::Failed, "cannot open " + path + ": " + std::strerror(errno));
-    return std::unique_ptr<MountTable>(new MountTable(fd));
-  }
-  ~MountTable() { ::close(fd_); }
-  MountTable(const MountTable&) = delete;
-  MountTable& operator=(const MountTable&) = delete;
-
-  Result<std::string> read() {
-    std::string text;
-    char buffer[8192];
-    for (;;) {
-      const ssize_t got = ::read(fd_, buffer, sizeof buffer);
-      if (got < 0 && errno == EINTR) continue;
-      if (got < 0) return make_error(ErrorCode::Failed, std::string("cannot read a mount table: ") + std::strerror(errno));
-      if (got == 0) return text;
-      text.append(buffer, static_cast<std::size_t>(got));
-    }
-  }
-  // Whether the mounts changed since the table was opened.
-  bool changed() const {
-    pollfd pfd{fd_, POLLPRI, 0};
-    return ::poll(&pfd, 1, 0) > 0 && (pfd.revents & (POLLPRI | POLLERR)) != 0;
-  }
-
- private:
-  explicit MountTable(int fd) : fd_(fd) {}
-  int fd_;
-};
-
 // A grader's exec from the toolbox, whose exit status counts only if the lab's mounts did
 // not change while it ran: a mount over the toolbox made after the check before it, and
 // undone before the end, would otherwise go unseen.
@@ -127,7 +93,7 @@ class ToolboxCheckedExec : public ExecStream {
   // tool ran refuses the result. Before (setup, faults, precheck: the author's scripts
   // alone, which may mount, as a /var/log of its own), the toolbox only has to be intact
   // at the end (`recheck`).
-  ToolboxCheckedExec(std::unique_ptr<ExecStream> inner, std::unique_ptr<MountTable> mounts, std::string host,
+  ToolboxCheckedExec(std::unique_ptr<ExecStream> inner, std::unique_ptr<lxd::LabMounts> mounts, std::string host,
                      bool strict, std::function<Status()> recheck)
       : inner_(std::move(inner)), mounts_(std::move(mounts)), host_(std::move(host)), strict_(strict),
         recheck_(std::move(recheck)) {}
@@ -141,7 +107,12 @@ class ToolboxCheckedExec : public ExecStream {
   Result<int> exit_code() override {
     auto code = inner_->exit_code();
     if (!code) return code;
-    if (!mounts_->changed()) return code;
+    auto changed = mounts_->changed();
+    if (!changed) {
+      return make_error(ErrorCode::Tampered, "cannot tell whether the mounts in " + host_ + " changed while a "
+                                             "grader's tool ran there (" + changed.error().message + ")");
+    }
+    if (!*changed) return code;
     if (strict_) {
       return make_error(ErrorCode::Tampered, "the mounts in " + host_ + " changed while a grader's tool ran "
                                                      "there, so what it found cannot be trusted");
@@ -153,7 +124,7 @@ class ToolboxCheckedExec : public ExecStream {
 
  private:
   std::unique_ptr<ExecStream> inner_;
-  std::unique_ptr<MountTable> mounts_;
+  std::unique_ptr<lxd::LabMounts> mounts_;
   std::string host_;
   bool strict_;
   std::function<Status()> recheck_;
@@ -226,7 +197,13 @@ class LxdRuntime : public Runtime {
     }
     auto base = image_id(kBaseImageTag);
     if (!base) return base.error();
-    const lxd::BuildOnDocker with{*docker, options_.builder_docker_socket, lxd_images_dir(), base->value_or(""),
+    fs::path store = lxd_images_dir();
+    if (base->has_value()) {
+      auto copy = image_store(**base);
+      if (!copy) return copy.error();
+      store = *copy;
+    }
+    const lxd::BuildOnDocker with{*docker, options_.builder_docker_socket, store, base->value_or(""),
                                   options_.work_dir};
     return lxd::build_on_docker(with, context_dir, tag, progress, [&](const fs::path& rootfs_tar) {
       return import_image(rootfs_tar, tag, {std::string("LABEL ") + kLabelManaged + "=true"}, progress);
@@ -276,7 +253,9 @@ class LxdRuntime : public Runtime {
 
   Result<std::string> create_network(const NetworkSpec& spec) override {
     // Fail closed: a bridge without the firewall would let a lab's root reach the host.
-    if (Status firewall = lxd::ensure_firewall(); !firewall) return firewall.error();
+    auto host = hosts();
+    if (!host) return host.error();
+    if (Status firewall = (*host)->ensure_firewall(); !firewall) return firewall.error();
     std::lock_guard lock(networks_mutex_);
     auto networks = client_.call(Method::Get, "/1.0/networks?recursion=1", "list networks");
     if (!networks) return networks.error();
@@ -287,9 +266,30 @@ class LxdRuntime : public Runtime {
     const auto subnet = lxd::pick_subnet(used, std::random_device{}());
     if (!subnet) return make_error(ErrorCode::Unavailable, "network " + spec.name + ": no free /24 in 10.200.0.0/13");
     const json body = lxd::network_create_body(spec, *subnet);
+    const std::string bridge = body["name"].get<std::string>();
+    if (clustered_) {
+      // A cluster makes a network on every member: first each member's part (LXD's
+      // "pending" network), then the whole. The session's hosts are all placed on one
+      // member (create_container), whose bridge they share; the others' stay idle.
+      auto members = client_.call(Method::Get, "/1.0/cluster/members?recursion=1", "create network " + spec.name);
+      if (!members) return members.error();
+      for (const json& member : *members) {
+        const std::string name = string_at(member, "server_name");
+        auto pending = client_.call(Method::Post, "/1.0/networks?target=" + percent_encode(name),
+                                    "create network " + spec.name + " on " + name,
+                                    json{{"name", bridge}, {"type", body.value("type", "bridge")}, {"config", json::object()}});
+        if (!pending) {
+          (void)client_.call(Method::Delete, "/1.0/networks/" + path_of(bridge), "remove network " + spec.name);
+          return pending.error();
+        }
+      }
+    }
     auto created = client_.call(Method::Post, "/1.0/networks", "create network " + spec.name, body);
-    if (!created) return created.error();
-    return body["name"].get<std::string>();
+    if (!created) {
+      if (clustered_) (void)client_.call(Method::Delete, "/1.0/networks/" + path_of(bridge), "remove network " + spec.name);
+      return created.error();
+    }
+    return bridge;
   }
 
   Status remove_network(const std::string& id_or_name) override {
@@ -331,6 +331,7 @@ class LxdRuntime : public Runtime {
       return spec.image;
     }
     const std::string name = instance_name(spec.name);
+    if (auto host = hosts(); !host) return host.error();  // and whether LXD is a cluster
     std::vector<std::string> volume_sources;
     for (const VolumeMount& mount : spec.volumes) {
       auto source = volume_source(mount, spec.image);
@@ -372,7 +373,15 @@ class LxdRuntime : public Runtime {
     auto base = pick_id_base();
     if (!base) return base.error();
     if (*base) body["config"]["security.idmap.base"] = std::to_string(**base);
-    auto created = client_.call(Method::Post, "/1.0/instances", "create container " + spec.name, body);
+    // In a cluster LXD places a lab; the other hosts of its session go where the first
+    // went, on the member whose bridge is theirs.
+    std::string target;
+    if (clustered_ && !hosts.empty()) {
+      auto first = client_.call(Method::Get, "/1.0/instances/" + path_of(hosts.begin()->first), "container " + spec.name);
+      if (!first) return first.error();
+      target = "?target=" + percent_encode(member_of(*first));
+    }
+    auto created = client_.call(Method::Post, "/1.0/instances" + target, "create container " + spec.name, body);
     ids_lock.unlock();
     if (!created) return created.error();
     // The hostname: LXD names the UTS namespace after the instance (raw.lxc above says
@@ -437,10 +446,34 @@ class LxdRuntime : public Runtime {
   }
 
   Result<ContainerInfo> inspect_container(const std::string& id) override {
-    auto instance = client_.call(Method::Get, "/1.0/instances/" + path_of(instance_name_of(id)) + "?recursion=1",
-                                 "inspect " + id);
+    const std::string name = instance_name_of(id);
+    // In a cluster, an instance whose member went away is told by the list, at once; LXD
+    // answers the instance itself only after a timeout, with "Missing event connection".
+    if (auto host = hosts(); host && clustered_) {
+      auto lost = lost_instances();
+      if (!lost) return lost.error();
+      if (auto found = lost->find(name); found != lost->end()) {
+        ContainerInfo info;
+        info.id = info.name = name;
+        info.state = ContainerState::Dead;
+        info.lost = found->second;
+        return info;
+      }
+    }
+    auto instance = client_.call(Method::Get, "/1.0/instances/" + path_of(name) + "?recursion=1", "inspect " + id);
     if (!instance) return instance.error();
     return info_of(*instance);
+  }
+
+  Result<std::vector<std::string>> unreachable_containers() override {
+    auto host = hosts();
+    if (!host) return host.error();
+    std::vector<std::string> out;
+    if (!clustered_) return out;
+    auto lost = lost_instances();
+    if (!lost) return lost.error();
+    for (const auto& [name, why] : *lost) out.push_back(name + " (" + why + ")");
+    return out;
   }
 
   // The dir pool measures no usage and sets no quota: the disk a lab wrote is read on the
@@ -451,11 +484,11 @@ class LxdRuntime : public Runtime {
     if (!instance) return instance.error();
     const std::string started = string_at(instance->value("config", json::object()), lxd::kKeyStarted);
     if (started.empty()) return make_error(ErrorCode::Conflict, "disk of " + id + ": it has not been started");
-    auto root = rootfs_of(name, "");
-    if (!root) return root.error();
+    auto files = files_of(*instance, "");
+    if (!files) return files.error();
     const auto since = config_number(started);
     if (!since) return make_error(ErrorCode::Internal, "disk of " + id + ": " + lxd::kKeyStarted + " is not a number");
-    return lxd::host_written_bytes(*root, *since);
+    return (*hosts())->written_bytes(*files, *since);
   }
 
   Result<std::vector<ContainerInfo>> list_containers(const Labels& match) override {
@@ -471,17 +504,15 @@ class LxdRuntime : public Runtime {
   }
 
   Result<bool> has_volume(const std::string& name) override {
-    std::error_code ec;
-    return fs::is_directory(options_.volumes_dir / name, ec);
+    auto host = hosts();
+    if (!host) return host.error();
+    return (*host)->has_volume(name);
   }
 
   Status remove_volume(const std::string& name) override {
-    std::error_code ec;
-    const fs::path dir = options_.volumes_dir / name;
-    if (!fs::exists(dir, ec)) return make_error(ErrorCode::NotFound, "volume " + name + " not found");
-    fs::remove_all(dir, ec);
-    if (ec) return make_error(ErrorCode::Failed, "cannot remove volume " + dir.string() + ": " + ec.message());
-    return {};
+    auto host = hosts();
+    if (!host) return host.error();
+    return (*host)->remove_volume(name);
   }
 
   // --- execs ---------------------------------------------------------------------------
@@ -502,7 +533,7 @@ class LxdRuntime : public Runtime {
     }
     // The grader's own tools: only from the toolbox the backend mounted (toolbox_cover).
     const bool toolbox = !spec.command.empty() && spec.command.front().rfind(std::string(kToolboxDir) + "/", 0) == 0;
-    std::unique_ptr<MountTable> mounts;
+    std::unique_ptr<lxd::LabMounts> mounts;
     bool strict = false;
     if (toolbox) {
       auto intact = verify_toolbox(name, &strict);
@@ -534,19 +565,19 @@ class LxdRuntime : public Runtime {
       body["width"] = spec.size.columns;
       body["height"] = spec.size.rows;
     }
-    auto operation = client_.start(Method::Post, "/1.0/instances/" + path_of(name) + "/exec", "exec in " + spec.container, body);
-    if (!operation) {
+    auto stream = lxd::start_exec_stream(client_, "/1.0/instances/" + path_of(name) + "/exec", body,
+                                         "exec in " + spec.container, spec.tty, [this, name, marker] {
+                                           return kill_marked_processes(*this, name, marker, kKillBound);
+                                         });
+    if (!stream) {
       // A frozen (paused) or stopped instance runs nothing: the state is wrong, as Docker says.
-      const std::string& message = operation.error().message;
+      const std::string& message = stream.error().message;
       if (message.find("frozen") != std::string::npos || message.find("not running") != std::string::npos) {
         return make_error(ErrorCode::Conflict, message);
       }
-      return operation.error();
+      return stream.error();
     }
-    auto stream = lxd::open_exec_stream(client_, *operation, spec.tty, [this, name, marker] {
-      return kill_marked_processes(*this, name, marker, kKillBound);
-    });
-    if (!stream || !toolbox) return stream;
+    if (!toolbox) return stream;
     auto recheck = [this, name]() -> Status {
       auto intact = verify_toolbox(name, nullptr);
       return intact ? Status() : Status(intact.error());
@@ -572,11 +603,11 @@ class LxdRuntime : public Runtime {
     if (started.empty()) return make_error(ErrorCode::Conflict, "changes of " + id + ": it has not been started");
     auto paths = image_paths_of(string_at(config, "volatile.base_image"));
     if (!paths) return make_error(paths.error().code, "changes of " + id + ": " + paths.error().message);
-    auto root = rootfs_of(name, "");
-    if (!root) return root.error();
+    auto files = files_of(*instance, "");
+    if (!files) return files.error();
     const auto since = config_number(started);
     if (!since) return make_error(ErrorCode::Internal, "changes of " + id + ": " + lxd::kKeyStarted + " is not a number");
-    return lxd::host_changes(*root, **paths, *since, visit);
+    return (*hosts())->changes(*files, **paths, *since, visit);
   }
 
   Result<std::string> commit_container(const std::string& id, const std::string& tag, const Labels& labels) override {
@@ -645,9 +676,9 @@ class LxdRuntime : public Runtime {
     const json config = instance->value("config", json::object());
     auto ids = lxd::parse_idmap(string_at(config, "volatile.last_state.idmap"));
     if (!ids) return make_error(ids.error().code, "read " + path + " of " + id + ": " + ids.error().message);
-    auto root = rootfs_of(name, snapshot);
-    if (!root) return root.error();
-    return lxd::read_host_tree(*root, path, *ids, options, want, visit);
+    auto files = files_of(*instance, snapshot);
+    if (!files) return files.error();
+    return (*hosts())->read_tree(*files, path, *ids, options, want, visit);
   }
 
  private:
@@ -679,7 +710,7 @@ class LxdRuntime : public Runtime {
     ::clock_gettime(CLOCK_REALTIME_COARSE, &now);  // the clock inode times are taken from
     const std::string started = std::to_string(static_cast<std::int64_t>(now.tv_sec) * 1000000000 + now.tv_nsec);
     json config = {{lxd::kKeyStarted, started}};
-    auto table = init_mounts(name);
+    auto table = init_mounts(*instance);
     if (!table) return table.error();
     auto mounts = (*table)->read();
     if (!mounts) return mounts.error();
@@ -706,17 +737,18 @@ class LxdRuntime : public Runtime {
     return {};
   }
 
-  // The mount table of the lab's init, opened on the host: what a grader's exec will see.
-  Result<std::unique_ptr<MountTable>> init_mounts(const std::string& name) {
+  // The mount table of the lab's init, opened on the machine it runs on: what a grader's
+  // exec will see.
+  Result<std::unique_ptr<lxd::LabMounts>> init_mounts(const json& instance) {
+    const std::string name = string_at(instance, "name");
     auto state = client_.call(Method::Get, "/1.0/instances/" + path_of(name) + "/state", "state of " + name);
     if (!state) return state.error();
     const long pid = state->value("pid", 0L);
     if (pid <= 0) return make_error(ErrorCode::Conflict, name + " is not running");
-    auto table = MountTable::open(pid);
-    if (!table) {
-      return make_error(table.error().code, "the mount table of " + name + "'s init: " + table.error().message +
-                                                " (the daemon must run on the LXD host)");
-    }
+    auto host = hosts();
+    if (!host) return host.error();
+    auto table = (*host)->open_mounts(member_of(instance), pid);
+    if (!table) return make_error(table.error().code, "the mount table of " + name + "'s init: " + table.error().message);
     return table;
   }
 
@@ -724,14 +756,14 @@ class LxdRuntime : public Runtime {
   // boot; PermissionDenied, naming what covers it, when the lab's root mounted over it.
   // The table stays open, so that the exec's end can tell whether it changed meanwhile.
   // `opened` (may be null) is set when a candidate's exec has run in the lab (note_opened).
-  Result<std::unique_ptr<MountTable>> verify_toolbox(const std::string& name, bool* opened) {
+  Result<std::unique_ptr<lxd::LabMounts>> verify_toolbox(const std::string& name, bool* opened) {
     auto instance = client_.call(Method::Get, "/1.0/instances/" + path_of(name), "toolbox of " + name);
     if (!instance) return instance.error();
     const json config = instance->value("config", json::object());
     if (opened) *opened = !string_at(config, lxd::kKeyOpened).empty();
     const std::string expected = string_at(config, lxd::kKeyToolboxMount);
     if (expected.empty()) return make_error(ErrorCode::Invalid, name + " has no toolbox mount on record");
-    auto table = init_mounts(name);
+    auto table = init_mounts(*instance);
     if (!table) return table.error();
     auto text = (*table)->read();
     if (!text) return text.error();
@@ -743,10 +775,10 @@ class LxdRuntime : public Runtime {
     return table;
   }
 
-  // Where the pool keeps an instance's root file system, or a snapshot's, on this host:
-  // below the pool's mount point in LXD's directory, on a dir or btrfs pool (where each
+  // Where an instance's root file system, or a snapshot's, is: on which member (in a
+  // cluster), below the pool's directory there, on a dir or btrfs pool (where each
   // instance and snapshot is a subvolume the host reads as a directory).
-  Result<fs::path> rootfs_of(const std::string& name, const std::string& snapshot) {
+  Result<lxd::InstanceFiles> files_of(const json& instance, const std::string& snapshot) {
     {
       std::lock_guard lock(pool_mutex_);
       if (!pool_checked_) {
@@ -760,9 +792,91 @@ class LxdRuntime : public Runtime {
         pool_checked_ = true;
       }
     }
-    const fs::path pool = fs::path(options_.socket_path).parent_path() / "storage-pools" / options_.pool;
-    if (snapshot.empty()) return pool / "containers" / name / "rootfs";
-    return pool / "containers-snapshots" / name / snapshot / "rootfs";
+    auto host = hosts();
+    if (!host) return host.error();
+    return lxd::InstanceFiles{member_of(instance), string_at(instance, "name"), snapshot};
+  }
+
+  // The instances (not the helpers) on members LXD holds offline, by name, each with
+  // why. A member that stopped answering a moment ago is not offline yet: LXD waits for
+  // cluster.offline_threshold without a heartbeat (20 s by default), so that a blip
+  // fails no session.
+  Result<std::map<std::string, std::string>> lost_instances() {
+    auto members = client_.call(Method::Get, "/1.0/cluster/members?recursion=1", "cluster members");
+    if (!members) return members.error();
+    std::map<std::string, std::string> offline;  // member -> LXD's message
+    for (const json& member : *members) {
+      if (string_at(member, "status") == "Offline") offline[string_at(member, "server_name")] = string_at(member, "message");
+    }
+    std::map<std::string, std::string> lost;
+    if (offline.empty()) return lost;
+    auto instances = client_.call(Method::Get, "/1.0/instances?recursion=1", "list instances");
+    if (!instances) return instances.error();
+    for (const json& instance : *instances) {
+      const std::string name = string_at(instance, "name");
+      auto member = offline.find(member_of(instance));
+      if (member == offline.end() || name.rfind(lxd::kHelperPrefix, 0) == 0) continue;
+      lost[name] = "its LXD cluster member " + member->first + " is offline (" + member->second + ")";
+    }
+    return lost;
+  }
+
+  // The member an instance is on; "" when LXD is not a cluster (it says "none").
+  static std::string member_of(const json& instance) {
+    const std::string location = string_at(instance, "location");
+    return location == "none" ? "" : location;
+  }
+
+  // The machine labs run on, as the backend reaches it outside LXD's API (lxd_hosts.h):
+  // this one, or, when LXD is a cluster, each member through a helper there.
+  Result<lxd::HostAccess*> hosts() {
+    std::lock_guard lock(hosts_mutex_);
+    if (hosts_) return hosts_.get();
+    auto server = client_.call(Method::Get, "/1.0", "LXD");
+    if (!server) return server.error();
+    clustered_ = server->value("environment", json::object()).value("server_clustered", false);
+    if (!clustered_) {
+      hosts_ = lxd::local_host(fs::path(options_.socket_path).parent_path() / "storage-pools" / options_.pool,
+                               options_.volumes_dir);
+      return hosts_.get();
+    }
+    lxd::ClusterOptions cluster;
+    cluster.pool = options_.pool;
+    cluster.helper_image = kBaseImageTag;
+    cluster.helper_binary = options_.hostview_binary;
+    if (cluster.helper_binary.empty()) {
+      std::error_code ec;
+      cluster.helper_binary = fs::read_symlink("/proc/self/exe", ec).parent_path() / "breakfix-hostview";
+    }
+    cluster.volumes_dir = options_.volumes_dir;
+    cluster.work_dir = options_.work_dir;
+    hosts_ = lxd::cluster_members(client_, cluster);
+    return hosts_.get();
+  }
+
+  // A directory on this machine with LXD's files of image `fingerprint` (named as LXD
+  // names them): LXD's own store, or, in a cluster, a copy exported through the API into
+  // the work directory (kept: an image's files never change under one fingerprint).
+  Result<fs::path> image_store(const std::string& fingerprint) {
+    auto host = hosts();
+    if (!host) return host.error();
+    if (!clustered_) return lxd_images_dir();
+    const fs::path dir = options_.work_dir / "breakfix-lxd-images";
+    std::lock_guard lock(image_store_mutex_);
+    std::error_code ec;
+    if (fs::exists(dir / fingerprint, ec)) return dir;
+    fs::create_directories(dir, ec);
+    if (ec) return make_error(ErrorCode::Failed, "cannot make " + dir.string() + ": " + ec.message());
+    const fs::path partial = dir / (fingerprint + ".part");
+    auto saved = client_.download("/1.0/images/" + path_of(fingerprint) + "/export", partial,
+                                  "export image " + fingerprint.substr(0, 12));
+    if (!saved) {
+      fs::remove(partial, ec);
+      return saved.error();
+    }
+    fs::rename(partial, dir / fingerprint, ec);
+    if (ec) return make_error(ErrorCode::Failed, "cannot rename " + partial.string() + ": " + ec.message());
+    return dir;
   }
 
   // What the image held, read once per image (about a second for the base image).
@@ -770,7 +884,9 @@ class LxdRuntime : public Runtime {
     if (fingerprint.empty()) return make_error(ErrorCode::Invalid, "LXD names no image it was made from");
     std::lock_guard lock(manifests_mutex_);
     if (auto found = manifests_.find(fingerprint); found != manifests_.end()) return found->second;
-    auto paths = lxd::image_paths(lxd_images_dir(), fingerprint);
+    auto store = image_store(fingerprint);
+    if (!store) return store.error();
+    auto paths = lxd::image_paths(*store, fingerprint);
     if (!paths) return paths.error();
     auto shared = std::make_shared<const std::vector<std::string>>(std::move(*paths));
     manifests_[fingerprint] = shared;
@@ -818,22 +934,21 @@ class LxdRuntime : public Runtime {
     return lxd::network_name(id_or_name, NetworkKind::Outside);
   }
 
-  // The host directory behind a named volume, filled from `image` at the mount's target
-  // when it does not exist yet (as Docker fills a new named volume).
+  // The directory behind a named volume, on every machine labs run on, filled from
+  // `image` at the mount's target when it does not exist yet (as Docker fills a new named
+  // volume).
   Result<std::string> volume_source(const VolumeMount& mount, const std::string& image) {
+    auto host = hosts();
+    if (!host) return host.error();
     std::lock_guard lock(volumes_mutex_);
-    const fs::path dir = options_.volumes_dir / mount.volume;
-    std::error_code ec;
-    if (fs::is_directory(dir, ec)) return dir.string();
-    fs::create_directories(options_.volumes_dir, ec);
-    if (ec) return make_error(ErrorCode::Failed, "cannot make " + options_.volumes_dir.string() + ": " + ec.message());
-    auto fingerprint = image_id(image);
-    if (!fingerprint) return fingerprint.error();
-    if (!fingerprint->has_value()) return make_error(ErrorCode::NotFound, "image " + image + " is not in LXD");
-    if (Status filled = lxd::extract_image_subtree(lxd_images_dir(), **fingerprint, mount.target, dir); !filled) {
-      return filled.error();
-    }
-    return dir.string();
+    return (*host)->ensure_volume(mount.volume, [&](const fs::path& dest) -> Status {
+      auto fingerprint = image_id(image);
+      if (!fingerprint) return fingerprint.error();
+      if (!fingerprint->has_value()) return make_error(ErrorCode::NotFound, "image " + image + " is not in LXD");
+      auto store = image_store(**fingerprint);
+      if (!store) return store.error();
+      return lxd::extract_image_subtree(*store, **fingerprint, mount.target, dest);
+    });
   }
 
   fs::path lxd_images_dir() const { return fs::path(options_.socket_path).parent_path() / "images"; }
@@ -936,6 +1051,10 @@ class LxdRuntime : public Runtime {
   std::set<std::string> opened_;  // instances note_opened has marked
   std::mutex pool_mutex_;
   bool pool_checked_ = false;
+  std::mutex hosts_mutex_;
+  std::unique_ptr<lxd::HostAccess> hosts_;
+  bool clustered_ = false;  // set with hosts_
+  std::mutex image_store_mutex_;
   std::mutex manifests_mutex_;
   std::map<std::string, std::shared_ptr<const std::vector<std::string>>> manifests_;
 };
@@ -945,6 +1064,7 @@ class LxdRuntime : public Runtime {
 LxdOptions lxd_options_from_environment() {
   LxdOptions options;
   if (const char* socket = std::getenv("LXD_SOCKET"); socket && *socket) options.socket_path = socket;
+  if (const char* pool = std::getenv("LXD_POOL"); pool && *pool) options.pool = pool;
   return options;
 }
 

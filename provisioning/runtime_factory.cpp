@@ -25,7 +25,9 @@ Result<RuntimeChoice> runtime_choice_from_environment() {
   auto docker = docker_options_from_environment();
   if (!docker) return docker.error();
   choice.docker_socket = docker->socket_path;
-  choice.lxd_socket = lxd_options_from_environment().socket_path;
+  const LxdOptions lxd = lxd_options_from_environment();
+  choice.lxd_socket = lxd.socket_path;
+  choice.lxd_pool = lxd.pool;
   return choice;
 }
 

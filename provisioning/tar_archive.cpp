@@ -3,7 +3,6 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -362,17 +361,6 @@ Status check_outside(const fs::path& root, const fs::path& out_file) {
 
 // ---- digests ----
 
-std::string to_hex(const unsigned char* bytes, std::size_t size) {
-  static constexpr char kDigits[] = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(size * 2);
-  for (std::size_t i = 0; i < size; ++i) {
-    hex += kDigits[bytes[i] >> 4];
-    hex += kDigits[bytes[i] & 0x0f];
-  }
-  return hex;
-}
-
 }  // namespace
 
 Result<std::string> tar_directory(const fs::path& dir, std::size_t max_bytes) {
@@ -412,40 +400,6 @@ Status tar_root_filesystem(const fs::path& root, const fs::path& out_file,
   }
   if (!status) fs::remove(partial, error);
   return status;
-}
-
-[[noreturn]] void no_sha256() {
-  // It fails only when OpenSSL cannot allocate or is misconfigured; an empty or made-up
-  // digest would give two different build contexts the same image tag.
-  std::fputs("breakfix: OpenSSL cannot compute SHA-256\n", stderr);
-  std::abort();
-}
-
-std::string sha256_hex(std::string_view data) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_Digest(data.data(), data.size(), digest, &size, EVP_sha256(), nullptr) != 1) no_sha256();
-  return to_hex(digest, size);
-}
-
-struct Sha256::Impl {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> context{EVP_MD_CTX_new(), &EVP_MD_CTX_free};
-};
-
-Sha256::Sha256() : impl_(std::make_unique<Impl>()) {
-  if (!impl_->context || EVP_DigestInit_ex(impl_->context.get(), EVP_sha256(), nullptr) != 1) no_sha256();
-}
-Sha256::~Sha256() = default;
-
-void Sha256::update(std::string_view data) {
-  if (EVP_DigestUpdate(impl_->context.get(), data.data(), data.size()) != 1) no_sha256();
-}
-
-std::string Sha256::hex_digest() {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int size = 0;
-  if (EVP_DigestFinal_ex(impl_->context.get(), digest, &size) != 1) no_sha256();
-  return to_hex(digest, size);
 }
 
 Result<std::string> sha256_file_hex(const fs::path& file) {

@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "breakfix/error.h"
+#include "sha256.h"
 #include "breakfix/runtime.h"
 
 namespace breakfix::archive {
@@ -54,28 +55,6 @@ Result<std::string> tar_directory(const std::filesystem::path& dir, std::size_t 
 // would silently lose something) or the archive cannot be written.
 Status tar_root_filesystem(const std::filesystem::path& root, const std::filesystem::path& out_file,
                            const std::function<void(std::string_view)>& progress);
-
-// The SHA-256 of `data` as 64 lowercase hex digits. Aborts the process if OpenSSL
-// cannot compute it (out of memory, or a configuration without the default provider):
-// a wrong digest would give two different build contexts the same image tag.
-std::string sha256_hex(std::string_view data);
-
-// The SHA-256 of data that arrives in pieces. Aborts the process, as sha256_hex does,
-// if OpenSSL cannot compute it.
-class Sha256 {
- public:
-  Sha256();
-  ~Sha256();
-  Sha256(const Sha256&) = delete;
-  Sha256& operator=(const Sha256&) = delete;
-  void update(std::string_view data);
-  // 64 lowercase hex digits; call once, after the last update.
-  std::string hex_digest();
-
- private:
-  struct Impl;
-  std::unique_ptr<Impl> impl_;
-};
 
 // Reads a tar as it streams in, as the Docker engine's archive of a path in a container
 // (its entries named from that path's last component on: "nginx/", "nginx/nginx.conf";

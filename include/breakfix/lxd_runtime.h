@@ -21,6 +21,9 @@ struct LxdOptions {
   // Where named volumes (the grader's toolbox) live on this machine: LXD has no volume
   // that an image fills, so the backend fills a directory and attaches it read-only.
   std::filesystem::path volumes_dir = "/var/lib/breakfix/lxd-volumes";
+  // breakfix-hostview, which the backend runs on each member of an LXD cluster (docs/
+  // runtime.md, "Clustering"); empty: the one beside this program.
+  std::filesystem::path hostview_binary;
   // The Docker engine that builds scenarios' `build:` directories for LXD (LXD has none).
   std::string builder_docker_socket = "/var/run/docker.sock";
   // Where image tarballs are made before they are sent to LXD.
@@ -32,7 +35,8 @@ struct LxdOptions {
   std::chrono::seconds operation_timeout{600};
 };
 
-// The options from the environment: LXD_SOCKET=/path when set, else the defaults.
+// The options from the environment (the CLI's commands without a daemon config):
+// LXD_SOCKET=/path and LXD_POOL=name when set, else the defaults.
 LxdOptions lxd_options_from_environment();
 
 // The Runtime backed by LXD (docs/runtime.md, "LXD" says what it does not do yet).
