@@ -59,6 +59,15 @@ def api_call(socket_path, method, path, body=None):
     return response.status, data
 
 
+def json_api(work):
+    """The API of the daemon whose socket is `work`/api.sock, as (method, path, body) ->
+    (status, parsed body or None)."""
+    def call(method, path, body=None):
+        status, data = api_call(os.path.join(work, "api.sock"), method, path, body)
+        return status, json.loads(data) if data else None
+    return call
+
+
 def backend():
     """The backend the e2e tests run on: BREAKFIX_BACKEND (docker, the default, or lxd), as
     for the runtime suite, so that CMake registers a test once per backend."""
@@ -150,6 +159,19 @@ def wait_for_state(api, session, states, seconds=180):
             break
         time.sleep(0.2)
     return view
+
+
+def graded_report(test, api, session, seconds=180):
+    """The interviewer ends `session` through `api` (json_api); the report, once graded,
+    each step a check of `test`."""
+    status, _ = api("POST", f"/v1/sessions/{session}/end")
+    test.check(status == 202, f"the interviewer ends session {session}")
+    view = wait_for_state(api, session, ("graded", "removed", "failed"), seconds)
+    test.check(view["state"] in ("graded", "removed"),
+               f"session {session} is graded ({view['state']}: {view.get('failure')})")
+    status, report = api("GET", f"/v1/sessions/{session}/report")
+    test.check(status == 200, f"the report of {session} exists ({status})")
+    return report
 
 
 def stop_daemon(daemon, containers=()):

@@ -24,16 +24,13 @@ import tempfile
 BINARY, SOURCE = os.path.abspath(sys.argv[1]), os.path.abspath(sys.argv[2])
 WORK = tempfile.mkdtemp(prefix="breakfix-lxd-session-test-")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from daemon_test import (Test, api_call, candidate_key, free_port, ssh_candidate, start_daemon,  # noqa: E402
+import daemon_test  # noqa: E402
+from daemon_test import (Test, candidate_key, free_port, json_api, ssh_candidate, start_daemon,  # noqa: E402
                          stop_daemon, wait_for_state, write_config, write_flag_scenario)
 
 test = Test("lxd_session_test", WORK)
 check = test.check
-
-
-def api(method, path, body=None):
-    status, data = api_call(os.path.join(WORK, "api.sock"), method, path, body)
-    return status, json.loads(data) if data else None
+api = json_api(WORK)
 
 
 def ssh(key, session, command):
@@ -41,13 +38,7 @@ def ssh(key, session, command):
 
 
 def graded_report(session):
-    status, _ = api("POST", f"/v1/sessions/{session}/end")
-    check(status == 202, f"the interviewer ends session {session}")
-    view = wait_for_state(api, session, ("graded", "removed", "failed"), 180)
-    check(view["state"] in ("graded", "removed"), f"session {session} is graded ({view['state']})")
-    status, report = api("GET", f"/v1/sessions/{session}/report")
-    check(status == 200, f"the report of {session} exists ({status})")
-    return report
+    return daemon_test.graded_report(test, api, session, 180)
 
 
 library = os.path.join(WORK, "scenarios")
