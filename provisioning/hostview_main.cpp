@@ -6,6 +6,7 @@
 // daemon's own machine, and answers as hostview_protocol.h says. Linked statically: the
 // helper's image has none of the daemon's libraries.
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
