@@ -74,7 +74,10 @@ int changes(char** args) {
   if (!number(args[1], since)) return usage("changes: SINCE is a number");
   std::vector<std::string> image_paths;
   for (std::string line; std::getline(std::cin, line);) {
-    if (!line.empty()) image_paths.push_back(line);
+    if (line.empty()) continue;
+    auto path = hostview::unhex(line);  // hex: a name may hold a newline
+    if (!path) return usage("changes: the image's paths come hex-encoded, one a line");
+    image_paths.push_back(std::move(*path));
   }
   std::sort(image_paths.begin(), image_paths.end());
   breakfix::Status walked = lxd::host_changes(args[0], image_paths, since, [](const breakfix::FsChange& change) {

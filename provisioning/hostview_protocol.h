@@ -6,10 +6,10 @@
 // it there through LXD's exec API and reads its answer as if it had read the host itself.
 //
 //   breakfix-hostview tree ROOT PATH MAX_BYTES KEEP_BYTES IDMAP   {"record":...}*   then {"end":{"complete":B}}
-//   breakfix-hostview changes ROOT SINCE   (stdin: the image's paths, one a line)
+//   breakfix-hostview changes ROOT SINCE   (stdin: the image's paths, hex, one a line)
 //                                                                 {"change":...}*   then {"end":{}}
 //   breakfix-hostview written ROOT SINCE                          {"end":{"bytes":N}}
-//   breakfix-hostview mounts PID                                  {"mounts":TEXT}, then a {"changed":B} for
+//   breakfix-hostview mounts FILE (a mountinfo)                   {"mounts":TEXT}, then a {"changed":B} for
 //                                                                 each line read on stdin, until its end
 //   any command, on failure                                       {"error":{"code":N,"message":TEXT}}, exit 1
 //

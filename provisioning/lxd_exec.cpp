@@ -77,8 +77,11 @@ class Pump {
                                             const std::map<std::string, std::string>& secrets, int side_fd) {
     std::unique_ptr<Pump> pump(new Pump(tty));
     pump->side_.assign(local(), side_fd);
-    for (const auto& [name, slot] : {std::pair{"0", &pump->input_}, std::pair{"1", &pump->output_},
-                                     std::pair{"2", &pump->errors_}, std::pair{"control", &pump->control_}}) {
+    // The control socket first: LXD starts the command once every data socket is
+    // connected (control or not), so a handshake declined after that would leave the
+    // command running, and a retry (start_exec_stream) would run it twice.
+    for (const auto& [name, slot] : {std::pair{"control", &pump->control_}, std::pair{"0", &pump->input_},
+                                     std::pair{"1", &pump->output_}, std::pair{"2", &pump->errors_}}) {
       auto found = secrets.find(name);
       if (found == secrets.end()) continue;
       auto socket = connect_socket(pump->io_, options, operation.id, found->second);
@@ -371,7 +374,8 @@ Result<std::unique_ptr<ExecStream>> open_exec_stream(Client& client, const Opera
 Result<std::unique_ptr<ExecStream>> start_exec_stream(Client& client, const std::string& exec_path, const json& body,
                                                       const std::string& what, bool tty, std::function<Status()> kill) {
   // A declined handshake (connect_socket) started nothing: LXD runs the command once all
-  // of its websockets are connected. So the whole exec is made again, a few times.
+  // of its data websockets are connected, and Pump::open connects those last, the
+  // declined one among them not. So the whole exec is made again, a few times.
   for (int attempt = 0;; ++attempt) {
     auto operation = client.start(Method::Post, exec_path, what, body);
     if (!operation) return operation.error();

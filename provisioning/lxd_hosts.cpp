@@ -27,7 +27,9 @@ fs::path rootfs_below(const fs::path& pool_dir, const std::string& instance, con
   return pool_dir / "containers-snapshots" / instance / snapshot / "rootfs";
 }
 
-std::string helper_name(const std::string& member) { return kHelperPrefix + member; }
+// Member names are host names ("node1.example.com"); instance_name makes a valid
+// instance name of one, the same each time.
+std::string helper_name(const std::string& member) { return instance_name(kHelperPrefix + member); }
 
 namespace {
 
@@ -109,7 +111,24 @@ class HelperProcess {
   HelperProcess(std::unique_ptr<ExecStream> stream, std::string what, Clock::time_point deadline)
       : stream_(std::move(stream)), what_(std::move(what)), deadline_(deadline) {}
 
-  Status send(std::string_view data) { return stream_->write_stdin(data); }
+  // Sends `data` within the deadline, taking in output meanwhile: a process that writes
+  // while it reads (tar's errors) is never left blocked with the daemon waiting on it.
+  Status send(std::string_view data) {
+    while (!data.empty()) {
+      auto sent = stream_->write_some_stdin(data);
+      if (!sent) return sent.error();
+      data.remove_prefix(*sent);
+      if (*sent > 0) continue;
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline_ - Clock::now());
+      if (left.count() <= 0) return make_error(ErrorCode::Timeout, what_ + ": the host helper did not take its input in time");
+      pollfd pfd{stream_->poll_fd(), POLLIN | POLLOUT, 0};
+      ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
+      if (pfd.revents & POLLIN) {
+        if (Status took = take_output(); !took) return took;
+      }
+    }
+    return {};
+  }
   // A new bound for what is asked next (a table held open through a grader's tool).
   void extend(std::chrono::seconds bound) { deadline_ = Clock::now() + bound; }
   Status end_input() { return stream_->close_stdin(); }
@@ -133,15 +152,7 @@ class HelperProcess {
       if (left.count() <= 0) return make_error(ErrorCode::Timeout, what_ + ": the host helper did not answer in time");
       pollfd pfd{stream_->poll_fd(), POLLIN, 0};
       ::poll(&pfd, 1, static_cast<int>(std::min<long long>(left.count(), 1000)));
-      auto more = stream_->read_output([&](OutputStream stream, std::string_view data) {
-        if (stream == OutputStream::Stderr) {
-          if (err_.size() < 4096) err_.append(data.substr(0, 4096 - err_.size()));
-        } else {
-          out_.append(data);
-        }
-      });
-      if (!more) return make_error(more.error().code, what_ + ": " + more.error().message);
-      if (!*more) ended_ = true;
+      if (Status took = take_output(); !took) return took.error();
     }
   }
 
@@ -150,6 +161,20 @@ class HelperProcess {
   const std::string& stderr_text() const { return err_; }
 
  private:
+  Status take_output() {
+    if (ended_) return {};
+    auto more = stream_->read_output([&](OutputStream stream, std::string_view data) {
+      if (stream == OutputStream::Stderr) {
+        if (err_.size() < 4096) err_.append(data.substr(0, 4096 - err_.size()));
+      } else {
+        out_.append(data);
+      }
+    });
+    if (!more) return make_error(more.error().code, what_ + ": " + more.error().message);
+    if (!*more) ended_ = true;
+    return {};
+  }
+
   std::unique_ptr<ExecStream> stream_;
   std::string what_;
   Clock::time_point deadline_;
@@ -238,7 +263,7 @@ class ClusterMembers : public HostAccess {
     auto root = root_of(files);
     if (!root) return root.error();
     std::string input;
-    for (const std::string& path : image_paths) input += path + "\n";
+    for (const std::string& path : image_paths) input += hostview::hex(path) + "\n";  // a name may hold a newline
     bool ended = false;
     Status ran = run(files.member, {"changes", root->string(), std::to_string(since)}, input, what,
                      [&](const json& line) -> Result<bool> {
@@ -328,7 +353,7 @@ class ClusterMembers : public HostAccess {
       auto made = run_command(member,
                               {"/bin/sh", "-c",
                                "set -e; d=$1; mkdir -p \"${d%/*}\"; rm -rf \"$d.part\"; mkdir \"$d.part\"; "
-                               "tar -x --no-same-permissions --numeric-owner -C \"$d.part\"; "
+                               "tar -x --numeric-owner -C \"$d.part\"; "
                                "[ -d \"$d\" ] && rm -rf \"$d.part\" || mv -T \"$d.part\" \"$d\"",
                                "sh", dir},
                               *tar, "fill volume " + name + " on " + member);
@@ -447,8 +472,20 @@ class ClusterMembers : public HostAccess {
   // The helper on `member`, made, filled and started when it is not there, or not with
   // this breakfix-hostview.
   Status ensure_helper(const std::string& member) {
-    std::lock_guard lock(helpers_mutex_);
-    if (ready_.count(member)) return {};
+    std::shared_ptr<std::mutex> member_mutex;
+    {
+      std::lock_guard lock(helpers_mutex_);
+      if (ready_.count(member)) return {};
+      auto& slot = helper_mutexes_[member];
+      if (!slot) slot = std::make_shared<std::mutex>();
+      member_mutex = slot;
+    }
+    // One member's helper is made at a time; the others' meanwhile are not held up.
+    std::lock_guard member_lock(*member_mutex);
+    {
+      std::lock_guard lock(helpers_mutex_);
+      if (ready_.count(member)) return {};
+    }
     const std::string name = helper_name(member);
     const std::string what = "the host helper on " + member;
     std::ifstream in(options_.helper_binary, std::ios::binary);
@@ -476,14 +513,23 @@ class ClusterMembers : public HostAccess {
           {"name", name},
           {"type", "container"},
           {"source", {{"type", "image"}, {"alias", options_.helper_image}}},
-          {"config", {{"security.privileged", "true"}, {"boot.autostart", "true"}, {kKeyHelper, member},
-                      {kKeyHelperDigest, digest}}},
+          {"config", {{"security.privileged", "true"}, {"boot.autostart", "true"}, {kKeyHelper, member}}},
+          {"profiles", json::array()},  // nothing of the default profile: no network
           {"devices",
            {{"root", {{"type", "disk"}, {"path", "/"}, {"pool", options_.pool}}},
             {"hostproc", {{"type", "disk"}, {"source", "/proc"}, {"path", "/host/proc"}, {"readonly", "true"}}}}}};
       auto created = client_.call(Method::Post, "/1.0/instances?target=" + percent_encode(member), "make " + what, body);
       if (!created) return created.error();
-      if (Status pushed = client_.write_file(name, "/usr/local/bin/breakfix-hostview", binary.str(), 0755); !pushed) {
+      // The digest is kept only once the program is in: a helper left half made (a push
+      // that failed, a daemon that stopped) has none, and is made again.
+      Status pushed = client_.write_file(name, "/usr/local/bin/breakfix-hostview", binary.str(), 0755);
+      if (pushed) {
+        auto noted = client_.call(Method::Patch, "/1.0/instances/" + percent_encode(name), what,
+                                  json{{"config", {{kKeyHelperDigest, digest}}}});
+        if (!noted) pushed = noted.error();
+      }
+      if (!pushed) {
+        (void)client_.call(Method::Delete, "/1.0/instances/" + percent_encode(name), what);
         return pushed;
       }
     }
@@ -494,24 +540,31 @@ class ClusterMembers : public HostAccess {
                                   json{{"action", "start"}, {"timeout", 30}});
       if (!started) return started.error();
     }
+    std::lock_guard lock(helpers_mutex_);
     ready_.insert(member);
     return {};
   }
 
   Result<std::unique_ptr<HelperProcess>> start(const std::string& member, const std::vector<std::string>& command,
                                                const std::string& what) {
-    if (Status helper = ensure_helper(member); !helper) return helper.error();
     const json body = {{"command", command},
                        {"environment", {{"PATH", "/usr/sbin:/usr/bin:/sbin:/bin"}, {"LANG", "C.UTF-8"}}},
                        {"wait-for-websocket", true},
                        {"interactive", false},
                        {"record-output", false}};
-    auto stream = start_exec_stream(client_, "/1.0/instances/" + percent_encode(helper_name(member)) + "/exec", body,
-                                    what, false, [] { return Status(); });
-    if (!stream) {
-      forget_helper(member);  // gone or stopped: looked at again on the next call
-      return stream.error();
+    // A helper seen running may have been removed or stopped since: looked at again, and
+    // made again, once.
+    Result<std::unique_ptr<ExecStream>> stream = make_error(ErrorCode::Internal, what);
+    for (int attempt = 0; attempt < 2; ++attempt) {
+      if (Status helper = ensure_helper(member); !helper) return helper.error();
+      // Its process ends when its streams close (EOF on stdin, a broken pipe on output):
+      // nothing of the lab's runs in the helper that could keep it alive.
+      stream = start_exec_stream(client_, "/1.0/instances/" + percent_encode(helper_name(member)) + "/exec", body, what,
+                                 false, [] { return Status(); });
+      if (stream) break;
+      forget_helper(member);
     }
+    if (!stream) return stream.error();
     return std::make_unique<HelperProcess>(std::move(*stream), what, Clock::now() + options_.bound);
   }
 
@@ -559,7 +612,7 @@ class ClusterMembers : public HostAccess {
       auto line = (*process)->next_line();
       if (!line) return line.error();
       if (!line->has_value()) break;
-      if (output.size() < 65536) output += **line + "\n";
+      if (output.size() < (4u << 20)) output += **line + "\n";  // a member's whole iptables -S
     }
     auto code = (*process)->exit_code();
     if (!code) return code.error();
@@ -584,6 +637,7 @@ class ClusterMembers : public HostAccess {
   ClusterOptions options_;
   std::mutex helpers_mutex_;
   std::set<std::string> ready_;  // members whose helper was seen running
+  std::map<std::string, std::shared_ptr<std::mutex>> helper_mutexes_;  // by member
   std::mutex volumes_mutex_;
   std::mutex seen_mutex_;
   std::set<std::pair<std::string, std::string>> volumes_seen_;  // (member, volume)

@@ -271,9 +271,12 @@ class LxdRuntime : public Runtime {
       // A cluster makes a network on every member: first each member's part (LXD's
       // "pending" network), then the whole. The session's hosts are all placed on one
       // member (create_container), whose bridge they share; the others' stay idle.
+      // (An offline member gets none: LXD may then refuse the whole, and a session of
+      // several hosts cannot start until the member is back or removed from the cluster.)
       auto members = client_.call(Method::Get, "/1.0/cluster/members?recursion=1", "create network " + spec.name);
       if (!members) return members.error();
       for (const json& member : *members) {
+        if (string_at(member, "status") == "Offline") continue;
         const std::string name = string_at(member, "server_name");
         auto pending = client_.call(Method::Post, "/1.0/networks?target=" + percent_encode(name),
                                     "create network " + spec.name + " on " + name,
@@ -815,7 +818,8 @@ class LxdRuntime : public Runtime {
     for (const json& instance : *instances) {
       const std::string name = string_at(instance, "name");
       auto member = offline.find(member_of(instance));
-      if (member == offline.end() || name.rfind(lxd::kHelperPrefix, 0) == 0) continue;
+      // breakfix's labs only (named "breakfix-..."), not its helpers, not an admin's own.
+      if (member == offline.end() || name.rfind("breakfix-", 0) != 0 || name.rfind(lxd::kHelperPrefix, 0) == 0) continue;
       lost[name] = "its LXD cluster member " + member->first + " is offline (" + member->second + ")";
     }
     return lost;
@@ -855,27 +859,41 @@ class LxdRuntime : public Runtime {
   }
 
   // A directory on this machine with LXD's files of image `fingerprint` (named as LXD
-  // names them): LXD's own store, or, in a cluster, a copy exported through the API into
-  // the work directory (kept: an image's files never change under one fingerprint).
+  // names them): LXD's own store, or, in a cluster, a copy exported through the API
+  // (kept: an image's files never change under one fingerprint). The copy fills the
+  // grader's toolbox, so it lies in a directory only root may enter, and counts only when
+  // its SHA-256 is the fingerprint (a unified image's is; breakfix makes no other kind).
   Result<fs::path> image_store(const std::string& fingerprint) {
     auto host = hosts();
     if (!host) return host.error();
     if (!clustered_) return lxd_images_dir();
-    const fs::path dir = options_.work_dir / "breakfix-lxd-images";
+    const fs::path dir = options_.volumes_dir.parent_path() / "lxd-images";
+    const fs::path file = dir / fingerprint;
     std::lock_guard lock(image_store_mutex_);
+    if (verified_images_.count(fingerprint)) return dir;
     std::error_code ec;
-    if (fs::exists(dir / fingerprint, ec)) return dir;
     fs::create_directories(dir, ec);
     if (ec) return make_error(ErrorCode::Failed, "cannot make " + dir.string() + ": " + ec.message());
-    const fs::path partial = dir / (fingerprint + ".part");
-    auto saved = client_.download("/1.0/images/" + path_of(fingerprint) + "/export", partial,
-                                  "export image " + fingerprint.substr(0, 12));
-    if (!saved) {
-      fs::remove(partial, ec);
-      return saved.error();
+    fs::permissions(dir, fs::perms::owner_all, ec);
+    if (!fs::exists(file, ec)) {
+      const fs::path partial = dir / (fingerprint + ".part");
+      auto saved = client_.download("/1.0/images/" + path_of(fingerprint) + "/export", partial,
+                                    "export image " + fingerprint.substr(0, 12));
+      if (!saved) {
+        fs::remove(partial, ec);
+        return saved.error();
+      }
+      fs::rename(partial, file, ec);
+      if (ec) return make_error(ErrorCode::Failed, "cannot rename " + partial.string() + ": " + ec.message());
     }
-    fs::rename(partial, dir / fingerprint, ec);
-    if (ec) return make_error(ErrorCode::Failed, "cannot rename " + partial.string() + ": " + ec.message());
+    auto digest = archive::sha256_file_hex(file);
+    if (!digest) return digest.error();
+    if (*digest != fingerprint) {
+      fs::remove(file, ec);
+      return make_error(ErrorCode::Failed, "image " + fingerprint.substr(0, 12) + ": its export is not that image "
+                                           "(removed; a split image, or a file put there by someone else)");
+    }
+    verified_images_.insert(fingerprint);
     return dir;
   }
 
@@ -1055,6 +1073,7 @@ class LxdRuntime : public Runtime {
   std::unique_ptr<lxd::HostAccess> hosts_;
   bool clustered_ = false;  // set with hosts_
   std::mutex image_store_mutex_;
+  std::set<std::string> verified_images_;  // exported copies whose digest was checked
   std::mutex manifests_mutex_;
   std::map<std::string, std::shared_ptr<const std::vector<std::string>>> manifests_;
 };

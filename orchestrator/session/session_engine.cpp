@@ -89,6 +89,7 @@ struct SessionEngine::Session {
   std::future<void> baseline_listing;  // lists the hosts' changes at ready, then stores them
   WallTime next_disk_check{};          // the disk watchdog's (not stored: a restart measures at once)
   WallTime next_host_check{};          // the lost-host watchdog's (likewise)
+  int lost_sightings = 0;              // looks in a row that found a host lost
   std::vector<LabFile> lab_files;      // the request's, until inject() installs them
   int checks_passing = 0;              // as the last run found them (for the live views)
   int checks_total = 0;
@@ -730,17 +731,25 @@ std::optional<std::string> SessionEngine::lost_host(Session& session) {
     return std::nullopt;
   }
   session.next_host_check = now + options_.host_check_interval;
+  std::optional<std::string> lost;
   for (const LabHost& host : session.lab->hosts) {
     auto info = runtime_.inspect_container(host.container_id);
-    if (info && !info->lost.empty()) return "host " + host.name + " is lost: " + info->lost;
-    if (!info && info.error().code == ErrorCode::NotFound) {
-      return "host " + host.name + " is gone: it was removed outside breakfix (" + info.error().message + ")";
+    if (info && !info->lost.empty()) {
+      lost = "host " + host.name + " is lost: " + info->lost;
+    } else if (!info && info.error().code == ErrorCode::NotFound) {
+      lost = "host " + host.name + " is gone: it was removed outside breakfix (" + info.error().message + ")";
+    } else if (!info) {
+      // Any other error (the engine itself does not answer) is not the lab's: said, and
+      // looked at again next time.
+      log_error(session, "looking at host " + host.name + " failed: " + info.error().message);
     }
-    // Any other error (the engine itself does not answer) is not the lab's: said, and
-    // looked at again next time.
-    if (!info) log_error(session, "looking at host " + host.name + " failed: " + info.error().message);
+    if (lost) break;
   }
-  return std::nullopt;
+  // Two looks in a row, an interval apart: one missed heartbeat of a cluster member, seen
+  // once, fails no session.
+  session.lost_sightings = lost ? session.lost_sightings + 1 : 0;
+  if (session.lost_sightings < 2) return std::nullopt;
+  return lost;
 }
 
 std::optional<std::string> SessionEngine::disk_over_limit(Session& session) {

@@ -81,8 +81,8 @@ struct EngineOptions {
   std::chrono::seconds disk_check_interval{30};
   // A ready or warm session whose host the backend has lost (its machine went away: an
   // LXD cluster member; or the host was removed behind breakfix's back) fails, with why,
-  // instead of waiting for a grading that cannot run. Looked at every host_check_interval
-  // (0: never).
+  // instead of waiting for a grading that cannot run: when two looks in a row, an
+  // interval apart, find it so. Looked at every host_check_interval (0: never).
   std::chrono::seconds host_check_interval{10};
 };
 
