@@ -13,8 +13,9 @@ Usage: lxd_cluster_test.py BREAKFIX_BINARY SOURCE_DIR
 3. On a lab of each member, grading reads the lab through the helper on that member: an
    honest repair scores 100; a candidate who covers the grader's toolbox with a bash that
    says yes scores 0, and the report names the cover.
-4. A member goes away (its LXD is killed): its sessions fail, saying which member does not
-   answer; a session on the other member goes on and is graded 100.
+4. A member goes away (its LXD is killed): its sessions fail, saying which member is
+   offline; a session on the other member goes on and is graded full marks; a new
+   session starts, on the other member.
 5. `breakfix gc` with the member away removes what it can reach and names what it cannot
    (exit 1); once the member is back, gc removes the rest and the cluster holds no lab.
 Needs LXD with breakfix/base:bookworm and breakfix/toolbox:bookworm (setup-lxd.sh,
@@ -187,12 +188,14 @@ try:
         _, view = api("GET", f"/v1/sessions/{session}")
         check(view["state"] == "ready", f"session {session} on m1 goes on ({view['state']})")
     survivor = survivors[0]
-    if survivor != pair:
-        ssh(survivor, "touch /etc/flag")
-    else:
-        ssh(survivor, "touch /etc/flag")
+    ssh(survivor, "touch /etc/flag")
     report = graded_report(survivor)
     check(report["score"] == 1, f"a session on m1 is graded as usual while m2 is away ({report['score']})")
+    # New sessions still start while m2 is away: LXD places them on m1.
+    latecomer = start("systemd-flag", "latecomer")
+    view = wait_for_state(api, latecomer, ("ready", "failed", "removed"), 300)
+    check(view["state"] == "ready", f"a new session starts while m2 is away ({view['state']}: {view.get('failure')})")
+    check(locations().get(f"breakfix-{latecomer}-main") == "m1", "LXD placed it on m1")
     stop_daemon(daemon)
     daemon = None
 

@@ -162,7 +162,8 @@ TEST_CASE("breakfix-hostview reads a lab's tree, changes and disk as the daemon'
   REQUIRE(host_changes(lab.root, {"/etc", "/etc/hostname", "/gone"}, 0,
                        [&](const FsChange& change) { changes_here.push_back(change); })
               .ok());
-  lines = run_hostview("changes " + quoted(lab.root.string()) + " 0", "/etc/hostname\n/etc\n/gone\n");
+  lines = run_hostview("changes " + quoted(lab.root.string()) + " 0", hostview::hex("/etc/hostname") + "\n" +
+                                                                       hostview::hex("/etc") + "\n" + hostview::hex("/gone") + "\n");
   REQUIRE(lines.size() == changes_here.size() + 1);
   CHECK(lines.back().contains("end"));
   for (std::size_t i = 0; i < changes_here.size(); ++i) {

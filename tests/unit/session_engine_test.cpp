@@ -623,7 +623,12 @@ TEST_CASE("A session whose host is lost fails and says why, while another sessio
   lost.lost = "its LXD cluster member m2 is offline (No heartbeat for 21s)";
   // Eve's host is removed behind breakfix's back.
   f.runtime.containers.erase(host_of(eve->id));
-  f.run_for(engine, 15s);
+  // One look finds them so: a missed heartbeat fails nobody yet.
+  f.run_for(engine, 30s);
+  CHECK(engine.view(ada->id)->state == SessionState::Ready);
+  CHECK(engine.view(eve->id)->state == SessionState::Ready);
+  // The next look, an interval later, finds them so again.
+  f.run_for(engine, 30s);
   auto ada_now = engine.view(ada->id);
   REQUIRE(ada_now.ok());
   CHECK((ada_now->state == SessionState::Failed || ada_now->state == SessionState::Removed));
