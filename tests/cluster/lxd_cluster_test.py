@@ -113,9 +113,8 @@ try:
         shutil.rmtree(exported)
     # As on another machine: the daemon cannot see a member's pool (its own mount
     # namespace holds it), so whatever grading reads, it reads through the helpers.
-    pool_here = os.path.join(CLUSTER, "m1", "lxd", "storage-pools", "labs")
-    check(not os.path.isdir(pool_here) or os.listdir(pool_here) == [],
-          "the members' storage pools are out of the daemon's sight")
+    # (Looked at below, once labs are there: each member's pool directory exists here, but
+    # the pool is mounted in the member's own namespace, so this machine sees it empty.)
 
     # 2. Labs across the members.
     library = os.path.join(WORK, "scenarios")
@@ -143,6 +142,10 @@ try:
     placed = locations()
     member_of = {s: placed.get(f"breakfix-{s}-main") for s in sessions}
     check(set(member_of.values()) == {"m1", "m2"}, f"LXD placed the labs on both members ({member_of})")
+    for member in ("m1", "m2"):
+        pool_here = os.path.join(CLUSTER, member, "lxd", "storage-pools", "labs")
+        check(os.path.isdir(pool_here) and os.listdir(pool_here) == [],
+              f"{member}'s storage pool, which holds labs, is out of the daemon's sight ({pool_here})")
     helpers = {name: where for name, where in placed.items() if name.startswith("breakfix-hostview-")}
     check(helpers == {"breakfix-hostview-m1": "m1", "breakfix-hostview-m2": "m2"},
           f"each member has its host helper, on itself ({helpers})")
