@@ -30,8 +30,10 @@ case "$1" in
       *) echo "Staying on this part."; exit 1 ;;
     esac ;;
 esac
-printf '\033]4747;breakfix-next-part\007'
+# The words first: the gateway ends this part's access as soon as it reads the escape,
+# and what follows it may never reach the screen (seen in CI, under load).
 echo "Moving on: this part ends in a few seconds. Log in again the same way for the next part."
+printf '\033]4747;breakfix-next-part\007'
 )";
 
 bool access_ended(SessionState state) {
